@@ -1,0 +1,50 @@
+//! svstat [-j] SERVICE...: print the status of services.
+
+use std::io::Write;
+use svkit::diag::{EXIT_OK, help_if_asked, usage};
+use svkit::report::{json_error, query};
+use svkit::service_dir::ServiceDir;
+use svkit::tai64::Tai64N;
+
+const SYNOPSIS: &str = "svstat [-j] service ...";
+
+fn main() {
+    help_if_asked("svstat", SYNOPSIS, true);
+    let mut json = false;
+    let mut dirs = Vec::new();
+    let mut parser = lexopt::Parser::from_env();
+    loop {
+        match parser.next() {
+            Ok(Some(lexopt::Arg::Short('j') | lexopt::Arg::Long("json"))) => json = true,
+            Ok(Some(lexopt::Arg::Value(v))) => {
+                dirs.push(v);
+                dirs.extend(parser.raw_args().into_iter().flatten());
+                break;
+            }
+            Ok(None) => break,
+            Ok(Some(other)) => {
+                eprintln!("svstat: {}", other.unexpected());
+                usage("svstat", SYNOPSIS);
+            }
+            Err(e) => {
+                eprintln!("svstat: {e}");
+                usage("svstat", SYNOPSIS);
+            }
+        }
+    }
+    let now = Tai64N::now();
+    let mut out = std::io::stdout().lock();
+    for d in &dirs {
+        let name = d.to_string_lossy();
+        let line = match (query(&ServiceDir::new(d), now), json) {
+            (Ok(r), false) => format!("{name}: {}", r.human()),
+            (Err(e), false) => format!("{name}: {e}"),
+            (Ok(r), true) => r.json(&name),
+            (Err(e), true) => json_error(&name, &e),
+        };
+        if writeln!(out, "{line}").is_err() {
+            std::process::exit(svkit::diag::EXIT_TEMP);
+        }
+    }
+    std::process::exit(EXIT_OK);
+}

@@ -1,0 +1,129 @@
+//! Exit codes and the `PROG: fatal: ...` / `PROG: warning: ...` message grammar, with
+//! daemontools' wording for system errors.
+
+use nix::errno::Errno;
+use std::io::Write;
+
+/// Everything went as asked.
+pub const EXIT_OK: i32 = 0;
+/// A tool whose question has the answer "no" (svcstart: it does not run).
+pub const EXIT_NO: i32 = 1;
+/// Usage error or permanent failure.
+pub const EXIT_USAGE: i32 = 100;
+/// Temporary failure: cannot reach supervise, I/O error, out of resources.
+pub const EXIT_TEMP: i32 = 111;
+
+/// Describes an errno the way daemontools' `error_str` does, so that messages which
+/// monitoring greps for stay byte for byte the same.
+pub fn errstr(e: Errno) -> &'static str {
+    use Errno::*;
+    match e {
+        EINTR => "interrupted system call",
+        ENOMEM => "out of memory",
+        ENOENT => "file does not exist",
+        ETXTBSY => "text busy",
+        EIO => "input/output error",
+        EEXIST => "file already exists",
+        ETIMEDOUT => "timed out",
+        EINPROGRESS => "operation in progress",
+        EAGAIN => "temporary failure",
+        EPIPE => "broken pipe",
+        EPERM => "permission denied",
+        EACCES => "access denied",
+        ENXIO => "device not configured",
+        EPROTO => "protocol error",
+        EISDIR => "is a directory",
+        ECONNREFUSED => "connection refused",
+        ENOTDIR => "not a directory",
+        ESRCH => "no such process",
+        E2BIG => "argument list too long",
+        ENOEXEC => "exec format error",
+        EBADF => "file descriptor not open",
+        ECHILD => "no child processes",
+        EDEADLK => "operation would cause deadlock",
+        EFAULT => "bad address",
+        ENOTBLK => "not a block device",
+        EBUSY => "device busy",
+        EXDEV => "cross-device link",
+        ENODEV => "device does not support operation",
+        EINVAL => "invalid argument",
+        ENFILE => "system cannot open more files",
+        EMFILE => "process cannot open more files",
+        ENOTTY => "not a tty",
+        EFBIG => "file too big",
+        ENOSPC => "out of disk space",
+        ESPIPE => "unseekable descriptor",
+        EROFS => "read-only file system",
+        EMLINK => "too many links",
+        EDOM => "input out of range",
+        ERANGE => "output out of range",
+        EALREADY => "operation already in progress",
+        ENOTSOCK => "not a socket",
+        EADDRINUSE => "address already used",
+        ENETUNREACH => "network unreachable",
+        ECONNRESET => "connection reset",
+        ENOBUFS => "out of buffer space",
+        ELOOP => "symbolic link loop",
+        ENAMETOOLONG => "file name too long",
+        EHOSTUNREACH => "host unreachable",
+        ENOTEMPTY => "directory not empty",
+        EUSERS => "too many users",
+        EDQUOT => "disk quota exceeded",
+        ESTALE => "stale NFS file handle",
+        ENOLCK => "no locks available",
+        ENOSYS => "system call not available",
+        _ => "unknown error",
+    }
+}
+
+/// Describes an `io::Error` with daemontools' wording where it has an errno.
+pub fn ioerrstr(e: &std::io::Error) -> String {
+    match e.raw_os_error() {
+        Some(n) => errstr(Errno::from_raw(n)).to_string(),
+        None => e.to_string(),
+    }
+}
+
+/// Writes one `PROG: warning: MSG` line to stderr.
+pub fn warn(prog: &str, msg: &str) {
+    let _ = writeln!(std::io::stderr(), "{prog}: warning: {msg}");
+}
+
+/// Writes `PROG: fatal: MSG` to stderr and exits with `code`.
+pub fn fatal(prog: &str, code: i32, msg: &str) -> ! {
+    let _ = writeln!(std::io::stderr(), "{prog}: fatal: {msg}");
+    std::process::exit(code)
+}
+
+/// Writes `PROG: usage: SYNOPSIS` to stderr and exits 100.
+pub fn usage(prog: &str, synopsis: &str) -> ! {
+    let _ = writeln!(std::io::stderr(), "{prog}: usage: {synopsis}");
+    std::process::exit(EXIT_USAGE)
+}
+
+/// Prints `usage: SYNOPSIS` to stdout and exits 0 when the only argument asks for help
+/// (`--help`, and `-h` where `h_is_help`: svc keeps `-h` for SIGHUP).
+pub fn help_if_asked(prog: &str, synopsis: &str, h_is_help: bool) {
+    let mut args = std::env::args_os().skip(1);
+    if let (Some(a), None) = (args.next(), args.next())
+        && (a == "--help" || (h_is_help && a == "-h"))
+    {
+        println!("{prog}: usage: {synopsis}");
+        std::process::exit(EXIT_OK);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn daemontools_wording() {
+        assert_eq!(errstr(Errno::ENOENT), "file does not exist");
+        assert_eq!(errstr(Errno::ENOTDIR), "not a directory");
+        assert_eq!(errstr(Errno::ENXIO), "device not configured");
+        assert_eq!(errstr(Errno::EWOULDBLOCK), "temporary failure");
+        let e = std::io::Error::from_raw_os_error(libc::EACCES);
+        assert_eq!(ioerrstr(&e), "access denied");
+    }
+}

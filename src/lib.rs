@@ -1,0 +1,10 @@
+//! svkit: daemontools-style process supervision. Every on-disk format and protocol lives
+//! here once; the binaries in `src/bin/` are thin mains over these modules.
+
+pub mod control;
+pub mod diag;
+pub mod report;
+pub mod service_dir;
+pub mod status;
+pub mod supervise;
+pub mod tai64;

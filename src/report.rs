@@ -1,0 +1,216 @@
+//! What svstat says about one service: the query in daemontools' order, and its
+//! human (daemontools) and JSON renderings.
+
+use crate::control::is_supervised;
+use crate::diag::errstr;
+use crate::service_dir::ServiceDir;
+use crate::status::{LastExit, Status, StatusError, Want};
+use crate::tai64::Tai64N;
+use nix::errno::Errno;
+
+/// A service whose status could be read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServiceReport {
+    pub status: Status,
+    pub normally_up: bool,
+    /// Seconds since the last change, as svstat prints it.
+    pub seconds: u64,
+}
+
+/// Why no status could be given, each with daemontools' phrase.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReportError {
+    Chdir(Errno),
+    StatDown(Errno),
+    NotRunning,
+    OpenOk(Errno),
+    OpenStatus(Errno),
+    ReadStatus(StatusError),
+}
+
+impl std::fmt::Display for ReportError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ReportError::Chdir(e) => write!(f, "unable to chdir: {}", errstr(*e)),
+            ReportError::StatDown(e) => write!(f, "unable to stat down: {}", errstr(*e)),
+            ReportError::NotRunning => f.write_str("supervise not running"),
+            ReportError::OpenOk(e) => write!(f, "unable to open supervise/ok: {}", errstr(*e)),
+            ReportError::OpenStatus(e) => {
+                write!(f, "unable to open supervise/status: {}", errstr(*e))
+            }
+            ReportError::ReadStatus(e) => write!(f, "unable to read supervise/status: {e}"),
+        }
+    }
+}
+
+/// Asks the service directory, in the order daemontools' svstat does.
+pub fn query(dir: &ServiceDir, now: Tai64N) -> Result<ServiceReport, ReportError> {
+    dir.check().map_err(ReportError::Chdir)?;
+    let normally_up = dir.normally_up().map_err(ReportError::StatDown)?;
+    match is_supervised(dir) {
+        Ok(true) => {}
+        Ok(false) => return Err(ReportError::NotRunning),
+        Err(e) => return Err(ReportError::OpenOk(e)),
+    }
+    let status = Status::read(dir).map_err(|e| match e {
+        StatusError::Io(e) => ReportError::OpenStatus(e),
+        bad => ReportError::ReadStatus(bad),
+    })?;
+    Ok(ServiceReport {
+        seconds: status.changed.seconds_until(now),
+        status,
+        normally_up,
+    })
+}
+
+impl ServiceReport {
+    /// daemontools' svstat phrase after `DIR: `.
+    pub fn human(&self) -> String {
+        let s = &self.status;
+        let up = s.pid != 0;
+        let mut out = if up {
+            format!("up (pid {}) {} seconds", s.pid, self.seconds)
+        } else {
+            format!("down {} seconds", self.seconds)
+        };
+        if up && !self.normally_up {
+            out.push_str(", normally down");
+        }
+        if !up && self.normally_up {
+            out.push_str(", normally up");
+        }
+        if up && s.paused {
+            out.push_str(", paused");
+        }
+        if !up && s.want == Want::Up {
+            out.push_str(", want up");
+        }
+        if up && s.want == Want::Down {
+            out.push_str(", want down");
+        }
+        out
+    }
+
+    /// One JSON object, for admin frontends.
+    pub fn json(&self, name: &str) -> String {
+        let s = &self.status;
+        let mut out = format!(
+            "{{\"service\":{},\"state\":\"{}\",\"pid\":{},\"seconds\":{},\"normally_up\":{},\"want\":\"{}\",\"paused\":{}",
+            json_string(name),
+            if s.pid != 0 { "up" } else { "down" },
+            s.pid,
+            self.seconds,
+            self.normally_up,
+            s.want.name(),
+            s.pid != 0 && s.paused,
+        );
+        if let Some(ext) = s.ext {
+            out.push_str(&format!(",\"starts\":{}", ext.starts));
+            match ext.last_exit() {
+                Some(LastExit::Code(c)) => out.push_str(&format!(",\"last_exit\":{{\"code\":{c}}}")),
+                Some(LastExit::Signal(n)) => {
+                    out.push_str(&format!(",\"last_exit\":{{\"signal\":{n}}}"))
+                }
+                None => out.push_str(",\"last_exit\":null"),
+            }
+        }
+        out.push('}');
+        out
+    }
+}
+
+/// The JSON object svstat -j prints for a service it cannot report on.
+pub fn json_error(name: &str, err: &ReportError) -> String {
+    let state = match err {
+        ReportError::NotRunning => "unsupervised",
+        _ => "error",
+    };
+    format!(
+        "{{\"service\":{},\"state\":\"{state}\",\"error\":{}}}",
+        json_string(name),
+        json_string(&err.to_string())
+    )
+}
+
+/// A JSON string literal, escaping what RFC 8259 requires.
+pub fn json_string(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::status::Extension;
+
+    fn report(pid: u32, normally_up: bool, paused: bool, want: Want) -> ServiceReport {
+        ServiceReport {
+            status: Status {
+                changed: Tai64N { secs: 0, nanos: 0 },
+                pid,
+                paused,
+                want,
+                ext: None,
+            },
+            normally_up,
+            seconds: 45,
+        }
+    }
+
+    #[test]
+    fn daemontools_phrases() {
+        assert_eq!(report(123, true, false, Want::Up).human(), "up (pid 123) 45 seconds");
+        assert_eq!(
+            report(123, false, true, Want::Down).human(),
+            "up (pid 123) 45 seconds, normally down, paused, want down"
+        );
+        assert_eq!(
+            report(0, true, false, Want::Up).human(),
+            "down 45 seconds, normally up, want up"
+        );
+        assert_eq!(report(0, false, false, Want::Down).human(), "down 45 seconds");
+        assert_eq!(report(0, false, true, Want::Once).human(), "down 45 seconds");
+    }
+
+    #[test]
+    fn json_fields() {
+        let mut r = report(7, true, false, Want::Up);
+        r.status.ext = Some(Extension {
+            last_wait_status: Some(9),
+            starts: 3,
+        });
+        assert_eq!(
+            r.json("/service/a\"b"),
+            "{\"service\":\"/service/a\\\"b\",\"state\":\"up\",\"pid\":7,\"seconds\":45,\"normally_up\":true,\"want\":\"up\",\"paused\":false,\"starts\":3,\"last_exit\":{\"signal\":9}}"
+        );
+        assert_eq!(
+            json_error("x", &ReportError::NotRunning),
+            "{\"service\":\"x\",\"state\":\"unsupervised\",\"error\":\"supervise not running\"}"
+        );
+    }
+
+    #[test]
+    fn error_phrases() {
+        assert_eq!(
+            ReportError::Chdir(Errno::ENOENT).to_string(),
+            "unable to chdir: file does not exist"
+        );
+        assert_eq!(
+            ReportError::ReadStatus(StatusError::BadFormat).to_string(),
+            "unable to read supervise/status: bad format"
+        );
+    }
+}

@@ -1,0 +1,283 @@
+//! `supervise/status`: daemontools' 18-byte record plus svkit's extension after it.
+//!
+//! Layout (offsets in bytes):
+//! - 0..12 TAI64N of the last change of pid (big-endian)
+//! - 12..16 pid, little-endian, 0 when down
+//! - 16 paused flag (1 while paused by `svc -p`)
+//! - 17 want: `u`, `d`, or 0 after `svc -o`
+//! - 18 extension version (1); absent in a status written by daemontools
+//! - 19 reserved flags (0)
+//! - 20..24 last wait status of `run`, little-endian i32, -1 if it never exited
+//! - 24..28 number of times `run` was started, little-endian u32
+
+use crate::service_dir::{STATUS, STATUS_NEW, ServiceDir};
+use crate::tai64::Tai64N;
+use nix::errno::Errno;
+use std::io::{Read, Write};
+
+pub const DAEMONTOOLS_LEN: usize = 18;
+pub const EXT_V1_LEN: usize = 28;
+const EXT_VERSION: u8 = 1;
+
+/// What supervise has been told the service should be.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Want {
+    Up,
+    Down,
+    /// `svc -o`: run once, do not restart; daemontools writes a 0 byte.
+    Once,
+}
+
+impl Want {
+    fn byte(self) -> u8 {
+        match self {
+            Want::Up => b'u',
+            Want::Down => b'd',
+            Want::Once => 0,
+        }
+    }
+
+    fn from_byte(b: u8) -> Option<Self> {
+        match b {
+            b'u' => Some(Want::Up),
+            b'd' => Some(Want::Down),
+            0 => Some(Want::Once),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Want::Up => "up",
+            Want::Down => "down",
+            Want::Once => "once",
+        }
+    }
+}
+
+/// How `run` last ended, decoded from its wait status.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LastExit {
+    Code(i32),
+    Signal(i32),
+}
+
+impl LastExit {
+    pub fn from_wait_status(ws: i32) -> Self {
+        if libc::WIFSIGNALED(ws) {
+            LastExit::Signal(libc::WTERMSIG(ws))
+        } else {
+            LastExit::Code(libc::WEXITSTATUS(ws))
+        }
+    }
+}
+
+/// svkit's additions, present when supervise is ours.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct Extension {
+    /// Raw wait status of the last exit of `run`.
+    pub last_wait_status: Option<i32>,
+    pub starts: u32,
+}
+
+impl Extension {
+    pub fn last_exit(&self) -> Option<LastExit> {
+        self.last_wait_status.map(LastExit::from_wait_status)
+    }
+}
+
+/// One decoded status record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Status {
+    pub changed: Tai64N,
+    /// 0 when the service is down.
+    pub pid: u32,
+    pub paused: bool,
+    pub want: Want,
+    pub ext: Option<Extension>,
+}
+
+/// Why a status record could not be decoded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StatusError {
+    Io(Errno),
+    /// Shorter than 18 bytes, or bytes no supervise writes.
+    BadFormat,
+}
+
+impl std::fmt::Display for StatusError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StatusError::Io(e) => f.write_str(crate::diag::errstr(*e)),
+            StatusError::BadFormat => f.write_str("bad format"),
+        }
+    }
+}
+
+impl Status {
+    pub fn pack(&self) -> [u8; EXT_V1_LEN] {
+        let mut b = [0u8; EXT_V1_LEN];
+        b[..12].copy_from_slice(&self.changed.pack());
+        b[12..16].copy_from_slice(&self.pid.to_le_bytes());
+        b[16] = u8::from(self.pid != 0 && self.paused);
+        b[17] = self.want.byte();
+        let ext = self.ext.unwrap_or_default();
+        b[18] = EXT_VERSION;
+        b[19] = 0;
+        b[20..24].copy_from_slice(&ext.last_wait_status.unwrap_or(-1).to_le_bytes());
+        b[24..28].copy_from_slice(&ext.starts.to_le_bytes());
+        b
+    }
+
+    /// Decodes a record of 18 bytes (daemontools) or more (svkit). Trailing bytes of an
+    /// unknown extension are ignored, as daemontools' svstat ignores ours.
+    pub fn unpack(b: &[u8]) -> Result<Self, StatusError> {
+        if b.len() < DAEMONTOOLS_LEN {
+            return Err(StatusError::BadFormat);
+        }
+        let changed =
+            Tai64N::unpack(b[..12].try_into().unwrap()).ok_or(StatusError::BadFormat)?;
+        let pid = u32::from_le_bytes(b[12..16].try_into().unwrap());
+        let paused = match b[16] {
+            0 => false,
+            1 => true,
+            _ => return Err(StatusError::BadFormat),
+        };
+        let want = Want::from_byte(b[17]).ok_or(StatusError::BadFormat)?;
+        let ext = if b.len() >= EXT_V1_LEN && b[18] == EXT_VERSION {
+            let ws = i32::from_le_bytes(b[20..24].try_into().unwrap());
+            Some(Extension {
+                last_wait_status: (ws != -1).then_some(ws),
+                starts: u32::from_le_bytes(b[24..28].try_into().unwrap()),
+            })
+        } else {
+            None
+        };
+        Ok(Status {
+            changed,
+            pid,
+            paused,
+            want,
+            ext,
+        })
+    }
+
+    /// Reads `DIR/supervise/status`.
+    pub fn read(dir: &ServiceDir) -> Result<Self, StatusError> {
+        let mut f = std::fs::File::open(dir.file(STATUS)).map_err(io_errno)?;
+        let mut buf = [0u8; 64];
+        let mut n = 0;
+        loop {
+            match f.read(&mut buf[n..]) {
+                Ok(0) => break,
+                Ok(k) => {
+                    n += k;
+                    if n == buf.len() {
+                        break;
+                    }
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(io_errno(e)),
+            }
+        }
+        Status::unpack(&buf[..n])
+    }
+
+    /// Replaces `supervise/status` (relative to the current directory, where supervise
+    /// lives) atomically: readers see the old record or the new one, never a mix.
+    pub fn write_here(&self) -> std::io::Result<()> {
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(STATUS_NEW)?;
+        f.write_all(&self.pack())?;
+        drop(f);
+        std::fs::rename(STATUS_NEW, STATUS)
+    }
+}
+
+fn io_errno(e: std::io::Error) -> StatusError {
+    StatusError::Io(Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Status {
+        Status {
+            changed: Tai64N {
+                secs: 1_790_000_000,
+                nanos: 123,
+            },
+            pid: 0x0102_0304,
+            paused: true,
+            want: Want::Down,
+            ext: Some(Extension {
+                last_wait_status: Some(256),
+                starts: 7,
+            }),
+        }
+    }
+
+    #[test]
+    fn roundtrip() {
+        let s = sample();
+        assert_eq!(Status::unpack(&s.pack()), Ok(s));
+    }
+
+    #[test]
+    fn daemontools_bytes() {
+        let b = sample().pack();
+        assert_eq!(&b[12..16], &[4, 3, 2, 1]);
+        assert_eq!(b[16], 1);
+        assert_eq!(b[17], b'd');
+    }
+
+    #[test]
+    fn paused_only_while_up() {
+        let mut s = sample();
+        s.pid = 0;
+        assert_eq!(s.pack()[16], 0);
+    }
+
+    #[test]
+    fn daemontools_record_has_no_extension() {
+        let b = sample().pack();
+        let s = Status::unpack(&b[..18]).unwrap();
+        assert_eq!(s.ext, None);
+        assert_eq!(s.want, Want::Down);
+        assert_eq!(s.pid, 0x0102_0304);
+    }
+
+    #[test]
+    fn once_is_a_zero_byte() {
+        let mut s = sample();
+        s.want = Want::Once;
+        assert_eq!(s.pack()[17], 0);
+        assert_eq!(Status::unpack(&s.pack()).unwrap().want, Want::Once);
+    }
+
+    #[test]
+    fn corrupt_records() {
+        let b = sample().pack();
+        assert_eq!(Status::unpack(&b[..17]), Err(StatusError::BadFormat));
+        assert_eq!(Status::unpack(&[]), Err(StatusError::BadFormat));
+        let mut c = b;
+        c[17] = b'z';
+        assert_eq!(Status::unpack(&c), Err(StatusError::BadFormat));
+        let mut c = b;
+        c[16] = 7;
+        assert_eq!(Status::unpack(&c), Err(StatusError::BadFormat));
+        let mut c = b;
+        c[0] = 0;
+        assert_eq!(Status::unpack(&c), Err(StatusError::BadFormat));
+    }
+
+    #[test]
+    fn last_exit_decoding() {
+        assert_eq!(LastExit::from_wait_status(1 << 8), LastExit::Code(1));
+        assert_eq!(LastExit::from_wait_status(9), LastExit::Signal(9));
+    }
+}

@@ -1,0 +1,557 @@
+//! supervise: the per-service state machine and the one-poll event loop that drives it.
+
+use crate::diag::{errstr, ioerrstr, warn};
+use crate::service_dir::{CONTROL, LOCK, OK, RUN, SUPERVISE, ServiceDir};
+use crate::status::{Extension, Status, Want};
+use crate::tai64::Tai64N;
+use nix::errno::Errno;
+use nix::fcntl::{Flock, FlockArg, OFlag, open};
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use nix::sys::signal::{Signal, kill};
+use nix::sys::stat::Mode;
+use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
+use nix::unistd::Pid;
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::process::CommandExt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+/// A crash loop costs at most one start per this interval (daemontools: 1 s).
+pub const MIN_RUN_INTERVAL: Duration = Duration::from_secs(1);
+
+/// What the event loop must do after a step of the machine.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// Start `./run`; report back with `started` or `start_failed`.
+    Spawn,
+    Kill(Signal),
+    /// Write the status file.
+    Announce,
+    /// The service is down and supervise was told to exit.
+    Exit,
+}
+
+/// The supervise state: everything that decides what happens next, nothing that does it.
+#[derive(Debug)]
+pub struct Machine {
+    pub pid: Option<u32>,
+    pub want: Want,
+    pub paused: bool,
+    pub exit_when_down: bool,
+    /// When `run` was last started (or failed to start), for the throttle.
+    last_start: Option<Instant>,
+    /// A start waiting for the throttle.
+    pub pending_start: Option<Instant>,
+    changed: Tai64N,
+    last_wait_status: Option<i32>,
+    starts: u32,
+}
+
+impl Machine {
+    pub fn new(normally_up: bool, wall: Tai64N) -> Self {
+        Machine {
+            pid: None,
+            want: if normally_up { Want::Up } else { Want::Down },
+            paused: false,
+            exit_when_down: false,
+            last_start: None,
+            pending_start: None,
+            changed: wall,
+            last_wait_status: None,
+            starts: 0,
+        }
+    }
+
+    pub fn status(&self) -> Status {
+        Status {
+            changed: self.changed,
+            pid: self.pid.unwrap_or(0),
+            paused: self.paused,
+            want: self.want,
+            ext: Some(Extension {
+                last_wait_status: self.last_wait_status,
+                starts: self.starts,
+            }),
+        }
+    }
+
+    /// The first step: start the service unless it is normally down.
+    pub fn boot(&mut self, now: Instant) -> Vec<Action> {
+        let mut acts = vec![Action::Announce];
+        if self.want == Want::Up {
+            self.request_start(now, &mut acts);
+        }
+        acts
+    }
+
+    fn request_start(&mut self, now: Instant, acts: &mut Vec<Action>) {
+        if self.pid.is_some() {
+            return;
+        }
+        match self.last_start {
+            Some(t) if now < t + MIN_RUN_INTERVAL => {
+                self.pending_start = Some(t + MIN_RUN_INTERVAL);
+            }
+            _ => {
+                self.pending_start = None;
+                acts.push(Action::Spawn);
+            }
+        }
+    }
+
+    pub fn started(&mut self, pid: u32, now: Instant, wall: Tai64N) -> Vec<Action> {
+        self.pid = Some(pid);
+        self.paused = false;
+        self.last_start = Some(now);
+        self.pending_start = None;
+        self.changed = wall;
+        self.starts = self.starts.wrapping_add(1);
+        vec![Action::Announce]
+    }
+
+    /// `run` could not be executed: try again after the throttle while wanted up.
+    pub fn start_failed(&mut self, now: Instant) -> Vec<Action> {
+        self.last_start = Some(now);
+        self.pending_start = (self.want == Want::Up).then_some(now + MIN_RUN_INTERVAL);
+        self.finish(Vec::new())
+    }
+
+    pub fn exited(&mut self, pid: u32, wait_status: i32, now: Instant, wall: Tai64N) -> Vec<Action> {
+        if self.pid != Some(pid) {
+            return Vec::new();
+        }
+        self.pid = None;
+        self.changed = wall;
+        self.last_wait_status = Some(wait_status);
+        let mut acts = vec![Action::Announce];
+        if !self.exit_when_down && self.want == Want::Up {
+            self.request_start(now, &mut acts);
+        }
+        self.finish(acts)
+    }
+
+    /// One byte from the control FIFO; unknown bytes are ignored.
+    pub fn control(&mut self, byte: u8, now: Instant) -> Vec<Action> {
+        let mut acts = Vec::new();
+        let signal = |acts: &mut Vec<Action>, pid: Option<u32>, sig| {
+            if pid.is_some() {
+                acts.push(Action::Kill(sig));
+            }
+        };
+        match byte {
+            b'u' => {
+                self.want = Want::Up;
+                acts.push(Action::Announce);
+                self.request_start(now, &mut acts);
+            }
+            b'd' => self.bring_down(&mut acts),
+            b'o' => {
+                self.want = Want::Once;
+                acts.push(Action::Announce);
+                self.request_start(now, &mut acts);
+            }
+            b'p' => {
+                self.paused = true;
+                acts.push(Action::Announce);
+                signal(&mut acts, self.pid, Signal::SIGSTOP);
+            }
+            b'c' => {
+                self.paused = false;
+                acts.push(Action::Announce);
+                signal(&mut acts, self.pid, Signal::SIGCONT);
+            }
+            b'h' => signal(&mut acts, self.pid, Signal::SIGHUP),
+            b'a' => signal(&mut acts, self.pid, Signal::SIGALRM),
+            b'i' => signal(&mut acts, self.pid, Signal::SIGINT),
+            b't' => signal(&mut acts, self.pid, Signal::SIGTERM),
+            b'k' => signal(&mut acts, self.pid, Signal::SIGKILL),
+            b'x' => {
+                self.exit_when_down = true;
+                acts.push(Action::Announce);
+            }
+            _ => {}
+        }
+        self.finish(acts)
+    }
+
+    /// SIGTERM to supervise: `svc -dx`.
+    pub fn terminate(&mut self) -> Vec<Action> {
+        let mut acts = Vec::new();
+        self.exit_when_down = true;
+        self.bring_down(&mut acts);
+        self.finish(acts)
+    }
+
+    fn bring_down(&mut self, acts: &mut Vec<Action>) {
+        self.want = Want::Down;
+        self.pending_start = None;
+        if self.pid.is_some() {
+            acts.push(Action::Kill(Signal::SIGTERM));
+            acts.push(Action::Kill(Signal::SIGCONT));
+            self.paused = false;
+        }
+        acts.push(Action::Announce);
+    }
+
+    /// The throttle's deadline passed.
+    pub fn timer(&mut self, now: Instant) -> Vec<Action> {
+        let mut acts = Vec::new();
+        if let Some(t) = self.pending_start
+            && now >= t
+        {
+            self.pending_start = None;
+            self.request_start(now, &mut acts);
+        }
+        acts
+    }
+
+    fn finish(&mut self, mut acts: Vec<Action>) -> Vec<Action> {
+        if self.exit_when_down && self.pid.is_none() {
+            self.pending_start = None;
+            acts.push(Action::Exit);
+        }
+        acts
+    }
+}
+
+/// A fatal start-up error: the message after `supervise: fatal: `.
+pub type Fatal = String;
+
+/// The open files a running supervise holds.
+struct Files {
+    _lock: Flock<std::fs::File>,
+    control: OwnedFd,
+    _control_writer: OwnedFd,
+}
+
+/// Runs supervise on `dir` until told to exit. Returns only on start-up errors.
+pub fn run(dir_arg: &str) -> Result<(), Fatal> {
+    let dir = ServiceDir::new(dir_arg);
+    std::env::set_current_dir(dir.path())
+        .map_err(|e| format!("unable to chdir to {dir_arg}: {}", ioerrstr(&e)))?;
+    let normally_up = ServiceDir::new(".")
+        .normally_up()
+        .map_err(|e| format!("unable to stat {dir_arg}/down: {}", errstr(e)))?;
+
+    let term = Arc::new(AtomicBool::new(false));
+    let (wake_r, wake_w) = nix::unistd::pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK)
+        .map_err(|e| format!("unable to create pipe: {}", errstr(e)))?;
+    for sig in [libc::SIGCHLD, libc::SIGTERM, libc::SIGINT] {
+        let w = wake_w
+            .try_clone()
+            .map_err(|e| format!("unable to create pipe: {}", ioerrstr(&e)))?;
+        signal_hook::low_level::pipe::register(sig, w)
+            .map_err(|e| format!("unable to catch signals: {}", ioerrstr(&e)))?;
+    }
+    for sig in [libc::SIGTERM, libc::SIGINT] {
+        signal_hook::flag::register(sig, Arc::clone(&term))
+            .map_err(|e| format!("unable to catch signals: {}", ioerrstr(&e)))?;
+    }
+
+    let files = open_files(dir_arg)?;
+    let mut m = Machine::new(normally_up, Tai64N::now());
+    let boot = m.boot(Instant::now());
+    let mut ctx = Context { dir: dir_arg };
+    ctx.apply(&mut m, boot, true);
+    // The ok FIFO appears last: svok says "running" only once a status exists.
+    let ok = make_fifo_and_open(OK, OFlag::O_RDONLY)
+        .map_err(|e| format!("unable to read {dir_arg}/{OK}: {}", errstr(e)))?;
+    let _ok = ok;
+
+    let mut buf = [0u8; 256];
+    loop {
+        let timeout = match m.pending_start {
+            Some(t) => {
+                let ms = t.saturating_duration_since(Instant::now()).as_micros().div_ceil(1000);
+                PollTimeout::try_from(ms.min(60_000) as u32).unwrap_or(PollTimeout::MAX)
+            }
+            None => PollTimeout::NONE,
+        };
+        let mut fds = [
+            PollFd::new(wake_r.as_fd(), PollFlags::POLLIN),
+            PollFd::new(files.control.as_fd(), PollFlags::POLLIN),
+        ];
+        match poll(&mut fds, timeout) {
+            Ok(_) | Err(Errno::EINTR) => {}
+            Err(e) => warn("supervise", &format!("unable to poll: {}", errstr(e))),
+        }
+        while matches!(nix::unistd::read(&wake_r, &mut buf), Ok(n) if n > 0) {}
+
+        // Reap first: a command that arrives with an exit must see the service down.
+        loop {
+            match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
+                Ok(WaitStatus::StillAlive) | Err(_) => break,
+                Ok(ws) => {
+                    if let Some((pid, raw)) = raw_wait_status(ws) {
+                        let acts = m.exited(pid, raw, Instant::now(), Tai64N::now());
+                        ctx.apply(&mut m, acts, true);
+                    }
+                }
+            }
+        }
+        if term.swap(false, Ordering::SeqCst) {
+            let acts = m.terminate();
+            ctx.apply(&mut m, acts, true);
+        }
+        loop {
+            match nix::unistd::read(&files.control, &mut buf) {
+                Ok(n) if n > 0 => {
+                    for &b in &buf[..n] {
+                        let acts = m.control(b, Instant::now());
+                        ctx.apply(&mut m, acts, false);
+                    }
+                    ctx.flush(&m);
+                }
+                Err(Errno::EINTR) => {}
+                _ => break,
+            }
+        }
+        let acts = m.timer(Instant::now());
+        ctx.apply(&mut m, acts, true);
+    }
+}
+
+/// Creates `supervise/`, takes the lock, opens the control FIFO both ways.
+fn open_files(dir_arg: &str) -> Result<Files, Fatal> {
+    match nix::unistd::mkdir(SUPERVISE, Mode::from_bits_truncate(0o700)) {
+        Ok(()) | Err(Errno::EEXIST) => {}
+        Err(e) => return Err(format!("unable to create {dir_arg}/{SUPERVISE}: {}", errstr(e))),
+    }
+    let lockfile = std::fs::OpenOptions::new()
+        .mode(0o600)
+        .append(true)
+        .create(true)
+        .open(LOCK)
+        .map_err(|e| format!("unable to acquire {dir_arg}/{LOCK}: {}", ioerrstr(&e)))?;
+    let lock = Flock::lock(lockfile, FlockArg::LockExclusiveNonblock)
+        .map_err(|(_, e)| format!("unable to acquire {dir_arg}/{LOCK}: {}", errstr(e)))?;
+    let control = make_fifo_and_open(CONTROL, OFlag::O_RDONLY)
+        .map_err(|e| format!("unable to read {dir_arg}/{CONTROL}: {}", errstr(e)))?;
+    // Holding a writer keeps reads from seeing end-of-file when svc closes its end.
+    let control_writer = open(
+        CONTROL,
+        OFlag::O_WRONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| format!("unable to write {dir_arg}/{CONTROL}: {}", errstr(e)))?;
+    Ok(Files {
+        _lock: lock,
+        control,
+        _control_writer: control_writer,
+    })
+}
+
+fn make_fifo_and_open(path: &str, flags: OFlag) -> Result<OwnedFd, Errno> {
+    match nix::unistd::mkfifo(path, Mode::from_bits_truncate(0o600)) {
+        Ok(()) | Err(Errno::EEXIST) => {}
+        Err(e) => return Err(e),
+    }
+    open(path, flags | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC, Mode::empty())
+}
+
+fn raw_wait_status(ws: WaitStatus) -> Option<(u32, i32)> {
+    match ws {
+        WaitStatus::Exited(pid, code) => Some((pid.as_raw() as u32, (code & 0xff) << 8)),
+        WaitStatus::Signaled(pid, sig, core) => {
+            Some((pid.as_raw() as u32, sig as i32 | if core { 0x80 } else { 0 }))
+        }
+        _ => None,
+    }
+}
+
+/// The side of supervise that touches the world: spawn, signal, write status.
+struct Context<'a> {
+    dir: &'a str,
+}
+
+impl Context<'_> {
+    /// Carries out `acts`; with `announce_now` false, status writes wait for `flush`.
+    fn apply(&mut self, m: &mut Machine, acts: Vec<Action>, announce_now: bool) {
+        let mut queue = acts;
+        while !queue.is_empty() {
+            let mut next = Vec::new();
+            for a in queue {
+                match a {
+                    Action::Announce => {
+                        if announce_now {
+                            self.flush(m);
+                        }
+                    }
+                    Action::Kill(sig) => {
+                        if let Some(pid) = m.pid {
+                            let _ = kill(Pid::from_raw(pid as i32), sig);
+                        }
+                    }
+                    Action::Spawn => next.extend(self.spawn(m)),
+                    Action::Exit => {
+                        self.flush(m);
+                        std::process::exit(0);
+                    }
+                }
+            }
+            queue = next;
+        }
+    }
+
+    fn spawn(&mut self, m: &mut Machine) -> Vec<Action> {
+        let mut cmd = std::process::Command::new(format!("./{RUN}"));
+        // SAFETY: setsid(2) is async-signal-safe and touches no memory of the parent.
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::setsid();
+                Ok(())
+            });
+        }
+        match cmd.spawn() {
+            Ok(child) => m.started(child.id(), Instant::now(), Tai64N::now()),
+            Err(e) => {
+                warn(
+                    "supervise",
+                    &format!("unable to start {}/{RUN}: {}", self.dir, ioerrstr(&e)),
+                );
+                m.start_failed(Instant::now())
+            }
+        }
+    }
+
+    fn flush(&mut self, m: &Machine) {
+        if let Err(e) = m.status().write_here() {
+            warn(
+                "supervise",
+                &format!("unable to write {}/supervise/status: {}", self.dir, ioerrstr(&e)),
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn wall() -> Tai64N {
+        Tai64N { secs: 1000, nanos: 0 }
+    }
+
+    #[test]
+    fn boots_up_unless_down_file() {
+        let t = Instant::now();
+        let mut m = Machine::new(true, wall());
+        assert_eq!(m.boot(t), vec![Action::Announce, Action::Spawn]);
+        let mut m = Machine::new(false, wall());
+        assert_eq!(m.boot(t), vec![Action::Announce]);
+    }
+
+    #[test]
+    fn long_run_restarts_at_once_short_run_is_throttled() {
+        let t = Instant::now();
+        let mut m = Machine::new(true, wall());
+        m.boot(t);
+        m.started(10, t, wall());
+        let later = t + Duration::from_secs(2);
+        assert_eq!(m.exited(10, 0, later, wall()), vec![Action::Announce, Action::Spawn]);
+        m.started(11, later, wall());
+        let soon = later + Duration::from_millis(100);
+        assert_eq!(m.exited(11, 256, soon, wall()), vec![Action::Announce]);
+        assert_eq!(m.pending_start, Some(later + MIN_RUN_INTERVAL));
+        assert!(m.timer(soon + Duration::from_millis(10)).is_empty());
+        assert_eq!(m.timer(later + MIN_RUN_INTERVAL), vec![Action::Spawn]);
+    }
+
+    #[test]
+    fn down_kills_with_term_then_cont_and_cancels_restart() {
+        let t = Instant::now();
+        let mut m = Machine::new(true, wall());
+        m.boot(t);
+        m.started(10, t, wall());
+        assert_eq!(
+            m.control(b'd', t),
+            vec![
+                Action::Kill(Signal::SIGTERM),
+                Action::Kill(Signal::SIGCONT),
+                Action::Announce
+            ]
+        );
+        assert_eq!(m.exited(10, 15, t, wall()), vec![Action::Announce]);
+        assert_eq!(m.status().want, Want::Down);
+        assert_eq!(m.status().pid, 0);
+    }
+
+    #[test]
+    fn once_runs_without_restart() {
+        let t = Instant::now();
+        let mut m = Machine::new(false, wall());
+        m.boot(t);
+        assert_eq!(m.control(b'o', t), vec![Action::Announce, Action::Spawn]);
+        m.started(5, t, wall());
+        let later = t + Duration::from_secs(3);
+        assert_eq!(m.exited(5, 0, later, wall()), vec![Action::Announce]);
+        assert_eq!(m.status().want, Want::Once);
+    }
+
+    #[test]
+    fn exit_waits_for_the_service() {
+        let t = Instant::now();
+        let mut m = Machine::new(true, wall());
+        m.boot(t);
+        m.started(10, t, wall());
+        assert_eq!(m.control(b'x', t), vec![Action::Announce]);
+        assert_eq!(m.exited(10, 0, t, wall()), vec![Action::Announce, Action::Exit]);
+        let mut m = Machine::new(false, wall());
+        m.boot(t);
+        assert_eq!(m.control(b'x', t), vec![Action::Announce, Action::Exit]);
+    }
+
+    #[test]
+    fn terminate_is_down_and_exit() {
+        let t = Instant::now();
+        let mut m = Machine::new(true, wall());
+        m.boot(t);
+        m.started(10, t, wall());
+        let acts = m.terminate();
+        assert!(acts.contains(&Action::Kill(Signal::SIGTERM)));
+        assert!(!acts.contains(&Action::Exit));
+        assert_eq!(m.exited(10, 15, t, wall()), vec![Action::Announce, Action::Exit]);
+    }
+
+    #[test]
+    fn pause_and_signals_only_with_a_process() {
+        let t = Instant::now();
+        let mut m = Machine::new(false, wall());
+        m.boot(t);
+        assert_eq!(m.control(b'k', t), vec![]);
+        assert_eq!(m.control(b'p', t), vec![Action::Announce]);
+        assert!(!m.status().paused || m.status().pid == 0);
+        m.control(b'u', t);
+        m.started(3, t, wall());
+        assert_eq!(
+            m.control(b'p', t),
+            vec![Action::Announce, Action::Kill(Signal::SIGSTOP)]
+        );
+        assert!(m.status().paused);
+        assert_eq!(m.control(b'h', t), vec![Action::Kill(Signal::SIGHUP)]);
+        assert_eq!(m.control(b'?', t), vec![]);
+        assert_eq!(m.control(0xff, t), vec![]);
+    }
+
+    #[test]
+    fn failed_exec_retries_after_throttle() {
+        let t = Instant::now();
+        let mut m = Machine::new(true, wall());
+        m.boot(t);
+        assert!(m.start_failed(t).is_empty());
+        assert_eq!(m.pending_start, Some(t + MIN_RUN_INTERVAL));
+        assert_eq!(m.timer(t + MIN_RUN_INTERVAL), vec![Action::Spawn]);
+    }
+
+    #[test]
+    fn stray_child_is_ignored() {
+        let t = Instant::now();
+        let mut m = Machine::new(true, wall());
+        m.boot(t);
+        m.started(10, t, wall());
+        assert!(m.exited(99, 0, t, wall()).is_empty());
+        assert_eq!(m.pid, Some(10));
+    }
+}
