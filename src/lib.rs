@@ -3,8 +3,12 @@
 
 pub mod control;
 pub mod diag;
+pub mod duration;
+pub mod proctitle;
 pub mod report;
 pub mod service_dir;
+pub mod sibling;
 pub mod status;
 pub mod supervise;
+pub mod svscan;
 pub mod tai64;

@@ -107,7 +107,9 @@ impl ServiceReport {
         if let Some(ext) = s.ext {
             out.push_str(&format!(",\"starts\":{}", ext.starts));
             match ext.last_exit() {
-                Some(LastExit::Code(c)) => out.push_str(&format!(",\"last_exit\":{{\"code\":{c}}}")),
+                Some(LastExit::Code(c)) => {
+                    out.push_str(&format!(",\"last_exit\":{{\"code\":{c}}}"))
+                }
                 Some(LastExit::Signal(n)) => {
                     out.push_str(&format!(",\"last_exit\":{{\"signal\":{n}}}"))
                 }
@@ -172,7 +174,10 @@ mod tests {
 
     #[test]
     fn daemontools_phrases() {
-        assert_eq!(report(123, true, false, Want::Up).human(), "up (pid 123) 45 seconds");
+        assert_eq!(
+            report(123, true, false, Want::Up).human(),
+            "up (pid 123) 45 seconds"
+        );
         assert_eq!(
             report(123, false, true, Want::Down).human(),
             "up (pid 123) 45 seconds, normally down, paused, want down"
@@ -181,8 +186,14 @@ mod tests {
             report(0, true, false, Want::Up).human(),
             "down 45 seconds, normally up, want up"
         );
-        assert_eq!(report(0, false, false, Want::Down).human(), "down 45 seconds");
-        assert_eq!(report(0, false, true, Want::Once).human(), "down 45 seconds");
+        assert_eq!(
+            report(0, false, false, Want::Down).human(),
+            "down 45 seconds"
+        );
+        assert_eq!(
+            report(0, false, true, Want::Once).human(),
+            "down 45 seconds"
+        );
     }
 
     #[test]

@@ -35,12 +35,11 @@ impl ServiceDir {
 
     /// What daemontools' `chdir(dir)` would say: Ok for a directory one can enter.
     pub fn check(&self) -> Result<(), Errno> {
-        nix::unistd::access(&self.path, nix::unistd::AccessFlags::X_OK)?;
         let st = nix::sys::stat::stat(&self.path)?;
         if st.st_mode & libc::S_IFMT != libc::S_IFDIR {
             return Err(Errno::ENOTDIR);
         }
-        Ok(())
+        nix::unistd::access(&self.path, nix::unistd::AccessFlags::X_OK)
     }
 
     /// Whether the service is normally up, i.e. has no `down` file.

@@ -135,8 +135,7 @@ impl Status {
         if b.len() < DAEMONTOOLS_LEN {
             return Err(StatusError::BadFormat);
         }
-        let changed =
-            Tai64N::unpack(b[..12].try_into().unwrap()).ok_or(StatusError::BadFormat)?;
+        let changed = Tai64N::unpack(b[..12].try_into().unwrap()).ok_or(StatusError::BadFormat)?;
         let pid = u32::from_le_bytes(b[12..16].try_into().unwrap());
         let paused = match b[16] {
             0 => false,

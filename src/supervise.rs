@@ -118,7 +118,13 @@ impl Machine {
         self.finish(Vec::new())
     }
 
-    pub fn exited(&mut self, pid: u32, wait_status: i32, now: Instant, wall: Tai64N) -> Vec<Action> {
+    pub fn exited(
+        &mut self,
+        pid: u32,
+        wait_status: i32,
+        now: Instant,
+        wall: Tai64N,
+    ) -> Vec<Action> {
         if self.pid != Some(pid) {
             return Vec::new();
         }
@@ -264,7 +270,10 @@ pub fn run(dir_arg: &str) -> Result<(), Fatal> {
     loop {
         let timeout = match m.pending_start {
             Some(t) => {
-                let ms = t.saturating_duration_since(Instant::now()).as_micros().div_ceil(1000);
+                let ms = t
+                    .saturating_duration_since(Instant::now())
+                    .as_micros()
+                    .div_ceil(1000);
                 PollTimeout::try_from(ms.min(60_000) as u32).unwrap_or(PollTimeout::MAX)
             }
             None => PollTimeout::NONE,
@@ -317,7 +326,12 @@ pub fn run(dir_arg: &str) -> Result<(), Fatal> {
 fn open_files(dir_arg: &str) -> Result<Files, Fatal> {
     match nix::unistd::mkdir(SUPERVISE, Mode::from_bits_truncate(0o700)) {
         Ok(()) | Err(Errno::EEXIST) => {}
-        Err(e) => return Err(format!("unable to create {dir_arg}/{SUPERVISE}: {}", errstr(e))),
+        Err(e) => {
+            return Err(format!(
+                "unable to create {dir_arg}/{SUPERVISE}: {}",
+                errstr(e)
+            ));
+        }
     }
     let lockfile = std::fs::OpenOptions::new()
         .mode(0o600)
@@ -348,15 +362,20 @@ fn make_fifo_and_open(path: &str, flags: OFlag) -> Result<OwnedFd, Errno> {
         Ok(()) | Err(Errno::EEXIST) => {}
         Err(e) => return Err(e),
     }
-    open(path, flags | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC, Mode::empty())
+    open(
+        path,
+        flags | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
 }
 
 fn raw_wait_status(ws: WaitStatus) -> Option<(u32, i32)> {
     match ws {
         WaitStatus::Exited(pid, code) => Some((pid.as_raw() as u32, (code & 0xff) << 8)),
-        WaitStatus::Signaled(pid, sig, core) => {
-            Some((pid.as_raw() as u32, sig as i32 | if core { 0x80 } else { 0 }))
-        }
+        WaitStatus::Signaled(pid, sig, core) => Some((
+            pid.as_raw() as u32,
+            sig as i32 | if core { 0x80 } else { 0 },
+        )),
         _ => None,
     }
 }
@@ -420,7 +439,11 @@ impl Context<'_> {
         if let Err(e) = m.status().write_here() {
             warn(
                 "supervise",
-                &format!("unable to write {}/supervise/status: {}", self.dir, ioerrstr(&e)),
+                &format!(
+                    "unable to write {}/supervise/status: {}",
+                    self.dir,
+                    ioerrstr(&e)
+                ),
             );
         }
     }
@@ -431,7 +454,10 @@ mod tests {
     use super::*;
 
     fn wall() -> Tai64N {
-        Tai64N { secs: 1000, nanos: 0 }
+        Tai64N {
+            secs: 1000,
+            nanos: 0,
+        }
     }
 
     #[test]
@@ -450,7 +476,10 @@ mod tests {
         m.boot(t);
         m.started(10, t, wall());
         let later = t + Duration::from_secs(2);
-        assert_eq!(m.exited(10, 0, later, wall()), vec![Action::Announce, Action::Spawn]);
+        assert_eq!(
+            m.exited(10, 0, later, wall()),
+            vec![Action::Announce, Action::Spawn]
+        );
         m.started(11, later, wall());
         let soon = later + Duration::from_millis(100);
         assert_eq!(m.exited(11, 256, soon, wall()), vec![Action::Announce]);
@@ -497,7 +526,10 @@ mod tests {
         m.boot(t);
         m.started(10, t, wall());
         assert_eq!(m.control(b'x', t), vec![Action::Announce]);
-        assert_eq!(m.exited(10, 0, t, wall()), vec![Action::Announce, Action::Exit]);
+        assert_eq!(
+            m.exited(10, 0, t, wall()),
+            vec![Action::Announce, Action::Exit]
+        );
         let mut m = Machine::new(false, wall());
         m.boot(t);
         assert_eq!(m.control(b'x', t), vec![Action::Announce, Action::Exit]);
@@ -512,7 +544,10 @@ mod tests {
         let acts = m.terminate();
         assert!(acts.contains(&Action::Kill(Signal::SIGTERM)));
         assert!(!acts.contains(&Action::Exit));
-        assert_eq!(m.exited(10, 15, t, wall()), vec![Action::Announce, Action::Exit]);
+        assert_eq!(
+            m.exited(10, 15, t, wall()),
+            vec![Action::Announce, Action::Exit]
+        );
     }
 
     #[test]

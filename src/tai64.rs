@@ -39,7 +39,7 @@ impl Tai64N {
     pub fn unpack(b: &[u8; 12]) -> Option<Self> {
         let label = u64::from_be_bytes(b[..8].try_into().ok()?);
         let nanos = u32::from_be_bytes(b[8..].try_into().ok()?);
-        if label < TAI64_EPOCH || label >= (1 << 63) || nanos >= 1_000_000_000 {
+        if !(TAI64_EPOCH..(1 << 63)).contains(&label) || nanos >= 1_000_000_000 {
             return None;
         }
         Some(Tai64N {
@@ -84,8 +84,17 @@ mod tests {
 
     #[test]
     fn future_counts_as_zero() {
-        let a = Tai64N { secs: 100, nanos: 0 };
+        let a = Tai64N {
+            secs: 100,
+            nanos: 0,
+        };
         assert_eq!(a.seconds_until(Tai64N { secs: 90, nanos: 0 }), 0);
-        assert_eq!(a.seconds_until(Tai64N { secs: 145, nanos: 0 }), 45);
+        assert_eq!(
+            a.seconds_until(Tai64N {
+                secs: 145,
+                nanos: 0
+            }),
+            45
+        );
     }
 }

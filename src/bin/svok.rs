@@ -15,12 +15,20 @@ fn main() {
     let name = d.to_string_lossy().into_owned();
     let dir = ServiceDir::new(&d);
     if let Err(e) = dir.check() {
-        fatal("svok", EXIT_TEMP, &format!("unable to chdir to {name}: {}", errstr(e)));
+        fatal(
+            "svok",
+            EXIT_TEMP,
+            &format!("unable to chdir to {name}: {}", errstr(e)),
+        );
     }
     match is_supervised(&dir) {
         Ok(true) => std::process::exit(EXIT_OK),
         // No supervise/ok at all is "not running" too, as in daemontools.
         Ok(false) | Err(nix::errno::Errno::ENOENT) => std::process::exit(EXIT_USAGE),
-        Err(e) => fatal("svok", EXIT_TEMP, &format!("unable to open {name}/{OK}: {}", errstr(e))),
+        Err(e) => fatal(
+            "svok",
+            EXIT_TEMP,
+            &format!("unable to open {name}/{OK}: {}", errstr(e)),
+        ),
     }
 }

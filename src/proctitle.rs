@@ -1,0 +1,115 @@
+//! The process title: the memory of our own argument strings, which `ps` shows, and
+//! readproctitle's rolling window of input kept in the last argument.
+
+use std::io::Read;
+
+/// The bytes of the last command-line argument, writable in place.
+pub struct TitleWindow {
+    window: &'static mut [u8],
+}
+
+/// Why the title cannot be written.
+#[derive(Debug, PartialEq, Eq)]
+pub enum TitleError {
+    /// The last argument is shorter than this many bytes.
+    TooShort(usize),
+    /// /proc/self does not describe our arguments as expected.
+    Unavailable,
+}
+
+/// The shortest last argument readproctitle accepts (daemontools: 5).
+pub const MIN_WINDOW: usize = 5;
+
+impl TitleWindow {
+    /// Finds the argument area through /proc/self/stat (fields arg_start and arg_end) and
+    /// checks that it still holds what /proc/self/cmdline says before handing it out.
+    /// Call at most once: the window aliases the process's argument memory.
+    pub fn last_argument() -> Result<Self, TitleError> {
+        let stat =
+            std::fs::read_to_string("/proc/self/stat").map_err(|_| TitleError::Unavailable)?;
+        let fields: Vec<&str> = stat
+            .rsplit_once(')')
+            .ok_or(TitleError::Unavailable)?
+            .1
+            .split_whitespace()
+            .collect();
+        // Fields are numbered from 1 and the first after the command name is field 3.
+        let field = |n: usize| -> Result<usize, TitleError> {
+            fields
+                .get(n - 3)
+                .and_then(|f| f.parse().ok())
+                .ok_or(TitleError::Unavailable)
+        };
+        let (start, end) = (field(48)?, field(49)?);
+        let cmdline = std::fs::read("/proc/self/cmdline").map_err(|_| TitleError::Unavailable)?;
+        if end <= start || end - start != cmdline.len() {
+            return Err(TitleError::Unavailable);
+        }
+        // SAFETY: [arg_start, arg_end) is this process's argument strings, mapped
+        // read-write on the initial stack for the life of the process; its length matches
+        // /proc/self/cmdline, and std only reads it when env::args() is called, which our
+        // caller has done already.
+        let area: &'static mut [u8] =
+            unsafe { std::slice::from_raw_parts_mut(start as *mut u8, end - start) };
+        if *area != *cmdline || area.last() != Some(&0) {
+            return Err(TitleError::Unavailable);
+        }
+        let body = &area[..area.len() - 1];
+        let from = body.iter().rposition(|&b| b == 0).map_or(0, |i| i + 1);
+        let len = body.len() - from;
+        if len < MIN_WINDOW {
+            return Err(TitleError::TooShort(len));
+        }
+        Ok(TitleWindow {
+            window: &mut area[from..from + len],
+        })
+    }
+
+    /// Shifts `input` in from the right, dropping the oldest bytes on the left.
+    pub fn push(&mut self, input: &[u8]) {
+        shift_in(self.window, input);
+    }
+}
+
+/// The rolling window: the last `window.len()` bytes of everything pushed so far.
+pub fn shift_in(window: &mut [u8], input: &[u8]) {
+    let n = window.len();
+    if input.len() >= n {
+        window.copy_from_slice(&input[input.len() - n..]);
+    } else {
+        window.copy_within(input.len().., 0);
+        window[n - input.len()..].copy_from_slice(input);
+    }
+}
+
+/// readproctitle's loop: feed standard input into the title until end of file.
+pub fn follow_stdin(title: &mut TitleWindow) -> std::io::Result<()> {
+    let mut buf = [0u8; 1024];
+    let mut stdin = std::io::stdin().lock();
+    loop {
+        match stdin.read(&mut buf) {
+            Ok(0) => return Ok(()),
+            Ok(n) => title.push(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn window_keeps_the_newest_bytes() {
+        let mut w = *b".....";
+        shift_in(&mut w, b"ab");
+        assert_eq!(&w, b"...ab");
+        shift_in(&mut w, b"cd");
+        assert_eq!(&w, b".abcd");
+        shift_in(&mut w, b"0123456789");
+        assert_eq!(&w, b"56789");
+        shift_in(&mut w, b"");
+        assert_eq!(&w, b"56789");
+    }
+}
