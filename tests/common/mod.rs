@@ -1,0 +1,235 @@
+//! Shared test scaffolding: temp dirs, binaries, processes killed by pid on drop, and
+//! waiting for conditions with generous deadlines instead of fixed sleeps.
+#![allow(dead_code)]
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+/// Deadline for anything that should happen "at once" on an idle machine.
+pub const DEADLINE: Duration = Duration::from_secs(20);
+
+pub fn bin(name: &str) -> &'static str {
+    match name {
+        "supervise" => env!("CARGO_BIN_EXE_supervise"),
+        "svc" => env!("CARGO_BIN_EXE_svc"),
+        "svstat" => env!("CARGO_BIN_EXE_svstat"),
+        "svok" => env!("CARGO_BIN_EXE_svok"),
+        "svscan" => env!("CARGO_BIN_EXE_svscan"),
+        "svscanboot" => env!("CARGO_BIN_EXE_svscanboot"),
+        "readproctitle" => env!("CARGO_BIN_EXE_readproctitle"),
+        other => panic!("unknown binary {other}"),
+    }
+}
+
+/// A real daemontools tool from Debian's package; the suite needs them (scripts/test
+/// installs them), and fails rather than skips when they are missing.
+pub fn daemontools(name: &str) -> PathBuf {
+    let p = PathBuf::from("/usr/bin").join(name);
+    assert!(
+        p.exists(),
+        "{} missing: install daemontools (scripts/test does it)",
+        p.display()
+    );
+    p
+}
+
+/// A directory removed on drop.
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> TempDir {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let p = std::env::temp_dir().join(format!(
+            "svkit-test-{tag}-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::SeqCst)
+        ));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir_all(&p).unwrap();
+        TempDir(p)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+
+    pub fn join(&self, p: impl AsRef<Path>) -> PathBuf {
+        self.0.join(p)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Writes an executable script.
+pub fn script(path: &Path, body: &str) {
+    if let Some(d) = path.parent() {
+        std::fs::create_dir_all(d).unwrap();
+    }
+    std::fs::write(path, format!("#!/bin/sh\n{body}\n")).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+/// Makes a service directory whose run script is `body`.
+pub fn service(dir: &Path, body: &str) -> PathBuf {
+    script(&dir.join("run"), body);
+    dir.to_path_buf()
+}
+
+/// Polls `cond` until it holds or `limit` passes.
+pub fn wait_for(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let end = Instant::now() + limit;
+    loop {
+        if cond() {
+            return true;
+        }
+        if Instant::now() >= end {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[track_caller]
+pub fn must(what: &str, cond: impl FnMut() -> bool) {
+    assert!(wait_for(DEADLINE, cond), "timed out waiting for: {what}");
+}
+
+pub fn run(cmd: &mut Command) -> Output {
+    cmd.stdin(Stdio::null()).output().unwrap()
+}
+
+pub fn out(cmd: &mut Command) -> (i32, String, String) {
+    let o = run(cmd);
+    (
+        o.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+pub fn cmd(name: &str) -> Command {
+    Command::new(bin(name))
+}
+
+/// svstat's line for one service, without the trailing newline.
+pub fn svstat(dir: &Path) -> String {
+    let (_, o, _) = out(cmd("svstat").arg(dir));
+    o.trim_end().to_string()
+}
+
+/// The pid in supervise/status, 0 if down or unreadable.
+pub fn status_pid(dir: &Path) -> u32 {
+    match std::fs::read(dir.join("supervise/status")) {
+        Ok(b) if b.len() >= 18 => u32::from_le_bytes(b[12..16].try_into().unwrap()),
+        _ => 0,
+    }
+}
+
+pub fn svc(opts: &str, dir: &Path) {
+    let (code, _, err) = out(cmd("svc").arg(opts).arg(dir));
+    assert_eq!(code, 0, "svc {opts} {}: {err}", dir.display());
+}
+
+pub fn alive(pid: u32) -> bool {
+    // A zombie has exited: count it as gone.
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(s) => !s
+            .rsplit_once(')')
+            .is_some_and(|(_, r)| r.trim_start().starts_with('Z')),
+        Err(_) => false,
+    }
+}
+
+pub fn signal(pid: u32, sig: i32) {
+    // SAFETY: kill(2) with a pid this test started; no memory is touched.
+    unsafe {
+        libc::kill(pid as i32, sig);
+    }
+}
+
+/// Lines of a file, empty if it does not exist yet.
+pub fn lines(path: &Path) -> Vec<String> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+/// A process started by a test: TERMed, then KILLed, and reaped on drop, together with
+/// the services recorded in `services` (their status files), so nothing outlives a test.
+pub struct Proc {
+    pub child: Child,
+    pub services: Vec<PathBuf>,
+}
+
+impl Proc {
+    pub fn spawn(cmd: &mut Command) -> Proc {
+        Proc {
+            child: cmd.spawn().unwrap(),
+            services: Vec::new(),
+        }
+    }
+
+    pub fn supervise(dir: &Path) -> Proc {
+        let mut p = Proc::spawn(cmd("supervise").arg(dir).stdin(Stdio::null()));
+        p.services.push(dir.to_path_buf());
+        must("supervise/ok", || ok(dir));
+        p
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Waits for the process to exit by itself and returns its exit code.
+    pub fn wait_exit(&mut self) -> Option<i32> {
+        let mut code = None;
+        wait_for(DEADLINE, || match self.child.try_wait() {
+            Ok(Some(st)) => {
+                code = Some(st.code().unwrap_or(-1));
+                true
+            }
+            _ => false,
+        });
+        code
+    }
+
+    pub fn stop(&mut self) {
+        let pids: Vec<u32> = self.services.iter().map(|d| status_pid(d)).collect();
+        if let Ok(None) = self.child.try_wait() {
+            signal(self.pid(), libc::SIGTERM);
+            if !wait_for(Duration::from_secs(10), || {
+                matches!(self.child.try_wait(), Ok(Some(_)))
+            }) {
+                let _ = self.child.kill();
+            }
+        }
+        let _ = self.child.wait();
+        for pid in pids.into_iter().filter(|p| *p != 0) {
+            signal(pid, libc::SIGKILL);
+        }
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Whether a supervise answers on the service's ok FIFO.
+pub fn ok(dir: &Path) -> bool {
+    Command::new(bin("svok"))
+        .arg(dir)
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false)
+}

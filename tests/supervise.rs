@@ -1,0 +1,306 @@
+//! supervise: starting, restarting, throttling, control bytes, signals, faults.
+
+mod common;
+use common::*;
+use std::time::Duration;
+
+fn starts(dir: &std::path::Path) -> usize {
+    lines(&dir.join("starts")).len()
+}
+
+#[test]
+fn runs_the_service_and_reports_it_up() {
+    let t = TempDir::new("up");
+    let s = service(&t.join("s"), "echo $$ >> starts\nexec sleep 1000");
+    let _p = Proc::supervise(&s);
+    must("service up", || status_pid(&s) != 0);
+    let pid = status_pid(&s);
+    must("run started", || {
+        lines(&s.join("starts")) == vec![pid.to_string()]
+    });
+    assert!(svstat(&s).starts_with(&format!("{}: up (pid {pid}) ", s.display())));
+    let meta = std::fs::metadata(s.join("supervise")).unwrap();
+    use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+    assert_eq!(meta.permissions().mode() & 0o777, 0o700);
+    for fifo in ["control", "ok"] {
+        let m = std::fs::metadata(s.join("supervise").join(fifo)).unwrap();
+        assert!(m.file_type().is_fifo());
+        assert_eq!(m.permissions().mode() & 0o777, 0o600);
+    }
+    assert!(!s.join("supervise/status.new").exists());
+}
+
+#[test]
+fn second_supervise_is_refused() {
+    let t = TempDir::new("lock");
+    let s = service(&t.join("s"), "exec sleep 1000");
+    let _p = Proc::supervise(&s);
+    let (code, _, err) = out(cmd("supervise").arg(&s));
+    assert_eq!(code, 111);
+    assert_eq!(
+        err,
+        format!(
+            "supervise: fatal: unable to acquire {}/supervise/lock: temporary failure\n",
+            s.display()
+        )
+    );
+}
+
+#[test]
+fn down_file_then_up_down_once() {
+    let t = TempDir::new("down");
+    let s = service(&t.join("s"), "echo x >> starts\nexec sleep 1000");
+    std::fs::write(s.join("down"), "").unwrap();
+    let _p = Proc::supervise(&s);
+    assert_eq!(status_pid(&s), 0);
+    assert!(svstat(&s).ends_with(" seconds"), "{}", svstat(&s));
+    svc("-u", &s);
+    must("up", || status_pid(&s) != 0);
+    assert!(svstat(&s).ends_with("seconds, normally down"));
+    svc("-d", &s);
+    must("down", || status_pid(&s) == 0);
+    assert_eq!(starts(&s), 1);
+
+    // -o: runs once, no restart after it exits.
+    script(&s.join("run"), "echo x >> starts\nexec sleep 1.2");
+    svc("-o", &s);
+    must("started once more", || starts(&s) == 2);
+    must("exited", || status_pid(&s) == 0 && starts(&s) == 2);
+    // The throttle would have restarted it within a second of the exit: wait 2 s of it.
+    assert!(!wait_for(Duration::from_secs(2), || starts(&s) > 2));
+}
+
+#[test]
+fn long_run_restarts_at_once() {
+    let t = TempDir::new("restart");
+    let s = service(
+        &t.join("s"),
+        "echo start $(date +%s%N) >> times\nsleep 1.1\necho stop $(date +%s%N) >> times",
+    );
+    let _p = Proc::supervise(&s);
+    must("two starts", || {
+        lines(&s.join("times"))
+            .iter()
+            .filter(|l| l.starts_with("start"))
+            .count()
+            >= 2
+    });
+    let l = lines(&s.join("times"));
+    let ns = |i: usize| l[i].split(' ').nth(1).unwrap().parse::<u64>().unwrap();
+    assert!(l[1].starts_with("stop") && l[2].starts_with("start"));
+    let gap = Duration::from_nanos(ns(2) - ns(1));
+    assert!(gap < Duration::from_millis(500), "restart took {gap:?}");
+}
+
+#[test]
+fn crash_loop_is_throttled_to_one_start_per_second_and_stays_responsive() {
+    let t = TempDir::new("throttle");
+    // Killed by a signal at once, every time.
+    let s = service(&t.join("s"), "echo $(date +%s%N) >> starts\nkill -9 $$");
+    let _p = Proc::supervise(&s);
+    must("four starts", || starts(&s) >= 4);
+    let l = lines(&s.join("starts"));
+    let ns = |i: usize| l[i].parse::<u64>().unwrap();
+    for i in 1..4 {
+        let gap = Duration::from_nanos(ns(i) - ns(i - 1));
+        assert!(gap >= Duration::from_millis(900), "start {i} after {gap:?}");
+    }
+    // svc answers at once while the throttle waits.
+    svc("-d", &s);
+    must("want down", || {
+        std::fs::read(s.join("supervise/status")).is_ok_and(|b| b[17] == b'd')
+    });
+    let n = starts(&s);
+    assert!(!wait_for(Duration::from_millis(1500), || starts(&s) > n));
+}
+
+#[test]
+fn background_forking_run_is_throttled() {
+    let t = TempDir::new("fork");
+    let s = service(
+        &t.join("s"),
+        "echo $(date +%s%N) >> starts\nsleep 1000 &\necho $! >> bg\nexit 0",
+    );
+    let _p = Proc::supervise(&s);
+    must("three starts", || starts(&s) >= 3);
+    let l = lines(&s.join("starts"));
+    let gap = l[2].parse::<u64>().unwrap() - l[0].parse::<u64>().unwrap();
+    assert!(Duration::from_nanos(gap) >= Duration::from_millis(1800));
+    svc("-d", &s);
+    must("down", || svstat(&s).contains(": down "));
+    // The background sleeps outlive run: kill them by pid.
+    must("bg pids recorded", || {
+        lines(&s.join("bg")).len() >= starts(&s)
+    });
+    for pid in lines(&s.join("bg")) {
+        signal(pid.parse().unwrap(), libc::SIGKILL);
+    }
+}
+
+#[test]
+fn missing_run_is_retried_until_it_appears() {
+    let t = TempDir::new("norun");
+    let s = t.join("s");
+    std::fs::create_dir_all(&s).unwrap();
+    let mut p = Proc::spawn(
+        cmd("supervise")
+            .arg(&s)
+            .stderr(std::process::Stdio::piped())
+            .stdin(std::process::Stdio::null()),
+    );
+    p.services.push(s.clone());
+    must("supervise/ok", || ok(&s));
+    assert_eq!(status_pid(&s), 0);
+    // Not executable: still retried.
+    std::fs::write(s.join("run"), "#!/bin/sh\nexec sleep 1000\n").unwrap();
+    assert!(!wait_for(Duration::from_millis(1500), || status_pid(&s) != 0));
+    assert!(p.child.try_wait().unwrap().is_none(), "supervise exited");
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(s.join("run"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    must("started once run is executable", || status_pid(&s) != 0);
+    p.stop();
+    let mut err = String::new();
+    use std::io::Read;
+    p.child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    let first = err.lines().next().unwrap_or("");
+    assert_eq!(
+        first,
+        format!(
+            "supervise: warning: unable to start {}/run: file does not exist",
+            s.display()
+        )
+    );
+    assert!(err.contains(&format!(
+        "unable to start {}/run: access denied",
+        s.display()
+    )));
+}
+
+#[test]
+fn control_bytes_pause_continue_signals_and_exit() {
+    let t = TempDir::new("ctl");
+    let s = service(
+        &t.join("s"),
+        "trap 'echo hup >> sigs' HUP\ntrap 'echo alrm >> sigs' ALRM\ntrap 'echo int >> sigs' INT\necho ready > ready\nwhile :; do sleep 0.05; done",
+    );
+    let mut p = Proc::supervise(&s);
+    must("ready", || s.join("ready").exists());
+    let pid = status_pid(&s);
+    svc("-p", &s);
+    must("paused", || svstat(&s).ends_with(", paused"));
+    let stopped = || {
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .is_ok_and(|st| st.rsplit_once(')').unwrap().1.trim_start().starts_with('T'))
+    };
+    must("process stopped", stopped);
+    svc("-c", &s);
+    must("continued", || !svstat(&s).contains("paused") && !stopped());
+    svc("-h", &s);
+    must("hup", || {
+        lines(&s.join("sigs")).contains(&"hup".to_string())
+    });
+    svc("-a", &s);
+    must("alrm", || {
+        lines(&s.join("sigs")).contains(&"alrm".to_string())
+    });
+    svc("-i", &s);
+    must("int", || {
+        lines(&s.join("sigs")).contains(&"int".to_string())
+    });
+    // Garbage is ignored.
+    std::fs::write(s.join("supervise/control"), b"\x00zZ\xff\n?").unwrap();
+    assert_eq!(status_pid(&s), pid);
+    // -x alone: supervise exits once the service is down, here after -k.
+    svc("-x", &s);
+    assert!(p.child.try_wait().unwrap().is_none());
+    svc("-k", &s);
+    assert_eq!(p.wait_exit(), Some(0));
+    assert!(!alive(pid));
+    assert!(svstat(&s).ends_with("supervise not running"));
+}
+
+#[test]
+fn term_brings_service_down_then_exits() {
+    let t = TempDir::new("term");
+    let s = service(&t.join("s"), "exec sleep 1000");
+    let mut p = Proc::supervise(&s);
+    must("up", || status_pid(&s) != 0);
+    let pid = status_pid(&s);
+    signal(p.pid(), libc::SIGTERM);
+    assert_eq!(p.wait_exit(), Some(0));
+    assert!(!alive(pid), "service survived");
+    let b = std::fs::read(s.join("supervise/status")).unwrap();
+    assert_eq!(&b[12..18], &[0, 0, 0, 0, 0, b'd']);
+}
+
+#[test]
+fn run_gets_only_stdio_and_its_own_session() {
+    let t = TempDir::new("fds");
+    let s = service(&t.join("s"), "exec sleep 1000");
+    // Start supervise with nothing but stdio, so whatever else run has came from it.
+    let mut c = cmd("supervise");
+    c.arg(&s).stdin(std::process::Stdio::null());
+    use std::os::unix::process::CommandExt;
+    // SAFETY: close_range(2) is async-signal-safe and only closes descriptors.
+    unsafe {
+        c.pre_exec(|| {
+            libc::close_range(3, libc::c_uint::MAX, 0);
+            Ok(())
+        });
+    }
+    let mut p = Proc::spawn(&mut c);
+    p.services.push(s.clone());
+    must("up", || status_pid(&s) != 0);
+    let pid = status_pid(&s);
+    must("sleep running", || {
+        std::fs::read_link(format!("/proc/{pid}/exe")).is_ok_and(|e| e.ends_with("sleep"))
+    });
+    let mut fds: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    fds.sort();
+    assert_eq!(fds, vec!["0", "1", "2"]);
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let sid = stat
+        .rsplit_once(')')
+        .unwrap()
+        .1
+        .split_whitespace()
+        .nth(3)
+        .unwrap();
+    assert_eq!(sid, pid.to_string(), "run is not a session leader");
+}
+
+#[test]
+fn status_extension_counts_starts_and_last_exit() {
+    let t = TempDir::new("ext");
+    let s = service(&t.join("s"), "echo x >> starts\nsleep 0.2\nexit 3");
+    let _p = Proc::supervise(&s);
+    must("two starts", || starts(&s) >= 2);
+    let (_, json, _) = out(cmd("svstat").arg("-j").arg(&s));
+    assert!(json.contains("\"last_exit\":{\"code\":3}"), "{json}");
+    assert!(json.contains("\"starts\":"), "{json}");
+}
+
+#[test]
+fn usage_errors() {
+    for args in [&[][..], &["a", "b"][..], &["-x"][..]] {
+        let (code, _, err) = out(cmd("supervise").args(args));
+        assert_eq!(code, 100);
+        assert_eq!(err, "supervise: usage: supervise dir\n");
+    }
+    let (code, o, _) = out(cmd("supervise").arg("-h"));
+    assert_eq!((code, o.as_str()), (0, "supervise: usage: supervise dir\n"));
+    let (code, _, err) = out(cmd("supervise").arg("/nonexistent/x"));
+    assert_eq!(code, 111);
+    assert_eq!(
+        err,
+        "supervise: fatal: unable to chdir to /nonexistent/x: file does not exist\n"
+    );
+}
