@@ -1,0 +1,200 @@
+//! svc, svstat and svok: messages and exit codes, bad input, JSON.
+
+mod common;
+use common::*;
+
+#[test]
+fn svc_on_missing_dir_file_and_unsupervised_dir() {
+    let t = TempDir::new("svcbad");
+    let file = t.join("file");
+    std::fs::write(&file, "").unwrap();
+    let bare = t.join("bare");
+    std::fs::create_dir(&bare).unwrap();
+    let missing = t.join("missing");
+    let (code, o, err) = out(cmd("svc").arg("-u").arg(&missing).arg(&file).arg(&bare));
+    assert_eq!(code, 111);
+    assert_eq!(o, "");
+    assert_eq!(
+        err,
+        format!(
+            "svc: warning: unable to chdir to {m}: file does not exist\n\
+             svc: warning: unable to chdir to {f}: not a directory\n\
+             svc: warning: unable to control {b}: file does not exist\n",
+            m = missing.display(),
+            f = file.display(),
+            b = bare.display()
+        )
+    );
+}
+
+#[test]
+fn svc_reports_supervise_not_running_but_still_serves_the_others() {
+    let t = TempDir::new("svcnr");
+    let a = service(&t.join("a"), "exec sleep 1000");
+    let b = service(&t.join("b"), "exec sleep 1000");
+    std::fs::write(b.join("down"), "").unwrap();
+    let p = Proc::supervise(&b);
+    drop(p);
+    let c = service(&t.join("c"), "exec sleep 1000");
+    std::fs::write(c.join("down"), "").unwrap();
+    let _pc = Proc::supervise(&c);
+    let (code, _, err) = out(cmd("svc").arg("-u").arg(&a).arg(&b).arg(&c));
+    assert_eq!(code, 111);
+    assert!(err.contains(&format!(
+        "svc: warning: unable to control {}: supervise not running\n",
+        b.display()
+    )));
+    must("c came up although b failed", || status_pid(&c) != 0);
+}
+
+#[test]
+fn svc_usage() {
+    for args in [
+        &[][..],
+        &["-u"][..],
+        &["-z", "/tmp"][..],
+        &["--bogus", "/tmp"][..],
+    ] {
+        let (code, _, err) = out(cmd("svc").args(args));
+        assert_eq!(code, 100, "{args:?}");
+        assert!(
+            err.ends_with("svc: usage: svc [-udopchaitkx] service ...\n"),
+            "{err}"
+        );
+    }
+    let (code, o, _) = out(cmd("svc").arg("--help"));
+    assert_eq!(
+        (code, o.as_str()),
+        (0, "svc: usage: svc [-udopchaitkx] service ...\n")
+    );
+}
+
+#[test]
+fn svc_several_options_in_order() {
+    let t = TempDir::new("svcmulti");
+    let s = service(&t.join("s"), "exec sleep 1000");
+    std::fs::write(s.join("down"), "").unwrap();
+    let mut p = Proc::supervise(&s);
+    let (code, _, _) = out(cmd("svc").args(["-u", "-p"]).arg(&s));
+    assert_eq!(code, 0);
+    must("up and paused", || {
+        svstat(&s).ends_with(", normally down, paused")
+    });
+    let pid = status_pid(&s);
+    let (code, _, _) = out(cmd("svc").arg("-dx").arg(&s));
+    assert_eq!(code, 0);
+    assert_eq!(p.wait_exit(), Some(0));
+    assert!(!alive(pid));
+}
+
+#[test]
+fn svstat_errors_in_daemontools_words() {
+    let t = TempDir::new("svstatbad");
+    let file = t.join("file");
+    std::fs::write(&file, "").unwrap();
+    let bare = t.join("bare");
+    std::fs::create_dir(&bare).unwrap();
+    let missing = t.join("missing");
+    let (code, o, _) = out(cmd("svstat").arg(&missing).arg(&file).arg(&bare));
+    assert_eq!(code, 0);
+    assert_eq!(
+        o,
+        format!(
+            "{}: unable to chdir: file does not exist\n{}: unable to chdir: not a directory\n{}: unable to open supervise/ok: file does not exist\n",
+            missing.display(),
+            file.display(),
+            bare.display()
+        )
+    );
+}
+
+#[test]
+fn svstat_on_corrupt_and_truncated_status() {
+    let t = TempDir::new("corrupt");
+    let s = service(&t.join("s"), "exec sleep 1000");
+    let _p = Proc::supervise(&s);
+    must("up", || status_pid(&s) != 0);
+    // Replace the status while supervise holds its ok FIFO; it rewrites only on a change.
+    for bad in [&b""[..], &b"short"[..], &[0xffu8; 18][..]] {
+        std::fs::write(s.join("supervise/status"), bad).unwrap();
+        assert_eq!(
+            svstat(&s),
+            format!(
+                "{}: unable to read supervise/status: bad format",
+                s.display()
+            )
+        );
+        let (code, o, _) = out(cmd("svstat").arg("-j").arg(&s));
+        assert_eq!(code, 0);
+        assert!(o.contains("\"state\":\"error\""), "{o}");
+    }
+    std::fs::remove_file(s.join("supervise/status")).unwrap();
+    assert_eq!(
+        svstat(&s),
+        format!(
+            "{}: unable to open supervise/status: file does not exist",
+            s.display()
+        )
+    );
+    // supervise is not disturbed and writes a good status on the next change.
+    svc("-d", &s);
+    must("down", || svstat(&s).contains(": down "));
+}
+
+#[test]
+fn svstat_json() {
+    let t = TempDir::new("json");
+    let s = service(&t.join("s"), "exec sleep 1000");
+    let _p = Proc::supervise(&s);
+    must("up", || status_pid(&s) != 0);
+    let pid = status_pid(&s);
+    let (code, o, _) = out(cmd("svstat").arg("--json").arg(&s).arg(t.join("nope")));
+    assert_eq!(code, 0);
+    let l: Vec<&str> = o.lines().collect();
+    assert_eq!(l.len(), 2);
+    let name = s.display().to_string();
+    assert!(
+        l[0].starts_with(&format!(
+            "{{\"service\":\"{name}\",\"state\":\"up\",\"pid\":{pid},\"seconds\":"
+        )),
+        "{}",
+        l[0]
+    );
+    assert!(
+        l[0].ends_with(",\"normally_up\":true,\"want\":\"up\",\"paused\":false,\"starts\":1,\"last_exit\":null}"),
+        "{}",
+        l[0]
+    );
+    assert!(
+        l[1].contains("\"state\":\"error\",\"error\":\"unable to chdir: file does not exist\"")
+    );
+    let (code, _, err) = out(cmd("svstat").arg("-q").arg(&s));
+    assert_eq!(code, 100);
+    assert!(err.ends_with("svstat: usage: svstat [-j] service ...\n"));
+}
+
+#[test]
+fn svok_exit_codes() {
+    let t = TempDir::new("svok");
+    let s = service(&t.join("s"), "exec sleep 1000");
+    let bare = t.join("bare");
+    std::fs::create_dir(&bare).unwrap();
+    let code = |p: &std::path::Path| out(cmd("svok").arg(p)).0;
+    assert_eq!(code(&bare), 100);
+    let (c, _, err) = out(cmd("svok").arg(t.join("missing")));
+    assert_eq!(c, 111);
+    assert_eq!(
+        err,
+        format!(
+            "svok: fatal: unable to chdir to {}: file does not exist\n",
+            t.join("missing").display()
+        )
+    );
+    {
+        let _p = Proc::supervise(&s);
+        assert_eq!(code(&s), 0);
+    }
+    assert_eq!(code(&s), 100);
+    assert_eq!(out(&mut cmd("svok")).0, 100);
+    assert_eq!(out(cmd("svok").args(["a", "b"])).0, 100);
+}
