@@ -1,0 +1,311 @@
+//! svscan: services and loggers, new directories, dead supervises, orphans, shutdown,
+//! scale; svscanboot and readproctitle.
+
+mod common;
+use common::*;
+use std::path::Path;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+fn svscan(dir: &Path, extra: &[&str]) -> Proc {
+    let mut p = Proc::spawn(
+        cmd("svscan")
+            .args(extra)
+            .arg(dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null()),
+    );
+    p.services.push(dir.to_path_buf());
+    p
+}
+
+/// Pids of the direct children of `pid` and whether each is a zombie.
+fn children(pid: u32) -> Vec<(u32, bool)> {
+    let mut v = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(p) = e.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{p}/stat")) else {
+            continue;
+        };
+        let Some((_, rest)) = stat.rsplit_once(')') else {
+            continue;
+        };
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        if f.get(1) == Some(&pid.to_string().as_str()) {
+            v.push((p, f[0] == "Z"));
+        }
+    }
+    v
+}
+
+#[test]
+fn services_and_loggers_start_and_logs_lose_nothing() {
+    let t = TempDir::new("scan");
+    let a = service(
+        &t.join("a"),
+        "n=$(cat n 2>/dev/null || echo 0)\nwhile [ $n -lt 300 ]; do n=$((n+1)); echo $n; echo $n > n; done\nexec sleep 1000",
+    );
+    service(&a.join("log"), "exec cat >> ../out");
+    let b = service(&t.join("b"), "exec sleep 1000");
+    let p = svscan(t.path(), &[]);
+    must("all up", || {
+        [&a, &a.join("log"), &b].iter().all(|d| status_pid(d) != 0)
+    });
+    must("300 lines logged", || lines(&a.join("out")).len() == 300);
+    // Logger down: the pipe held by svscan keeps what the service writes meanwhile.
+    svc("-d", &a.join("log"));
+    must("logger down", || status_pid(&a.join("log")) == 0);
+    std::fs::write(a.join("n"), "300").unwrap();
+    script(
+        &a.join("run"),
+        "n=$(cat n)\nwhile [ $n -lt 600 ]; do n=$((n+1)); echo $n; echo $n > n; done\nexec sleep 1000",
+    );
+    svc("-k", &a);
+    must("service wrote up to 600", || {
+        lines(&a.join("n")) == vec!["600"]
+    });
+    assert_eq!(lines(&a.join("out")).len(), 300);
+    svc("-u", &a.join("log"));
+    must("600 lines logged", || lines(&a.join("out")).len() == 600);
+    let want: Vec<String> = (1..=600).map(|i| i.to_string()).collect();
+    assert_eq!(lines(&a.join("out")), want);
+    drop(p);
+}
+
+#[test]
+fn new_directory_is_picked_up_at_once() {
+    let t = TempDir::new("inotify");
+    let scan = t.join("scan");
+    std::fs::create_dir(&scan).unwrap();
+    service(&scan.join("a"), "exec sleep 1000");
+    let _p = svscan(&scan, &[]);
+    must("a up", || status_pid(&scan.join("a")) != 0);
+    // Created elsewhere and moved in, as operators are told to do.
+    service(&t.join("b"), "exec sleep 1000");
+    std::fs::rename(t.join("b"), scan.join("b")).unwrap();
+    let created = Instant::now();
+    must("b up", || status_pid(&scan.join("b")) != 0);
+    // The periodic rescan comes every 5 s; inotify is far quicker than that.
+    assert!(
+        created.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        created.elapsed()
+    );
+    // Dot directories are not services.
+    service(&scan.join(".hidden"), "exec sleep 1000");
+    service(&scan.join("c"), "exec sleep 1000");
+    must("c up", || status_pid(&scan.join("c")) != 0);
+    assert!(!scan.join(".hidden/supervise").exists());
+}
+
+#[test]
+fn killed_supervise_is_restarted_and_its_orphan_replaced() {
+    let t = TempDir::new("kill9");
+    let s = service(&t.join("s"), "exec sleep 1000");
+    let p = svscan(t.path(), &[]);
+    must("up", || status_pid(&s) != 0);
+    let old_service = status_pid(&s);
+    let sup = children(p.pid())
+        .into_iter()
+        .map(|(c, _)| c)
+        .find(|c| {
+            std::fs::read_to_string(format!("/proc/{c}/cmdline"))
+                .is_ok_and(|l| l.contains("supervise"))
+        })
+        .unwrap();
+    signal(sup, libc::SIGKILL);
+    must("old service gone", || !alive(old_service));
+    must("new service up", || {
+        let pid = status_pid(&s);
+        pid != 0 && pid != old_service && ok(&s)
+    });
+    svc("-d", &s);
+    must("down", || status_pid(&s) == 0);
+    svc("-u", &s);
+    must("up again", || status_pid(&s) != 0);
+    drop(p);
+}
+
+#[test]
+fn orphans_are_reaped() {
+    let t = TempDir::new("orphan");
+    // The subshell exits at once, leaving its sleep to be reparented to svscan.
+    let s = service(
+        &t.join("s"),
+        "(sleep 0.2 &)\necho spawned > spawned\nexec sleep 1000",
+    );
+    let p = svscan(t.path(), &[]);
+    must("spawned", || s.join("spawned").exists());
+    must("no zombie left", || {
+        let kids = children(p.pid());
+        kids.iter().all(|(_, z)| !z) && kids.len() == 1
+    });
+    drop(p);
+}
+
+#[test]
+fn term_brings_everything_down_and_exits() {
+    let t = TempDir::new("shutdown");
+    let a = service(&t.join("a"), "exec sleep 1000");
+    service(&a.join("log"), "exec cat > /dev/null");
+    // Ignores TERM: needs the KILL after the timeout.
+    let b = service(
+        &t.join("b"),
+        "trap '' TERM\necho $$ > pid\nwhile :; do sleep 0.05; done",
+    );
+    let mut p = svscan(t.path(), &["-t", "1s"]);
+    must("all up", || {
+        [&a, &a.join("log"), &b].iter().all(|d| status_pid(d) != 0)
+            && lines(&b.join("pid")) == vec![status_pid(&b).to_string()]
+    });
+    let pids: Vec<u32> = [&a, &a.join("log"), &b]
+        .iter()
+        .map(|d| status_pid(d))
+        .collect();
+    let sups: Vec<u32> = children(p.pid()).into_iter().map(|(c, _)| c).collect();
+    assert_eq!(sups.len(), 3);
+    let start = Instant::now();
+    signal(p.pid(), libc::SIGTERM);
+    assert_eq!(p.wait_exit(), Some(0));
+    assert!(
+        start.elapsed() >= Duration::from_millis(900),
+        "did not wait for the timeout"
+    );
+    for pid in pids.iter().chain(&sups) {
+        assert!(!alive(*pid), "{pid} survived");
+    }
+    for d in [&a, &a.join("log"), &b] {
+        assert!(svstat(d).ends_with("supervise not running"));
+    }
+}
+
+#[test]
+fn removed_directory_keeps_its_supervise() {
+    let t = TempDir::new("removed");
+    let scan = t.join("scan");
+    let s = service(&scan.join("s"), "exec sleep 1000");
+    let p = svscan(&scan, &[]);
+    must("up", || status_pid(&s) != 0);
+    let moved = t.join("moved");
+    std::fs::rename(&s, &moved).unwrap();
+    signal(p.pid(), libc::SIGHUP);
+    // Still supervised at its new place after the rescan that HUP asks for.
+    let pid = status_pid(&moved);
+    assert!(!wait_for(Duration::from_millis(1000), || !ok(&moved)));
+    assert_eq!(status_pid(&moved), pid);
+    assert!(alive(pid));
+    svc("-dx", &moved);
+    must("gone", || !alive(pid));
+    // The forgotten supervise has exited and was reaped.
+    must("no children left", || children(p.pid()).is_empty());
+    drop(p);
+}
+
+#[test]
+fn a_thousand_services() {
+    let t = TempDir::new("thousand");
+    let n = 1000;
+    let idle = t.join(".idle");
+    script(&idle, "exec sleep 100000");
+    for i in 0..n {
+        let d = t.join(format!("s{i:04}"));
+        std::fs::create_dir(&d).unwrap();
+        std::os::unix::fs::symlink(&idle, d.join("run")).unwrap();
+    }
+    // Every tenth one has a logger too, reading what its service writes.
+    for i in (0..n).step_by(10) {
+        std::fs::create_dir(t.join(format!("s{i:04}/log"))).unwrap();
+        std::os::unix::fs::symlink("/bin/cat", t.join(format!("s{i:04}/log/run"))).unwrap();
+    }
+    let mut p = Proc::spawn(
+        cmd("svscan")
+            .arg(t.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped()),
+    );
+    p.services.push(t.path().to_path_buf());
+    let dirs: Vec<_> = (0..n)
+        .map(|i| t.join(format!("s{i:04}")))
+        .chain((0..n).step_by(10).map(|i| t.join(format!("s{i:04}/log"))))
+        .collect();
+    assert!(
+        wait_for(Duration::from_secs(120), || dirs
+            .iter()
+            .all(|d| status_pid(d) != 0)),
+        "not all of {} services came up",
+        dirs.len()
+    );
+    signal(p.pid(), libc::SIGTERM);
+    assert_eq!(p.wait_exit(), Some(0));
+    let mut err = String::new();
+    use std::io::Read;
+    p.child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert_eq!(err, "", "svscan or a supervise complained");
+}
+
+#[test]
+fn svscanboot_feeds_errors_to_readproctitle() {
+    let t = TempDir::new("boot");
+    let s = service(&t.join("s"), "echo boom-from-service >&2\nexec sleep 1000");
+    let mut p = Proc::spawn(cmd("svscanboot").arg(t.path()).stdin(Stdio::null()));
+    p.services.push(s.clone());
+    let title = || std::fs::read(format!("/proc/{}/cmdline", p.pid())).unwrap_or_default();
+    must("error visible in ps", || {
+        String::from_utf8_lossy(&title()).contains("boom-from-service")
+    });
+    let t0 = title();
+    assert!(t0.starts_with(b"readproctitle\0service\0errors:\0"));
+    assert_eq!(t0.len(), "readproctitle service errors: ".len() + 400 + 1);
+    // Stopping svscan closes the pipe: readproctitle sees end of input and exits 0.
+    let scanner = children(p.pid())[0].0;
+    signal(scanner, libc::SIGTERM);
+    assert_eq!(p.wait_exit(), Some(0));
+    assert!(svstat(&s).ends_with("supervise not running"));
+}
+
+#[test]
+fn readproctitle_window_and_usage() {
+    let mut p = Proc::spawn(
+        cmd("readproctitle")
+            .args(["service", "errors:", "........"])
+            .stdin(Stdio::piped()),
+    );
+    use std::io::Write;
+    let mut stdin = p.child.stdin.take().unwrap();
+    stdin.write_all(b"abc\n0123456789").unwrap();
+    stdin.flush().unwrap();
+    let cmdline = || std::fs::read(format!("/proc/{}/cmdline", p.pid())).unwrap_or_default();
+    must("title updated", || cmdline().ends_with(b"23456789\0"));
+    assert!(cmdline().ends_with(b"\0service\0errors:\023456789\0"));
+    drop(stdin);
+    assert_eq!(p.wait_exit(), Some(0));
+    for args in [&[][..], &["abcd"][..], &["x", "ab"][..]] {
+        let (code, _, err) = out(cmd("readproctitle").args(args));
+        assert_eq!(code, 100, "{args:?}");
+        assert!(err.ends_with("readproctitle: usage: readproctitle text ... dots\n"));
+    }
+}
+
+#[test]
+fn svscan_usage() {
+    let (code, _, err) = out(cmd("svscan").args(["-t", "soon", "."]));
+    assert_eq!(code, 100);
+    assert!(err.contains("invalid duration"), "{err}");
+    let (code, _, err) = out(cmd("svscan").args(["a", "b"]));
+    assert_eq!(code, 100);
+    assert!(err.ends_with("svscan: usage: svscan [-t timeout] [dir]\n"));
+    let (code, _, err) = out(cmd("svscan").arg("/nonexistent/dir"));
+    assert_eq!(code, 111);
+    assert_eq!(
+        err,
+        "svscan: fatal: unable to chdir to /nonexistent/dir: file does not exist\n"
+    );
+}
