@@ -19,6 +19,9 @@ pub enum TitleError {
 
 /// The shortest last argument readproctitle accepts (daemontools: 5).
 pub const MIN_WINDOW: usize = 5;
+/// Leading bytes of the last argument left as they are, as daemontools does, so that
+/// `ps` still shows where the title ends and the input begins.
+const KEEP: usize = 3;
 
 impl TitleWindow {
     /// Finds the argument area through /proc/self/stat (fields arg_start and arg_end) and
@@ -61,7 +64,7 @@ impl TitleWindow {
             return Err(TitleError::TooShort(len));
         }
         Ok(TitleWindow {
-            window: &mut area[from..from + len],
+            window: &mut area[from + KEEP..from + len],
         })
     }
 

@@ -124,7 +124,7 @@ impl ServiceReport {
 /// The JSON object svstat -j prints for a service it cannot report on.
 pub fn json_error(name: &str, err: &ReportError) -> String {
     let state = match err {
-        ReportError::NotRunning => "unsupervised",
+        ReportError::NotRunning | ReportError::OpenOk(Errno::ENOENT) => "unsupervised",
         _ => "error",
     };
     format!(

@@ -499,7 +499,7 @@ impl Scanner {
                 PROG,
                 &format!(
                     "supervise {} did not exit: killing it",
-                    name.to_string_lossy()
+                    service_path(&name, role).display()
                 ),
             );
             let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
@@ -527,8 +527,9 @@ impl Scanner {
 }
 
 /// svscanboot: stops supervises left from an earlier svscan (`svc -dx` on every
-/// service and logger, as daemontools' script does), then runs `svscan DIR` with stdout
-/// and stderr piped into `readproctitle service errors: ...`. Returns only on failure.
+/// service and logger, as daemontools' script does), starts `readproctitle service
+/// errors: ...` on a pipe, and becomes `svscan DIR` writing into it, so that svscan keeps
+/// svscanboot's pid (and gets the init system's TERM). Returns only on failure.
 pub fn boot(dir: &str) -> String {
     use std::os::unix::process::CommandExt;
     if let Err(e) = ServiceDir::new(dir).check() {
@@ -551,24 +552,25 @@ pub fn boot(dir: &str) -> String {
         Ok(p) => p,
         Err(e) => return format!("unable to create pipe: {}", errstr(e)),
     };
-    let (w2, r2) = match (w.try_clone(), r.try_clone()) {
-        (Ok(w2), Ok(r2)) => (w2, r2),
-        _ => return "unable to duplicate pipe".to_string(),
-    };
-    if let Err(e) = Command::new(sibling_binary("svscan"))
-        .arg(dir)
-        .stdout(Stdio::from(w))
-        .stderr(Stdio::from(w2))
-        .spawn()
-    {
-        return format!("unable to start svscan: {}", ioerrstr(&e));
-    }
-    drop(r);
     let dots = ".".repeat(400);
-    let e = Command::new(sibling_binary("readproctitle"))
+    if let Err(e) = Command::new(sibling_binary("readproctitle"))
         .arg0("readproctitle")
         .args(["service", "errors:", &dots])
-        .stdin(Stdio::from(r2))
+        .stdin(Stdio::from(r))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+    {
+        return format!("unable to start readproctitle: {}", ioerrstr(&e));
+    }
+    let redirected = nix::unistd::dup2_stdout(&w).and_then(|_| nix::unistd::dup2_stderr(&w));
+    if let Err(e) = redirected {
+        return format!("unable to redirect output: {}", errstr(e));
+    }
+    drop(w);
+    let e = Command::new(sibling_binary("svscan"))
+        .arg0("svscan")
+        .arg(dir)
         .exec();
-    format!("unable to run readproctitle: {}", ioerrstr(&e))
+    format!("unable to run svscan: {}", ioerrstr(&e))
 }

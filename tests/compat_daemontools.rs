@@ -195,3 +195,31 @@ fn error_phrases_match_daemontools() {
         assert_eq!((ours.0, theirs.0), (111, 0));
     }
 }
+
+#[test]
+fn readproctitle_title_matches_daemontools() {
+    use std::io::Write;
+    let input = b"hello\nworld\nsupervise: warning: unable to start x/run: file does not exist\n";
+    let mut titles = Vec::new();
+    for prog in [daemontools("readproctitle"), bin("readproctitle").into()] {
+        let mut p = Proc::spawn(
+            Command::new(&prog)
+                .args(["service", "errors:", "...................."])
+                .stdin(Stdio::piped()),
+        );
+        let mut stdin = p.child.stdin.take().unwrap();
+        stdin.write_all(input).unwrap();
+        let cmdline = || std::fs::read(format!("/proc/{}/cmdline", p.pid())).unwrap_or_default();
+        must("title shows the end of the input", || {
+            cmdline().ends_with(b"exist\n\0")
+        });
+        let c = cmdline();
+        titles.push(c[c.iter().position(|&b| b == 0).unwrap()..].to_vec());
+        drop(stdin);
+        assert_eq!(p.wait_exit(), Some(0));
+    }
+    assert_eq!(
+        String::from_utf8_lossy(&titles[0]),
+        String::from_utf8_lossy(&titles[1])
+    );
+}

@@ -168,6 +168,7 @@ fn svstat_json() {
     assert!(
         l[1].contains("\"state\":\"error\",\"error\":\"unable to chdir: file does not exist\"")
     );
+    assert_eq!(out(&mut cmd("svstat")).0, 100);
     let (code, _, err) = out(cmd("svstat").arg("-q").arg(&s));
     assert_eq!(code, 100);
     assert!(err.ends_with("svstat: usage: svstat [-j] service ...\n"));

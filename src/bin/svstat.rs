@@ -32,6 +32,9 @@ fn main() {
             }
         }
     }
+    if dirs.is_empty() {
+        usage("svstat", SYNOPSIS);
+    }
     let now = Tai64N::now();
     let mut out = std::io::stdout().lock();
     for d in &dirs {
