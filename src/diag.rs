@@ -101,6 +101,12 @@ pub fn usage(prog: &str, synopsis: &str) -> ! {
     std::process::exit(EXIT_USAGE)
 }
 
+/// Says what was wrong with the command line, then `PROG: usage: SYNOPSIS`; exits 100.
+pub fn usage_error(prog: &str, synopsis: &str, what: impl std::fmt::Display) -> ! {
+    let _ = writeln!(std::io::stderr(), "{prog}: {what}");
+    usage(prog, synopsis)
+}
+
 /// Prints `usage: SYNOPSIS` to stdout and exits 0 when the only argument asks for help
 /// (`--help`, and `-h` where `h_is_help`: svc keeps `-h` for SIGHUP).
 pub fn help_if_asked(prog: &str, synopsis: &str, h_is_help: bool) {

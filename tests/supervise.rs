@@ -159,14 +159,7 @@ fn missing_run_is_retried_until_it_appears() {
     std::fs::set_permissions(s.join("run"), std::fs::Permissions::from_mode(0o755)).unwrap();
     must("started once run is executable", || status_pid(&s) != 0);
     p.stop();
-    let mut err = String::new();
-    use std::io::Read;
-    p.child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut err)
-        .unwrap();
+    let err = p.stderr();
     let first = err.lines().next().unwrap_or("");
     assert_eq!(
         first,

@@ -240,14 +240,7 @@ fn a_thousand_services() {
     );
     signal(p.pid(), libc::SIGTERM);
     assert_eq!(p.wait_exit(), Some(0));
-    let mut err = String::new();
-    use std::io::Read;
-    p.child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut err)
-        .unwrap();
+    let err = p.stderr();
     assert_eq!(err, "", "svscan or a supervise complained");
 }
 

@@ -1,7 +1,7 @@
 //! svc OPTS SERVICE...: send commands to supervise.
 
 use svkit::control::{COMMANDS, Sent, send};
-use svkit::diag::{EXIT_OK, EXIT_TEMP, errstr, help_if_asked, usage, warn};
+use svkit::diag::{EXIT_OK, EXIT_TEMP, errstr, help_if_asked, usage, usage_error, warn};
 use svkit::service_dir::ServiceDir;
 
 const SYNOPSIS: &str = "svc [-udopchaitkx] service ...";
@@ -22,14 +22,8 @@ fn main() {
                 break;
             }
             Ok(None) => break,
-            Ok(Some(other)) => {
-                eprintln!("svc: {}", other.unexpected());
-                usage("svc", SYNOPSIS);
-            }
-            Err(e) => {
-                eprintln!("svc: {e}");
-                usage("svc", SYNOPSIS);
-            }
+            Ok(Some(other)) => usage_error("svc", SYNOPSIS, other.unexpected()),
+            Err(e) => usage_error("svc", SYNOPSIS, e),
         }
     }
     if dirs.is_empty() {

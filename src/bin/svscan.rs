@@ -1,6 +1,6 @@
 //! svscan [-t DURATION] [DIR]: supervise every service directory in DIR.
 
-use svkit::diag::{EXIT_OK, EXIT_TEMP, fatal, help_if_asked, usage};
+use svkit::diag::{EXIT_OK, EXIT_TEMP, fatal, help_if_asked, usage_error};
 use svkit::duration::parse_duration;
 use svkit::sibling::sibling_binary;
 use svkit::svscan::{Options, run};
@@ -18,31 +18,21 @@ fn main() {
     loop {
         match parser.next() {
             Ok(Some(lexopt::Arg::Short('t'))) => {
-                let v = parser.value().map(|v| v.to_string_lossy().into_owned());
-                match v.as_deref().map(parse_duration) {
-                    Ok(Ok(d)) => opts.kill_timeout = d,
-                    Ok(Err(e)) => {
-                        eprintln!("svscan: {e}");
-                        usage("svscan", SYNOPSIS);
-                    }
-                    Err(e) => {
-                        eprintln!("svscan: {e}");
-                        usage("svscan", SYNOPSIS);
-                    }
+                let v = match parser.value() {
+                    Ok(v) => v.to_string_lossy().into_owned(),
+                    Err(e) => usage_error("svscan", SYNOPSIS, e),
+                };
+                match parse_duration(&v) {
+                    Ok(d) => opts.kill_timeout = d,
+                    Err(e) => usage_error("svscan", SYNOPSIS, e),
                 }
             }
             Ok(Some(lexopt::Arg::Value(v))) if dir.is_none() => {
                 dir = Some(v.to_string_lossy().into_owned())
             }
             Ok(None) => break,
-            Ok(Some(other)) => {
-                eprintln!("svscan: {}", other.unexpected());
-                usage("svscan", SYNOPSIS);
-            }
-            Err(e) => {
-                eprintln!("svscan: {e}");
-                usage("svscan", SYNOPSIS);
-            }
+            Ok(Some(other)) => usage_error("svscan", SYNOPSIS, other.unexpected()),
+            Err(e) => usage_error("svscan", SYNOPSIS, e),
         }
     }
     match run(dir.as_deref().unwrap_or("."), opts) {

@@ -1,7 +1,7 @@
 //! svstat [-j] SERVICE...: print the status of services.
 
 use std::io::Write;
-use svkit::diag::{EXIT_OK, help_if_asked, usage};
+use svkit::diag::{EXIT_OK, help_if_asked, usage, usage_error};
 use svkit::report::{json_error, query};
 use svkit::service_dir::ServiceDir;
 use svkit::tai64::Tai64N;
@@ -22,14 +22,8 @@ fn main() {
                 break;
             }
             Ok(None) => break,
-            Ok(Some(other)) => {
-                eprintln!("svstat: {}", other.unexpected());
-                usage("svstat", SYNOPSIS);
-            }
-            Err(e) => {
-                eprintln!("svstat: {e}");
-                usage("svstat", SYNOPSIS);
-            }
+            Ok(Some(other)) => usage_error("svstat", SYNOPSIS, other.unexpected()),
+            Err(e) => usage_error("svstat", SYNOPSIS, e),
         }
     }
     if dirs.is_empty() {

@@ -202,6 +202,16 @@ impl Proc {
         code
     }
 
+    /// Everything the process wrote to its piped stderr (call after it has exited).
+    pub fn stderr(&mut self) -> String {
+        use std::io::Read;
+        let mut err = String::new();
+        if let Some(mut e) = self.child.stderr.take() {
+            e.read_to_string(&mut err).unwrap();
+        }
+        err
+    }
+
     pub fn stop(&mut self) {
         let pids: Vec<u32> = self.services.iter().map(|d| status_pid(d)).collect();
         if let Ok(None) = self.child.try_wait() {
