@@ -12,7 +12,7 @@ use nix::sys::stat::Mode;
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
 use std::os::fd::{AsFd, OwnedFd};
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::os::unix::process::CommandExt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -324,6 +324,16 @@ pub fn run(dir_arg: &str) -> Result<(), Fatal> {
 
 /// Creates `supervise/`, takes the lock, opens the control FIFO both ways.
 fn open_files(dir_arg: &str) -> Result<Files, Fatal> {
+    // `supervise` may be a symlink into a writable place (/run) for a read-only service
+    // tree, as Debian's daemontools allows: make its target if it is missing.
+    if let Ok(target) = std::fs::read_link(SUPERVISE)
+        && !std::path::Path::new(SUPERVISE).exists()
+    {
+        let _ = std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&target);
+    }
     match nix::unistd::mkdir(SUPERVISE, Mode::from_bits_truncate(0o700)) {
         Ok(()) | Err(Errno::EEXIST) => {}
         Err(e) => {
@@ -357,9 +367,18 @@ fn open_files(dir_arg: &str) -> Result<Files, Fatal> {
     })
 }
 
+/// Opens the FIFO at `path`, making it first. Something else in its place (a regular
+/// file left by a botched copy) is replaced: reading one would spin the poll loop.
 fn make_fifo_and_open(path: &str, flags: OFlag) -> Result<OwnedFd, Errno> {
-    match nix::unistd::mkfifo(path, Mode::from_bits_truncate(0o600)) {
-        Ok(()) | Err(Errno::EEXIST) => {}
+    let is_fifo =
+        |p: &str| nix::sys::stat::lstat(p).map(|st| st.st_mode & libc::S_IFMT == libc::S_IFIFO);
+    match is_fifo(path) {
+        Ok(true) => {}
+        Ok(false) => {
+            nix::unistd::unlink(path)?;
+            nix::unistd::mkfifo(path, Mode::from_bits_truncate(0o600))?;
+        }
+        Err(Errno::ENOENT) => nix::unistd::mkfifo(path, Mode::from_bits_truncate(0o600))?,
         Err(e) => return Err(e),
     }
     open(

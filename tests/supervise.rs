@@ -297,3 +297,42 @@ fn usage_errors() {
         "supervise: fatal: unable to chdir to /nonexistent/x: file does not exist\n"
     );
 }
+
+#[test]
+fn a_regular_file_in_place_of_the_control_fifo_is_replaced() {
+    let t = TempDir::new("notfifo");
+    let s = service(&t.join("s"), "exec sleep 1000");
+    std::fs::create_dir(s.join("supervise")).unwrap();
+    std::fs::write(s.join("supervise/control"), "dddd").unwrap();
+    let p = Proc::supervise(&s);
+    must("up", || status_pid(&s) != 0);
+    svc("-d", &s);
+    must("down", || status_pid(&s) == 0);
+    // Idle means asleep in poll, not spinning on a file that is always readable.
+    let ticks = |pid: u32| {
+        let st = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+        let f: Vec<u64> = st
+            .rsplit_once(')')
+            .unwrap()
+            .1
+            .split_whitespace()
+            .skip(11)
+            .take(2)
+            .map(|x| x.parse().unwrap())
+            .collect();
+        f[0] + f[1]
+    };
+    let before = ticks(p.pid());
+    assert!(!wait_for(Duration::from_millis(500), || ticks(p.pid()) > before + 10));
+}
+
+#[test]
+fn supervise_symlink_to_a_missing_directory_is_followed() {
+    let t = TempDir::new("symlink");
+    let s = service(&t.join("s"), "exec sleep 1000");
+    let target = t.join("run-state/s");
+    std::os::unix::fs::symlink(&target, s.join("supervise")).unwrap();
+    let _p = Proc::supervise(&s);
+    must("up", || status_pid(&s) != 0);
+    assert!(target.join("status").exists());
+}
