@@ -119,6 +119,8 @@ struct Scanner {
     opts: Options,
     entries: BTreeMap<OsString, Entry>,
     pids: HashMap<i32, (OsString, Role)>,
+    /// The last scan saw names that are not directories (yet).
+    unresolved: bool,
 }
 
 /// Signals svscan reacts to, set by handlers and drained by the loop.
@@ -175,18 +177,27 @@ pub fn run(dir: &str, opts: Options) -> Result<(), String> {
         opts,
         entries: BTreeMap::new(),
         pids: HashMap::new(),
+        unresolved: false,
     };
     s.scan();
     let mut next_scan = Instant::now() + RESCAN_INTERVAL;
     let mut buf = [0u8; 64];
     loop {
         let now = Instant::now();
-        let deadline = s.next_restart().map_or(next_scan, |t| t.min(next_scan));
+        // inotify reports every change of the scan directory itself; the timed rescan
+        // is for when it is missing, and for names that may yet become directories
+        // (a symlink whose target appears later), which inotify on DIR cannot see.
+        let timed_scan = (inotify.is_none() || s.unresolved).then_some(next_scan);
+        let deadline = match (s.next_restart(), timed_scan) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         let mut fds = vec![PollFd::new(wake_r.as_fd(), PollFlags::POLLIN)];
         if let Some(i) = &inotify {
             fds.push(PollFd::new(i.as_fd(), PollFlags::POLLIN));
         }
-        let _ = poll(&mut fds, timeout_until(deadline, now));
+        let timeout = deadline.map_or(PollTimeout::NONE, |d| timeout_until(d, now));
+        let _ = poll(&mut fds, timeout);
         let inotify_ready = fds
             .get(1)
             .and_then(|f| f.revents())
@@ -204,7 +215,7 @@ pub fn run(dir: &str, opts: Options) -> Result<(), String> {
             while i.read_events().is_ok_and(|ev| !ev.is_empty()) {}
             rescan = true;
         }
-        if Instant::now() >= next_scan {
+        if timed_scan.is_some_and(|t| Instant::now() >= t) {
             rescan = true;
         }
         if rescan {
@@ -250,18 +261,19 @@ impl Scanner {
     /// Starts a supervise for every new service directory; marks vanished ones inactive
     /// (their supervise is left running, as daemontools does).
     fn scan(&mut self) {
-        let names = match std::fs::read_dir(".") {
+        let (names, others): (Vec<_>, Vec<_>) = match std::fs::read_dir(".") {
             Ok(rd) => rd
                 .filter_map(|e| e.ok())
                 .map(|e| e.file_name())
                 .filter(|n| !n.as_bytes().starts_with(b"."))
-                .filter(|n| std::fs::metadata(n).is_ok_and(|m| m.is_dir()))
-                .collect::<Vec<_>>(),
+                .partition(|n| std::fs::metadata(n).is_ok_and(|m| m.is_dir())),
             Err(e) => {
                 warn(PROG, &format!("unable to read directory: {}", ioerrstr(&e)));
+                self.unresolved = true;
                 return;
             }
         };
+        self.unresolved = !others.is_empty();
         for e in self.entries.values_mut() {
             e.active = false;
         }

@@ -323,3 +323,18 @@ fn svscan_usage() {
         "svscan: fatal: unable to chdir to /nonexistent/dir: file does not exist\n"
     );
 }
+
+#[test]
+fn symlink_whose_target_appears_later_is_picked_up() {
+    let t = TempDir::new("late");
+    let scan = t.join("scan");
+    std::fs::create_dir(&scan).unwrap();
+    std::os::unix::fs::symlink(t.join("target"), scan.join("late")).unwrap();
+    service(&scan.join("a"), "exec sleep 1000");
+    let _p = svscan(&scan, &[]);
+    must("first scan done", || status_pid(&scan.join("a")) != 0);
+    // Nothing changes in the scan directory itself: only the timed rescan can see this.
+    service(&t.join("target.tmp"), "exec sleep 1000");
+    std::fs::rename(t.join("target.tmp"), t.join("target")).unwrap();
+    must("late service up", || status_pid(&scan.join("late")) != 0);
+}
