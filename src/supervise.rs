@@ -13,7 +13,6 @@ use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
-use std::os::unix::process::CommandExt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -259,8 +258,12 @@ pub fn run(dir_arg: &str) -> Result<(), Fatal> {
     let files = open_files(dir_arg)?;
     let mut m = Machine::new(normally_up, Tai64N::now());
     let boot = m.boot(Instant::now());
-    let mut ctx = Context { dir: dir_arg };
-    ctx.apply(&mut m, boot, true);
+    let mut ctx = Context {
+        dir: dir_arg,
+        dirty: false,
+    };
+    ctx.apply(&mut m, boot);
+    ctx.flush(&m);
     // The ok FIFO appears last: svok says "running" only once a status exists.
     let ok = make_fifo_and_open(OK, OFlag::O_RDONLY)
         .map_err(|e| format!("unable to read {dir_arg}/{OK}: {}", errstr(e)))?;
@@ -295,30 +298,33 @@ pub fn run(dir_arg: &str) -> Result<(), Fatal> {
                 Ok(ws) => {
                     if let Some((pid, raw)) = raw_wait_status(ws) {
                         let acts = m.exited(pid, raw, Instant::now(), Tai64N::now());
-                        ctx.apply(&mut m, acts, true);
+                        ctx.apply(&mut m, acts);
                     }
                 }
             }
         }
+        // One status write for an exit and the restart that follows it, after the
+        // restart: the new run starts without waiting for the file system.
+        ctx.flush(&m);
         if term.swap(false, Ordering::SeqCst) {
             let acts = m.terminate();
-            ctx.apply(&mut m, acts, true);
+            ctx.apply(&mut m, acts);
         }
         loop {
             match nix::unistd::read(&files.control, &mut buf) {
                 Ok(n) if n > 0 => {
                     for &b in &buf[..n] {
                         let acts = m.control(b, Instant::now());
-                        ctx.apply(&mut m, acts, false);
+                        ctx.apply(&mut m, acts);
                     }
-                    ctx.flush(&m);
                 }
                 Err(Errno::EINTR) => {}
                 _ => break,
             }
         }
         let acts = m.timer(Instant::now());
-        ctx.apply(&mut m, acts, true);
+        ctx.apply(&mut m, acts);
+        ctx.flush(&m);
     }
 }
 
@@ -399,24 +405,65 @@ fn raw_wait_status(ws: WaitStatus) -> Option<(u32, i32)> {
     }
 }
 
+/// Starts `./run` as a session leader, with an empty signal mask and SIGPIPE back to
+/// default (Rust ignores it), through posix_spawn: the child starts without copying our
+/// page tables, and an exec failure comes back as the result.
+fn spawn_run() -> Result<u32, Errno> {
+    const RUN_PATH: &std::ffi::CStr = c"./run";
+    let argv = [RUN_PATH.as_ptr().cast_mut(), std::ptr::null_mut()];
+    let mut pid: libc::pid_t = 0;
+    // SAFETY: attr and the sigsets are initialised by their init functions before use and
+    // destroyed once; argv is a NULL-terminated array of C strings that outlive the call;
+    // environ is libc's own NULL-terminated environment, not modified by this process.
+    let r = unsafe {
+        let mut attr: libc::posix_spawnattr_t = std::mem::zeroed();
+        libc::posix_spawnattr_init(&mut attr);
+        let mut mask: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut mask);
+        let mut dfl: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut dfl);
+        libc::sigaddset(&mut dfl, libc::SIGPIPE);
+        libc::posix_spawnattr_setsigmask(&mut attr, &mask);
+        libc::posix_spawnattr_setsigdefault(&mut attr, &dfl);
+        libc::posix_spawnattr_setflags(
+            &mut attr,
+            libc::POSIX_SPAWN_SETSID
+                | libc::POSIX_SPAWN_SETSIGMASK as libc::c_short
+                | libc::POSIX_SPAWN_SETSIGDEF as libc::c_short,
+        );
+        let r = libc::posix_spawn(
+            &mut pid,
+            RUN_PATH.as_ptr(),
+            std::ptr::null(),
+            &attr,
+            argv.as_ptr(),
+            libc::environ.cast_const(),
+        );
+        libc::posix_spawnattr_destroy(&mut attr);
+        r
+    };
+    match r {
+        0 => Ok(pid as u32),
+        e => Err(Errno::from_raw(e)),
+    }
+}
+
 /// The side of supervise that touches the world: spawn, signal, write status.
 struct Context<'a> {
     dir: &'a str,
+    /// The status changed since it was last written.
+    dirty: bool,
 }
 
 impl Context<'_> {
-    /// Carries out `acts`; with `announce_now` false, status writes wait for `flush`.
-    fn apply(&mut self, m: &mut Machine, acts: Vec<Action>, announce_now: bool) {
+    /// Carries out `acts`; status writes wait for `flush`.
+    fn apply(&mut self, m: &mut Machine, acts: Vec<Action>) {
         let mut queue = acts;
         while !queue.is_empty() {
             let mut next = Vec::new();
             for a in queue {
                 match a {
-                    Action::Announce => {
-                        if announce_now {
-                            self.flush(m);
-                        }
-                    }
+                    Action::Announce => self.dirty = true,
                     Action::Kill(sig) => {
                         if let Some(pid) = m.pid {
                             let _ = kill(Pid::from_raw(pid as i32), sig);
@@ -424,6 +471,7 @@ impl Context<'_> {
                     }
                     Action::Spawn => next.extend(self.spawn(m)),
                     Action::Exit => {
+                        self.dirty = true;
                         self.flush(m);
                         std::process::exit(0);
                     }
@@ -434,28 +482,26 @@ impl Context<'_> {
     }
 
     fn spawn(&mut self, m: &mut Machine) -> Vec<Action> {
-        let mut cmd = std::process::Command::new(format!("./{RUN}"));
-        // SAFETY: setsid(2) is async-signal-safe and touches no memory of the parent.
-        unsafe {
-            cmd.pre_exec(|| {
-                libc::setsid();
-                Ok(())
-            });
-        }
-        match cmd.spawn() {
-            Ok(child) => m.started(child.id(), Instant::now(), Tai64N::now()),
+        match spawn_run() {
+            Ok(pid) => m.started(pid, Instant::now(), Tai64N::now()),
             Err(e) => {
                 warn(
                     "supervise",
-                    &format!("unable to start {}/{RUN}: {}", self.dir, ioerrstr(&e)),
+                    &format!("unable to start {}/{RUN}: {}", self.dir, errstr(e)),
                 );
                 m.start_failed(Instant::now())
             }
         }
     }
 
+    /// Writes the status if it changed.
     fn flush(&mut self, m: &Machine) {
+        if !std::mem::take(&mut self.dirty) {
+            return;
+        }
         if let Err(e) = m.status().write_here() {
+            // Try again at the next event rather than lose the change.
+            self.dirty = true;
             warn(
                 "supervise",
                 &format!(
