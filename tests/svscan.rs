@@ -338,3 +338,41 @@ fn symlink_whose_target_appears_later_is_picked_up() {
     std::fs::rename(t.join("target.tmp"), t.join("target")).unwrap();
     must("late service up", || status_pid(&scan.join("late")) != 0);
 }
+
+#[test]
+fn as_pid_1_in_a_pid_namespace() {
+    let t = TempDir::new("pid1");
+    let s = service(
+        &t.join("s"),
+        "(sleep 0.2 &)\necho spawned >> spawned\nexec sleep 1000",
+    );
+    let mut p = Proc::spawn(
+        std::process::Command::new("unshare")
+            .args(["--pid", "--fork", "--mount-proc", "--kill-child"])
+            .arg(bin("svscan"))
+            .arg(t.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null()),
+    );
+    p.services.push(s.clone());
+    must("svscan started", || children(p.pid()).len() == 1);
+    let scanner = children(p.pid())[0].0;
+    let nspid = std::fs::read_to_string(format!("/proc/{scanner}/status")).unwrap();
+    let nspid = nspid
+        .lines()
+        .find(|l| l.starts_with("NSpid:"))
+        .unwrap()
+        .to_string();
+    assert!(nspid.ends_with("\t1"), "svscan is not PID 1: {nspid}");
+    must("service up", || {
+        status_pid(&s) != 0 && s.join("spawned").exists()
+    });
+    // The orphaned sleep is reparented to PID 1, which must reap it.
+    must("no zombie under PID 1", || {
+        let kids = children(scanner);
+        kids.len() == 1 && kids.iter().all(|(_, z)| !z)
+    });
+    // PID 1 ignores signals it has no handler for; svscan handles TERM.
+    signal(scanner, libc::SIGTERM);
+    assert_eq!(p.wait_exit(), Some(0));
+}
