@@ -12,3 +12,4 @@ pub mod status;
 pub mod supervise;
 pub mod svscan;
 pub mod tai64;
+pub mod wakeup;

@@ -4,9 +4,10 @@ use crate::diag::{errstr, ioerrstr, warn};
 use crate::service_dir::{CONTROL, LOCK, OK, RUN, SUPERVISE, ServiceDir};
 use crate::status::{Extension, Status, Want};
 use crate::tai64::Tai64N;
+use crate::wakeup::{SelfPipe, timeout_until};
 use nix::errno::Errno;
 use nix::fcntl::{Flock, FlockArg, OFlag, open};
-use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use nix::poll::{PollFd, PollFlags, poll};
 use nix::sys::signal::{Signal, kill};
 use nix::sys::stat::Mode;
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
@@ -241,17 +242,13 @@ pub fn run(dir_arg: &str) -> Result<(), Fatal> {
         .map_err(|e| format!("unable to stat {dir_arg}/down: {}", errstr(e)))?;
 
     let term = Arc::new(AtomicBool::new(false));
-    let (wake_r, wake_w) = nix::unistd::pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK)
-        .map_err(|e| format!("unable to create pipe: {}", errstr(e)))?;
-    for sig in [libc::SIGCHLD, libc::SIGTERM, libc::SIGINT] {
-        let w = wake_w
-            .try_clone()
-            .map_err(|e| format!("unable to create pipe: {}", ioerrstr(&e)))?;
-        signal_hook::low_level::pipe::register(sig, w)
-            .map_err(|e| format!("unable to catch signals: {}", ioerrstr(&e)))?;
-    }
-    for sig in [libc::SIGTERM, libc::SIGINT] {
-        signal_hook::flag::register(sig, Arc::clone(&term))
+    let wake = SelfPipe::new().map_err(|e| format!("unable to create pipe: {}", errstr(e)))?;
+    for (sig, flag) in [
+        (libc::SIGCHLD, None),
+        (libc::SIGTERM, Some(&term)),
+        (libc::SIGINT, Some(&term)),
+    ] {
+        wake.catch(sig, flag)
             .map_err(|e| format!("unable to catch signals: {}", ioerrstr(&e)))?;
     }
 
@@ -271,25 +268,16 @@ pub fn run(dir_arg: &str) -> Result<(), Fatal> {
 
     let mut buf = [0u8; 256];
     loop {
-        let timeout = match m.pending_start {
-            Some(t) => {
-                let ms = t
-                    .saturating_duration_since(Instant::now())
-                    .as_micros()
-                    .div_ceil(1000);
-                PollTimeout::try_from(ms.min(60_000) as u32).unwrap_or(PollTimeout::MAX)
-            }
-            None => PollTimeout::NONE,
-        };
+        let timeout = timeout_until(m.pending_start, Instant::now());
         let mut fds = [
-            PollFd::new(wake_r.as_fd(), PollFlags::POLLIN),
+            PollFd::new(wake.as_fd(), PollFlags::POLLIN),
             PollFd::new(files.control.as_fd(), PollFlags::POLLIN),
         ];
         match poll(&mut fds, timeout) {
             Ok(_) | Err(Errno::EINTR) => {}
             Err(e) => warn("supervise", &format!("unable to poll: {}", errstr(e))),
         }
-        while matches!(nix::unistd::read(&wake_r, &mut buf), Ok(n) if n > 0) {}
+        wake.drain();
 
         // Reap first: a command that arrives with an exit must see the service down.
         loop {

@@ -5,9 +5,10 @@ use crate::diag::{errstr, ioerrstr, warn};
 use crate::service_dir::{LOG, ServiceDir};
 use crate::sibling::sibling_binary;
 use crate::status::Status;
+use crate::wakeup::{SelfPipe, timeout_until};
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
-use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use nix::poll::{PollFd, PollFlags, poll};
 use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
 use nix::sys::signal::{Signal, kill};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
@@ -123,12 +124,6 @@ struct Scanner {
     unresolved: bool,
 }
 
-/// Signals svscan reacts to, set by handlers and drained by the loop.
-struct Flags {
-    term: Arc<AtomicBool>,
-    rescan: Arc<AtomicBool>,
-}
-
 /// Runs svscan in `dir` until SIGTERM/SIGINT; returns a fatal message on start-up errors.
 pub fn run(dir: &str, opts: Options) -> Result<(), String> {
     std::env::set_current_dir(dir)
@@ -138,26 +133,19 @@ pub fn run(dir: &str, opts: Options) -> Result<(), String> {
         // Orphans of services come to us, not to init, so they are reaped here.
         let _ = nix::sys::prctl::set_child_subreaper(true);
     }
-    let (wake_r, wake_w) = nix::unistd::pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK)
-        .map_err(|e| format!("unable to create pipe: {}", errstr(e)))?;
-    let flags = Flags {
-        term: Arc::new(AtomicBool::new(false)),
-        rescan: Arc::new(AtomicBool::new(false)),
-    };
-    let catch = |sig, flag: Option<&Arc<AtomicBool>>| -> Result<(), String> {
-        let err = |e: std::io::Error| format!("unable to catch signals: {}", ioerrstr(&e));
-        if let Some(flag) = flag {
-            signal_hook::flag::register(sig, Arc::clone(flag)).map_err(err)?;
-        }
-        let w = wake_w.try_clone().map_err(err)?;
-        signal_hook::low_level::pipe::register(sig, w).map_err(err)?;
-        Ok(())
-    };
-    catch(libc::SIGTERM, Some(&flags.term))?;
-    catch(libc::SIGINT, Some(&flags.term))?;
-    catch(libc::SIGHUP, Some(&flags.rescan))?;
-    catch(libc::SIGALRM, Some(&flags.rescan))?;
-    catch(libc::SIGCHLD, None)?;
+    let wake = SelfPipe::new().map_err(|e| format!("unable to create pipe: {}", errstr(e)))?;
+    let term = Arc::new(AtomicBool::new(false));
+    let rescan_asked = Arc::new(AtomicBool::new(false));
+    for (sig, flag) in [
+        (libc::SIGTERM, Some(&term)),
+        (libc::SIGINT, Some(&term)),
+        (libc::SIGHUP, Some(&rescan_asked)),
+        (libc::SIGALRM, Some(&rescan_asked)),
+        (libc::SIGCHLD, None),
+    ] {
+        wake.catch(sig, flag)
+            .map_err(|e| format!("unable to catch signals: {}", ioerrstr(&e)))?;
+    }
 
     let inotify = match watch_dir() {
         Ok(i) => Some(i),
@@ -181,7 +169,6 @@ pub fn run(dir: &str, opts: Options) -> Result<(), String> {
     };
     s.scan();
     let mut next_scan = Instant::now() + RESCAN_INTERVAL;
-    let mut buf = [0u8; 64];
     loop {
         let now = Instant::now();
         // inotify reports every change of the scan directory itself; the timed rescan
@@ -192,24 +179,23 @@ pub fn run(dir: &str, opts: Options) -> Result<(), String> {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
-        let mut fds = vec![PollFd::new(wake_r.as_fd(), PollFlags::POLLIN)];
+        let mut fds = vec![PollFd::new(wake.as_fd(), PollFlags::POLLIN)];
         if let Some(i) = &inotify {
             fds.push(PollFd::new(i.as_fd(), PollFlags::POLLIN));
         }
-        let timeout = deadline.map_or(PollTimeout::NONE, |d| timeout_until(d, now));
-        let _ = poll(&mut fds, timeout);
+        let _ = poll(&mut fds, timeout_until(deadline, now));
         let inotify_ready = fds
             .get(1)
             .and_then(|f| f.revents())
             .is_some_and(|r| r.intersects(PollFlags::POLLIN));
-        while matches!(nix::unistd::read(&wake_r, &mut buf), Ok(n) if n > 0) {}
+        wake.drain();
 
         s.reap();
-        if flags.term.load(Ordering::SeqCst) {
-            s.shutdown(&wake_r);
+        if term.load(Ordering::SeqCst) {
+            s.shutdown(&wake);
             return Ok(());
         }
-        let mut rescan = flags.rescan.swap(false, Ordering::SeqCst);
+        let mut rescan = rescan_asked.swap(false, Ordering::SeqCst);
         if inotify_ready && let Some(i) = &inotify {
             // Drain every queued event; one scan covers them all.
             while i.read_events().is_ok_and(|ev| !ev.is_empty()) {}
@@ -247,14 +233,6 @@ fn raise_fd_limit() {
     {
         let _ = setrlimit(Resource::RLIMIT_NOFILE, hard, hard);
     }
-}
-
-fn timeout_until(deadline: Instant, now: Instant) -> PollTimeout {
-    let ms = deadline
-        .saturating_duration_since(now)
-        .as_micros()
-        .div_ceil(1000);
-    PollTimeout::try_from(ms.min(60_000) as u32).unwrap_or(PollTimeout::MAX)
 }
 
 impl Scanner {
@@ -464,7 +442,7 @@ impl Scanner {
 
     /// Brings every service down: services first, then their loggers once the pipes
     /// are closed, each group TERMed and KILLed after the timeout.
-    fn shutdown(&mut self, wake: &OwnedFd) {
+    fn shutdown(&mut self, wake: &SelfPipe) {
         for e in self.entries.values_mut() {
             e.active = false;
             e.main.restart_at = None;
@@ -487,7 +465,7 @@ impl Scanner {
         self.reap();
     }
 
-    fn stop_all(&mut self, role: Role, wake: &OwnedFd) {
+    fn stop_all(&mut self, role: Role, wake: &SelfPipe) {
         for (pid, _) in self.live(role) {
             let _ = kill(Pid::from_raw(pid), Signal::SIGTERM);
         }
@@ -520,8 +498,7 @@ impl Scanner {
     }
 
     /// Reaps until no supervise of `role` is left or the deadline passes.
-    fn wait_for(&mut self, role: Role, deadline: Instant, wake: &OwnedFd) -> bool {
-        let mut buf = [0u8; 64];
+    fn wait_for(&mut self, role: Role, deadline: Instant, wake: &SelfPipe) -> bool {
         loop {
             self.reap();
             if self.live(role).is_empty() {
@@ -532,8 +509,8 @@ impl Scanner {
                 return false;
             }
             let mut fds = [PollFd::new(wake.as_fd(), PollFlags::POLLIN)];
-            let _ = poll(&mut fds, timeout_until(deadline, now));
-            while matches!(nix::unistd::read(wake, &mut buf), Ok(n) if n > 0) {}
+            let _ = poll(&mut fds, timeout_until(Some(deadline), now));
+            wake.drain();
         }
     }
 }

@@ -1,0 +1,77 @@
+//! Waking the one poll loop of supervise and svscan: signals write a byte to a self-pipe
+//! (signal-hook) and may raise a flag; deadlines become poll timeouts.
+
+use nix::errno::Errno;
+use nix::fcntl::OFlag;
+use nix::poll::PollTimeout;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::Instant;
+
+/// The read end of a pipe that caught signals write to.
+pub struct SelfPipe {
+    read: OwnedFd,
+    write: OwnedFd,
+}
+
+impl SelfPipe {
+    pub fn new() -> Result<Self, Errno> {
+        let (read, write) = nix::unistd::pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK)?;
+        Ok(SelfPipe { read, write })
+    }
+
+    /// Makes `sig` wake the loop, and set `flag` first if given.
+    pub fn catch(&self, sig: libc::c_int, flag: Option<&Arc<AtomicBool>>) -> std::io::Result<()> {
+        if let Some(flag) = flag {
+            signal_hook::flag::register(sig, Arc::clone(flag))?;
+        }
+        signal_hook::low_level::pipe::register(sig, self.write.try_clone()?)?;
+        Ok(())
+    }
+
+    /// Empties the pipe after a wake-up; the loop then looks at every source itself.
+    pub fn drain(&self) {
+        let mut buf = [0u8; 64];
+        while matches!(nix::unistd::read(&self.read, &mut buf), Ok(n) if n > 0) {}
+    }
+}
+
+impl AsFd for SelfPipe {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.read.as_fd()
+    }
+}
+
+/// The poll timeout that ends at `deadline` (rounded up to whole milliseconds, so the
+/// loop never wakes just before it), or none.
+pub fn timeout_until(deadline: Option<Instant>, now: Instant) -> PollTimeout {
+    match deadline {
+        None => PollTimeout::NONE,
+        Some(d) => {
+            let ms = d.saturating_duration_since(now).as_micros().div_ceil(1000);
+            PollTimeout::try_from(ms.min(60_000) as u32).unwrap_or(PollTimeout::MAX)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn timeouts_round_up_and_cap() {
+        let now = Instant::now();
+        assert_eq!(timeout_until(None, now), PollTimeout::NONE);
+        let t = |us: u64| timeout_until(Some(now + Duration::from_micros(us)), now);
+        assert_eq!(t(0), PollTimeout::ZERO);
+        assert_eq!(t(1), PollTimeout::try_from(1u32).unwrap());
+        assert_eq!(t(1500), PollTimeout::try_from(2u32).unwrap());
+        assert_eq!(t(10_000_000_000), PollTimeout::try_from(60_000u32).unwrap());
+        assert_eq!(
+            timeout_until(Some(now), now + Duration::from_secs(1)),
+            PollTimeout::ZERO
+        );
+    }
+}
