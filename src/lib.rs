@@ -1,15 +1,21 @@
 //! svkit: daemontools-style process supervision. Every on-disk format and protocol lives
 //! here once; the binaries in `src/bin/` are thin mains over these modules.
 
+pub mod account;
+pub mod chain;
 pub mod control;
 pub mod diag;
-pub mod duration;
+pub mod envdir;
+pub mod fghack;
+pub mod lock;
 pub mod proctitle;
 pub mod report;
 pub mod service_dir;
 pub mod sibling;
+pub mod softlimit;
 pub mod status;
 pub mod supervise;
 pub mod svscan;
 pub mod tai64;
+pub mod units;
 pub mod wakeup;

@@ -1,9 +1,9 @@
 //! svscan [-t DURATION] [DIR]: supervise every service directory in DIR.
 
 use svkit::diag::{EXIT_OK, EXIT_TEMP, fatal, help_if_asked, usage_error};
-use svkit::duration::parse_duration;
 use svkit::sibling::sibling_binary;
 use svkit::svscan::{Options, run};
+use svkit::units::parse_duration;
 
 const SYNOPSIS: &str = "svscan [-t timeout] [dir]";
 

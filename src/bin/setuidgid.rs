@@ -1,0 +1,35 @@
+//! setuidgid [-s] ACCOUNT PROGRAM...: run PROGRAM as ACCOUNT.
+
+use svkit::account::{become_account, lookup};
+use svkit::chain::{Opt, parse_args};
+use svkit::diag::{EXIT_TEMP, errstr, fatal, help_if_asked};
+
+const SYNOPSIS: &str = "setuidgid [-s] account child";
+
+fn main() {
+    help_if_asked("setuidgid", SYNOPSIS, true);
+    let mut supplementary = false;
+    let (operands, program) = parse_args("setuidgid", SYNOPSIS, 1, |_, opt| {
+        Ok(match opt {
+            Opt::Short('s') => {
+                supplementary = true;
+                true
+            }
+            _ => false,
+        })
+    });
+    let name = operands[0].to_string_lossy();
+    let (acct, source) = match lookup(&name) {
+        Ok(Some(found)) => found,
+        Ok(None) => fatal("setuidgid", EXIT_TEMP, &format!("unknown account {name}")),
+        Err(e) => fatal(
+            "setuidgid",
+            EXIT_TEMP,
+            &format!("unable to look up account {name}: {}", errstr(e)),
+        ),
+    };
+    if let Err(e) = become_account(&acct, source, supplementary) {
+        fatal("setuidgid", EXIT_TEMP, &e.to_string());
+    }
+    program.exec("setuidgid", program.command());
+}

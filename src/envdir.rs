@@ -1,0 +1,88 @@
+//! envdir's rules: each file in a directory sets or unsets the variable it names.
+
+use nix::errno::Errno;
+use std::ffi::OsString;
+use std::io::BufRead;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::path::Path;
+
+/// One change to the environment.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum EnvChange {
+    Set(OsString, OsString),
+    Unset(OsString),
+}
+
+/// Why the directory could not be read, with the file concerned.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum EnvdirError {
+    OpenDir(Errno),
+    ReadDir(Errno),
+    Read(OsString, Errno),
+    /// A file name that cannot be a variable name (it contains `=`).
+    BadName(OsString),
+}
+
+/// The value a file's content gives: `None` (unset) for an empty file, else its first
+/// line without trailing spaces and tabs, NUL bytes turned into newlines.
+pub fn value_of(content: &[u8]) -> Option<Vec<u8>> {
+    if content.is_empty() {
+        return None;
+    }
+    let line = content.split(|&b| b == b'\n').next().unwrap_or(&[]);
+    let end = line
+        .iter()
+        .rposition(|&b| b != b' ' && b != b'\t')
+        .map_or(0, |i| i + 1);
+    Some(
+        line[..end]
+            .iter()
+            .map(|&b| if b == 0 { b'\n' } else { b })
+            .collect(),
+    )
+}
+
+/// Reads every file of `dir` not starting with a dot, in directory order.
+pub fn read_envdir(dir: &Path) -> Result<Vec<EnvChange>, EnvdirError> {
+    let errno = |e: std::io::Error| Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO));
+    let mut changes = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(|e| EnvdirError::OpenDir(errno(e)))? {
+        let entry = entry.map_err(|e| EnvdirError::ReadDir(errno(e)))?;
+        let name = entry.file_name();
+        if name.as_bytes().starts_with(b".") {
+            continue;
+        }
+        if name.as_bytes().contains(&b'=') {
+            return Err(EnvdirError::BadName(name));
+        }
+        let read_err = |e: std::io::Error| EnvdirError::Read(name.clone(), errno(e));
+        let file = std::fs::File::open(entry.path()).map_err(read_err)?;
+        // Only the first line matters: do not read a huge file whole.
+        let mut first = Vec::new();
+        std::io::BufReader::new(file)
+            .read_until(b'\n', &mut first)
+            .map_err(read_err)?;
+        changes.push(match value_of(&first) {
+            Some(v) => EnvChange::Set(name, OsString::from_vec(v)),
+            None => EnvChange::Unset(name),
+        });
+    }
+    Ok(changes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn daemontools_rules() {
+        assert_eq!(value_of(b""), None);
+        assert_eq!(value_of(b"\n"), Some(b"".to_vec()));
+        assert_eq!(value_of(b"hello  \t\nsecond\n"), Some(b"hello".to_vec()));
+        assert_eq!(value_of(b"x\0y"), Some(b"x\ny".to_vec()));
+        assert_eq!(value_of(b" lead"), Some(b" lead".to_vec()));
+        assert_eq!(value_of(b"a\tb \t "), Some(b"a\tb".to_vec()));
+        assert_eq!(value_of(b"  "), Some(b"".to_vec()));
+        assert_eq!(value_of(b"trail\0 "), Some(b"trail\n".to_vec()));
+    }
+}

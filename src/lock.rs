@@ -1,0 +1,134 @@
+//! setlock's file locks: flock(2) on a file that stays open, and inherited, for as long
+//! as the program that holds the lock runs.
+
+use nix::errno::Errno;
+use nix::fcntl::{OFlag, open};
+use nix::sys::stat::Mode;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// How long to wait for a lock another process holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Wait {
+    /// Fail at once (`-n`).
+    No,
+    /// Until it is free (`-N`, the default).
+    Forever,
+    /// At most this long (`-t`).
+    AtMost(Duration),
+}
+
+/// Why the lock was not taken.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LockError {
+    Open(Errno),
+    /// Held by another process and `Wait::No`.
+    Busy,
+    /// Still held when `Wait::AtMost` ran out.
+    TimedOut,
+    Lock(Errno),
+}
+
+impl LockError {
+    /// Another process holds the lock (as opposed to the file being unusable).
+    pub fn is_busy(&self) -> bool {
+        matches!(self, LockError::Busy | LockError::TimedOut)
+    }
+}
+
+/// Opens (creating it mode 0600, as daemontools does) and locks `path`. The returned
+/// descriptor is deliberately not close-on-exec: the program exec'd next inherits it
+/// and the lock lives exactly as long as that program.
+pub fn acquire(path: &Path, shared: bool, wait: Wait) -> Result<OwnedFd, LockError> {
+    let fd = open(
+        path,
+        OFlag::O_RDONLY | OFlag::O_CREAT | OFlag::O_NOCTTY,
+        Mode::from_bits_truncate(0o600),
+    )
+    .map_err(LockError::Open)?;
+    let op = if shared { libc::LOCK_SH } else { libc::LOCK_EX };
+    let try_lock = |extra: libc::c_int| {
+        // SAFETY: flock(2) on a descriptor we own; no memory is passed.
+        let r = unsafe { libc::flock(fd.as_raw_fd(), op | extra) };
+        if r == 0 { Ok(()) } else { Err(Errno::last()) }
+    };
+    match try_lock(libc::LOCK_NB) {
+        Ok(()) => return Ok(fd),
+        Err(Errno::EWOULDBLOCK) => {}
+        Err(e) => return Err(LockError::Lock(e)),
+    }
+    match wait {
+        Wait::No => Err(LockError::Busy),
+        Wait::Forever => loop {
+            match try_lock(0) {
+                Ok(()) => return Ok(fd),
+                Err(Errno::EINTR) => {}
+                Err(e) => return Err(LockError::Lock(e)),
+            }
+        },
+        Wait::AtMost(limit) => {
+            let deadline = Instant::now() + limit;
+            let _alarm = AlarmClock::start(limit).map_err(LockError::Lock)?;
+            loop {
+                match try_lock(0) {
+                    Ok(()) => return Ok(fd),
+                    Err(Errno::EINTR) if Instant::now() >= deadline => {
+                        return Err(LockError::TimedOut);
+                    }
+                    Err(Errno::EINTR) => {}
+                    Err(e) => return Err(LockError::Lock(e)),
+                }
+            }
+        }
+    }
+}
+
+extern "C" fn interrupt(_: libc::c_int) {}
+
+/// SIGALRM that interrupts a blocking flock(2) after a while, then every 100 ms in
+/// case the first one came before the call. Stopped, and SIGALRM set back to its
+/// default, on drop: an interval timer would survive exec.
+struct AlarmClock;
+
+impl AlarmClock {
+    fn start(after: Duration) -> Result<Self, Errno> {
+        use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction};
+        // No SA_RESTART: the point is to make flock return EINTR.
+        let sa = SigAction::new(
+            SigHandler::Handler(interrupt),
+            SaFlags::empty(),
+            SigSet::empty(),
+        );
+        // SAFETY: the handler does nothing, which is async-signal-safe.
+        unsafe { sigaction(Signal::SIGALRM, &sa) }?;
+        // A zero it_value would disarm the timer: wait at least a microsecond.
+        let first = after.max(Duration::from_micros(1));
+        set_timer(first, Duration::from_millis(100))?;
+        Ok(AlarmClock)
+    }
+}
+
+impl Drop for AlarmClock {
+    fn drop(&mut self) {
+        use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction};
+        let _ = set_timer(Duration::ZERO, Duration::ZERO);
+        let sa = SigAction::new(SigHandler::SigDfl, SaFlags::empty(), SigSet::empty());
+        // SAFETY: restoring the default disposition installs no handler.
+        let _ = unsafe { sigaction(Signal::SIGALRM, &sa) };
+    }
+}
+
+fn set_timer(value: Duration, interval: Duration) -> Result<(), Errno> {
+    let tv = |d: Duration| libc::timeval {
+        tv_sec: d.as_secs() as libc::time_t,
+        tv_usec: d.subsec_micros() as libc::suseconds_t,
+    };
+    let it = libc::itimerval {
+        it_interval: tv(interval),
+        it_value: tv(value),
+    };
+    // SAFETY: setitimer reads the itimerval we pass and writes nothing (old is NULL).
+    let r = unsafe { libc::setitimer(libc::ITIMER_REAL, &it, std::ptr::null_mut()) };
+    if r == 0 { Ok(()) } else { Err(Errno::last()) }
+}

@@ -1,0 +1,160 @@
+//! Durations and sizes as operators write them (the Blat conventions): `5`, `250ms`,
+//! `1h10m`, `2d`; `4096`, `64k`, `16m`, `1g`.
+
+use std::time::Duration;
+
+/// Why a duration or size did not parse.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ParseUnitError {
+    pub input: String,
+    pub what: &'static str,
+}
+
+impl std::fmt::Display for ParseUnitError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "invalid {} {:?} ({})",
+            self.what,
+            self.input,
+            self.hint()
+        )
+    }
+}
+
+impl ParseUnitError {
+    fn hint(&self) -> &'static str {
+        if self.what == "duration" {
+            "want numbers each with an optional suffix ms, s, m, h or d, like 90s or 1h10m"
+        } else {
+            "want a number with an optional suffix k, m or g"
+        }
+    }
+}
+
+impl std::error::Error for ParseUnitError {}
+
+/// Parses a non-negative duration: one or more numbers, each with an optional unit
+/// (ms, s, m, h, d; none means seconds), added up: `1h10m`, `1.5s`, `250ms`.
+pub fn parse_duration(s: &str) -> Result<Duration, ParseUnitError> {
+    let err = || ParseUnitError {
+        input: s.to_string(),
+        what: "duration",
+    };
+    let mut rest = s;
+    let mut total = 0f64;
+    if rest.is_empty() {
+        return Err(err());
+    }
+    while !rest.is_empty() {
+        let n = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        let (num, after) = rest.split_at(n);
+        if num.is_empty() || num.starts_with('.') || num.ends_with('.') {
+            return Err(err());
+        }
+        let value: f64 = num.parse().map_err(|_| err())?;
+        let u = after
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(after.len());
+        let (unit, next) = after.split_at(u);
+        let scale = match unit {
+            "" | "s" => 1.0,
+            "ms" => 0.001,
+            "m" => 60.0,
+            "h" => 3600.0,
+            "d" => 86400.0,
+            _ => return Err(err()),
+        };
+        total += value * scale;
+        rest = next;
+    }
+    Duration::try_from_secs_f64(total).map_err(|_| err())
+}
+
+/// Parses a size in bytes: a whole number with an optional suffix k, m or g (powers of
+/// 1024, upper or lower case).
+pub fn parse_size(s: &str) -> Result<u64, ParseUnitError> {
+    let err = || ParseUnitError {
+        input: s.to_string(),
+        what: "size",
+    };
+    let n = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(n);
+    let value: u64 = num.parse().map_err(|_| err())?;
+    let scale: u64 = match unit {
+        "" => 1,
+        "k" | "K" => 1 << 10,
+        "m" | "M" => 1 << 20,
+        "g" | "G" => 1 << 30,
+        _ => return Err(err()),
+    };
+    value.checked_mul(scale).ok_or_else(err)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("5"), Ok(Duration::from_secs(5)));
+        assert_eq!(parse_duration("5s"), Ok(Duration::from_secs(5)));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
+        assert_eq!(parse_duration("1d"), Ok(Duration::from_secs(86400)));
+        assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
+        assert_eq!(parse_duration("0"), Ok(Duration::ZERO));
+        assert_eq!(parse_duration("1h10m"), Ok(Duration::from_secs(4200)));
+        assert_eq!(
+            parse_duration("1m30s500ms"),
+            Ok(Duration::from_millis(90_500))
+        );
+    }
+
+    #[test]
+    fn bad_durations() {
+        for bad in [
+            "",
+            "s",
+            "-1",
+            "1x",
+            "1.",
+            ".5",
+            "1..2",
+            "1e9",
+            "5 s",
+            "1h m",
+            "h1",
+            "999999999999999999999d",
+        ] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+        assert_eq!(
+            parse_duration("soon").unwrap_err().to_string(),
+            "invalid duration \"soon\" (want numbers each with an optional suffix ms, s, m, h or d, like 90s or 1h10m)"
+        );
+    }
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("4096"), Ok(4096));
+        assert_eq!(parse_size("64k"), Ok(65536));
+        assert_eq!(parse_size("16m"), Ok(16 << 20));
+        assert_eq!(parse_size("1G"), Ok(1 << 30));
+        for bad in [
+            "",
+            "k",
+            "-1",
+            "1.5m",
+            "10kb",
+            "1t",
+            "99999999999999999999",
+            "18014398509481984k",
+        ] {
+            assert!(parse_size(bad).is_err(), "{bad}");
+        }
+    }
+}
