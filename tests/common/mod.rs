@@ -20,6 +20,13 @@ pub fn bin(name: &str) -> &'static str {
         "svscan" => env!("CARGO_BIN_EXE_svscan"),
         "svscanboot" => env!("CARGO_BIN_EXE_svscanboot"),
         "readproctitle" => env!("CARGO_BIN_EXE_readproctitle"),
+        "setlock" => env!("CARGO_BIN_EXE_setlock"),
+        "setuidgid" => env!("CARGO_BIN_EXE_setuidgid"),
+        "envuidgid" => env!("CARGO_BIN_EXE_envuidgid"),
+        "envdir" => env!("CARGO_BIN_EXE_envdir"),
+        "softlimit" => env!("CARGO_BIN_EXE_softlimit"),
+        "fghack" => env!("CARGO_BIN_EXE_fghack"),
+        "pgrphack" => env!("CARGO_BIN_EXE_pgrphack"),
         other => panic!("unknown binary {other}"),
     }
 }
