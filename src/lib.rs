@@ -17,5 +17,6 @@ pub mod status;
 pub mod supervise;
 pub mod svscan;
 pub mod tai64;
+pub mod timestamp;
 pub mod units;
 pub mod wakeup;

@@ -27,6 +27,8 @@ pub fn bin(name: &str) -> &'static str {
         "softlimit" => env!("CARGO_BIN_EXE_softlimit"),
         "fghack" => env!("CARGO_BIN_EXE_fghack"),
         "pgrphack" => env!("CARGO_BIN_EXE_pgrphack"),
+        "tai64n" => env!("CARGO_BIN_EXE_tai64n"),
+        "tai64nlocal" => env!("CARGO_BIN_EXE_tai64nlocal"),
         other => panic!("unknown binary {other}"),
     }
 }
@@ -106,6 +108,24 @@ pub fn wait_for(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
 #[track_caller]
 pub fn must(what: &str, cond: impl FnMut() -> bool) {
     assert!(wait_for(DEADLINE, cond), "timed out waiting for: {what}");
+}
+
+/// Runs `cmd` with `input` on its stdin; returns its exit code and stdout.
+pub fn pipe_through(cmd: &mut Command, input: &[u8]) -> (i32, Vec<u8>) {
+    use std::io::Write;
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let input = input.to_vec();
+    let writer = std::thread::spawn(move || {
+        let _ = stdin.write_all(&input);
+    });
+    let o = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    (o.status.code().unwrap_or(-1), o.stdout)
 }
 
 pub fn run(cmd: &mut Command) -> Output {

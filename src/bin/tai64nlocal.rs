@@ -1,0 +1,20 @@
+//! tai64nlocal: turn TAI64N labels at the start of lines into local time.
+
+use svkit::diag::{EXIT_OK, EXIT_TEMP, fatal, help_if_asked, ioerrstr, usage};
+
+fn main() {
+    help_if_asked("tai64nlocal", "tai64nlocal", true);
+    if std::env::args_os().len() > 1 {
+        usage("tai64nlocal", "tai64nlocal");
+    }
+    let stdin = std::io::stdin().lock();
+    let stdout = std::io::stdout().lock();
+    match svkit::timestamp::localize_lines(stdin, stdout) {
+        Ok(()) => std::process::exit(EXIT_OK),
+        Err(e) => fatal(
+            "tai64nlocal",
+            EXIT_TEMP,
+            &format!("unable to copy: {}", ioerrstr(&e)),
+        ),
+    }
+}
