@@ -81,7 +81,11 @@ fn files_only() {
 
 /// What `getent ARGS` prints, if it finds something.
 fn getent(args: &[&str]) -> Option<String> {
-    let out = std::process::Command::new("getent")
+    // A fixed path: a root caller's $PATH must not choose who we become.
+    let getent = ["/usr/bin/getent", "/bin/getent"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists())?;
+    let out = std::process::Command::new(getent)
         .args(args)
         .stdin(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())

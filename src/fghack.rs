@@ -7,7 +7,7 @@ use std::os::fd::AsRawFd;
 use std::os::unix::process::CommandExt;
 use std::process::Command;
 
-/// Extra descriptors the program gets on the pipe, as daemontools gives it: a daemon
+/// Copies of the pipe the program gets (daemontools gives 31 descriptors): a daemon
 /// that closes its first few descriptors still keeps one.
 const COPIES: usize = 30;
 

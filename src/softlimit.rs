@@ -42,8 +42,16 @@ pub fn parse_limit(letter: char, value: &str) -> Result<Limit, ParseUnitError> {
         return Ok(Limit::Hard);
     }
     match letter {
-        't' => parse_duration(value).map(|d| Limit::Value(d.as_secs())),
-        'o' | 'p' => value.parse().map(Limit::Value).map_err(|_| ParseUnitError {
+        // A CPU limit counts whole seconds: a fraction rounds up, never down to 0.
+        't' => parse_duration(value)
+            .map(|d| Limit::Value(d.as_secs() + u64::from(d.subsec_nanos() > 0))),
+        'o' | 'p' if value.bytes().all(|b| b.is_ascii_digit()) => {
+            value.parse().map(Limit::Value).map_err(|_| ParseUnitError {
+                input: value.to_string(),
+                what: "number",
+            })
+        }
+        'o' | 'p' => Err(ParseUnitError {
             input: value.to_string(),
             what: "number",
         }),
@@ -74,6 +82,8 @@ mod tests {
         assert_eq!(parse_limit('t', "90"), Ok(Limit::Value(90)));
         assert_eq!(parse_limit('t', "5m"), Ok(Limit::Value(300)));
         assert!(parse_limit('o', "10k").is_err());
+        assert!(parse_limit('o', "+5").is_err());
+        assert_eq!(parse_limit('t', "500ms"), Ok(Limit::Value(1)));
         assert!(parse_limit('m', "abc").is_err());
         assert!(parse_limit('m', "").is_err());
         assert_eq!(resources('m').unwrap().len(), 4);

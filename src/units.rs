@@ -24,10 +24,12 @@ impl std::fmt::Display for ParseUnitError {
 
 impl ParseUnitError {
     fn hint(&self) -> &'static str {
-        if self.what == "duration" {
-            "want numbers each with an optional suffix ms, s, m, h or d, like 90s or 1h10m"
-        } else {
-            "want a number with an optional suffix k, m or g"
+        match self.what {
+            "duration" => {
+                "want numbers each with an optional suffix ms, s, m, h or d, like 90s or 1h10m"
+            }
+            "size" => "want a number with an optional suffix k, m or g",
+            _ => "want a whole number",
         }
     }
 }
