@@ -1,0 +1,83 @@
+//! multilog SCRIPT: read lines from stdin, select them, log them to directories.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use svkit::diag::{EXIT_OK, EXIT_TEMP, EXIT_USAGE, errstr, fatal, help_if_asked, ioerrstr};
+use svkit::multilog::{Multilog, parse};
+use svkit::wakeup::{SelfPipe, timeout_until};
+
+const SYNOPSIS: &str = "multilog script";
+
+fn main() {
+    help_if_asked("multilog", SYNOPSIS, true);
+    let words: Vec<String> = std::env::args().skip(1).collect();
+    let script = match parse(&words) {
+        Ok(s) => s,
+        Err(e) => fatal("multilog", EXIT_USAGE, &e),
+    };
+    let mut log = match Multilog::open(script) {
+        Ok(l) => l,
+        Err(e) => fatal("multilog", EXIT_TEMP, &e),
+    };
+    let wake = SelfPipe::new().unwrap_or_else(|e| {
+        fatal(
+            "multilog",
+            EXIT_TEMP,
+            &format!("unable to create pipe: {}", errstr(e)),
+        )
+    });
+    let term = Arc::new(AtomicBool::new(false));
+    let alarm = Arc::new(AtomicBool::new(false));
+    for (sig, flag) in [(libc::SIGTERM, &term), (libc::SIGALRM, &alarm)] {
+        if let Err(e) = wake.catch(sig, Some(flag)) {
+            fatal(
+                "multilog",
+                EXIT_TEMP,
+                &format!("unable to catch signals: {}", ioerrstr(&e)),
+            );
+        }
+    }
+    let stdin = std::io::stdin();
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut deadline = log.rotate_old();
+    loop {
+        use nix::poll::{PollFd, PollFlags, poll};
+        use std::os::fd::AsFd;
+        let mut fds = [
+            PollFd::new(stdin.as_fd(), PollFlags::POLLIN),
+            PollFd::new(wake.as_fd(), PollFlags::POLLIN),
+        ];
+        let _ = poll(&mut fds, timeout_until(deadline, std::time::Instant::now()));
+        wake.drain();
+        if alarm.swap(false, Ordering::SeqCst) {
+            log.rotate_all();
+        }
+        let terminating = term.load(Ordering::SeqCst);
+        if terminating && !log.mid_line() {
+            break;
+        }
+        let input_ready = fds[0].revents().is_some_and(|r| {
+            r.intersects(PollFlags::POLLIN | PollFlags::POLLHUP | PollFlags::POLLERR)
+        });
+        if input_ready {
+            // After TERM, finish the line one byte at a time: nothing past it is read.
+            let want = if terminating { 1 } else { buf.len() };
+            match nix::unistd::read(&stdin, &mut buf[..want]) {
+                Ok(0) => break,
+                Ok(n) => log.feed(&buf[..n]),
+                Err(nix::errno::Errno::EINTR | nix::errno::Errno::EAGAIN) => {}
+                Err(e) => {
+                    log.finish();
+                    fatal(
+                        "multilog",
+                        EXIT_TEMP,
+                        &format!("unable to read input: {}", errstr(e)),
+                    );
+                }
+            }
+        }
+        deadline = log.rotate_old();
+    }
+    log.finish();
+    std::process::exit(EXIT_OK);
+}

@@ -1,0 +1,499 @@
+//! multilog: the script (daemontools' actions plus svkit's `T` and `r`), and the engine
+//! that labels, selects and hands each line to log directories, stderr and status files.
+
+use crate::logdir::{LogDir, MAX_PLAIN_SIZE, MIN_SIZE, Settings};
+use crate::pattern::matches;
+use crate::tai64::Tai64N;
+use crate::units::{parse_duration, parse_size};
+use std::io::Write;
+use std::os::unix::fs::FileExt;
+use std::path::PathBuf;
+
+/// Lines are selected on their first this many bytes (timestamp included).
+pub const MATCH_LEN: usize = 1000;
+/// `e` shows this much of a line.
+pub const STDERR_LEN: usize = 200;
+
+/// The label put in front of each line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stamp {
+    /// `t`: `@` + TAI64N, as tai64n.
+    Tai64n,
+    /// `T`: ISO 8601 UTC, `2026-11-22T00:20:33.123456789Z`.
+    Iso,
+}
+
+/// Where selected lines go.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Sink {
+    Stderr,
+    Status(PathBuf),
+    Dir(PathBuf, Settings),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Action {
+    Select(Vec<u8>),
+    Deselect(Vec<u8>),
+    /// Index into `Script::sinks`.
+    Output(usize),
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Script {
+    pub stamp: Option<Stamp>,
+    pub actions: Vec<Action>,
+    pub sinks: Vec<Sink>,
+}
+
+/// Parses the script; the error is the offending word and why.
+pub fn parse(words: &[String]) -> Result<Script, String> {
+    let mut s = Script::default();
+    let mut settings = Settings::default();
+    for (i, w) in words.iter().enumerate() {
+        let bad = |why: &str| format!("{why}: {w}");
+        let (first, rest) = match w.chars().next() {
+            Some(c) => (c, &w[c.len_utf8()..]),
+            None => return Err(bad("empty action")),
+        };
+        match first {
+            't' | 'T' if rest.is_empty() => {
+                if i != 0 {
+                    return Err(bad("timestamp action must come first"));
+                }
+                s.stamp = Some(if first == 't' {
+                    Stamp::Tai64n
+                } else {
+                    Stamp::Iso
+                });
+            }
+            '-' => s.actions.push(Action::Deselect(rest.as_bytes().to_vec())),
+            '+' => s.actions.push(Action::Select(rest.as_bytes().to_vec())),
+            'e' if rest.is_empty() => {
+                s.actions.push(Action::Output(s.sinks.len()));
+                s.sinks.push(Sink::Stderr);
+            }
+            '=' if !rest.is_empty() => {
+                s.actions.push(Action::Output(s.sinks.len()));
+                s.sinks.push(Sink::Status(PathBuf::from(rest)));
+            }
+            's' => {
+                let n = parse_size(rest).map_err(|_| bad("invalid size"))?;
+                // Plain numbers keep daemontools' bounds; suffixed sizes may go higher.
+                let max = if rest.bytes().all(|b| b.is_ascii_digit()) {
+                    MAX_PLAIN_SIZE
+                } else {
+                    u64::MAX
+                };
+                settings.max_size = n.clamp(MIN_SIZE, max);
+            }
+            'n' => {
+                let n: usize = rest.parse().map_err(|_| bad("invalid number of files"))?;
+                settings.num = n.max(2);
+            }
+            '!' => settings.processor = (!rest.is_empty()).then(|| rest.to_string()),
+            'r' => {
+                let d = parse_duration(rest).map_err(|_| bad("invalid rotation age"))?;
+                settings.max_age = (!d.is_zero()).then_some(d);
+            }
+            '.' | '/' => {
+                s.actions.push(Action::Output(s.sinks.len()));
+                s.sinks.push(Sink::Dir(PathBuf::from(w), settings.clone()));
+            }
+            _ => return Err(bad("unknown action")),
+        }
+    }
+    Ok(s)
+}
+
+/// The opened outputs of one sink.
+enum Out {
+    Stderr,
+    Status(PathBuf, std::fs::File),
+    Dir(Box<LogDir>),
+}
+
+/// What is known of the line being read.
+enum Line {
+    /// Between lines.
+    Start,
+    /// Its first bytes (label included), before there are enough to select on.
+    Head(Vec<u8>),
+    /// Selected: the rest streams to the chosen sinks; `len` bytes came so far.
+    Body { len: usize },
+}
+
+/// The running logger.
+pub struct Multilog {
+    stamp: Option<Stamp>,
+    actions: Vec<Action>,
+    outs: Vec<Out>,
+    has_patterns: bool,
+    line: Line,
+    /// Per sink: whether the current line goes there.
+    chosen: Vec<bool>,
+    stderr_buf: Vec<u8>,
+    /// Per status sink: the last selected line's first bytes, to write at the flush.
+    status_pending: Vec<Option<Vec<u8>>>,
+    /// The current line's first bytes for `e` and `=`.
+    head_copy: Vec<u8>,
+}
+
+impl Multilog {
+    /// Opens every directory and status file of the script.
+    pub fn open(script: Script) -> Result<Multilog, String> {
+        let mut outs = Vec::new();
+        for sink in &script.sinks {
+            outs.push(match sink {
+                Sink::Stderr => Out::Stderr,
+                Sink::Status(p) => {
+                    let f = std::fs::OpenOptions::new()
+                        .write(true)
+                        .create(true)
+                        .truncate(false)
+                        .open(p)
+                        .map_err(|e| {
+                            format!(
+                                "unable to open {}: {}",
+                                p.display(),
+                                crate::diag::ioerrstr(&e)
+                            )
+                        })?;
+                    Out::Status(p.clone(), f)
+                }
+                Sink::Dir(p, settings) => Out::Dir(Box::new(
+                    LogDir::open(p, settings.clone()).map_err(|e| e.0)?,
+                )),
+            });
+        }
+        let n = outs.len();
+        Ok(Multilog {
+            stamp: script.stamp,
+            has_patterns: script
+                .actions
+                .iter()
+                .any(|a| !matches!(a, Action::Output(_))),
+            actions: script.actions,
+            outs,
+            line: Line::Start,
+            chosen: vec![true; n],
+            stderr_buf: Vec::new(),
+            status_pending: vec![None; n],
+            head_copy: Vec::new(),
+        })
+    }
+
+    /// Whether a line is in progress.
+    pub fn mid_line(&self) -> bool {
+        !matches!(self.line, Line::Start)
+    }
+
+    /// Processes bytes read at one moment: every line that starts in them gets the
+    /// same label. Everything is written out before it returns.
+    pub fn feed(&mut self, chunk: &[u8]) {
+        let label = self.label();
+        let mut rest = chunk;
+        while !rest.is_empty() {
+            let (piece, ends) = match memchr::memchr(b'\n', rest) {
+                Some(i) => (&rest[..=i], true),
+                None => (rest, false),
+            };
+            rest = &rest[piece.len()..];
+            self.piece(&label, piece, ends);
+        }
+        self.flush();
+    }
+
+    /// At end of input: a last line without its newline gets one.
+    pub fn finish(&mut self) {
+        if self.mid_line() {
+            let label = self.label();
+            self.piece(&label, b"\n", true);
+        }
+        self.flush();
+        for o in &mut self.outs {
+            if let Out::Dir(d) = o {
+                d.finish();
+            }
+        }
+    }
+
+    /// `SIGALRM`: every directory starts a new file.
+    pub fn rotate_all(&mut self) {
+        for o in &mut self.outs {
+            if let Out::Dir(d) = o {
+                d.rotate();
+            }
+        }
+    }
+
+    /// Rotates directories whose `current` is older than their `r` setting; returns
+    /// the next such deadline.
+    pub fn rotate_old(&mut self) -> Option<std::time::Instant> {
+        let now = std::time::Instant::now();
+        let mut next: Option<std::time::Instant> = None;
+        for o in &mut self.outs {
+            if let Out::Dir(d) = o {
+                if d.too_old(now) {
+                    d.rotate();
+                }
+                if let Some(t) = d.deadline() {
+                    next = Some(next.map_or(t, |n| n.min(t)));
+                }
+            }
+        }
+        next
+    }
+
+    fn label(&self) -> Vec<u8> {
+        match self.stamp {
+            None => Vec::new(),
+            Some(Stamp::Tai64n) => crate::timestamp::label(Tai64N::now()).to_vec(),
+            Some(Stamp::Iso) => iso_label(Tai64N::now()),
+        }
+    }
+
+    fn piece(&mut self, label: &[u8], piece: &[u8], ends: bool) {
+        match std::mem::replace(&mut self.line, Line::Start) {
+            Line::Start => {
+                let content = piece.strip_suffix(b"\n").unwrap_or(piece);
+                if ends || !self.has_patterns || label.len() + content.len() >= MATCH_LEN {
+                    // Enough to decide: the whole line, or its first MATCH_LEN bytes.
+                    self.decide(label, content);
+                    self.emit(label, 0, false);
+                    self.emit(piece, label.len(), ends);
+                    if !ends {
+                        self.line = Line::Body {
+                            len: label.len() + piece.len(),
+                        };
+                    }
+                } else {
+                    let mut head = label.to_vec();
+                    head.extend_from_slice(piece);
+                    self.line = Line::Head(head);
+                }
+            }
+            Line::Head(mut head) => {
+                let content = piece.strip_suffix(b"\n").unwrap_or(piece);
+                if ends || head.len() + content.len() >= MATCH_LEN {
+                    let take = MATCH_LEN.saturating_sub(head.len()).min(content.len());
+                    let mut probe = head.clone();
+                    probe.extend_from_slice(&content[..take]);
+                    self.decide(&[], &probe);
+                    let hl = head.len();
+                    self.emit(&head, 0, false);
+                    self.emit(piece, hl, ends);
+                    if !ends {
+                        self.line = Line::Body {
+                            len: hl + piece.len(),
+                        };
+                    }
+                } else {
+                    head.extend_from_slice(piece);
+                    self.line = Line::Head(head);
+                }
+            }
+            Line::Body { len } => {
+                self.emit(piece, len, ends);
+                if !ends {
+                    self.line = Line::Body {
+                        len: len + piece.len(),
+                    };
+                }
+            }
+        }
+    }
+
+    /// Runs the selection actions over the line's first bytes.
+    fn decide(&mut self, label: &[u8], content: &[u8]) {
+        if !self.has_patterns {
+            return;
+        }
+        let probe: std::borrow::Cow<[u8]> = if label.is_empty() {
+            content.into()
+        } else {
+            let mut v = label.to_vec();
+            v.extend_from_slice(content);
+            v.into()
+        };
+        let probe = &probe[..probe.len().min(MATCH_LEN)];
+        let mut selected = true;
+        for a in &self.actions {
+            match a {
+                Action::Select(p) => selected |= matches(p, probe),
+                Action::Deselect(p) => selected &= !matches(p, probe),
+                Action::Output(i) => self.chosen[*i] = selected,
+            }
+        }
+    }
+
+    /// Hands `bytes` (starting at offset `at` of the line) to the chosen sinks.
+    fn emit(&mut self, bytes: &[u8], at: usize, ends: bool) {
+        let want_head = at < MATCH_LEN;
+        if at == 0 {
+            self.head_copy.clear();
+        }
+        if want_head {
+            let room = MATCH_LEN - self.head_copy.len().min(MATCH_LEN);
+            let body = bytes.strip_suffix(b"\n").unwrap_or(bytes);
+            self.head_copy
+                .extend_from_slice(&body[..body.len().min(room)]);
+        }
+        for (i, o) in self.outs.iter_mut().enumerate() {
+            if !self.chosen[i] {
+                continue;
+            }
+            match o {
+                Out::Dir(d) => d.write(bytes, ends),
+                Out::Stderr => {
+                    if ends {
+                        let total = at + bytes.len() - 1;
+                        let n = self.head_copy.len().min(STDERR_LEN);
+                        self.stderr_buf.extend_from_slice(&self.head_copy[..n]);
+                        if total > STDERR_LEN {
+                            self.stderr_buf.extend_from_slice(b"...");
+                        }
+                        self.stderr_buf.push(b'\n');
+                    }
+                }
+                Out::Status(..) => {
+                    if ends {
+                        self.status_pending[i] = Some(self.head_copy.clone());
+                    }
+                }
+            }
+        }
+    }
+
+    /// Writes stderr and status files; log directories write their buffers.
+    fn flush(&mut self) {
+        if !self.stderr_buf.is_empty() {
+            let _ = std::io::stderr().write_all(&self.stderr_buf);
+            self.stderr_buf.clear();
+        }
+        for (i, o) in self.outs.iter_mut().enumerate() {
+            match o {
+                Out::Dir(d) => d.flush(),
+                Out::Status(p, f) => {
+                    if let Some(line) = self.status_pending[i].take() {
+                        // daemontools' layout: the line, newlines up to 1000 bytes, one more.
+                        let mut rec = line;
+                        rec.resize(MATCH_LEN, b'\n');
+                        rec.push(b'\n');
+                        if let Err(e) = f.write_all_at(&rec, 0) {
+                            crate::diag::warn(
+                                "multilog",
+                                &format!(
+                                    "unable to write {}: {}",
+                                    p.display(),
+                                    crate::diag::ioerrstr(&e)
+                                ),
+                            );
+                        }
+                    }
+                }
+                Out::Stderr => {}
+            }
+        }
+    }
+}
+
+/// `YYYY-MM-DDTHH:MM:SS.NNNNNNNNNZ ` in UTC.
+pub fn iso_label(t: Tai64N) -> Vec<u8> {
+    let days = (t.secs / 86400) as i64;
+    let rem = t.secs % 86400;
+    let (y, m, d) = civil_from_days(days);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:09}Z ",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60,
+        t.nanos
+    )
+    .into_bytes()
+}
+
+/// Days since 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's algorithm).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn words(s: &str) -> Vec<String> {
+        s.split_whitespace().map(str::to_string).collect()
+    }
+
+    #[test]
+    fn parses_daemontools_scripts() {
+        let s = parse(&words("t s16777215 n10 ./main")).unwrap();
+        assert_eq!(s.stamp, Some(Stamp::Tai64n));
+        assert_eq!(s.sinks.len(), 1);
+        let Sink::Dir(p, set) = &s.sinks[0] else {
+            panic!()
+        };
+        assert_eq!(p, &PathBuf::from("./main"));
+        assert_eq!((set.max_size, set.num), (16_777_215, 10));
+        let s = parse(&words("-* +*fatal* e =st s100 n1 !gzip /var/log/x r1h")).unwrap();
+        assert_eq!(s.actions.len(), 5);
+        let Sink::Dir(_, set) = &s.sinks[2] else {
+            panic!()
+        };
+        assert_eq!((set.max_size, set.num), (4096, 2));
+        assert_eq!(set.processor.as_deref(), Some("gzip"));
+        let s = parse(&words("s99999999 ./a s64m ./b")).unwrap();
+        let sizes: Vec<u64> = s
+            .sinks
+            .iter()
+            .map(|k| match k {
+                Sink::Dir(_, s) => s.max_size,
+                _ => 0,
+            })
+            .collect();
+        assert_eq!(sizes, vec![16_777_215, 64 << 20]);
+    }
+
+    #[test]
+    fn rejects_bad_words() {
+        assert_eq!(parse(&words("foo")).unwrap_err(), "unknown action: foo");
+        assert_eq!(
+            parse(&words("./a t")).unwrap_err(),
+            "timestamp action must come first: t"
+        );
+        assert!(parse(&words("sbig ./a")).is_err());
+        assert!(parse(&words("nx ./a")).is_err());
+        assert!(parse(&words("rsoon ./a")).is_err());
+        assert!(parse(&words("= ./a")).is_err());
+    }
+
+    #[test]
+    fn iso_dates() {
+        let l = iso_label(Tai64N {
+            secs: 1_795_307_433,
+            nanos: 5,
+        });
+        assert_eq!(l, b"2026-11-22T00:30:33.000000005Z ".to_vec());
+        assert_eq!(
+            iso_label(Tai64N {
+                secs: 951_782_400,
+                nanos: 0
+            })[..10],
+            *b"2000-02-29"
+        );
+        assert_eq!(
+            iso_label(Tai64N { secs: 0, nanos: 0 })[..10],
+            *b"1970-01-01"
+        );
+    }
+}
