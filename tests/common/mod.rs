@@ -29,6 +29,7 @@ pub fn bin(name: &str) -> &'static str {
         "pgrphack" => env!("CARGO_BIN_EXE_pgrphack"),
         "tai64n" => env!("CARGO_BIN_EXE_tai64n"),
         "tai64nlocal" => env!("CARGO_BIN_EXE_tai64nlocal"),
+        "multilog" => env!("CARGO_BIN_EXE_multilog"),
         other => panic!("unknown binary {other}"),
     }
 }

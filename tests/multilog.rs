@@ -1,0 +1,476 @@
+//! multilog: the same logs as daemontools' multilog for the same input and script, the
+//! directory layout, signals, crash recovery, bounded memory, and no loss under kill -9.
+
+mod common;
+use common::*;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+/// Deterministic awkward input: NULs, 0xff, tabs, stars, empty and long lines, and a
+/// last line without its newline.
+fn awkward_input(lines: usize) -> Vec<u8> {
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    let alphabet = b"abcxyz o*\0\xff\t 1";
+    let lens = [0usize, 1, 5, 50, 199, 200, 201, 999, 1000, 1001, 3000];
+    let mut out = Vec::new();
+    for i in 0..lines {
+        let n = lens[(next() % lens.len() as u64) as usize];
+        out.extend_from_slice(format!("{i} ").as_bytes());
+        for _ in 0..n {
+            out.push(alphabet[(next() % alphabet.len() as u64) as usize]);
+        }
+        out.push(b'\n');
+    }
+    out.extend_from_slice(b"last line without newline");
+    out
+}
+
+/// Compares two byte strings, reporting lengths and the first difference, not the data.
+#[track_caller]
+fn same_bytes(a: &[u8], b: &[u8], what: &str) {
+    if a != b {
+        let at = a
+            .iter()
+            .zip(b)
+            .position(|(x, y)| x != y)
+            .unwrap_or(a.len().min(b.len()));
+        panic!(
+            "{what}: {} vs {} bytes, first difference at {at}: {:?} vs {:?}",
+            a.len(),
+            b.len(),
+            String::from_utf8_lossy(&a[at.saturating_sub(40)..(at + 40).min(a.len())]),
+            String::from_utf8_lossy(&b[at.saturating_sub(40)..(at + 40).min(b.len())]),
+        );
+    }
+}
+
+/// Runs a multilog in `dir` with `input`; returns (exit code, stderr).
+fn run_multilog(prog: &str, dir: &Path, script: &[&str], input: &[u8]) -> (i32, Vec<u8>) {
+    let mut child = Command::new(prog)
+        .args(script)
+        .current_dir(dir)
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let data = input.to_vec();
+    let w = std::thread::spawn(move || {
+        let _ = stdin.write_all(&data);
+    });
+    let o = child.wait_with_output().unwrap();
+    w.join().unwrap();
+    (o.status.code().unwrap_or(-1), o.stderr)
+}
+
+/// The archived files of a log directory, oldest first, then `current`.
+fn log_files(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with('@'))
+        .collect();
+    v.sort();
+    v.push(dir.join("current"));
+    v
+}
+
+fn log_content(dir: &Path) -> Vec<u8> {
+    log_files(dir)
+        .iter()
+        .flat_map(|p| std::fs::read(p).unwrap_or_default())
+        .collect()
+}
+
+fn mode(p: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(p).unwrap().permissions().mode() & 0o777
+}
+
+#[test]
+fn same_logs_as_daemontools() {
+    let input = awkward_input(6000);
+    let scripts: [&[&str]; 3] = [
+        &["s4096", "n99999", "./a"],
+        &[
+            "s5000", "n99999", "-*", "+*o*", "./a", "-*a", "e", "=st", "+1*", "./b",
+        ],
+        &[
+            "n99999", "-1*", "./a", "s10000", "+*z*", "./b", "e", "-*", "+*\t*", "=st",
+        ],
+    ];
+    for script in scripts {
+        let t = TempDir::new("mlcompat");
+        for side in ["ours", "theirs"] {
+            std::fs::create_dir(t.join(side)).unwrap();
+        }
+        let ours = run_multilog(bin("multilog"), &t.join("ours"), script, &input);
+        let theirs = run_multilog(
+            daemontools("multilog").to_str().unwrap(),
+            &t.join("theirs"),
+            script,
+            &input,
+        );
+        assert_eq!(
+            ours.0,
+            0,
+            "{script:?}: {}",
+            String::from_utf8_lossy(&ours.1)
+        );
+        assert_eq!(ours, theirs, "exit code and stderr for {script:?}");
+        for d in ["a", "b"] {
+            let (o, th) = (t.join("ours").join(d), t.join("theirs").join(d));
+            if !th.exists() {
+                continue;
+            }
+            same_bytes(
+                &log_content(&o),
+                &log_content(&th),
+                &format!("{d} for {script:?}"),
+            );
+            for f in log_files(&o) {
+                assert_eq!(mode(&f), 0o744, "{}", f.display());
+            }
+            let max: u64 = if script.contains(&"s4096") {
+                4096
+            } else {
+                99_999
+            };
+            if script[0] == "s4096" {
+                for f in log_files(&o) {
+                    assert!(std::fs::metadata(&f).unwrap().len() <= max);
+                }
+            }
+        }
+        let st = t.join("ours/st");
+        if st.exists() {
+            assert_eq!(
+                std::fs::read(&st).unwrap(),
+                std::fs::read(t.join("theirs/st")).unwrap()
+            );
+            assert_eq!(std::fs::metadata(&st).unwrap().len(), 1001);
+        }
+    }
+}
+
+#[test]
+fn timestamps_and_layout() {
+    let t = TempDir::new("mllayout");
+    let lines: Vec<String> = (0..3000)
+        .map(|i| format!("line {i:05} {}", "x".repeat(60)))
+        .collect();
+    let input = lines.join("\n") + "\n";
+    let (code, _) = run_multilog(
+        bin("multilog"),
+        t.path(),
+        &["t", "s4096", "n3", "./main"],
+        input.as_bytes(),
+    );
+    assert_eq!(code, 0);
+    let main = t.join("main");
+    let files = log_files(&main);
+    assert_eq!(files.len(), 3, "n3: two archives and current");
+    assert!(files[0].to_string_lossy().ends_with(".s"));
+    assert_eq!(mode(&main), 0o700);
+    assert_eq!(mode(&main.join("lock")), 0o600);
+    assert!(main.join("state").exists());
+    let content = log_content(&main);
+    let got: Vec<&[u8]> = content
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .collect();
+    for l in &got {
+        assert_eq!(l[0], b'@');
+        assert!(l[1..25].iter().all(|b| b"0123456789abcdef".contains(b)));
+        assert_eq!(l[25], b' ');
+    }
+    // The newest lines survive, in order, each whole.
+    let tail: Vec<&str> = got
+        .iter()
+        .map(|l| std::str::from_utf8(&l[26..]).unwrap())
+        .collect();
+    assert_eq!(tail.last().unwrap(), lines.last().unwrap());
+    let first = lines.iter().position(|l| l == tail[0]).unwrap();
+    assert_eq!(
+        tail,
+        lines[first..]
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>()
+    );
+
+    let (code, _) = run_multilog(bin("multilog"), t.path(), &["T", "./iso"], b"hello\n");
+    assert_eq!(code, 0);
+    let l = std::fs::read_to_string(t.join("iso/current")).unwrap();
+    let b = l.as_bytes();
+    assert_eq!(
+        (b[4], b[10], b[19], b[29], b[30]),
+        (b'-', b'T', b'.', b'Z', b' '),
+        "{l}"
+    );
+    assert!(l.ends_with(" hello\n"));
+}
+
+#[test]
+fn bad_scripts_and_directories() {
+    let t = TempDir::new("mlbad");
+    let (code, err) = run_multilog(bin("multilog"), t.path(), &["./a", "foo"], b"");
+    assert_eq!(code, 100);
+    assert_eq!(
+        String::from_utf8_lossy(&err),
+        "multilog: fatal: unknown action: foo\n"
+    );
+    let (code, err) = run_multilog(bin("multilog"), t.path(), &["./a", "t"], b"");
+    assert_eq!(code, 100);
+    assert!(String::from_utf8_lossy(&err).contains(": t"));
+    std::fs::write(t.join("file"), "").unwrap();
+    let (code, err) = run_multilog(bin("multilog"), t.path(), &["./file/sub"], b"x\n");
+    assert_eq!(code, 111);
+    assert_eq!(
+        String::from_utf8_lossy(&err),
+        "multilog: fatal: unable to open directory ./file/sub: not a directory\n"
+    );
+    // One multilog per directory.
+    let mut first = Proc::spawn(
+        cmd("multilog")
+            .arg("./main")
+            .current_dir(t.path())
+            .stdin(Stdio::piped()),
+    );
+    must("locked", || t.join("main/current").exists());
+    let (code, err) = run_multilog(bin("multilog"), t.path(), &["./main"], b"x\n");
+    assert_eq!(code, 111);
+    assert_eq!(
+        String::from_utf8_lossy(&err),
+        "multilog: fatal: unable to lock directory ./main: temporary failure\n"
+    );
+    drop(first.child.stdin.take());
+    assert_eq!(first.wait_exit(), Some(0));
+}
+
+#[test]
+fn alarm_rotates_and_term_finishes_the_line() {
+    let t = TempDir::new("mlsig");
+    let mut p = Proc::spawn(
+        cmd("multilog")
+            .arg("./main")
+            .current_dir(t.path())
+            .stdin(Stdio::piped()),
+    );
+    let mut stdin = p.child.stdin.take().unwrap();
+    stdin.write_all(b"one\ntwo\n").unwrap();
+    stdin.flush().unwrap();
+    let main = t.join("main");
+    must("written", || {
+        std::fs::read(main.join("current")).is_ok_and(|c| c == b"one\ntwo\n")
+    });
+    signal(p.pid(), libc::SIGALRM);
+    must("rotated", || log_files(&main).len() == 2);
+    assert_eq!(std::fs::read(&log_files(&main)[0]).unwrap(), b"one\ntwo\n");
+    assert_eq!(mode(&log_files(&main)[0]), 0o744);
+    stdin.write_all(b"partial").unwrap();
+    stdin.flush().unwrap();
+    must("partial written", || {
+        std::fs::read(main.join("current")).is_ok_and(|c| c == b"partial")
+    });
+    signal(p.pid(), libc::SIGTERM);
+    stdin.write_all(b" rest\nnot read\n").unwrap();
+    stdin.flush().unwrap();
+    assert_eq!(p.wait_exit(), Some(0));
+    assert_eq!(
+        std::fs::read(main.join("current")).unwrap(),
+        b"partial rest\n"
+    );
+    assert_eq!(mode(&main.join("current")), 0o744);
+}
+
+#[test]
+fn unfinished_current_becomes_u_after_a_crash() {
+    let t = TempDir::new("mlcrash");
+    let mut p = Proc::spawn(
+        cmd("multilog")
+            .arg("./main")
+            .current_dir(t.path())
+            .stdin(Stdio::piped()),
+    );
+    let mut stdin = p.child.stdin.take().unwrap();
+    stdin.write_all(b"before crash\n").unwrap();
+    stdin.flush().unwrap();
+    let main = t.join("main");
+    must("written", || {
+        std::fs::read(main.join("current")).is_ok_and(|c| c == b"before crash\n")
+    });
+    assert_eq!(mode(&main.join("current")), 0o644);
+    signal(p.pid(), libc::SIGKILL);
+    let _ = p.child.wait();
+    let (code, _) = run_multilog(bin("multilog"), t.path(), &["./main"], b"after\n");
+    assert_eq!(code, 0);
+    let files = log_files(&main);
+    assert_eq!(files.len(), 2);
+    assert!(files[0].to_string_lossy().ends_with(".u"));
+    assert_eq!(std::fs::read(&files[0]).unwrap(), b"before crash\n");
+    assert_eq!(std::fs::read(&files[1]).unwrap(), b"after\n");
+    // A cleanly finished current is appended to.
+    let (code, _) = run_multilog(bin("multilog"), t.path(), &["./main"], b"again\n");
+    assert_eq!(code, 0);
+    assert_eq!(
+        std::fs::read(main.join("current")).unwrap(),
+        b"after\nagain\n"
+    );
+}
+
+#[test]
+fn processor_output_and_state() {
+    let t = TempDir::new("mlproc");
+    let input: String = (0..400)
+        .map(|i| format!("entry {i:04} {}\n", "y".repeat(40)))
+        .collect();
+    let script = [
+        "s4096",
+        "n99",
+        "!wc -l; cat <&4 >/dev/null; echo processed >&5",
+        "./main",
+    ];
+    let (code, err) = run_multilog(bin("multilog"), t.path(), &script, input.as_bytes());
+    assert_eq!(code, 0, "{}", String::from_utf8_lossy(&err));
+    let main = t.join("main");
+    let files = log_files(&main);
+    assert!(files.len() > 2);
+    for f in &files[..files.len() - 1] {
+        let out = std::fs::read_to_string(f).unwrap();
+        let n: usize = out.trim().parse().unwrap();
+        assert!(n > 40 && n < 90, "{}: {out}", f.display());
+        assert_eq!(mode(f), 0o744);
+    }
+    assert_eq!(
+        std::fs::read_to_string(main.join("state")).unwrap(),
+        "processed\n"
+    );
+    for gone in ["previous", "processed", "newstate"] {
+        assert!(!main.join(gone).exists(), "{gone}");
+    }
+}
+
+/// The resident set high-water mark of a process, in kB.
+fn vm_hwm(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap()
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        .unwrap()
+}
+
+#[test]
+fn a_huge_line_does_not_grow_memory() {
+    let t = TempDir::new("mlhuge");
+    let mut p = Proc::spawn(
+        cmd("multilog")
+            .args(["t", "s16777215", "n3", "-x*", "e", "+*", "./main"])
+            .current_dir(t.path())
+            .stdin(Stdio::piped())
+            .stderr(Stdio::null()),
+    );
+    let mut stdin = p.child.stdin.take().unwrap();
+    let block = vec![b'z'; 1 << 20];
+    for _ in 0..200 {
+        stdin.write_all(&block).unwrap();
+    }
+    stdin.flush().unwrap();
+    let main = t.join("main");
+    // All but what the pipe holds has been read: the peak so far is the peak.
+    let hwm = vm_hwm(p.pid());
+    assert!(hwm < 8 * 1024, "peak RSS {hwm} kB for a 200 MB line");
+    stdin.write_all(b"\n").unwrap();
+    drop(stdin);
+    assert_eq!(p.wait_exit(), Some(0));
+    let files = log_files(&main);
+    assert_eq!(files.len(), 3);
+    assert!(
+        files
+            .iter()
+            .all(|f| std::fs::metadata(f).unwrap().len() <= 16_777_215)
+    );
+}
+
+#[test]
+fn no_line_lost_when_the_logger_is_killed_20_times() {
+    let t = TempDir::new("mlkill");
+    let s = service(
+        &t.join("prod"),
+        "i=0\nwhile [ ! -e stop ]; do i=$((i+1)); echo \"n $i\"; if [ $((i % 20)) = 0 ]; then sleep 0.02; fi; done\necho \"last $i\"\nexec sleep 1000",
+    );
+    service(
+        &s.join("log"),
+        &format!("exec {} n1000 ./main", bin("multilog")),
+    );
+    let mut scan = Proc::spawn(
+        cmd("svscan")
+            .arg(t.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null()),
+    );
+    scan.services.push(s.clone());
+    let log = s.join("log");
+    let main = log.join("main");
+    let mut last_pid = 0;
+    for _ in 0..20 {
+        must("logger up and logging", || {
+            let pid = status_pid(&log);
+            pid != 0
+                && pid != last_pid
+                && std::fs::metadata(main.join("current")).is_ok_and(|m| m.len() > 0)
+        });
+        last_pid = status_pid(&log);
+        // Let it log a little before the next kill.
+        let size = |m: &Path| {
+            log_files(m)
+                .iter()
+                .map(|f| std::fs::metadata(f).map(|x| x.len()).unwrap_or(0))
+                .sum::<u64>()
+        };
+        let before = size(&main);
+        must("logger makes progress", || size(&main) > before);
+        signal(last_pid, libc::SIGKILL);
+    }
+    std::fs::write(s.join("stop"), "").unwrap();
+    must("last line logged", || {
+        log_content(&main).windows(5).any(|w| w == b"last ")
+    });
+    let content = log_content(&main);
+    let text = String::from_utf8_lossy(&content);
+    let last: usize = text
+        .lines()
+        .find_map(|l| l.strip_prefix("last "))
+        .unwrap()
+        .parse()
+        .unwrap();
+    let mut seen = vec![0u32; last + 1];
+    for l in text.lines() {
+        if let Some(n) = l.strip_prefix("n ") {
+            seen[n.parse::<usize>().unwrap()] += 1;
+        }
+    }
+    let wrong: Vec<usize> = (1..=last).filter(|&i| seen[i] != 1).take(10).collect();
+    assert!(
+        wrong.is_empty(),
+        "lines not logged exactly once: {wrong:?} of {last}"
+    );
+    assert!(
+        log_files(&main)
+            .iter()
+            .filter(|f| f.to_string_lossy().ends_with(".u"))
+            .count()
+            >= 19
+    );
+    drop(scan);
+}
