@@ -6,7 +6,6 @@ use common::*;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::Duration;
 
 /// Deterministic awkward input: NULs, 0xff, tabs, stars, empty and long lines, and a
 /// last line without its newline.
@@ -473,4 +472,74 @@ fn no_line_lost_when_the_logger_is_killed_20_times() {
             >= 19
     );
     drop(scan);
+}
+
+/// A small tmpfs mounted for one test (the suite runs as root), unmounted on drop.
+struct Tmpfs(PathBuf);
+
+impl Tmpfs {
+    fn mount(at: PathBuf, size: &str) -> Tmpfs {
+        std::fs::create_dir_all(&at).unwrap();
+        let st = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(&at)
+            .status()
+            .unwrap();
+        assert!(st.success(), "mount tmpfs (needs root)");
+        Tmpfs(at)
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn a_full_disk_pauses_and_loses_nothing() {
+    let t = TempDir::new("mlfull");
+    let fs = Tmpfs::mount(t.join("fs"), "256k");
+    let err_path = t.join("stderr");
+    let mut p = Proc::spawn(
+        cmd("multilog")
+            .args(["s4096", "n99", "./main"])
+            .current_dir(&fs.0)
+            .stdin(Stdio::piped())
+            .stderr(std::fs::File::create(&err_path).unwrap()),
+    );
+    let mut stdin = p.child.stdin.take().unwrap();
+    stdin.write_all(b"first\n").unwrap();
+    stdin.flush().unwrap();
+    let main = fs.0.join("main");
+    must("first line", || log_content(&main) == b"first\n");
+    // Fill the file system to the last byte.
+    let mut filler = std::fs::File::create(fs.0.join("filler")).unwrap();
+    let block = vec![b'f'; 4096];
+    while filler.write_all(&block).is_ok() {}
+    while filler.write_all(&block[..1]).is_ok() {}
+    let lines: Vec<String> = (1..=300)
+        .map(|i| format!("line {i:04} {}", "p".repeat(40)))
+        .collect();
+    let writer = {
+        let data = lines.join("\n") + "\n";
+        std::thread::spawn(move || {
+            stdin.write_all(data.as_bytes()).unwrap();
+            stdin
+        })
+    };
+    must("multilog pauses and says so", || {
+        std::fs::read_to_string(&err_path).is_ok_and(|e| e.contains("pausing: out of disk space"))
+    });
+    assert!(p.child.try_wait().unwrap().is_none(), "multilog gave up");
+    drop(filler);
+    std::fs::remove_file(fs.0.join("filler")).unwrap();
+    let stdin = writer.join().unwrap();
+    drop(stdin);
+    assert_eq!(p.wait_exit(), Some(0));
+    let content = String::from_utf8(log_content(&main)).unwrap();
+    let mut want = vec!["first".to_string()];
+    want.extend(lines);
+    assert_eq!(content.lines().collect::<Vec<_>>(), want);
+    drop(fs);
 }
