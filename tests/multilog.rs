@@ -72,8 +72,11 @@ fn run_multilog(prog: &str, dir: &Path, script: &[&str], input: &[u8]) -> (i32, 
 
 /// The archived files of a log directory, oldest first, then `current`.
 fn log_files(dir: &Path) -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap()
+    // Polled before multilog may have made the directory: none yet is no files yet.
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return vec![dir.join("current")];
+    };
+    let mut v: Vec<PathBuf> = rd
         .flatten()
         .map(|e| e.path())
         .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with('@'))
