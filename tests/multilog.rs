@@ -546,3 +546,29 @@ fn a_full_disk_pauses_and_loses_nothing() {
     assert_eq!(content.lines().collect::<Vec<_>>(), want);
     drop(fs);
 }
+
+#[test]
+fn r_rotates_a_current_that_grew_old() {
+    let t = TempDir::new("mlage");
+    let mut p = Proc::spawn(
+        cmd("multilog")
+            .args(["r1s", "./main"])
+            .current_dir(t.path())
+            .stdin(Stdio::piped()),
+    );
+    let mut stdin = p.child.stdin.take().unwrap();
+    let start = std::time::Instant::now();
+    stdin.write_all(b"aging\n").unwrap();
+    stdin.flush().unwrap();
+    let main = t.join("main");
+    must("rotated by age", || log_files(&main).len() == 2);
+    assert!(start.elapsed() >= std::time::Duration::from_millis(900));
+    assert_eq!(std::fs::read(&log_files(&main)[0]).unwrap(), b"aging\n");
+    // An empty current is never rotated, however old.
+    assert!(!wait_for(
+        std::time::Duration::from_millis(1500),
+        || log_files(&main).len() > 2
+    ));
+    drop(stdin);
+    assert_eq!(p.wait_exit(), Some(0));
+}
