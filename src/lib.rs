@@ -19,6 +19,7 @@ pub mod softlimit;
 pub mod status;
 pub mod supervise;
 pub mod svscan;
+pub mod svwait;
 pub mod tai64;
 pub mod timestamp;
 pub mod units;

@@ -30,6 +30,7 @@ pub fn bin(name: &str) -> &'static str {
         "tai64n" => env!("CARGO_BIN_EXE_tai64n"),
         "tai64nlocal" => env!("CARGO_BIN_EXE_tai64nlocal"),
         "multilog" => env!("CARGO_BIN_EXE_multilog"),
+        "svwait" => env!("CARGO_BIN_EXE_svwait"),
         other => panic!("unknown binary {other}"),
     }
 }

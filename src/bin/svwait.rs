@@ -1,0 +1,52 @@
+//! svwait [-u|-U|-d|-D] [-t DURATION] [-a|-o] SERVICE...: wait for services.
+
+use svkit::diag::{EXIT_NO, EXIT_OK, EXIT_TEMP, fatal, help_if_asked, usage, usage_error};
+use svkit::svwait::{Goal, Outcome, wait};
+use svkit::units::parse_duration;
+
+const SYNOPSIS: &str = "svwait [-u|-U|-d|-D] [-t timeout] [-a|-o] service ...";
+
+fn main() {
+    help_if_asked("svwait", SYNOPSIS, true);
+    let mut goal = Goal::Up;
+    let mut any = false;
+    let mut timeout = None;
+    let mut dirs = Vec::new();
+    let mut parser = lexopt::Parser::from_env();
+    loop {
+        match parser.next() {
+            Ok(Some(lexopt::Arg::Short('u' | 'U'))) => goal = Goal::Up,
+            Ok(Some(lexopt::Arg::Short('d' | 'D'))) => goal = Goal::Down,
+            Ok(Some(lexopt::Arg::Short('a'))) => any = false,
+            Ok(Some(lexopt::Arg::Short('o'))) => any = true,
+            Ok(Some(lexopt::Arg::Short('t'))) => {
+                let v = match parser.value() {
+                    Ok(v) => v.to_string_lossy().into_owned(),
+                    Err(e) => usage_error("svwait", SYNOPSIS, e),
+                };
+                match parse_duration(&v) {
+                    Ok(d) => timeout = Some(d),
+                    Err(e) => usage_error("svwait", SYNOPSIS, e),
+                }
+            }
+            Ok(Some(lexopt::Arg::Value(v))) => {
+                dirs.push(v.to_string_lossy().into_owned());
+                if let Ok(raw) = parser.raw_args() {
+                    dirs.extend(raw.map(|a| a.to_string_lossy().into_owned()));
+                }
+                break;
+            }
+            Ok(None) => break,
+            Ok(Some(other)) => usage_error("svwait", SYNOPSIS, other.unexpected()),
+            Err(e) => usage_error("svwait", SYNOPSIS, e),
+        }
+    }
+    if dirs.is_empty() {
+        usage("svwait", SYNOPSIS);
+    }
+    match wait(&dirs, goal, any, timeout) {
+        Ok(Outcome::Reached) => std::process::exit(EXIT_OK),
+        Ok(Outcome::TimedOut) => std::process::exit(EXIT_NO),
+        Err(e) => fatal("svwait", EXIT_TEMP, &e.to_string()),
+    }
+}

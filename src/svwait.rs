@@ -1,0 +1,152 @@
+//! svwait: blocking until services are up or down, woken by inotify on each
+//! `supervise/` directory (supervise renames a new status into place on every change)
+//! and by poll's POLLERR on the `supervise/ok` FIFO held open for writing, which comes
+//! when the supervise reading it exits. No timer runs but the caller's deadline.
+
+use crate::service_dir::{OK, SUPERVISE, ServiceDir};
+use crate::status::Status;
+use crate::wakeup::timeout_until;
+use nix::errno::Errno;
+use nix::fcntl::{OFlag, open};
+use nix::poll::{PollFd, PollFlags, poll};
+use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
+use nix::sys::stat::Mode;
+use std::os::fd::{AsFd, OwnedFd};
+use std::time::{Duration, Instant};
+
+/// What to wait for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Goal {
+    /// `-u`: run is running. `-U` (up and ready) means the same until supervise reports
+    /// readiness.
+    Up,
+    /// `-d`: run is not running. `-D` (down and finished) means the same until
+    /// supervise runs finish scripts.
+    Down,
+}
+
+/// How the wait ended, when it did not fail.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Reached,
+    TimedOut,
+}
+
+/// Why waiting is impossible, with the service concerned.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum WaitError {
+    NotRunning(String),
+    Sys(String, &'static str, Errno),
+}
+
+impl std::fmt::Display for WaitError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            WaitError::NotRunning(d) => write!(f, "unable to wait for {d}: supervise not running"),
+            WaitError::Sys(d, what, e) => {
+                write!(f, "unable to {what} {d}: {}", crate::diag::errstr(*e))
+            }
+        }
+    }
+}
+
+struct Watched {
+    name: String,
+    dir: ServiceDir,
+    /// A writer on supervise/ok: POLLERR once no supervise reads it.
+    ok: OwnedFd,
+}
+
+/// Whether the service's current status meets `goal`.
+fn meets(w: &Watched, goal: Goal) -> Result<bool, WaitError> {
+    let st = Status::read(&w.dir).map_err(|e| match e {
+        crate::status::StatusError::Io(e) => WaitError::Sys(w.name.clone(), "read status of", e),
+        crate::status::StatusError::BadFormat => {
+            WaitError::Sys(w.name.clone(), "read status of", Errno::EPROTO)
+        }
+    })?;
+    Ok(match goal {
+        Goal::Up => st.pid != 0,
+        Goal::Down => st.pid == 0,
+    })
+}
+
+/// Waits until all (or, with `any`, one) of `dirs` meet `goal`, or `timeout` passes.
+pub fn wait(
+    dirs: &[String],
+    goal: Goal,
+    any: bool,
+    timeout: Option<Duration>,
+) -> Result<Outcome, WaitError> {
+    let deadline = timeout.map(|t| Instant::now() + t);
+    let inotify = Inotify::init(InitFlags::IN_CLOEXEC | InitFlags::IN_NONBLOCK)
+        .map_err(|e| WaitError::Sys(String::new(), "watch", e))?;
+    let mut watched = Vec::new();
+    for name in dirs {
+        let dir = ServiceDir::new(name);
+        // Watch first, then look: a change between the two is not missed.
+        inotify
+            .add_watch(
+                &dir.file(SUPERVISE),
+                AddWatchFlags::IN_MOVED_TO | AddWatchFlags::IN_CLOSE_WRITE,
+            )
+            .map_err(|e| match e {
+                Errno::ENOENT => WaitError::NotRunning(name.clone()),
+                e => WaitError::Sys(name.clone(), "watch", e),
+            })?;
+        let ok = open(
+            &dir.file(OK),
+            OFlag::O_WRONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| match e {
+            Errno::ENXIO | Errno::ENOENT => WaitError::NotRunning(name.clone()),
+            e => WaitError::Sys(name.clone(), "open supervise/ok of", e),
+        })?;
+        watched.push(Watched {
+            name: name.clone(),
+            dir,
+            ok,
+        });
+    }
+    let done = |watched: &[Watched]| -> Result<bool, WaitError> {
+        let mut reached = 0;
+        for w in watched {
+            reached += usize::from(meets(w, goal)?);
+        }
+        Ok((any && reached > 0) || (!any && reached == watched.len()))
+    };
+    loop {
+        if done(&watched)? {
+            return Ok(Outcome::Reached);
+        }
+        let now = Instant::now();
+        if deadline.is_some_and(|d| now >= d) {
+            return Ok(Outcome::TimedOut);
+        }
+        let mut fds: Vec<PollFd> = std::iter::once(PollFd::new(inotify.as_fd(), PollFlags::POLLIN))
+            .chain(
+                watched
+                    .iter()
+                    .map(|w| PollFd::new(w.ok.as_fd(), PollFlags::empty())),
+            )
+            .collect();
+        match poll(&mut fds, timeout_until(deadline, now)) {
+            Ok(_) | Err(Errno::EINTR) => {}
+            Err(e) => return Err(WaitError::Sys(String::new(), "poll for", e)),
+        }
+        let gone = fds[1..].iter().position(|f| {
+            f.revents()
+                .is_some_and(|r| r.intersects(PollFlags::POLLERR | PollFlags::POLLHUP))
+        });
+        while inotify.read_events().is_ok_and(|ev| !ev.is_empty()) {}
+        if let Some(i) = gone {
+            // Its last status may complete the wait (svc -dx: down, then exit);
+            // otherwise it never will.
+            return match done(&watched)? {
+                true => Ok(Outcome::Reached),
+                false => Err(WaitError::NotRunning(watched[i].name.clone())),
+            };
+        }
+    }
+}

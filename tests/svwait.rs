@@ -1,0 +1,128 @@
+//! svwait: up, down, any/all, timeouts, a supervise that is or goes away, no polling.
+
+mod common;
+use common::*;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+fn down_service(t: &TempDir, name: &str) -> (std::path::PathBuf, Proc) {
+    let s = service(&t.join(name), "exec sleep 1000");
+    std::fs::write(s.join("down"), "").unwrap();
+    let p = Proc::supervise(&s);
+    (s, p)
+}
+
+fn svwait(args: &[&str], dirs: &[&std::path::Path]) -> Proc {
+    Proc::spawn(cmd("svwait").args(args).args(dirs).stdin(Stdio::null()))
+}
+
+fn cpu_ticks(pid: u32) -> u64 {
+    let st = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let f: Vec<u64> = st
+        .rsplit_once(')')
+        .unwrap()
+        .1
+        .split_whitespace()
+        .skip(11)
+        .take(2)
+        .map(|x| x.parse().unwrap())
+        .collect();
+    f[0] + f[1]
+}
+
+#[test]
+fn waits_for_up_then_down() {
+    let t = TempDir::new("svwait");
+    let (s, _p) = down_service(&t, "s");
+    let mut w = svwait(&["-u"], &[&s]);
+    // Waiting costs nothing while nothing changes.
+    assert!(!wait_for(Duration::from_millis(500), || matches!(
+        w.child.try_wait(),
+        Ok(Some(_))
+    )));
+    assert!(cpu_ticks(w.pid()) <= 2);
+    svc("-u", &s);
+    assert_eq!(w.wait_exit(), Some(0));
+    assert!(status_pid(&s) != 0);
+    let mut w = svwait(&["-d"], &[&s]);
+    svc("-d", &s);
+    assert_eq!(w.wait_exit(), Some(0));
+    assert_eq!(status_pid(&s), 0);
+    // Already there: at once.
+    assert_eq!(out(cmd("svwait").arg("-d").arg(&s)).0, 0);
+}
+
+#[test]
+fn all_or_any() {
+    let t = TempDir::new("svwaitao");
+    let (a, _pa) = down_service(&t, "a");
+    let (b, _pb) = down_service(&t, "b");
+    let mut any = svwait(&["-u", "-o"], &[&a, &b]);
+    let mut all = svwait(&["-u", "-a"], &[&a, &b]);
+    svc("-u", &a);
+    assert_eq!(any.wait_exit(), Some(0));
+    assert!(!wait_for(Duration::from_millis(300), || matches!(
+        all.child.try_wait(),
+        Ok(Some(_))
+    )));
+    svc("-u", &b);
+    assert_eq!(all.wait_exit(), Some(0));
+}
+
+#[test]
+fn timeout_and_errors() {
+    let t = TempDir::new("svwaitto");
+    let (s, p) = down_service(&t, "s");
+    let start = Instant::now();
+    let (code, _, err) = out(cmd("svwait").args(["-u", "-t", "300ms"]).arg(&s));
+    assert_eq!((code, err.as_str()), (1, ""));
+    assert!(start.elapsed() >= Duration::from_millis(300));
+    // The supervise goes away while we wait: 111 at once, not at the timeout.
+    let mut w = Proc::spawn(
+        cmd("svwait")
+            .args(["-u", "-t", "1h"])
+            .arg(&s)
+            .stderr(Stdio::piped()),
+    );
+    assert!(!wait_for(Duration::from_millis(300), || matches!(
+        w.child.try_wait(),
+        Ok(Some(_))
+    )));
+    drop(p);
+    assert_eq!(w.wait_exit(), Some(111));
+    assert_eq!(
+        w.stderr(),
+        format!(
+            "svwait: fatal: unable to wait for {}: supervise not running\n",
+            s.display()
+        )
+    );
+    let (code, _, err) = out(cmd("svwait").arg("-u").arg(&s));
+    assert_eq!(code, 111, "{err}");
+    let (code, _, _) = out(cmd("svwait").arg("-u").arg(t.join("missing")));
+    assert_eq!(code, 111);
+    for bad in [
+        &[][..],
+        &["-u"][..],
+        &["-t", "soon", "x"][..],
+        &["-z", "x"][..],
+    ] {
+        let (code, _, err) = out(cmd("svwait").args(bad));
+        assert_eq!(code, 100, "{bad:?}");
+        assert!(
+            err.ends_with("svwait: usage: svwait [-u|-U|-d|-D] [-t timeout] [-a|-o] service ...\n")
+        );
+    }
+}
+
+#[test]
+fn down_and_exit_counts_as_down() {
+    let t = TempDir::new("svwaitdx");
+    let s = service(&t.join("s"), "exec sleep 1000");
+    let mut p = Proc::supervise(&s);
+    must("up", || status_pid(&s) != 0);
+    let mut w = svwait(&["-d"], &[&s]);
+    svc("-dx", &s);
+    assert_eq!(p.wait_exit(), Some(0));
+    assert_eq!(w.wait_exit(), Some(0));
+}
