@@ -70,6 +70,18 @@ fn run_multilog(prog: &str, dir: &Path, script: &[&str], input: &[u8]) -> (i32, 
     (o.status.code().unwrap_or(-1), o.stderr)
 }
 
+/// A multilog on `./main` in `dir` whose input the test writes.
+fn spawn_multilog(dir: &Path, script: &[&str]) -> (Proc, std::process::ChildStdin) {
+    let mut p = Proc::spawn(
+        cmd("multilog")
+            .args(script)
+            .current_dir(dir)
+            .stdin(Stdio::piped()),
+    );
+    let stdin = p.child.stdin.take().unwrap();
+    (p, stdin)
+}
+
 /// The archived files of a log directory, oldest first, then `current`.
 fn log_files(dir: &Path) -> Vec<PathBuf> {
     // Polled before multilog may have made the directory: none yet is no files yet.
@@ -262,13 +274,7 @@ fn bad_scripts_and_directories() {
 #[test]
 fn alarm_rotates_and_term_finishes_the_line() {
     let t = TempDir::new("mlsig");
-    let mut p = Proc::spawn(
-        cmd("multilog")
-            .arg("./main")
-            .current_dir(t.path())
-            .stdin(Stdio::piped()),
-    );
-    let mut stdin = p.child.stdin.take().unwrap();
+    let (mut p, mut stdin) = spawn_multilog(t.path(), &["./main"]);
     stdin.write_all(b"one\ntwo\n").unwrap();
     stdin.flush().unwrap();
     let main = t.join("main");
@@ -298,13 +304,7 @@ fn alarm_rotates_and_term_finishes_the_line() {
 #[test]
 fn unfinished_current_becomes_u_after_a_crash() {
     let t = TempDir::new("mlcrash");
-    let mut p = Proc::spawn(
-        cmd("multilog")
-            .arg("./main")
-            .current_dir(t.path())
-            .stdin(Stdio::piped()),
-    );
-    let mut stdin = p.child.stdin.take().unwrap();
+    let (mut p, mut stdin) = spawn_multilog(t.path(), &["./main"]);
     stdin.write_all(b"before crash\n").unwrap();
     stdin.flush().unwrap();
     let main = t.join("main");
@@ -550,13 +550,7 @@ fn a_full_disk_pauses_and_loses_nothing() {
 #[test]
 fn r_rotates_a_current_that_grew_old() {
     let t = TempDir::new("mlage");
-    let mut p = Proc::spawn(
-        cmd("multilog")
-            .args(["r1s", "./main"])
-            .current_dir(t.path())
-            .stdin(Stdio::piped()),
-    );
-    let mut stdin = p.child.stdin.take().unwrap();
+    let (mut p, mut stdin) = spawn_multilog(t.path(), &["r1s", "./main"]);
     let start = std::time::Instant::now();
     stdin.write_all(b"aging\n").unwrap();
     stdin.flush().unwrap();

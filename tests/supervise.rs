@@ -309,21 +309,9 @@ fn a_regular_file_in_place_of_the_control_fifo_is_replaced() {
     svc("-d", &s);
     must("down", || status_pid(&s) == 0);
     // Idle means asleep in poll, not spinning on a file that is always readable.
-    let ticks = |pid: u32| {
-        let st = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-        let f: Vec<u64> = st
-            .rsplit_once(')')
-            .unwrap()
-            .1
-            .split_whitespace()
-            .skip(11)
-            .take(2)
-            .map(|x| x.parse().unwrap())
-            .collect();
-        f[0] + f[1]
-    };
-    let before = ticks(p.pid());
-    assert!(!wait_for(Duration::from_millis(500), || ticks(p.pid()) > before + 10));
+    let before = cpu_ticks(p.pid());
+    assert!(!wait_for(Duration::from_millis(500), || cpu_ticks(p.pid())
+        > before + 10));
 }
 
 #[test]

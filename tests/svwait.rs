@@ -16,20 +16,6 @@ fn svwait(args: &[&str], dirs: &[&std::path::Path]) -> Proc {
     Proc::spawn(cmd("svwait").args(args).args(dirs).stdin(Stdio::null()))
 }
 
-fn cpu_ticks(pid: u32) -> u64 {
-    let st = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-    let f: Vec<u64> = st
-        .rsplit_once(')')
-        .unwrap()
-        .1
-        .split_whitespace()
-        .skip(11)
-        .take(2)
-        .map(|x| x.parse().unwrap())
-        .collect();
-    f[0] + f[1]
-}
-
 #[test]
 fn waits_for_up_then_down() {
     let t = TempDir::new("svwait");

@@ -1,8 +1,8 @@
 //! setuidgid [-s] ACCOUNT PROGRAM...: run PROGRAM as ACCOUNT.
 
-use svkit::account::{become_account, lookup};
+use svkit::account::{become_account, lookup_or_exit};
 use svkit::chain::{Opt, parse_args};
-use svkit::diag::{EXIT_TEMP, errstr, fatal, help_if_asked};
+use svkit::diag::{EXIT_TEMP, fatal, help_if_asked};
 
 const SYNOPSIS: &str = "setuidgid [-s] account child";
 
@@ -19,15 +19,7 @@ fn main() {
         })
     });
     let name = operands[0].to_string_lossy();
-    let (acct, source) = match lookup(&name) {
-        Ok(Some(found)) => found,
-        Ok(None) => fatal("setuidgid", EXIT_TEMP, &format!("unknown account {name}")),
-        Err(e) => fatal(
-            "setuidgid",
-            EXIT_TEMP,
-            &format!("unable to look up account {name}: {}", errstr(e)),
-        ),
-    };
+    let (acct, source) = lookup_or_exit("setuidgid", &name);
     if let Err(e) = become_account(&acct, source, supplementary) {
         fatal("setuidgid", EXIT_TEMP, &e.to_string());
     }
