@@ -285,14 +285,7 @@ impl LogDir {
             );
             self.process_previous();
         } else {
-            let dest = file_at(&self.path, &archive_name('s'));
-            retry(
-                || format!("unable to rename {}", cur.display()),
-                || {
-                    std::fs::rename(&cur, &dest)?;
-                    sync_dir(&self.path)
-                },
-            );
+            archive(&self.path, "current", 's');
         }
         self.current = retry(
             || format!("unable to create {}", cur.display()),
@@ -404,25 +397,27 @@ fn run_processor(dir: &Path, processor: &str) -> std::io::Result<()> {
     sync_dir(dir)
 }
 
-/// Moves `name` (if it exists) to `@TAI64N.SUFFIX`, durably. A link, then an unlink:
-/// an existing archive is never overwritten (the next timestamp is tried), and a file
-/// already linked before a crash (two links) is only unlinked, never archived twice.
+/// Renames `name` (if it exists) to `@TAI64N.SUFFIX`, durably: atomic, so a crash
+/// leaves one name or the other, and never over an existing archive (a name taken is
+/// retried with the next timestamp).
 fn archive(dir: &Path, name: &str, suffix: char) {
-    use std::os::unix::fs::MetadataExt;
+    use nix::fcntl::{AT_FDCWD, RenameFlags, renameat2};
     let from = file_at(dir, name);
-    let Ok(meta) = std::fs::symlink_metadata(&from) else {
+    if std::fs::symlink_metadata(&from).is_err() {
         return;
-    };
-    if meta.nlink() == 1 {
-        retry(
-            || format!("unable to link {}", from.display()),
-            || std::fs::hard_link(&from, file_at(dir, &archive_name(suffix))),
-        );
     }
     retry(
-        || format!("unable to remove {}", from.display()),
+        || format!("unable to rename {}", from.display()),
         || {
-            std::fs::remove_file(&from)?;
+            let to = file_at(dir, &archive_name(suffix));
+            renameat2(
+                AT_FDCWD,
+                &from,
+                AT_FDCWD,
+                &to,
+                RenameFlags::RENAME_NOREPLACE,
+            )
+            .map_err(std::io::Error::from)?;
             sync_dir(dir)
         },
     );

@@ -48,7 +48,9 @@ fn main() {
             PollFd::new(wake.as_fd(), PollFlags::POLLIN),
         ];
         let _ = poll(&mut fds, timeout_until(deadline, std::time::Instant::now()));
-        wake.drain();
+        if fds[1].revents().is_some_and(|r| !r.is_empty()) {
+            wake.drain();
+        }
         if alarm.swap(false, Ordering::SeqCst) {
             log.rotate_all();
         }
