@@ -107,6 +107,17 @@ pub fn usage_error(prog: &str, synopsis: &str, what: impl std::fmt::Display) -> 
     usage(prog, synopsis)
 }
 
+/// For filters: a reader that went away (EPIPE) ends this process as SIGPIPE would
+/// have, quietly, as daemontools' tools die; Rust ignores SIGPIPE, so it is raised here.
+pub fn die_quietly_on_broken_pipe(e: &std::io::Error) {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        use nix::sys::signal::{SigHandler, Signal, raise, signal};
+        // SAFETY: restoring the default disposition installs no handler.
+        let _ = unsafe { signal(Signal::SIGPIPE, SigHandler::SigDfl) };
+        let _ = raise(Signal::SIGPIPE);
+    }
+}
+
 /// Prints `usage: SYNOPSIS` to stdout and exits 0 when the only argument asks for help
 /// (`--help`, and `-h` where `h_is_help`: svc keeps `-h` for SIGHUP).
 pub fn help_if_asked(prog: &str, synopsis: &str, h_is_help: bool) {

@@ -70,7 +70,7 @@ fn file_at(dir: &Path, name: &str) -> PathBuf {
 }
 
 /// Repeats `op` until it succeeds, saying why it pauses each time.
-fn retry<T>(what: impl Fn() -> String, mut op: impl FnMut() -> std::io::Result<T>) -> T {
+pub fn retry<T>(what: impl Fn() -> String, mut op: impl FnMut() -> std::io::Result<T>) -> T {
     loop {
         match op() {
             Ok(v) => return v,
@@ -93,7 +93,8 @@ fn archive_name(suffix: char) -> String {
 
 impl LogDir {
     /// Creates and locks the directory and recovers from a crash: an unfinished
-    /// `current` (not mode 0744) becomes `@TAI64N.u`; an interrupted processor runs again.
+    /// `current` (not mode 0744) becomes `@TAI64N.u`, and so does an interrupted
+    /// processor's `previous`, unless its `processed` was marked complete.
     pub fn open(path: &Path, settings: Settings) -> Result<LogDir, OpenError> {
         let show = path.display();
         match std::fs::DirBuilder::new().mode(0o700).create(path) {
@@ -162,21 +163,24 @@ impl LogDir {
     }
 
     fn open_current(path: &Path) -> Result<File, OpenError> {
-        let cur = file_at(path, "current");
+        Self::create_current(path).map_err(|e| {
+            let cur = file_at(path, "current");
+            OpenError(format!(
+                "unable to open {}: {}",
+                cur.display(),
+                ioerrstr(&e)
+            ))
+        })
+    }
+
+    fn create_current(path: &Path) -> std::io::Result<File> {
         let f = OpenOptions::new()
             .append(true)
             .create(true)
             .mode(0o644)
-            .open(&cur)
-            .map_err(|e| {
-                OpenError(format!(
-                    "unable to open {}: {}",
-                    cur.display(),
-                    ioerrstr(&e)
-                ))
-            })?;
+            .open(file_at(path, "current"))?;
         // Being written: not marked complete.
-        let _ = f.set_permissions(std::fs::Permissions::from_mode(0o644));
+        f.set_permissions(std::fs::Permissions::from_mode(0o644))?;
         Ok(f)
     }
 
@@ -242,7 +246,7 @@ impl LogDir {
     /// Whether `current` is non-empty and older than the `r` setting allows.
     pub fn too_old(&self, now: Instant) -> bool {
         match (self.settings.max_age, self.started) {
-            (Some(age), Some(t)) => self.size > 0 && now >= t + age,
+            (Some(age), Some(t)) => self.size > 0 && t.checked_add(age).is_some_and(|d| now >= d),
             _ => false,
         }
     }
@@ -250,7 +254,7 @@ impl LogDir {
     /// When `too_old` will turn true.
     pub fn deadline(&self) -> Option<Instant> {
         match (self.settings.max_age, self.started) {
-            (Some(age), Some(t)) if self.size > 0 => Some(t + age),
+            (Some(age), Some(t)) if self.size > 0 => t.checked_add(age),
             _ => None,
         }
     }
@@ -278,18 +282,16 @@ impl LogDir {
             let prev = file_at(&self.path, "previous");
             retry(
                 || format!("unable to rename {}", cur.display()),
-                || {
-                    std::fs::rename(&cur, &prev)?;
-                    sync_dir(&self.path)
-                },
+                || std::fs::rename(&cur, &prev),
             );
+            sync_dir_retrying(&self.path);
             self.process_previous();
         } else {
             archive(&self.path, "current", 's');
         }
         self.current = retry(
             || format!("unable to create {}", cur.display()),
-            || Self::open_current(&self.path).map_err(|e| std::io::Error::other(e.0)),
+            || Self::create_current(&self.path),
         );
         self.size = 0;
         self.started = None;
@@ -307,6 +309,7 @@ impl LogDir {
             || format!("processor {proc_} failed in {}", dir.display()),
             || run_processor(&dir, &proc_),
         );
+        commit_processed(&dir);
         archive(&self.path, "processed", 's');
     }
 
@@ -319,7 +322,8 @@ impl LogDir {
         let mut old: Vec<String> = rd
             .flatten()
             .filter_map(|e| e.file_name().into_string().ok())
-            .filter(|n| n.starts_with('@'))
+            // Archive names only, as daemontools counts them: a stray "@notes" is left be.
+            .filter(|n| n.starts_with('@') && n.len() >= 25)
             .collect();
         old.sort();
         let keep = self.settings.num.saturating_sub(1);
@@ -368,7 +372,7 @@ fn run_processor(dir: &Path, processor: &str) -> std::io::Result<()> {
         .mode(0o644)
         .open(at("newstate"))?;
     let (s, n) = (state.as_raw_fd(), newstate.as_raw_fd());
-    let mut cmd = std::process::Command::new("sh");
+    let mut cmd = std::process::Command::new("/bin/sh");
     cmd.arg("-c")
         .arg(processor)
         .current_dir(dir)
@@ -386,15 +390,38 @@ fn run_processor(dir: &Path, processor: &str) -> std::io::Result<()> {
     }
     let status = cmd.status()?;
     if !status.success() {
-        return Err(std::io::Error::other(format!("exit status {status}")));
+        return Err(std::io::Error::other(status.to_string()));
     }
     // Marking `processed` complete (0744) is the commit point a restart looks for.
     output.sync_all()?;
     output.set_permissions(std::fs::Permissions::from_mode(0o744))?;
-    newstate.sync_all()?;
-    std::fs::remove_file(at("previous"))?;
-    std::fs::rename(at("newstate"), at("state"))?;
-    sync_dir(dir)
+    newstate.sync_all()
+}
+
+/// After the processor: `previous` goes, `newstate` becomes `state`; each step retried
+/// on its own, so a step that succeeded is never repeated.
+fn commit_processed(dir: &Path) {
+    let prev = file_at(dir, "previous");
+    retry(
+        || format!("unable to remove {}", prev.display()),
+        || match std::fs::remove_file(&prev) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            r => r,
+        },
+    );
+    let newstate = file_at(dir, "newstate");
+    retry(
+        || format!("unable to rename {}", newstate.display()),
+        || std::fs::rename(&newstate, file_at(dir, "state")),
+    );
+    sync_dir_retrying(dir);
+}
+
+fn sync_dir_retrying(dir: &Path) {
+    retry(
+        || format!("unable to fsync {}", dir.display()),
+        || sync_dir(dir),
+    );
 }
 
 /// Renames `name` (if it exists) to `@TAI64N.SUFFIX`, durably: atomic, so a crash
@@ -417,8 +444,8 @@ fn archive(dir: &Path, name: &str, suffix: char) {
                 &to,
                 RenameFlags::RENAME_NOREPLACE,
             )
-            .map_err(std::io::Error::from)?;
-            sync_dir(dir)
+            .map_err(std::io::Error::from)
         },
     );
+    sync_dir_retrying(dir);
 }

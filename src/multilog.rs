@@ -147,10 +147,12 @@ impl Multilog {
             outs.push(match sink {
                 Sink::Stderr => Out::Stderr,
                 Sink::Status(p) => {
+                    use std::os::unix::fs::OpenOptionsExt;
                     let f = std::fs::OpenOptions::new()
                         .write(true)
                         .create(true)
                         .truncate(false)
+                        .mode(0o600)
                         .open(p)
                         .map_err(|e| {
                             format!(
@@ -380,16 +382,10 @@ impl Multilog {
                         let mut rec = line;
                         rec.resize(MATCH_LEN, b'\n');
                         rec.push(b'\n');
-                        if let Err(e) = f.write_all_at(&rec, 0) {
-                            crate::diag::warn(
-                                "multilog",
-                                &format!(
-                                    "unable to write {}: {}",
-                                    p.display(),
-                                    crate::diag::ioerrstr(&e)
-                                ),
-                            );
-                        }
+                        crate::logdir::retry(
+                            || format!("unable to write {}", p.display()),
+                            || f.write_all_at(&rec, 0),
+                        );
                     }
                 }
                 Out::Stderr => {}

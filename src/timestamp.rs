@@ -43,7 +43,9 @@ pub fn label_lines(mut input: impl Read, mut output: impl Write) -> io::Result<(
             out.extend_from_slice(piece);
             at_start = piece.last() == Some(&b'\n');
         }
+        // A partial line too: what was read is shown now, not at the next newline.
         output.write_all(&out)?;
+        output.flush()?;
         out.clear();
     }
     output.flush()
@@ -109,8 +111,10 @@ pub fn localize_lines(input: impl Read, mut output: impl Write) -> io::Result<()
             break;
         }
         localize_line(&line, &mut out);
-        if out.len() >= 32 * 1024 {
+        // Write out before waiting for more input: `tail -f current | tai64nlocal`.
+        if out.len() >= 32 * 1024 || input.buffer().is_empty() {
             output.write_all(&out)?;
+            output.flush()?;
             out.clear();
         }
     }

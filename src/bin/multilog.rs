@@ -10,6 +10,8 @@ const SYNOPSIS: &str = "multilog script";
 
 fn main() {
     help_if_asked("multilog", SYNOPSIS, true);
+    // daemontools' multilog runs with umask 022, whoever starts it.
+    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o022));
     let words: Vec<String> = std::env::args().skip(1).collect();
     let script = match parse(&words) {
         Ok(s) => s,

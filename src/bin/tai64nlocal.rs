@@ -11,10 +11,13 @@ fn main() {
     let stdout = std::io::stdout().lock();
     match svkit::timestamp::localize_lines(stdin, stdout) {
         Ok(()) => std::process::exit(EXIT_OK),
-        Err(e) => fatal(
-            "tai64nlocal",
-            EXIT_TEMP,
-            &format!("unable to copy: {}", ioerrstr(&e)),
-        ),
+        Err(e) => {
+            svkit::diag::die_quietly_on_broken_pipe(&e);
+            fatal(
+                "tai64nlocal",
+                EXIT_TEMP,
+                &format!("unable to copy: {}", ioerrstr(&e)),
+            )
+        }
     }
 }
