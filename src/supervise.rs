@@ -1,7 +1,7 @@
 //! supervise: the per-service state machine and the one-poll event loop that drives it.
 
 use crate::diag::{errstr, ioerrstr, warn};
-use crate::service_dir::{CONTROL, LOCK, OK, RUN, SUPERVISE, ServiceDir};
+use crate::service_dir::{CONTROL, LOCK, OK, RUN, SUPERVISE, ServiceDir, StopPolicy};
 use crate::status::{Extension, Status, Want};
 use crate::tai64::Tai64N;
 use crate::wakeup::{SelfPipe, timeout_until};
@@ -27,6 +27,8 @@ pub enum Action {
     /// Start `./run`; report back with `started` or `start_failed`.
     Spawn,
     Kill(Signal),
+    /// Signal the service's whole process group (run is a session leader).
+    KillGroup(Signal),
     /// Write the status file.
     Announce,
     /// The service is down and supervise was told to exit.
@@ -47,6 +49,10 @@ pub struct Machine {
     changed: Tai64N,
     last_wait_status: Option<i32>,
     starts: u32,
+    /// How to bring the service down, as read when it was last started.
+    pub stop: StopPolicy,
+    /// When to KILL a service that did not go down (`timeout-kill`).
+    kill_at: Option<Instant>,
 }
 
 impl Machine {
@@ -61,6 +67,16 @@ impl Machine {
             changed: wall,
             last_wait_status: None,
             starts: 0,
+            stop: StopPolicy::default(),
+            kill_at: None,
+        }
+    }
+
+    /// The next moment `timer` has something to do.
+    pub fn deadline(&self) -> Option<Instant> {
+        match (self.pending_start, self.kill_at) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
         }
     }
 
@@ -129,6 +145,7 @@ impl Machine {
             return Vec::new();
         }
         self.pid = None;
+        self.kill_at = None;
         self.changed = wall;
         self.last_wait_status = Some(wait_status);
         let mut acts = vec![Action::Announce];
@@ -152,7 +169,7 @@ impl Machine {
                 acts.push(Action::Announce);
                 self.request_start(now, &mut acts);
             }
-            b'd' => self.bring_down(&mut acts),
+            b'd' => self.bring_down(now, &mut acts),
             b'o' => {
                 self.want = Want::Once;
                 acts.push(Action::Announce);
@@ -183,27 +200,38 @@ impl Machine {
     }
 
     /// SIGTERM to supervise: `svc -dx`.
-    pub fn terminate(&mut self) -> Vec<Action> {
+    pub fn terminate(&mut self, now: Instant) -> Vec<Action> {
         let mut acts = Vec::new();
         self.exit_when_down = true;
-        self.bring_down(&mut acts);
+        self.bring_down(now, &mut acts);
         self.finish(acts)
     }
 
-    fn bring_down(&mut self, acts: &mut Vec<Action>) {
+    fn bring_down(&mut self, now: Instant, acts: &mut Vec<Action>) {
         self.want = Want::Down;
         self.pending_start = None;
         if self.pid.is_some() {
-            acts.push(Action::Kill(Signal::SIGTERM));
+            acts.push(Action::Kill(self.stop.signal));
             acts.push(Action::Kill(Signal::SIGCONT));
             self.paused = false;
+            if self.kill_at.is_none() {
+                self.kill_at = self.stop.kill_after.and_then(|d| now.checked_add(d));
+            }
         }
         acts.push(Action::Announce);
     }
 
-    /// The throttle's deadline passed.
+    /// A deadline passed: the throttle's, or `timeout-kill`'s.
     pub fn timer(&mut self, now: Instant) -> Vec<Action> {
         let mut acts = Vec::new();
+        if let Some(t) = self.kill_at
+            && now >= t
+        {
+            self.kill_at = None;
+            if self.pid.is_some() {
+                acts.push(Action::KillGroup(Signal::SIGKILL));
+            }
+        }
         if let Some(t) = self.pending_start
             && now >= t
         {
@@ -268,7 +296,7 @@ pub fn run(dir_arg: &str) -> Result<(), Fatal> {
 
     let mut buf = [0u8; 256];
     loop {
-        let timeout = timeout_until(m.pending_start, Instant::now());
+        let timeout = timeout_until(m.deadline(), Instant::now());
         let mut fds = [
             PollFd::new(wake.as_fd(), PollFlags::POLLIN),
             PollFd::new(files.control.as_fd(), PollFlags::POLLIN),
@@ -295,7 +323,7 @@ pub fn run(dir_arg: &str) -> Result<(), Fatal> {
         // restart: the new run starts without waiting for the file system.
         ctx.flush(&m);
         if term.swap(false, Ordering::SeqCst) {
-            let acts = m.terminate();
+            let acts = m.terminate(Instant::now());
             ctx.apply(&mut m, acts);
         }
         loop {
@@ -457,6 +485,12 @@ impl Context<'_> {
                             let _ = kill(Pid::from_raw(pid as i32), sig);
                         }
                     }
+                    Action::KillGroup(sig) => {
+                        if let Some(pid) = m.pid {
+                            let _ = kill(Pid::from_raw(-(pid as i32)), sig);
+                            let _ = kill(Pid::from_raw(pid as i32), sig);
+                        }
+                    }
                     Action::Spawn => next.extend(self.spawn(m)),
                     Action::Exit => {
                         self.dirty = true;
@@ -470,6 +504,12 @@ impl Context<'_> {
     }
 
     fn spawn(&mut self, m: &mut Machine) -> Vec<Action> {
+        // Settings are read at each start, so a change applies from the next run on.
+        let (stop, warnings) = ServiceDir::new(".").stop_policy();
+        for w in warnings {
+            warn("supervise", &format!("{}/{w}", self.dir));
+        }
+        m.stop = stop;
         match spawn_run() {
             Ok(pid) => m.started(pid, Instant::now(), Tai64N::now()),
             Err(e) => {
@@ -594,7 +634,7 @@ mod tests {
         let mut m = Machine::new(true, wall());
         m.boot(t);
         m.started(10, t, wall());
-        let acts = m.terminate();
+        let acts = m.terminate(t);
         assert!(acts.contains(&Action::Kill(Signal::SIGTERM)));
         assert!(!acts.contains(&Action::Exit));
         assert_eq!(
@@ -631,6 +671,44 @@ mod tests {
         assert!(m.start_failed(t).is_empty());
         assert_eq!(m.pending_start, Some(t + MIN_RUN_INTERVAL));
         assert_eq!(m.timer(t + MIN_RUN_INTERVAL), vec![Action::Spawn]);
+    }
+
+    #[test]
+    fn down_signal_and_timeout_kill() {
+        let t = Instant::now();
+        let mut m = Machine::new(true, wall());
+        m.boot(t);
+        m.started(10, t, wall());
+        m.stop = StopPolicy {
+            signal: Signal::SIGHUP,
+            kill_after: Some(Duration::from_secs(2)),
+        };
+        assert_eq!(
+            m.control(b'd', t),
+            vec![
+                Action::Kill(Signal::SIGHUP),
+                Action::Kill(Signal::SIGCONT),
+                Action::Announce
+            ]
+        );
+        assert_eq!(m.deadline(), Some(t + Duration::from_secs(2)));
+        // A second d does not push the deadline back.
+        m.control(b'd', t + Duration::from_secs(1));
+        assert!(m.timer(t + Duration::from_secs(1)).is_empty());
+        assert_eq!(
+            m.timer(t + Duration::from_secs(2)),
+            vec![Action::KillGroup(Signal::SIGKILL)]
+        );
+        assert_eq!(m.deadline(), None);
+        // Gone before the deadline: nothing to kill.
+        let mut m = Machine::new(true, wall());
+        m.boot(t);
+        m.started(11, t, wall());
+        m.stop.kill_after = Some(Duration::from_secs(2));
+        m.control(b'd', t);
+        m.exited(11, 15, t, wall());
+        assert_eq!(m.deadline(), None);
+        assert!(m.timer(t + Duration::from_secs(5)).is_empty());
     }
 
     #[test]

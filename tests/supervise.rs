@@ -324,3 +324,75 @@ fn supervise_symlink_to_a_missing_directory_is_followed() {
     must("up", || status_pid(&s) != 0);
     assert!(target.join("status").exists());
 }
+
+#[test]
+fn down_signal_is_sent_instead_of_term() {
+    let t = TempDir::new("downsig");
+    let s = service(
+        &t.join("s"),
+        "trap 'echo hup >> sigs; exit 0' HUP\ntrap 'echo term >> sigs; exit 0' TERM\necho ready > ready\nwhile :; do sleep 0.05; done",
+    );
+    std::fs::write(s.join("down-signal"), "HUP\n").unwrap();
+    let _p = Proc::supervise(&s);
+    must("ready", || s.join("ready").exists());
+    svc("-d", &s);
+    must("down", || status_pid(&s) == 0);
+    assert_eq!(lines(&s.join("sigs")), vec!["hup"]);
+}
+
+#[test]
+fn timeout_kill_kills_the_whole_group() {
+    let t = TempDir::new("tkill");
+    // Ignores TERM, and so does a child of its own.
+    let s = service(
+        &t.join("s"),
+        "trap '' TERM\nsh -c 'trap \"\" TERM; echo $$ > child; exec sleep 1000' &\necho ready > ready\nwhile :; do sleep 0.05; done",
+    );
+    std::fs::write(s.join("timeout-kill"), "500ms\n").unwrap();
+    let _p = Proc::supervise(&s);
+    must("ready", || {
+        s.join("ready").exists() && s.join("child").exists()
+    });
+    let child: u32 = lines(&s.join("child"))[0].parse().unwrap();
+    let start = std::time::Instant::now();
+    svc("-d", &s);
+    must("down", || status_pid(&s) == 0);
+    assert!(
+        start.elapsed() >= Duration::from_millis(450),
+        "{:?}",
+        start.elapsed()
+    );
+    must("child killed with the group", || !alive(child));
+    let (_, json, _) = out(cmd("svstat").arg("-j").arg(&s));
+    assert!(json.contains("\"last_exit\":{\"signal\":9}"), "{json}");
+}
+
+#[test]
+fn garbage_stop_settings_fall_back_to_daemontools() {
+    let t = TempDir::new("badstop");
+    let s = service(&t.join("s"), "exec sleep 1000");
+    std::fs::write(s.join("down-signal"), "NOPE").unwrap();
+    std::fs::write(s.join("timeout-kill"), "soon").unwrap();
+    let mut p = Proc::spawn(
+        cmd("supervise")
+            .arg(&s)
+            .stdin(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped()),
+    );
+    p.services.push(s.clone());
+    must("up", || status_pid(&s) != 0);
+    svc("-d", &s);
+    must("down by TERM", || status_pid(&s) == 0);
+    let (_, json, _) = out(cmd("svstat").arg("-j").arg(&s));
+    assert!(json.contains("\"last_exit\":{\"signal\":15}"), "{json}");
+    p.stop();
+    let err = p.stderr();
+    assert!(
+        err.contains("down-signal: not a signal: \"NOPE\", using TERM"),
+        "{err}"
+    );
+    assert!(
+        err.contains("timeout-kill: invalid duration \"soon\""),
+        "{err}"
+    );
+}
