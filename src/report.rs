@@ -88,6 +88,9 @@ impl ServiceReport {
         if up && s.want == Want::Down {
             out.push_str(", want down");
         }
+        if s.ext.is_some_and(|e| e.finishing) {
+            out.push_str(", finishing");
+        }
         out
     }
 
@@ -115,6 +118,7 @@ impl ServiceReport {
                 }
                 None => out.push_str(",\"last_exit\":null"),
             }
+            out.push_str(&format!(",\"finishing\":{}", ext.finishing));
         }
         out.push('}');
         out
@@ -202,10 +206,11 @@ mod tests {
         r.status.ext = Some(Extension {
             last_wait_status: Some(9),
             starts: 3,
+            finishing: false,
         });
         assert_eq!(
             r.json("/service/a\"b"),
-            "{\"service\":\"/service/a\\\"b\",\"state\":\"up\",\"pid\":7,\"seconds\":45,\"normally_up\":true,\"want\":\"up\",\"paused\":false,\"starts\":3,\"last_exit\":{\"signal\":9}}"
+            "{\"service\":\"/service/a\\\"b\",\"state\":\"up\",\"pid\":7,\"seconds\":45,\"normally_up\":true,\"want\":\"up\",\"paused\":false,\"starts\":3,\"last_exit\":{\"signal\":9},\"finishing\":false}"
         );
         assert_eq!(
             json_error("x", &ReportError::NotRunning),

@@ -13,6 +13,8 @@ pub const CONTROL: &str = "supervise/control";
 pub const OK: &str = "supervise/ok";
 pub const LOCK: &str = "supervise/lock";
 pub const DOWN_SIGNAL: &str = "down-signal";
+pub const FINISH: &str = "finish";
+pub const TIMEOUT_FINISH: &str = "timeout-finish";
 pub const TIMEOUT_KILL: &str = "timeout-kill";
 
 /// How the service is brought down: `down-signal` (default TERM, sent with CONT as

@@ -6,7 +6,7 @@
 //! - 16 paused flag (1 while paused by `svc -p`)
 //! - 17 want: `u`, `d`, or 0 after `svc -o`
 //! - 18 extension version (1); absent in a status written by daemontools
-//! - 19 reserved flags (0)
+//! - 19 flags: bit 0 set while `finish` runs
 //! - 20..24 last wait status of `run`, little-endian i32, -1 if it never exited
 //! - 24..28 number of times `run` was started, little-endian u32
 
@@ -78,7 +78,11 @@ pub struct Extension {
     /// Raw wait status of the last exit of `run`.
     pub last_wait_status: Option<i32>,
     pub starts: u32,
+    /// `./finish` is running: the service is down but not yet finished.
+    pub finishing: bool,
 }
+
+const FLAG_FINISHING: u8 = 1;
 
 impl Extension {
     pub fn last_exit(&self) -> Option<LastExit> {
@@ -123,7 +127,7 @@ impl Status {
         b[17] = self.want.byte();
         let ext = self.ext.unwrap_or_default();
         b[18] = EXT_VERSION;
-        b[19] = 0;
+        b[19] = if ext.finishing { FLAG_FINISHING } else { 0 };
         b[20..24].copy_from_slice(&ext.last_wait_status.unwrap_or(-1).to_le_bytes());
         b[24..28].copy_from_slice(&ext.starts.to_le_bytes());
         b
@@ -148,6 +152,7 @@ impl Status {
             Some(Extension {
                 last_wait_status: (ws != -1).then_some(ws),
                 starts: u32::from_le_bytes(b[24..28].try_into().unwrap()),
+                finishing: b[19] & FLAG_FINISHING != 0,
             })
         } else {
             None
@@ -216,6 +221,7 @@ mod tests {
             ext: Some(Extension {
                 last_wait_status: Some(256),
                 starts: 7,
+                finishing: true,
             }),
         }
     }

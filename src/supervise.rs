@@ -1,7 +1,9 @@
 //! supervise: the per-service state machine and the one-poll event loop that drives it.
 
 use crate::diag::{errstr, ioerrstr, warn};
-use crate::service_dir::{CONTROL, LOCK, OK, RUN, SUPERVISE, ServiceDir, StopPolicy};
+use crate::service_dir::{
+    CONTROL, FINISH, LOCK, OK, RUN, SUPERVISE, ServiceDir, StopPolicy, TIMEOUT_FINISH,
+};
 use crate::status::{Extension, Status, Want};
 use crate::tai64::Tai64N;
 use crate::wakeup::{SelfPipe, timeout_until};
@@ -29,6 +31,14 @@ pub enum Action {
     Kill(Signal),
     /// Signal the service's whole process group (run is a session leader).
     KillGroup(Signal),
+    /// Run `./finish CODE SIGNAL` if there is one; report back with `finish_started`
+    /// or `finish_done`.
+    SpawnFinish {
+        code: i32,
+        signal: i32,
+    },
+    /// `./finish` overran its timeout: KILL its process group.
+    KillFinish,
     /// Write the status file.
     Announce,
     /// The service is down and supervise was told to exit.
@@ -53,7 +63,14 @@ pub struct Machine {
     pub stop: StopPolicy,
     /// When to KILL a service that did not go down (`timeout-kill`).
     kill_at: Option<Instant>,
+    /// `./finish`, while it runs, and when it overruns its timeout.
+    pub finish_pid: Option<u32>,
+    finish_kill_at: Option<Instant>,
+    pub finish_timeout: Duration,
 }
+
+/// How long `./finish` may run before it is KILLed (s6 and runit use the same idea).
+pub const DEFAULT_FINISH_TIMEOUT: Duration = Duration::from_secs(5);
 
 impl Machine {
     pub fn new(normally_up: bool, wall: Tai64N) -> Self {
@@ -69,15 +86,20 @@ impl Machine {
             starts: 0,
             stop: StopPolicy::default(),
             kill_at: None,
+            finish_pid: None,
+            finish_kill_at: None,
+            finish_timeout: DEFAULT_FINISH_TIMEOUT,
         }
     }
 
     /// The next moment `timer` has something to do.
     pub fn deadline(&self) -> Option<Instant> {
-        match (self.pending_start, self.kill_at) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        // A start waiting for finish is not a deadline: finish's exit brings it.
+        let start = self.pending_start.filter(|_| self.finish_pid.is_none());
+        [start, self.kill_at, self.finish_kill_at]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     pub fn status(&self) -> Status {
@@ -89,6 +111,7 @@ impl Machine {
             ext: Some(Extension {
                 last_wait_status: self.last_wait_status,
                 starts: self.starts,
+                finishing: self.finish_pid.is_some(),
             }),
         }
     }
@@ -104,6 +127,11 @@ impl Machine {
 
     fn request_start(&mut self, now: Instant, acts: &mut Vec<Action>) {
         if self.pid.is_some() {
+            return;
+        }
+        // Not before finish is done: it runs after the service, never beside it.
+        if self.finish_pid.is_some() {
+            self.pending_start = Some(now);
             return;
         }
         match self.last_start {
@@ -131,7 +159,7 @@ impl Machine {
     pub fn start_failed(&mut self, now: Instant) -> Vec<Action> {
         self.last_start = Some(now);
         self.pending_start = (self.want == Want::Up).then_some(now + MIN_RUN_INTERVAL);
-        self.finish(Vec::new())
+        self.check_exit(Vec::new())
     }
 
     pub fn exited(
@@ -141,6 +169,9 @@ impl Machine {
         now: Instant,
         wall: Tai64N,
     ) -> Vec<Action> {
+        if self.finish_pid == Some(pid) {
+            return self.finish_done(now);
+        }
         if self.pid != Some(pid) {
             return Vec::new();
         }
@@ -148,11 +179,31 @@ impl Machine {
         self.kill_at = None;
         self.changed = wall;
         self.last_wait_status = Some(wait_status);
-        let mut acts = vec![Action::Announce];
-        if !self.exit_when_down && self.want == Want::Up {
+        let (code, signal) = match crate::status::LastExit::from_wait_status(wait_status) {
+            crate::status::LastExit::Code(c) => (c, 0),
+            crate::status::LastExit::Signal(s) => (-1, s),
+        };
+        vec![Action::Announce, Action::SpawnFinish { code, signal }]
+    }
+
+    pub fn finish_started(&mut self, pid: u32, now: Instant) -> Vec<Action> {
+        self.finish_pid = Some(pid);
+        self.finish_kill_at = now.checked_add(self.finish_timeout);
+        vec![Action::Announce]
+    }
+
+    /// `./finish` ended, or there was none: the service may start again.
+    pub fn finish_done(&mut self, now: Instant) -> Vec<Action> {
+        let mut acts = Vec::new();
+        if self.finish_pid.take().is_some() {
+            acts.push(Action::Announce);
+        }
+        self.finish_kill_at = None;
+        let was_pending = self.pending_start.take().is_some();
+        if !self.exit_when_down && (self.want == Want::Up || was_pending) {
             self.request_start(now, &mut acts);
         }
-        self.finish(acts)
+        self.check_exit(acts)
     }
 
     /// One byte from the control FIFO; unknown bytes are ignored.
@@ -196,7 +247,7 @@ impl Machine {
             }
             _ => {}
         }
-        self.finish(acts)
+        self.check_exit(acts)
     }
 
     /// SIGTERM to supervise: `svc -dx`.
@@ -204,7 +255,7 @@ impl Machine {
         let mut acts = Vec::new();
         self.exit_when_down = true;
         self.bring_down(now, &mut acts);
-        self.finish(acts)
+        self.check_exit(acts)
     }
 
     fn bring_down(&mut self, now: Instant, acts: &mut Vec<Action>) {
@@ -221,9 +272,15 @@ impl Machine {
         acts.push(Action::Announce);
     }
 
-    /// A deadline passed: the throttle's, or `timeout-kill`'s.
+    /// A deadline passed: the throttle's, `timeout-kill`'s, or finish's.
     pub fn timer(&mut self, now: Instant) -> Vec<Action> {
         let mut acts = Vec::new();
+        if let Some(t) = self.finish_kill_at
+            && now >= t
+        {
+            self.finish_kill_at = None;
+            acts.push(Action::KillFinish);
+        }
         if let Some(t) = self.kill_at
             && now >= t
         {
@@ -234,6 +291,7 @@ impl Machine {
         }
         if let Some(t) = self.pending_start
             && now >= t
+            && self.finish_pid.is_none()
         {
             self.pending_start = None;
             self.request_start(now, &mut acts);
@@ -241,8 +299,9 @@ impl Machine {
         acts
     }
 
-    fn finish(&mut self, mut acts: Vec<Action>) -> Vec<Action> {
-        if self.exit_when_down && self.pid.is_none() {
+    /// With `x` given, supervise exits once the service is down and finished.
+    fn check_exit(&mut self, mut acts: Vec<Action>) -> Vec<Action> {
+        if self.exit_when_down && self.pid.is_none() && self.finish_pid.is_none() {
             self.pending_start = None;
             acts.push(Action::Exit);
         }
@@ -421,12 +480,32 @@ fn raw_wait_status(ws: WaitStatus) -> Option<(u32, i32)> {
     }
 }
 
-/// Starts `./run` as a session leader, with an empty signal mask and SIGPIPE back to
+/// A duration from a settings file of the service directory, if it has a usable one.
+fn read_duration(name: &str, dir: &str) -> Option<Duration> {
+    let text = std::fs::read_to_string(name).ok()?;
+    match crate::units::parse_duration(text.trim()) {
+        Ok(d) => Some(d),
+        Err(e) => {
+            warn(
+                "supervise",
+                &format!("{dir}/{name}: {e}, using the default"),
+            );
+            None
+        }
+    }
+}
+
+/// Starts a program of the service directory as a session leader, with an empty signal mask and SIGPIPE back to
 /// default (Rust ignores it), through posix_spawn: the child starts without copying our
 /// page tables, and an exec failure comes back as the result.
-fn spawn_run() -> Result<u32, Errno> {
-    const RUN_PATH: &std::ffi::CStr = c"./run";
-    let argv = [RUN_PATH.as_ptr().cast_mut(), std::ptr::null_mut()];
+fn spawn_program(path: &std::ffi::CStr, args: &[&str]) -> Result<u32, Errno> {
+    let args: Vec<std::ffi::CString> = args
+        .iter()
+        .map(|a| std::ffi::CString::new(*a).map_err(|_| Errno::EINVAL))
+        .collect::<Result<_, _>>()?;
+    let mut argv = vec![path.as_ptr().cast_mut()];
+    argv.extend(args.iter().map(|a| a.as_ptr().cast_mut()));
+    argv.push(std::ptr::null_mut());
     let mut pid: libc::pid_t = 0;
     // SAFETY: attr and the sigsets are initialised by their init functions before use and
     // destroyed once; argv is a NULL-terminated array of C strings that outlive the call;
@@ -449,7 +528,7 @@ fn spawn_run() -> Result<u32, Errno> {
         );
         let r = libc::posix_spawn(
             &mut pid,
-            RUN_PATH.as_ptr(),
+            path.as_ptr(),
             std::ptr::null(),
             &attr,
             argv.as_ptr(),
@@ -492,6 +571,19 @@ impl Context<'_> {
                         }
                     }
                     Action::Spawn => next.extend(self.spawn(m)),
+                    Action::SpawnFinish { code, signal } => {
+                        next.extend(self.spawn_finish(m, code, signal))
+                    }
+                    Action::KillFinish => {
+                        if let Some(pid) = m.finish_pid {
+                            warn(
+                                "supervise",
+                                &format!("{}/finish did not end in time: killing it", self.dir),
+                            );
+                            let _ = kill(Pid::from_raw(-(pid as i32)), Signal::SIGKILL);
+                            let _ = kill(Pid::from_raw(pid as i32), Signal::SIGKILL);
+                        }
+                    }
                     Action::Exit => {
                         self.dirty = true;
                         self.flush(m);
@@ -510,7 +602,7 @@ impl Context<'_> {
             warn("supervise", &format!("{}/{w}", self.dir));
         }
         m.stop = stop;
-        match spawn_run() {
+        match spawn_program(c"./run", &[]) {
             Ok(pid) => m.started(pid, Instant::now(), Tai64N::now()),
             Err(e) => {
                 warn(
@@ -518,6 +610,25 @@ impl Context<'_> {
                     &format!("unable to start {}/{RUN}: {}", self.dir, errstr(e)),
                 );
                 m.start_failed(Instant::now())
+            }
+        }
+    }
+
+    /// Starts `./finish CODE SIGNAL` if there is one.
+    fn spawn_finish(&mut self, m: &mut Machine, code: i32, signal: i32) -> Vec<Action> {
+        if std::fs::symlink_metadata(FINISH).is_err() {
+            return m.finish_done(Instant::now());
+        }
+        m.finish_timeout =
+            read_duration(TIMEOUT_FINISH, self.dir).unwrap_or(DEFAULT_FINISH_TIMEOUT);
+        match spawn_program(c"./finish", &[&code.to_string(), &signal.to_string()]) {
+            Ok(pid) => m.finish_started(pid, Instant::now()),
+            Err(e) => {
+                warn(
+                    "supervise",
+                    &format!("unable to start {}/{FINISH}: {}", self.dir, errstr(e)),
+                );
+                m.finish_done(Instant::now())
             }
         }
     }
@@ -553,6 +664,18 @@ mod tests {
         }
     }
 
+    /// `run` exits and there is no finish script: what supervise does next.
+    fn exit_without_finish(m: &mut Machine, pid: u32, ws: i32, now: Instant) -> Vec<Action> {
+        let acts = m.exited(pid, ws, now, wall());
+        if acts.is_empty() {
+            return acts;
+        }
+        assert!(matches!(acts[1], Action::SpawnFinish { .. }), "{acts:?}");
+        let mut all = vec![Action::Announce];
+        all.extend(m.finish_done(now));
+        all
+    }
+
     #[test]
     fn boots_up_unless_down_file() {
         let t = Instant::now();
@@ -570,12 +693,15 @@ mod tests {
         m.started(10, t, wall());
         let later = t + Duration::from_secs(2);
         assert_eq!(
-            m.exited(10, 0, later, wall()),
+            exit_without_finish(&mut m, 10, 0, later),
             vec![Action::Announce, Action::Spawn]
         );
         m.started(11, later, wall());
         let soon = later + Duration::from_millis(100);
-        assert_eq!(m.exited(11, 256, soon, wall()), vec![Action::Announce]);
+        assert_eq!(
+            exit_without_finish(&mut m, 11, 256, soon),
+            vec![Action::Announce]
+        );
         assert_eq!(m.pending_start, Some(later + MIN_RUN_INTERVAL));
         assert!(m.timer(soon + Duration::from_millis(10)).is_empty());
         assert_eq!(m.timer(later + MIN_RUN_INTERVAL), vec![Action::Spawn]);
@@ -595,7 +721,10 @@ mod tests {
                 Action::Announce
             ]
         );
-        assert_eq!(m.exited(10, 15, t, wall()), vec![Action::Announce]);
+        assert_eq!(
+            exit_without_finish(&mut m, 10, 15, t),
+            vec![Action::Announce]
+        );
         assert_eq!(m.status().want, Want::Down);
         assert_eq!(m.status().pid, 0);
     }
@@ -608,7 +737,10 @@ mod tests {
         assert_eq!(m.control(b'o', t), vec![Action::Announce, Action::Spawn]);
         m.started(5, t, wall());
         let later = t + Duration::from_secs(3);
-        assert_eq!(m.exited(5, 0, later, wall()), vec![Action::Announce]);
+        assert_eq!(
+            exit_without_finish(&mut m, 5, 0, later),
+            vec![Action::Announce]
+        );
         assert_eq!(m.status().want, Want::Once);
     }
 
@@ -620,7 +752,7 @@ mod tests {
         m.started(10, t, wall());
         assert_eq!(m.control(b'x', t), vec![Action::Announce]);
         assert_eq!(
-            m.exited(10, 0, t, wall()),
+            exit_without_finish(&mut m, 10, 0, t),
             vec![Action::Announce, Action::Exit]
         );
         let mut m = Machine::new(false, wall());
@@ -638,7 +770,7 @@ mod tests {
         assert!(acts.contains(&Action::Kill(Signal::SIGTERM)));
         assert!(!acts.contains(&Action::Exit));
         assert_eq!(
-            m.exited(10, 15, t, wall()),
+            exit_without_finish(&mut m, 10, 15, t),
             vec![Action::Announce, Action::Exit]
         );
     }
@@ -706,9 +838,67 @@ mod tests {
         m.started(11, t, wall());
         m.stop.kill_after = Some(Duration::from_secs(2));
         m.control(b'd', t);
-        m.exited(11, 15, t, wall());
+        exit_without_finish(&mut m, 11, 15, t);
         assert_eq!(m.deadline(), None);
         assert!(m.timer(t + Duration::from_secs(5)).is_empty());
+    }
+
+    #[test]
+    fn finish_runs_before_any_restart() {
+        let t = Instant::now();
+        let later = t + Duration::from_secs(2);
+        let mut m = Machine::new(true, wall());
+        m.boot(t);
+        m.started(10, t, wall());
+        assert_eq!(
+            m.exited(10, 9, later, wall()),
+            vec![
+                Action::Announce,
+                Action::SpawnFinish {
+                    code: -1,
+                    signal: 9
+                }
+            ]
+        );
+        assert_eq!(m.finish_started(20, later), vec![Action::Announce]);
+        assert!(m.status().ext.unwrap().finishing);
+        // Wanted up again meanwhile: still waits for finish, without a busy deadline.
+        m.control(b'u', later);
+        assert_eq!(m.deadline(), Some(later + DEFAULT_FINISH_TIMEOUT));
+        assert!(m.timer(later + Duration::from_secs(1)).is_empty());
+        assert_eq!(
+            m.exited(20, 0, later, wall()),
+            vec![Action::Announce, Action::Spawn]
+        );
+        assert!(!m.status().ext.unwrap().finishing);
+        // A finish that overruns is killed; its exit then lets the service restart.
+        m.started(11, later, wall());
+        let t3 = later + Duration::from_secs(5);
+        m.exited(11, 256, t3, wall());
+        m.finish_started(21, t3);
+        assert_eq!(
+            m.timer(t3 + DEFAULT_FINISH_TIMEOUT),
+            vec![Action::KillFinish]
+        );
+        assert_eq!(
+            m.exited(21, 9, t3 + DEFAULT_FINISH_TIMEOUT, wall()),
+            vec![Action::Announce, Action::Spawn]
+        );
+    }
+
+    #[test]
+    fn exit_waits_for_finish() {
+        let t = Instant::now();
+        let mut m = Machine::new(true, wall());
+        m.boot(t);
+        m.started(10, t, wall());
+        m.terminate(t);
+        m.exited(10, 15, t, wall());
+        assert_eq!(m.finish_started(20, t), vec![Action::Announce]);
+        assert_eq!(
+            m.exited(20, 0, t, wall()),
+            vec![Action::Announce, Action::Exit]
+        );
     }
 
     #[test]
@@ -717,7 +907,7 @@ mod tests {
         let mut m = Machine::new(true, wall());
         m.boot(t);
         m.started(10, t, wall());
-        assert!(m.exited(99, 0, t, wall()).is_empty());
+        assert!(exit_without_finish(&mut m, 99, 0, t).is_empty());
         assert_eq!(m.pid, Some(10));
     }
 }

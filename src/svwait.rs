@@ -20,9 +20,10 @@ pub enum Goal {
     /// `-u`: run is running. `-U` (up and ready) means the same until supervise reports
     /// readiness.
     Up,
-    /// `-d`: run is not running. `-D` (down and finished) means the same until
-    /// supervise runs finish scripts.
+    /// `-d`: run is not running.
     Down,
+    /// `-D`: run is not running and `./finish` is done.
+    Finished,
 }
 
 /// How the wait ended, when it did not fail.
@@ -68,6 +69,7 @@ fn meets(w: &Watched, goal: Goal) -> Result<bool, WaitError> {
     Ok(match goal {
         Goal::Up => st.pid != 0,
         Goal::Down => st.pid == 0,
+        Goal::Finished => st.pid == 0 && !st.ext.is_some_and(|e| e.finishing),
     })
 }
 

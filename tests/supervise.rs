@@ -396,3 +396,74 @@ fn garbage_stop_settings_fall_back_to_daemontools() {
         "{err}"
     );
 }
+
+#[test]
+fn finish_runs_with_exit_code_and_signal_before_the_restart() {
+    let t = TempDir::new("finish");
+    let s = service(
+        &t.join("s"),
+        "echo start $(date +%s%N) >> log\nif [ -e crash ]; then kill -9 $$; fi\nexit 3",
+    );
+    script(
+        &s.join("finish"),
+        "echo finish \"$@\" >> log\nwhile [ ! -e release ]; do sleep 0.02; done\nrm release\necho finished $(date +%s%N) >> log",
+    );
+    let _p = Proc::supervise(&s);
+    must("finish called", || {
+        lines(&s.join("log")).iter().any(|l| l == "finish 3 0")
+    });
+    // Down and finishing: not restarted while finish runs.
+    assert!(svstat(&s).contains(", finishing"), "{}", svstat(&s));
+    let (_, json, _) = out(cmd("svstat").arg("-j").arg(&s));
+    assert!(json.contains("\"finishing\":true"), "{json}");
+    let mut w = Proc::spawn(cmd("svwait").arg("-D").arg(&s));
+    let log_len = || lines(&s.join("log")).len();
+    assert!(!wait_for(Duration::from_millis(1200), || log_len() > 2));
+    assert!(
+        w.child.try_wait().unwrap().is_none(),
+        "svwait -D returned during finish"
+    );
+    std::fs::write(s.join("crash"), "").unwrap();
+    std::fs::write(s.join("release"), "").unwrap();
+    must("restarted after finish", || log_len() >= 4);
+    let l = lines(&s.join("log"));
+    assert!(
+        l[2].starts_with("finished ") && l[3].starts_with("start "),
+        "{l:?}"
+    );
+    must("finish of the crash", || {
+        lines(&s.join("log")).iter().any(|l| l == "finish -1 9")
+    });
+    svc("-d", &s);
+    std::fs::write(s.join("release"), "").unwrap();
+    assert_eq!(w.wait_exit(), Some(0));
+}
+
+#[test]
+fn a_finish_that_hangs_is_killed_and_supervise_stays_responsive() {
+    let t = TempDir::new("finishhang");
+    let s = service(&t.join("s"), "echo x >> starts\nexit 0");
+    script(&s.join("finish"), "exec sleep 1000");
+    std::fs::write(s.join("timeout-finish"), "500ms").unwrap();
+    let mut p = Proc::spawn(
+        cmd("supervise")
+            .arg(&s)
+            .stdin(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped()),
+    );
+    p.services.push(s.clone());
+    must("two starts", || starts(&s) >= 2);
+    // svc works while finish hangs.
+    svc("-d", &s);
+    must("want down", || {
+        std::fs::read(s.join("supervise/status")).is_ok_and(|b| b[17] == b'd')
+    });
+    must("finish gone", || !svstat(&s).contains("finishing"));
+    let n = starts(&s);
+    assert!(!wait_for(Duration::from_millis(1500), || starts(&s) > n));
+    p.stop();
+    assert!(
+        p.stderr()
+            .contains("finish did not end in time: killing it")
+    );
+}

@@ -16,7 +16,8 @@ fn main() {
     loop {
         match parser.next() {
             Ok(Some(lexopt::Arg::Short('u' | 'U'))) => goal = Goal::Up,
-            Ok(Some(lexopt::Arg::Short('d' | 'D'))) => goal = Goal::Down,
+            Ok(Some(lexopt::Arg::Short('d'))) => goal = Goal::Down,
+            Ok(Some(lexopt::Arg::Short('D'))) => goal = Goal::Finished,
             Ok(Some(lexopt::Arg::Short('a'))) => any = false,
             Ok(Some(lexopt::Arg::Short('o'))) => any = true,
             Ok(Some(lexopt::Arg::Short('t'))) => {
