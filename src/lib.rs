@@ -13,6 +13,7 @@ pub mod multilog;
 pub mod pattern;
 pub mod proctitle;
 pub mod report;
+pub mod restart;
 pub mod service_dir;
 pub mod sibling;
 pub mod softlimit;

@@ -15,6 +15,8 @@ pub struct ServiceReport {
     pub normally_up: bool,
     /// Seconds since the last change, as svstat prints it.
     pub seconds: u64,
+    /// When the report was made.
+    pub now: Tai64N,
 }
 
 /// Why no status could be given, each with daemontools' phrase.
@@ -60,10 +62,23 @@ pub fn query(dir: &ServiceDir, now: Tai64N) -> Result<ServiceReport, ReportError
         seconds: status.changed.seconds_until(now),
         status,
         normally_up,
+        now,
     })
 }
 
 impl ServiceReport {
+    /// Whole seconds until the restart policy lets a down service start, rounded up.
+    pub fn backoff(&self) -> u64 {
+        match self.status.ext.and_then(|e| e.next_start) {
+            Some(t) if t > self.now => {
+                let nanos = (t.secs - self.now.secs) as u128 * 1_000_000_000 + t.nanos as u128
+                    - self.now.nanos as u128;
+                nanos.div_ceil(1_000_000_000) as u64
+            }
+            _ => 0,
+        }
+    }
+
     /// daemontools' svstat phrase after `DIR: `.
     pub fn human(&self) -> String {
         let s = &self.status;
@@ -90,6 +105,15 @@ impl ServiceReport {
         }
         if s.ext.is_some_and(|e| e.finishing) {
             out.push_str(", finishing");
+        }
+        let backoff = self.backoff();
+        if !up && backoff > 0 {
+            out.push_str(&format!(", backoff {backoff} seconds"));
+            match s.ext.and_then(|e| e.last_exit()) {
+                Some(LastExit::Code(c)) => out.push_str(&format!(", last exit {c}")),
+                Some(LastExit::Signal(n)) => out.push_str(&format!(", last signal {n}")),
+                None => {}
+            }
         }
         out
     }
@@ -119,6 +143,7 @@ impl ServiceReport {
                 None => out.push_str(",\"last_exit\":null"),
             }
             out.push_str(&format!(",\"finishing\":{}", ext.finishing));
+            out.push_str(&format!(",\"backoff\":{}", self.backoff()));
         }
         out.push('}');
         out
@@ -173,6 +198,7 @@ mod tests {
             },
             normally_up,
             seconds: 45,
+            now: Tai64N { secs: 45, nanos: 0 },
         }
     }
 
@@ -207,14 +233,37 @@ mod tests {
             last_wait_status: Some(9),
             starts: 3,
             finishing: false,
+            next_start: None,
         });
         assert_eq!(
             r.json("/service/a\"b"),
-            "{\"service\":\"/service/a\\\"b\",\"state\":\"up\",\"pid\":7,\"seconds\":45,\"normally_up\":true,\"want\":\"up\",\"paused\":false,\"starts\":3,\"last_exit\":{\"signal\":9},\"finishing\":false}"
+            "{\"service\":\"/service/a\\\"b\",\"state\":\"up\",\"pid\":7,\"seconds\":45,\"normally_up\":true,\"want\":\"up\",\"paused\":false,\"starts\":3,\"last_exit\":{\"signal\":9},\"finishing\":false,\"backoff\":0}"
         );
         assert_eq!(
             json_error("x", &ReportError::NotRunning),
             "{\"service\":\"x\",\"state\":\"unsupervised\",\"error\":\"supervise not running\"}"
+        );
+    }
+
+    #[test]
+    fn backoff_phrase() {
+        let mut r = report(0, true, false, Want::Up);
+        r.status.ext = Some(Extension {
+            last_wait_status: Some(1 << 8),
+            starts: 5,
+            finishing: false,
+            next_start: Some(Tai64N {
+                secs: 101,
+                nanos: 1,
+            }),
+        });
+        assert_eq!(
+            r.human(),
+            "down 45 seconds, normally up, want up, backoff 57 seconds, last exit 1"
+        );
+        assert!(
+            r.json("x")
+                .ends_with(",\"finishing\":false,\"backoff\":57}")
         );
     }
 

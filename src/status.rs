@@ -9,6 +9,7 @@
 //! - 19 flags: bit 0 set while `finish` runs
 //! - 20..24 last wait status of `run`, little-endian i32, -1 if it never exited
 //! - 24..28 number of times `run` was started, little-endian u32
+//! - 28..40 TAI64N of the next start the restart policy waits for, zeros if none
 
 use crate::service_dir::{STATUS, STATUS_NEW, ServiceDir};
 use crate::tai64::Tai64N;
@@ -16,7 +17,9 @@ use nix::errno::Errno;
 use std::io::{Read, Write};
 
 pub const DAEMONTOOLS_LEN: usize = 18;
-pub const EXT_V1_LEN: usize = 28;
+pub const EXT_V1_LEN: usize = 40;
+/// Records of the first svkit versions end after the start count.
+const EXT_V1_MIN_LEN: usize = 28;
 const EXT_VERSION: u8 = 1;
 
 /// What supervise has been told the service should be.
@@ -80,6 +83,8 @@ pub struct Extension {
     pub starts: u32,
     /// `./finish` is running: the service is down but not yet finished.
     pub finishing: bool,
+    /// When the restart policy lets the service start again.
+    pub next_start: Option<Tai64N>,
 }
 
 const FLAG_FINISHING: u8 = 1;
@@ -130,6 +135,9 @@ impl Status {
         b[19] = if ext.finishing { FLAG_FINISHING } else { 0 };
         b[20..24].copy_from_slice(&ext.last_wait_status.unwrap_or(-1).to_le_bytes());
         b[24..28].copy_from_slice(&ext.starts.to_le_bytes());
+        if let Some(t) = ext.next_start {
+            b[28..40].copy_from_slice(&t.pack());
+        }
         b
     }
 
@@ -147,12 +155,15 @@ impl Status {
             _ => return Err(StatusError::BadFormat),
         };
         let want = Want::from_byte(b[17]).ok_or(StatusError::BadFormat)?;
-        let ext = if b.len() >= EXT_V1_LEN && b[18] == EXT_VERSION {
+        let ext = if b.len() >= EXT_V1_MIN_LEN && b[18] == EXT_VERSION {
             let ws = i32::from_le_bytes(b[20..24].try_into().unwrap());
             Some(Extension {
                 last_wait_status: (ws != -1).then_some(ws),
                 starts: u32::from_le_bytes(b[24..28].try_into().unwrap()),
                 finishing: b[19] & FLAG_FINISHING != 0,
+                next_start: b
+                    .get(28..40)
+                    .and_then(|l| Tai64N::unpack(l.try_into().ok()?)),
             })
         } else {
             None
@@ -222,6 +233,10 @@ mod tests {
                 last_wait_status: Some(256),
                 starts: 7,
                 finishing: true,
+                next_start: Some(Tai64N {
+                    secs: 1_790_000_060,
+                    nanos: 0,
+                }),
             }),
         }
     }

@@ -2,7 +2,7 @@
 
 use crate::diag::{errstr, ioerrstr, warn};
 use crate::service_dir::{
-    CONTROL, FINISH, LOCK, OK, RUN, SUPERVISE, ServiceDir, StopPolicy, TIMEOUT_FINISH,
+    CONTROL, FINISH, LOCK, OK, RESTART, RUN, SUPERVISE, ServiceDir, StopPolicy, TIMEOUT_FINISH,
 };
 use crate::status::{Extension, Status, Want};
 use crate::tai64::Tai64N;
@@ -20,8 +20,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-/// A crash loop costs at most one start per this interval (daemontools: 1 s).
-pub const MIN_RUN_INTERVAL: Duration = Duration::from_secs(1);
+pub use crate::restart::MIN_RUN_INTERVAL;
+use crate::restart::{Backoff, RestartPolicy};
 
 /// What the event loop must do after a step of the machine.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -52,8 +52,8 @@ pub struct Machine {
     pub want: Want,
     pub paused: bool,
     pub exit_when_down: bool,
-    /// When `run` was last started (or failed to start), for the throttle.
-    last_start: Option<Instant>,
+    /// Recent starts and exits, for the restart policy.
+    backoff: Backoff,
     /// A start waiting for the throttle.
     pub pending_start: Option<Instant>,
     changed: Tai64N,
@@ -79,7 +79,7 @@ impl Machine {
             want: if normally_up { Want::Up } else { Want::Down },
             paused: false,
             exit_when_down: false,
-            last_start: None,
+            backoff: Backoff::default(),
             pending_start: None,
             changed: wall,
             last_wait_status: None,
@@ -90,6 +90,11 @@ impl Machine {
             finish_kill_at: None,
             finish_timeout: DEFAULT_FINISH_TIMEOUT,
         }
+    }
+
+    /// Sets the restart policy (from the `restart` file, read at each start).
+    pub fn set_restart_policy(&mut self, policy: RestartPolicy) {
+        self.backoff.policy = policy;
     }
 
     /// The next moment `timer` has something to do.
@@ -112,6 +117,7 @@ impl Machine {
                 last_wait_status: self.last_wait_status,
                 starts: self.starts,
                 finishing: self.finish_pid.is_some(),
+                next_start: None,
             }),
         }
     }
@@ -134,10 +140,8 @@ impl Machine {
             self.pending_start = Some(now);
             return;
         }
-        match self.last_start {
-            Some(t) if now < t + MIN_RUN_INTERVAL => {
-                self.pending_start = Some(t + MIN_RUN_INTERVAL);
-            }
+        match self.backoff.earliest_start() {
+            Some(t) if now < t => self.pending_start = Some(t),
             _ => {
                 self.pending_start = None;
                 acts.push(Action::Spawn);
@@ -148,7 +152,7 @@ impl Machine {
     pub fn started(&mut self, pid: u32, now: Instant, wall: Tai64N) -> Vec<Action> {
         self.pid = Some(pid);
         self.paused = false;
-        self.last_start = Some(now);
+        self.backoff.record_start(now);
         self.pending_start = None;
         self.changed = wall;
         self.starts = self.starts.wrapping_add(1);
@@ -157,8 +161,13 @@ impl Machine {
 
     /// `run` could not be executed: try again after the throttle while wanted up.
     pub fn start_failed(&mut self, now: Instant) -> Vec<Action> {
-        self.last_start = Some(now);
-        self.pending_start = (self.want == Want::Up).then_some(now + MIN_RUN_INTERVAL);
+        self.backoff.record_start(now);
+        self.backoff.record_exit(now);
+        self.pending_start = if self.want == Want::Up {
+            self.backoff.earliest_start()
+        } else {
+            None
+        };
         self.check_exit(Vec::new())
     }
 
@@ -177,6 +186,7 @@ impl Machine {
         }
         self.pid = None;
         self.kill_at = None;
+        self.backoff.record_exit(now);
         self.changed = wall;
         self.last_wait_status = Some(wait_status);
         let (code, signal) = match crate::status::LastExit::from_wait_status(wait_status) {
@@ -602,6 +612,16 @@ impl Context<'_> {
             warn("supervise", &format!("{}/{w}", self.dir));
         }
         m.stop = stop;
+        m.set_restart_policy(match std::fs::read_to_string(RESTART) {
+            Ok(text) => crate::restart::parse_policy(&text).unwrap_or_else(|e| {
+                warn(
+                    "supervise",
+                    &format!("{}/{RESTART}: {e}, using daemontools'", self.dir),
+                );
+                RestartPolicy::Daemontools
+            }),
+            Err(_) => RestartPolicy::Daemontools,
+        });
         match spawn_program(c"./run", &[]) {
             Ok(pid) => m.started(pid, Instant::now(), Tai64N::now()),
             Err(e) => {
@@ -638,7 +658,17 @@ impl Context<'_> {
         if !std::mem::take(&mut self.dirty) {
             return;
         }
-        if let Err(e) = m.status().write_here() {
+        let mut status = m.status();
+        // daemontools' one-second throttle is not shown: a plain service reads as in
+        // daemontools. A chosen policy's wait is.
+        let policy_wait = m
+            .pending_start
+            .filter(|_| m.backoff.policy != RestartPolicy::Daemontools);
+        if let (Some(ext), Some(at)) = (status.ext.as_mut(), policy_wait) {
+            let wait = at.saturating_duration_since(Instant::now());
+            ext.next_start = Some(Tai64N::from_system(std::time::SystemTime::now() + wait));
+        }
+        if let Err(e) = status.write_here() {
             // Try again at the next event rather than lose the change.
             self.dirty = true;
             warn(

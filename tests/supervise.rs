@@ -467,3 +467,67 @@ fn a_finish_that_hangs_is_killed_and_supervise_stays_responsive() {
             .contains("finish did not end in time: killing it")
     );
 }
+
+#[test]
+fn burst_policy_rests_after_quick_starts() {
+    let t = TempDir::new("burst");
+    let s = service(&t.join("s"), "echo $(date +%s%N) >> starts\nexit 1");
+    std::fs::write(s.join("restart"), "burst 3 10s 1m\n").unwrap();
+    let _p = Proc::supervise(&s);
+    must("three starts", || starts(&s) >= 3);
+    must("backoff shown", || svstat(&s).contains(", backoff "));
+    let line = svstat(&s);
+    let secs: u64 = line
+        .split(", backoff ")
+        .nth(1)
+        .unwrap()
+        .split(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((50..=60).contains(&secs), "{line}");
+    assert!(line.ends_with(" seconds, last exit 1"), "{line}");
+    let (_, json, _) = out(cmd("svstat").arg("-j").arg(&s));
+    assert!(json.contains("\"backoff\":"), "{json}");
+    assert!(!wait_for(Duration::from_millis(2000), || starts(&s) > 3));
+    // svc -u does not jump the rest; svc -d cancels it.
+    svc("-d", &s);
+    must("no backoff once down", || !svstat(&s).contains("backoff"));
+}
+
+#[test]
+fn exponential_policy_doubles_the_wait() {
+    let t = TempDir::new("expo");
+    let s = service(&t.join("s"), "echo $(date +%s%N) >> starts\nexit 1");
+    std::fs::write(s.join("restart"), "exponential 1s 4s\n").unwrap();
+    let _p = Proc::supervise(&s);
+    must("four starts", || starts(&s) >= 4);
+    let l = lines(&s.join("starts"));
+    let ns = |i: usize| l[i].parse::<u64>().unwrap();
+    let gaps: Vec<u64> = (1..4).map(|i| (ns(i) - ns(i - 1)) / 1_000_000).collect();
+    assert!(
+        gaps[0] >= 950 && gaps[1] >= 1950 && gaps[2] >= 3950,
+        "{gaps:?} ms"
+    );
+}
+
+#[test]
+fn garbage_restart_file_falls_back_to_daemontools() {
+    let t = TempDir::new("badrestart");
+    let s = service(&t.join("s"), "echo x >> starts\nexit 1");
+    std::fs::write(s.join("restart"), "sometimes").unwrap();
+    let mut p = Proc::spawn(
+        cmd("supervise")
+            .arg(&s)
+            .stdin(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped()),
+    );
+    p.services.push(s.clone());
+    must("three starts", || starts(&s) >= 3);
+    p.stop();
+    assert!(
+        p.stderr()
+            .contains("restart: not a restart policy: \"sometimes\"")
+    );
+}
