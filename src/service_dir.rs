@@ -15,6 +15,7 @@ pub const LOCK: &str = "supervise/lock";
 pub const DOWN_SIGNAL: &str = "down-signal";
 pub const FINISH: &str = "finish";
 pub const RESTART: &str = "restart";
+pub const NOTIFY: &str = "notify";
 pub const TIMEOUT_FINISH: &str = "timeout-finish";
 pub const TIMEOUT_KILL: &str = "timeout-kill";
 

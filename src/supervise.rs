@@ -2,7 +2,8 @@
 
 use crate::diag::{errstr, ioerrstr, warn};
 use crate::service_dir::{
-    CONTROL, FINISH, LOCK, OK, RESTART, RUN, SUPERVISE, ServiceDir, StopPolicy, TIMEOUT_FINISH,
+    CONTROL, FINISH, LOCK, NOTIFY, OK, RESTART, RUN, SUPERVISE, ServiceDir, StopPolicy,
+    TIMEOUT_FINISH,
 };
 use crate::status::{Extension, Status, Want};
 use crate::tai64::Tai64N;
@@ -45,6 +46,30 @@ pub enum Action {
     Exit,
 }
 
+/// A state change reported to the service's `notify` program as `NAME EVENT [ARG]`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Event {
+    Start,
+    Exit(i32),
+    Signal(i32),
+    /// The restart policy waits this many seconds.
+    Backoff(u64),
+    /// Down, and staying down.
+    Down,
+}
+
+impl Event {
+    pub fn args(&self) -> Vec<String> {
+        match self {
+            Event::Start => vec!["start".into()],
+            Event::Exit(c) => vec!["exit".into(), c.to_string()],
+            Event::Signal(n) => vec!["signal".into(), n.to_string()],
+            Event::Backoff(s) => vec!["backoff".into(), s.to_string()],
+            Event::Down => vec!["down".into()],
+        }
+    }
+}
+
 /// The supervise state: everything that decides what happens next, nothing that does it.
 #[derive(Debug)]
 pub struct Machine {
@@ -67,6 +92,8 @@ pub struct Machine {
     pub finish_pid: Option<u32>,
     finish_kill_at: Option<Instant>,
     pub finish_timeout: Duration,
+    /// Events for `notify`, taken by the event loop after each step.
+    pub events: Vec<Event>,
 }
 
 /// How long `./finish` may run before it is KILLed (s6 and runit use the same idea).
@@ -89,6 +116,7 @@ impl Machine {
             finish_pid: None,
             finish_kill_at: None,
             finish_timeout: DEFAULT_FINISH_TIMEOUT,
+            events: Vec::new(),
         }
     }
 
@@ -141,7 +169,14 @@ impl Machine {
             return;
         }
         match self.backoff.earliest_start() {
-            Some(t) if now < t => self.pending_start = Some(t),
+            Some(t) if now < t => {
+                self.pending_start = Some(t);
+                if self.backoff.policy != RestartPolicy::Daemontools {
+                    let wait = t.duration_since(now);
+                    let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+                    self.events.push(Event::Backoff(secs));
+                }
+            }
             _ => {
                 self.pending_start = None;
                 acts.push(Action::Spawn);
@@ -156,6 +191,7 @@ impl Machine {
         self.pending_start = None;
         self.changed = wall;
         self.starts = self.starts.wrapping_add(1);
+        self.events.push(Event::Start);
         vec![Action::Announce]
     }
 
@@ -193,6 +229,11 @@ impl Machine {
             crate::status::LastExit::Code(c) => (c, 0),
             crate::status::LastExit::Signal(s) => (-1, s),
         };
+        self.events.push(if signal == 0 {
+            Event::Exit(code)
+        } else {
+            Event::Signal(signal)
+        });
         vec![Action::Announce, Action::SpawnFinish { code, signal }]
     }
 
@@ -212,6 +253,9 @@ impl Machine {
         let was_pending = self.pending_start.take().is_some();
         if !self.exit_when_down && (self.want == Want::Up || was_pending) {
             self.request_start(now, &mut acts);
+        }
+        if !acts.contains(&Action::Spawn) && self.pending_start.is_none() {
+            self.events.push(Event::Down);
         }
         self.check_exit(acts)
     }
@@ -354,6 +398,9 @@ pub fn run(dir_arg: &str) -> Result<(), Fatal> {
     let boot = m.boot(Instant::now());
     let mut ctx = Context {
         dir: dir_arg,
+        name: std::env::current_dir()
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|_| dir_arg.to_string()),
         dirty: false,
     };
     ctx.apply(&mut m, boot);
@@ -556,13 +603,40 @@ fn spawn_program(path: &std::ffi::CStr, args: &[&str]) -> Result<u32, Errno> {
 /// The side of supervise that touches the world: spawn, signal, write status.
 struct Context<'a> {
     dir: &'a str,
+    /// The service's absolute path, the NAME `notify` gets.
+    name: String,
     /// The status changed since it was last written.
     dirty: bool,
 }
 
 impl Context<'_> {
-    /// Carries out `acts`; status writes wait for `flush`.
+    /// Carries out `acts`, then tells `notify` what happened; status writes wait for
+    /// `flush`.
     fn apply(&mut self, m: &mut Machine, acts: Vec<Action>) {
+        self.carry_out(m, acts);
+        for ev in std::mem::take(&mut m.events) {
+            self.notify(ev);
+        }
+    }
+
+    /// Starts `./notify NAME EVENT [ARG]` and does not wait for it: its exit is reaped
+    /// with the others, and one that hangs holds up nothing.
+    fn notify(&mut self, ev: Event) {
+        if std::fs::symlink_metadata(NOTIFY).is_err() {
+            return;
+        }
+        let mut args = vec![self.name.clone()];
+        args.extend(ev.args());
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        if let Err(e) = spawn_program(c"./notify", &args) {
+            warn(
+                "supervise",
+                &format!("unable to start {}/{NOTIFY}: {}", self.dir, errstr(e)),
+            );
+        }
+    }
+
+    fn carry_out(&mut self, m: &mut Machine, acts: Vec<Action>) {
         let mut queue = acts;
         while !queue.is_empty() {
             let mut next = Vec::new();
@@ -595,6 +669,9 @@ impl Context<'_> {
                         }
                     }
                     Action::Exit => {
+                        for ev in std::mem::take(&mut m.events) {
+                            self.notify(ev);
+                        }
                         self.dirty = true;
                         self.flush(m);
                         std::process::exit(0);
@@ -929,6 +1006,37 @@ mod tests {
             m.exited(20, 0, t, wall()),
             vec![Action::Announce, Action::Exit]
         );
+    }
+
+    #[test]
+    fn events_for_notify() {
+        let t = Instant::now();
+        let mut m = Machine::new(true, wall());
+        m.set_restart_policy(RestartPolicy::Exponential {
+            initial: Duration::from_secs(3),
+            cap: Duration::from_secs(60),
+        });
+        m.boot(t);
+        m.started(10, t, wall());
+        m.exited(10, 1 << 8, t, wall());
+        m.finish_done(t);
+        m.control(b'd', t);
+        m.control(b'o', t + Duration::from_secs(5));
+        m.started(11, t + Duration::from_secs(5), wall());
+        m.exited(11, 9, t + Duration::from_secs(5), wall());
+        m.finish_done(t + Duration::from_secs(5));
+        assert_eq!(
+            m.events,
+            vec![
+                Event::Start,
+                Event::Exit(1),
+                Event::Backoff(3),
+                Event::Start,
+                Event::Signal(9),
+                Event::Down
+            ]
+        );
+        assert_eq!(Event::Backoff(3).args(), vec!["backoff", "3"]);
     }
 
     #[test]

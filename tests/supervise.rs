@@ -531,3 +531,80 @@ fn garbage_restart_file_falls_back_to_daemontools() {
             .contains("restart: not a restart policy: \"sometimes\"")
     );
 }
+
+#[test]
+fn notify_hears_every_change_and_never_blocks() {
+    let t = TempDir::new("notify");
+    let s = service(&t.join("s"), "echo x >> starts\nsleep 0.3\nexit 2");
+    // Hangs after recording: supervise must not wait for it.
+    script(
+        &s.join("notify"),
+        "echo $$ >> notifiers\necho \"$*\" >> events\nexec sleep 1000",
+    );
+    std::fs::write(s.join("restart"), "exponential 2s 1m").unwrap();
+    // The hanging notifies must not hold the test harness's output open.
+    let mut p = Proc::spawn(
+        cmd("supervise")
+            .arg(&s)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null()),
+    );
+    p.services.push(s.clone());
+    // Kills the hanging notifies by pid, even when an assertion fails.
+    struct Notifiers(std::path::PathBuf);
+    impl Drop for Notifiers {
+        fn drop(&mut self) {
+            for pid in lines(&self.0) {
+                signal(pid.parse().unwrap(), libc::SIGKILL);
+            }
+        }
+    }
+    let _notifiers = Notifiers(s.join("notifiers"));
+    must("supervise/ok", || ok(&s));
+    let name = std::fs::canonicalize(&s).unwrap().display().to_string();
+    must("start, exit and backoff", || {
+        lines(&s.join("events")).len() >= 3
+    });
+    // Each event has a notify of its own, running concurrently: order is not kept.
+    let mut ev = lines(&s.join("events"))[..3].to_vec();
+    ev.sort();
+    let want = ["backoff 2", "exit 2", "start"].map(|e| format!("{name} {e}"));
+    assert_eq!(ev, want);
+    svc("-d", &s);
+    must("want down", || {
+        std::fs::read(s.join("supervise/status")).is_ok_and(|b| b[17] == b'd')
+    });
+    svc("-o", &s);
+    must("down at last", || {
+        lines(&s.join("events")).contains(&format!("{name} down"))
+    });
+    // The hanging notifies are ours to clean up, by pid.
+    let n = lines(&s.join("events")).len();
+    must("every notifier recorded", || {
+        lines(&s.join("notifiers")).len() >= n
+    });
+    for pid in lines(&s.join("notifiers")) {
+        signal(pid.parse().unwrap(), libc::SIGKILL);
+    }
+    drop(p);
+}
+
+#[test]
+fn a_notify_without_its_run_bit_is_reported() {
+    let t = TempDir::new("notifybad");
+    let s = service(&t.join("s"), "exec sleep 1000");
+    std::fs::write(s.join("notify"), "#!/bin/sh\necho hi\n").unwrap();
+    let mut p = Proc::spawn(
+        cmd("supervise")
+            .arg(&s)
+            .stdin(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped()),
+    );
+    p.services.push(s.clone());
+    must("up", || status_pid(&s) != 0);
+    svc("-d", &s);
+    must("down", || status_pid(&s) == 0);
+    p.stop();
+    assert!(p.stderr().contains("/notify: access denied"));
+}
