@@ -4,7 +4,7 @@
 use crate::control::is_supervised;
 use crate::diag::errstr;
 use crate::service_dir::ServiceDir;
-use crate::status::{LastExit, Status, StatusError, Want};
+use crate::status::{LastExit, Readiness, Status, StatusError, Want};
 use crate::tai64::Tai64N;
 use nix::errno::Errno;
 
@@ -67,6 +67,10 @@ pub fn query(dir: &ServiceDir, now: Tai64N) -> Result<ServiceReport, ReportError
 }
 
 impl ServiceReport {
+    pub fn readiness(&self) -> Readiness {
+        self.status.ext.map(|e| e.readiness).unwrap_or_default()
+    }
+
     /// Whole seconds until the restart policy lets a down service start, rounded up.
     pub fn backoff(&self) -> u64 {
         match self.status.ext.and_then(|e| e.next_start) {
@@ -88,6 +92,19 @@ impl ServiceReport {
         } else {
             format!("down {} seconds", self.seconds)
         };
+        if up {
+            match self.readiness() {
+                Readiness::Untracked => {}
+                Readiness::Waiting => out.push_str(", not ready"),
+                Readiness::Ready(t) => {
+                    out.push_str(&format!(", ready {} seconds", t.seconds_until(self.now)))
+                }
+                Readiness::Failing(t) => out.push_str(&format!(
+                    ", not ready (check failing {} seconds)",
+                    t.seconds_until(self.now)
+                )),
+            }
+        }
         if up && !self.normally_up {
             out.push_str(", normally down");
         }
@@ -144,6 +161,18 @@ impl ServiceReport {
             }
             out.push_str(&format!(",\"finishing\":{}", ext.finishing));
             out.push_str(&format!(",\"backoff\":{}", self.backoff()));
+            match ext.readiness {
+                Readiness::Untracked => out.push_str(",\"ready\":null"),
+                Readiness::Waiting => out.push_str(",\"ready\":false"),
+                Readiness::Ready(t) => out.push_str(&format!(
+                    ",\"ready\":true,\"ready_seconds\":{}",
+                    t.seconds_until(self.now)
+                )),
+                Readiness::Failing(t) => out.push_str(&format!(
+                    ",\"ready\":false,\"check_failing_seconds\":{}",
+                    t.seconds_until(self.now)
+                )),
+            }
         }
         out.push('}');
         out
@@ -234,10 +263,11 @@ mod tests {
             starts: 3,
             finishing: false,
             next_start: None,
+            readiness: Readiness::Untracked,
         });
         assert_eq!(
             r.json("/service/a\"b"),
-            "{\"service\":\"/service/a\\\"b\",\"state\":\"up\",\"pid\":7,\"seconds\":45,\"normally_up\":true,\"want\":\"up\",\"paused\":false,\"starts\":3,\"last_exit\":{\"signal\":9},\"finishing\":false,\"backoff\":0}"
+            "{\"service\":\"/service/a\\\"b\",\"state\":\"up\",\"pid\":7,\"seconds\":45,\"normally_up\":true,\"want\":\"up\",\"paused\":false,\"starts\":3,\"last_exit\":{\"signal\":9},\"finishing\":false,\"backoff\":0,\"ready\":null}"
         );
         assert_eq!(
             json_error("x", &ReportError::NotRunning),
@@ -256,6 +286,7 @@ mod tests {
                 secs: 101,
                 nanos: 1,
             }),
+            readiness: Readiness::Untracked,
         });
         assert_eq!(
             r.human(),
@@ -263,7 +294,31 @@ mod tests {
         );
         assert!(
             r.json("x")
-                .ends_with(",\"finishing\":false,\"backoff\":57}")
+                .ends_with(",\"finishing\":false,\"backoff\":57,\"ready\":null}")
+        );
+    }
+
+    #[test]
+    fn readiness_phrases() {
+        let mut r = report(7, true, false, Want::Up);
+        let ext = |readiness| {
+            Some(Extension {
+                readiness,
+                ..Default::default()
+            })
+        };
+        r.status.ext = ext(Readiness::Ready(Tai64N { secs: 1, nanos: 0 }));
+        assert_eq!(r.human(), "up (pid 7) 45 seconds, ready 44 seconds");
+        r.status.ext = ext(Readiness::Waiting);
+        assert_eq!(r.human(), "up (pid 7) 45 seconds, not ready");
+        r.status.ext = ext(Readiness::Failing(Tai64N { secs: 33, nanos: 0 }));
+        assert_eq!(
+            r.human(),
+            "up (pid 7) 45 seconds, not ready (check failing 12 seconds)"
+        );
+        assert!(
+            r.json("x")
+                .ends_with(",\"ready\":false,\"check_failing_seconds\":12}")
         );
     }
 

@@ -16,6 +16,10 @@ pub const DOWN_SIGNAL: &str = "down-signal";
 pub const FINISH: &str = "finish";
 pub const RESTART: &str = "restart";
 pub const NOTIFY: &str = "notify";
+pub const CHECK: &str = "check";
+pub const CHECK_INTERVAL: &str = "check-interval";
+pub const CHECK_TIMEOUT: &str = "check-timeout";
+pub const NOTIFICATION_FD: &str = "notification-fd";
 pub const TIMEOUT_FINISH: &str = "timeout-finish";
 pub const TIMEOUT_KILL: &str = "timeout-kill";
 

@@ -10,6 +10,7 @@
 //! - 20..24 last wait status of `run`, little-endian i32, -1 if it never exited
 //! - 24..28 number of times `run` was started, little-endian u32
 //! - 28..40 TAI64N of the next start the restart policy waits for, zeros if none
+//! - 40..52 TAI64N since when the service is ready, or failing its check (flags say)
 
 use crate::service_dir::{STATUS, STATUS_NEW, ServiceDir};
 use crate::tai64::Tai64N;
@@ -17,7 +18,7 @@ use nix::errno::Errno;
 use std::io::{Read, Write};
 
 pub const DAEMONTOOLS_LEN: usize = 18;
-pub const EXT_V1_LEN: usize = 40;
+pub const EXT_V1_LEN: usize = 52;
 /// Records of the first svkit versions end after the start count.
 const EXT_V1_MIN_LEN: usize = 28;
 const EXT_VERSION: u8 = 1;
@@ -85,9 +86,27 @@ pub struct Extension {
     pub finishing: bool,
     /// When the restart policy lets the service start again.
     pub next_start: Option<Tai64N>,
+    pub readiness: Readiness,
 }
 
 const FLAG_FINISHING: u8 = 1;
+/// The service has a readiness check or notification-fd.
+const FLAG_READINESS: u8 = 2;
+const FLAG_READY: u8 = 4;
+const FLAG_CHECK_FAILING: u8 = 8;
+
+/// Whether the service works, beyond its process existing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Readiness {
+    /// No check and no notification-fd: up is all there is (daemontools).
+    #[default]
+    Untracked,
+    /// Up, not ready yet.
+    Waiting,
+    Ready(Tai64N),
+    /// The check did not pass within its timeout.
+    Failing(Tai64N),
+}
 
 impl Extension {
     pub fn last_exit(&self) -> Option<LastExit> {
@@ -132,7 +151,16 @@ impl Status {
         b[17] = self.want.byte();
         let ext = self.ext.unwrap_or_default();
         b[18] = EXT_VERSION;
-        b[19] = if ext.finishing { FLAG_FINISHING } else { 0 };
+        let (flags, since) = match ext.readiness {
+            Readiness::Untracked => (0, None),
+            Readiness::Waiting => (FLAG_READINESS, None),
+            Readiness::Ready(t) => (FLAG_READINESS | FLAG_READY, Some(t)),
+            Readiness::Failing(t) => (FLAG_READINESS | FLAG_CHECK_FAILING, Some(t)),
+        };
+        b[19] = flags | if ext.finishing { FLAG_FINISHING } else { 0 };
+        if let Some(t) = since {
+            b[40..52].copy_from_slice(&t.pack());
+        }
         b[20..24].copy_from_slice(&ext.last_wait_status.unwrap_or(-1).to_le_bytes());
         b[24..28].copy_from_slice(&ext.starts.to_le_bytes());
         if let Some(t) = ext.next_start {
@@ -164,6 +192,17 @@ impl Status {
                 next_start: b
                     .get(28..40)
                     .and_then(|l| Tai64N::unpack(l.try_into().ok()?)),
+                readiness: {
+                    let since = b
+                        .get(40..52)
+                        .and_then(|l| Tai64N::unpack(l.try_into().ok()?));
+                    match (b[19] & FLAG_READINESS != 0, since) {
+                        (false, _) => Readiness::Untracked,
+                        (true, Some(t)) if b[19] & FLAG_READY != 0 => Readiness::Ready(t),
+                        (true, Some(t)) if b[19] & FLAG_CHECK_FAILING != 0 => Readiness::Failing(t),
+                        (true, _) => Readiness::Waiting,
+                    }
+                },
             })
         } else {
             None
@@ -236,6 +275,10 @@ mod tests {
                 next_start: Some(Tai64N {
                     secs: 1_790_000_060,
                     nanos: 0,
+                }),
+                readiness: Readiness::Ready(Tai64N {
+                    secs: 1_790_000_001,
+                    nanos: 7,
                 }),
             }),
         }

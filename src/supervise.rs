@@ -2,10 +2,10 @@
 
 use crate::diag::{errstr, ioerrstr, warn};
 use crate::service_dir::{
-    CONTROL, FINISH, LOCK, NOTIFY, OK, RESTART, RUN, SUPERVISE, ServiceDir, StopPolicy,
-    TIMEOUT_FINISH,
+    CHECK, CHECK_INTERVAL, CHECK_TIMEOUT, CONTROL, FINISH, LOCK, NOTIFICATION_FD, NOTIFY, OK,
+    RESTART, RUN, SUPERVISE, ServiceDir, StopPolicy, TIMEOUT_FINISH,
 };
-use crate::status::{Extension, Status, Want};
+use crate::status::{Extension, Readiness, Status, Want};
 use crate::tai64::Tai64N;
 use crate::wakeup::{SelfPipe, timeout_until};
 use nix::errno::Errno;
@@ -56,6 +56,8 @@ pub enum Event {
     Backoff(u64),
     /// Down, and staying down.
     Down,
+    Ready,
+    CheckFailed,
 }
 
 impl Event {
@@ -66,6 +68,8 @@ impl Event {
             Event::Signal(n) => vec!["signal".into(), n.to_string()],
             Event::Backoff(s) => vec!["backoff".into(), s.to_string()],
             Event::Down => vec!["down".into()],
+            Event::Ready => vec!["ready".into()],
+            Event::CheckFailed => vec!["check-failed".into()],
         }
     }
 }
@@ -94,6 +98,9 @@ pub struct Machine {
     pub finish_timeout: Duration,
     /// Events for `notify`, taken by the event loop after each step.
     pub events: Vec<Event>,
+    /// Whether the run being started has a readiness mechanism (set before `Spawn`).
+    pub tracks_readiness: bool,
+    readiness: Readiness,
 }
 
 /// How long `./finish` may run before it is KILLed (s6 and runit use the same idea).
@@ -117,7 +124,32 @@ impl Machine {
             finish_kill_at: None,
             finish_timeout: DEFAULT_FINISH_TIMEOUT,
             events: Vec::new(),
+            tracks_readiness: false,
+            readiness: Readiness::Untracked,
         }
+    }
+
+    /// The service said it is ready (its check passed, or it wrote to its
+    /// notification-fd).
+    pub fn ready(&mut self, wall: Tai64N) -> Vec<Action> {
+        if self.pid.is_none()
+            || matches!(self.readiness, Readiness::Ready(_) | Readiness::Untracked)
+        {
+            return Vec::new();
+        }
+        self.readiness = Readiness::Ready(wall);
+        self.events.push(Event::Ready);
+        vec![Action::Announce]
+    }
+
+    /// The check did not pass in time.
+    pub fn check_failed(&mut self, wall: Tai64N) -> Vec<Action> {
+        if self.pid.is_none() || self.readiness != Readiness::Waiting {
+            return Vec::new();
+        }
+        self.readiness = Readiness::Failing(wall);
+        self.events.push(Event::CheckFailed);
+        vec![Action::Announce]
     }
 
     /// Sets the restart policy (from the `restart` file, read at each start).
@@ -146,6 +178,11 @@ impl Machine {
                 starts: self.starts,
                 finishing: self.finish_pid.is_some(),
                 next_start: None,
+                readiness: if self.pid.is_some() {
+                    self.readiness
+                } else {
+                    Readiness::Untracked
+                },
             }),
         }
     }
@@ -191,6 +228,11 @@ impl Machine {
         self.pending_start = None;
         self.changed = wall;
         self.starts = self.starts.wrapping_add(1);
+        self.readiness = if self.tracks_readiness {
+            Readiness::Waiting
+        } else {
+            Readiness::Untracked
+        };
         self.events.push(Event::Start);
         vec![Action::Announce]
     }
@@ -402,6 +444,8 @@ pub fn run(dir_arg: &str) -> Result<(), Fatal> {
             .map(|p| p.display().to_string())
             .unwrap_or_else(|_| dir_arg.to_string()),
         dirty: false,
+        ready_pipe: None,
+        check: None,
     };
     ctx.apply(&mut m, boot);
     ctx.flush(&m);
@@ -412,16 +456,32 @@ pub fn run(dir_arg: &str) -> Result<(), Fatal> {
 
     let mut buf = [0u8; 256];
     loop {
-        let timeout = timeout_until(m.deadline(), Instant::now());
-        let mut fds = [
+        let deadline = [m.deadline(), ctx.check_deadline()]
+            .into_iter()
+            .flatten()
+            .min();
+        let timeout = timeout_until(deadline, Instant::now());
+        let mut fds = vec![
             PollFd::new(wake.as_fd(), PollFlags::POLLIN),
             PollFd::new(files.control.as_fd(), PollFlags::POLLIN),
         ];
+        if let Some(r) = &ctx.ready_pipe {
+            fds.push(PollFd::new(r.as_fd(), PollFlags::POLLIN));
+        }
         match poll(&mut fds, timeout) {
             Ok(_) | Err(Errno::EINTR) => {}
             Err(e) => warn("supervise", &format!("unable to poll: {}", errstr(e))),
         }
+        let ready_pipe_readable = fds
+            .get(2)
+            .and_then(|f| f.revents())
+            .is_some_and(|r| !r.is_empty());
+        drop(fds);
         wake.drain();
+        if ready_pipe_readable {
+            let acts = ctx.read_ready_pipe(&mut m);
+            ctx.apply(&mut m, acts);
+        }
 
         // Reap first: a command that arrives with an exit must see the service down.
         loop {
@@ -429,7 +489,16 @@ pub fn run(dir_arg: &str) -> Result<(), Fatal> {
                 Ok(WaitStatus::StillAlive) | Err(_) => break,
                 Ok(ws) => {
                     if let Some((pid, raw)) = raw_wait_status(ws) {
-                        let acts = m.exited(pid, raw, Instant::now(), Tai64N::now());
+                        let acts = if ctx.check.as_ref().is_some_and(|c| c.pid == Some(pid)) {
+                            ctx.check_exited(&mut m, raw == 0)
+                        } else {
+                            if m.pid == Some(pid) {
+                                // Readiness belongs to this run only.
+                                ctx.check = None;
+                                ctx.ready_pipe = None;
+                            }
+                            m.exited(pid, raw, Instant::now(), Tai64N::now())
+                        };
                         ctx.apply(&mut m, acts);
                     }
                 }
@@ -456,9 +525,24 @@ pub fn run(dir_arg: &str) -> Result<(), Fatal> {
         }
         let acts = m.timer(Instant::now());
         ctx.apply(&mut m, acts);
+        let acts = ctx.check_timer(&mut m);
+        ctx.apply(&mut m, acts);
         ctx.flush(&m);
     }
 }
+
+/// A readiness check in progress: `./check` run every `interval` until it exits 0,
+/// given up (check-failed) at `give_up_at`.
+struct Check {
+    pid: Option<u32>,
+    next_at: Option<Instant>,
+    give_up_at: Instant,
+    interval: Duration,
+}
+
+/// Defaults for `check-interval` and `check-timeout`.
+pub const DEFAULT_CHECK_INTERVAL: Duration = Duration::from_millis(100);
+pub const DEFAULT_CHECK_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Creates `supervise/`, takes the lock, opens the control FIFO both ways.
 fn open_files(dir_arg: &str) -> Result<Files, Fatal> {
@@ -537,6 +621,25 @@ fn raw_wait_status(ws: WaitStatus) -> Option<(u32, i32)> {
     }
 }
 
+/// The number in `notification-fd`, if there is a usable one (3 or more: 0 to 2 are
+/// the service's standard descriptors).
+fn read_notification_fd(dir: &str) -> Option<std::os::fd::RawFd> {
+    let text = std::fs::read_to_string(NOTIFICATION_FD).ok()?;
+    match text.trim().parse::<std::os::fd::RawFd>() {
+        Ok(n) if (3..1024).contains(&n) => Some(n),
+        _ => {
+            warn(
+                "supervise",
+                &format!(
+                    "{dir}/{NOTIFICATION_FD}: not a descriptor number from 3 to 1023: {:?}, ignored",
+                    text.trim()
+                ),
+            );
+            None
+        }
+    }
+}
+
 /// A duration from a settings file of the service directory, if it has a usable one.
 fn read_duration(name: &str, dir: &str) -> Option<Duration> {
     let text = std::fs::read_to_string(name).ok()?;
@@ -556,6 +659,16 @@ fn read_duration(name: &str, dir: &str) -> Option<Duration> {
 /// default (Rust ignores it), through posix_spawn: the child starts without copying our
 /// page tables, and an exec failure comes back as the result.
 fn spawn_program(path: &std::ffi::CStr, args: &[&str]) -> Result<u32, Errno> {
+    spawn_program_with(path, args, None)
+}
+
+/// `spawn_program`, giving the child `dup.0` as its descriptor `dup.1` (the
+/// notification-fd).
+fn spawn_program_with(
+    path: &std::ffi::CStr,
+    args: &[&str],
+    dup: Option<(std::os::fd::RawFd, std::os::fd::RawFd)>,
+) -> Result<u32, Errno> {
     let args: Vec<std::ffi::CString> = args
         .iter()
         .map(|a| std::ffi::CString::new(*a).map_err(|_| Errno::EINVAL))
@@ -583,14 +696,21 @@ fn spawn_program(path: &std::ffi::CStr, args: &[&str]) -> Result<u32, Errno> {
                 | libc::POSIX_SPAWN_SETSIGMASK as libc::c_short
                 | libc::POSIX_SPAWN_SETSIGDEF as libc::c_short,
         );
+        let mut actions: libc::posix_spawn_file_actions_t = std::mem::zeroed();
+        libc::posix_spawn_file_actions_init(&mut actions);
+        if let Some((from, to)) = dup {
+            // dup2 leaves the new descriptor open across exec.
+            libc::posix_spawn_file_actions_adddup2(&mut actions, from, to);
+        }
         let r = libc::posix_spawn(
             &mut pid,
             path.as_ptr(),
-            std::ptr::null(),
+            &actions,
             &attr,
             argv.as_ptr(),
             libc::environ.cast_const(),
         );
+        libc::posix_spawn_file_actions_destroy(&mut actions);
         libc::posix_spawnattr_destroy(&mut attr);
         r
     };
@@ -607,6 +727,9 @@ struct Context<'a> {
     name: String,
     /// The status changed since it was last written.
     dirty: bool,
+    /// The read end of the run's notification-fd, until it says ready.
+    ready_pipe: Option<OwnedFd>,
+    check: Option<Check>,
 }
 
 impl Context<'_> {
@@ -699,7 +822,29 @@ impl Context<'_> {
             }),
             Err(_) => RestartPolicy::Daemontools,
         });
-        match spawn_program(c"./run", &[]) {
+        // Readiness: a notification-fd if there is one, else a check if there is one.
+        let fd_number = read_notification_fd(self.dir);
+        let pipe = fd_number.and_then(|_| nix::unistd::pipe2(OFlag::O_CLOEXEC).ok());
+        let has_check = pipe.is_none() && std::fs::symlink_metadata(CHECK).is_ok();
+        m.tracks_readiness = pipe.is_some() || has_check;
+        let dup = match (&pipe, fd_number) {
+            (Some((_, w)), Some(n)) => Some((std::os::fd::AsRawFd::as_raw_fd(w), n)),
+            _ => None,
+        };
+        let spawned = spawn_program_with(c"./run", &[], dup);
+        self.ready_pipe = pipe.filter(|_| spawned.is_ok()).map(|(r, _)| r);
+        self.check = None;
+        if has_check && spawned.is_ok() {
+            let now = Instant::now();
+            self.check = Some(Check {
+                pid: None,
+                next_at: Some(now),
+                give_up_at: now
+                    + read_duration(CHECK_TIMEOUT, self.dir).unwrap_or(DEFAULT_CHECK_TIMEOUT),
+                interval: read_duration(CHECK_INTERVAL, self.dir).unwrap_or(DEFAULT_CHECK_INTERVAL),
+            });
+        }
+        match spawned {
             Ok(pid) => m.started(pid, Instant::now(), Tai64N::now()),
             Err(e) => {
                 warn(
@@ -709,6 +854,85 @@ impl Context<'_> {
                 m.start_failed(Instant::now())
             }
         }
+    }
+
+    /// When the check wants attention next.
+    fn check_deadline(&self) -> Option<Instant> {
+        let c = self.check.as_ref()?;
+        Some(c.next_at.map_or(c.give_up_at, |n| n.min(c.give_up_at)))
+    }
+
+    /// The service wrote to its notification-fd: a newline means ready.
+    fn read_ready_pipe(&mut self, m: &mut Machine) -> Vec<Action> {
+        let Some(r) = &self.ready_pipe else {
+            return Vec::new();
+        };
+        let mut buf = [0u8; 64];
+        match nix::unistd::read(r, &mut buf) {
+            Ok(0) => {
+                // Closed without a newline: never ready, and nothing more to hear.
+                self.ready_pipe = None;
+                Vec::new()
+            }
+            Ok(n) if buf[..n].contains(&b'\n') => {
+                self.ready_pipe = None;
+                m.ready(Tai64N::now())
+            }
+            Ok(_) | Err(Errno::EAGAIN | Errno::EINTR) => Vec::new(),
+            Err(_) => {
+                self.ready_pipe = None;
+                Vec::new()
+            }
+        }
+    }
+
+    fn check_exited(&mut self, m: &mut Machine, passed: bool) -> Vec<Action> {
+        let Some(c) = self.check.as_mut() else {
+            return Vec::new();
+        };
+        c.pid = None;
+        if passed {
+            self.check = None;
+            return m.ready(Tai64N::now());
+        }
+        let now = Instant::now();
+        if now >= c.give_up_at {
+            self.check = None;
+            return m.check_failed(Tai64N::now());
+        }
+        c.next_at = Some(now + c.interval);
+        Vec::new()
+    }
+
+    /// Runs the check when it is due; gives up (check-failed) at its timeout, KILLing
+    /// a check that hangs.
+    fn check_timer(&mut self, m: &mut Machine) -> Vec<Action> {
+        let now = Instant::now();
+        let Some(c) = self.check.as_mut() else {
+            return Vec::new();
+        };
+        if now >= c.give_up_at {
+            if let Some(pid) = c.pid {
+                let _ = kill(Pid::from_raw(-(pid as i32)), Signal::SIGKILL);
+                let _ = kill(Pid::from_raw(pid as i32), Signal::SIGKILL);
+            }
+            self.check = None;
+            return m.check_failed(Tai64N::now());
+        }
+        if c.pid.is_none() && c.next_at.is_some_and(|t| now >= t) {
+            c.next_at = None;
+            match spawn_program(c"./check", &[]) {
+                Ok(pid) => c.pid = Some(pid),
+                Err(e) => {
+                    warn(
+                        "supervise",
+                        &format!("unable to start {}/{CHECK}: {}", self.dir, errstr(e)),
+                    );
+                    c.next_at = Some(now + c.interval);
+                }
+            }
+        }
+        Vec::new()
     }
 
     /// Starts `./finish CODE SIGNAL` if there is one.

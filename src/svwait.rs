@@ -17,9 +17,11 @@ use std::time::{Duration, Instant};
 /// What to wait for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Goal {
-    /// `-u`: run is running. `-U` (up and ready) means the same until supervise reports
-    /// readiness.
+    /// `-u`: run is running.
     Up,
+    /// `-U`: run is running and ready (a service without check or notification-fd is
+    /// ready once up, as in daemontools).
+    Ready,
     /// `-d`: run is not running.
     Down,
     /// `-D`: run is not running and `./finish` is done.
@@ -68,6 +70,14 @@ fn meets(w: &Watched, goal: Goal) -> Result<bool, WaitError> {
     })?;
     Ok(match goal {
         Goal::Up => st.pid != 0,
+        Goal::Ready => {
+            use crate::status::Readiness;
+            st.pid != 0
+                && matches!(
+                    st.ext.map(|e| e.readiness).unwrap_or_default(),
+                    Readiness::Untracked | Readiness::Ready(_)
+                )
+        }
         Goal::Down => st.pid == 0,
         Goal::Finished => st.pid == 0 && !st.ext.is_some_and(|e| e.finishing),
     })

@@ -608,3 +608,85 @@ fn a_notify_without_its_run_bit_is_reported() {
     p.stop();
     assert!(p.stderr().contains("/notify: access denied"));
 }
+
+#[test]
+fn notification_fd_readiness() {
+    let t = TempDir::new("notifyfd");
+    let s = service(
+        &t.join("s"),
+        "while [ ! -e go ]; do sleep 0.02; done\necho >&5\nexec sleep 1000",
+    );
+    std::fs::write(s.join("notification-fd"), "5\n").unwrap();
+    let _p = Proc::supervise(&s);
+    must("up, not ready", || {
+        svstat(&s).ends_with(" seconds, not ready")
+    });
+    let mut w = Proc::spawn(cmd("svwait").arg("-U").arg(&s));
+    assert_eq!(out(cmd("svwait").args(["-U", "-t", "200ms"]).arg(&s)).0, 1);
+    std::fs::write(s.join("go"), "").unwrap();
+    assert_eq!(w.wait_exit(), Some(0));
+    assert!(svstat(&s).contains(" seconds, ready "), "{}", svstat(&s));
+    let (_, json, _) = out(cmd("svstat").arg("-j").arg(&s));
+    assert!(json.contains("\"ready\":true"), "{json}");
+}
+
+#[test]
+fn check_readiness_and_check_failure() {
+    let t = TempDir::new("check");
+    let s = service(&t.join("s"), "exec sleep 1000");
+    script(&s.join("check"), "echo x >> checks\n[ -e healthy ]");
+    std::fs::write(s.join("check-interval"), "50ms").unwrap();
+    std::fs::write(s.join("check-timeout"), "1s").unwrap();
+    script(&s.join("notify"), "echo \"$2\" >> events");
+    let _p = Proc::supervise(&s);
+    must("checked a few times", || {
+        lines(&s.join("checks")).len() >= 3
+    });
+    assert!(svstat(&s).ends_with(", not ready"), "{}", svstat(&s));
+    must("check failing", || {
+        svstat(&s).contains("not ready (check failing ")
+    });
+    must("told", || {
+        lines(&s.join("events")).contains(&"check-failed".to_string())
+    });
+    // A restart checks again, and this time passes.
+    std::fs::write(s.join("healthy"), "").unwrap();
+    svc("-k", &s);
+    must("ready", || svstat(&s).contains(" seconds, ready "));
+    must("told ready", || {
+        lines(&s.join("events")).contains(&"ready".to_string())
+    });
+    assert_eq!(out(cmd("svwait").args(["-U", "-t", "5s"]).arg(&s)).0, 0);
+}
+
+#[test]
+fn a_plain_service_is_ready_once_up() {
+    let t = TempDir::new("plainready");
+    let s = service(&t.join("s"), "exec sleep 1000");
+    let _p = Proc::supervise(&s);
+    assert_eq!(out(cmd("svwait").args(["-U", "-t", "10s"]).arg(&s)).0, 0);
+    assert!(!svstat(&s).contains(", ready") && !svstat(&s).contains("not ready"));
+}
+
+#[test]
+fn garbage_notification_fd_is_ignored() {
+    let t = TempDir::new("badfd");
+    let s = service(&t.join("s"), "exec sleep 1000");
+    std::fs::write(s.join("notification-fd"), "1").unwrap();
+    let mut p = Proc::spawn(
+        cmd("supervise")
+            .arg(&s)
+            .stdin(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped()),
+    );
+    p.services.push(s.clone());
+    must("up", || status_pid(&s) != 0);
+    assert!(!svstat(&s).contains(", ready") && !svstat(&s).contains("not ready"));
+    svc("-d", &s);
+    must("still responsive", || status_pid(&s) == 0);
+    p.stop();
+    assert!(
+        p.stderr()
+            .contains("notification-fd: not a descriptor number")
+    );
+}

@@ -15,7 +15,8 @@ fn main() {
     let mut parser = lexopt::Parser::from_env();
     loop {
         match parser.next() {
-            Ok(Some(lexopt::Arg::Short('u' | 'U'))) => goal = Goal::Up,
+            Ok(Some(lexopt::Arg::Short('u'))) => goal = Goal::Up,
+            Ok(Some(lexopt::Arg::Short('U'))) => goal = Goal::Ready,
             Ok(Some(lexopt::Arg::Short('d'))) => goal = Goal::Down,
             Ok(Some(lexopt::Arg::Short('D'))) => goal = Goal::Finished,
             Ok(Some(lexopt::Arg::Short('a'))) => any = false,
