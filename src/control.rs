@@ -1,10 +1,14 @@
-//! The control protocol: command bytes written to `supervise/control`, and the
-//! `supervise/ok` FIFO that tells whether a supervise is listening.
+//! The control protocol: command bytes written to `supervise/control`, the
+//! `supervise/ok` FIFO that tells whether a supervise is listening, and the
+//! `supervise/event` directory of waiters' FIFOs that supervise wakes on each change
+//! (s6's fifodir idea: no polling, and no inotify, whose teardown costs milliseconds).
 
-use crate::service_dir::{CONTROL, OK, ServiceDir};
+use crate::service_dir::{CONTROL, EVENT, OK, ServiceDir};
 use nix::errno::Errno;
 use nix::fcntl::{OFlag, open};
 use nix::sys::stat::Mode;
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
 
 /// Command bytes supervise obeys, in svc's option letters.
 pub const COMMANDS: &[u8] = b"udopchaitkx";
@@ -52,4 +56,89 @@ pub fn is_supervised(dir: &ServiceDir) -> Result<bool, Errno> {
         Err(Errno::ENXIO) => Ok(false),
         Err(e) => Err(e),
     }
+}
+
+/// Wakes every waiter with a FIFO in `event_dir` (supervise's side). A FIFO nobody
+/// reads any more belongs to a waiter that died: it is removed. Names starting with a
+/// dot are FIFOs being set up.
+pub fn wake_waiters(event_dir: &Path) {
+    let Ok(rd) = std::fs::read_dir(event_dir) else {
+        return;
+    };
+    for e in rd.flatten() {
+        if e.file_name().as_encoded_bytes().starts_with(b".") {
+            continue;
+        }
+        let path = e.path();
+        match open(
+            &path,
+            OFlag::O_WRONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        ) {
+            Ok(fd) => {
+                let _ = nix::unistd::write(&fd, b"s");
+            }
+            Err(Errno::ENXIO) => {
+                let _ = std::fs::remove_file(&path);
+            }
+            Err(_) => {}
+        }
+    }
+}
+
+/// A waiter's FIFO in a service's event directory, removed on drop.
+pub struct EventFifo {
+    path: PathBuf,
+    pub fd: OwnedFd,
+}
+
+impl EventFifo {
+    /// Sets up a FIFO for this process; `Ok(None)` when the supervise has no event
+    /// directory (daemontools' supervise).
+    pub fn listen(dir: &ServiceDir) -> Result<Option<EventFifo>, Errno> {
+        let events = dir.file(EVENT);
+        if !events.is_dir() {
+            return Ok(None);
+        }
+        let name = format!("{}-{}", std::process::id(), unique());
+        let hidden = events.join(format!(".{name}"));
+        nix::unistd::mkfifo(&hidden, Mode::from_bits_truncate(0o600))?;
+        // Open for reading before supervise can see it, so it is never taken for stale.
+        let fd = match open(
+            &hidden,
+            OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        ) {
+            Ok(fd) => fd,
+            Err(e) => {
+                let _ = std::fs::remove_file(&hidden);
+                return Err(e);
+            }
+        };
+        let path = events.join(name);
+        if let Err(e) = std::fs::rename(&hidden, &path) {
+            let _ = std::fs::remove_file(&hidden);
+            return Err(Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)));
+        }
+        Ok(Some(EventFifo { path, fd }))
+    }
+
+    /// Reads away the wake-up bytes.
+    pub fn drain(&self) {
+        let mut buf = [0u8; 64];
+        while matches!(nix::unistd::read(&self.fd, &mut buf), Ok(n) if n > 0) {}
+    }
+}
+
+impl Drop for EventFifo {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// A number not used before by this process.
+fn unique() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    N.fetch_add(1, Ordering::Relaxed)
 }

@@ -12,6 +12,8 @@ pub const STATUS_NEW: &str = "supervise/status.new";
 pub const CONTROL: &str = "supervise/control";
 pub const OK: &str = "supervise/ok";
 pub const LOCK: &str = "supervise/lock";
+/// Waiters' FIFOs: supervise writes a byte to each on every status change.
+pub const EVENT: &str = "supervise/event";
 pub const DOWN_SIGNAL: &str = "down-signal";
 pub const FINISH: &str = "finish";
 pub const RESTART: &str = "restart";

@@ -436,6 +436,21 @@ pub fn run(dir_arg: &str) -> Result<(), Fatal> {
     }
 
     let files = open_files(dir_arg)?;
+    match std::fs::DirBuilder::new()
+        .mode(0o700)
+        .create(crate::service_dir::EVENT)
+    {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => warn(
+            "supervise",
+            &format!(
+                "unable to create {dir_arg}/{}: {}",
+                crate::service_dir::EVENT,
+                ioerrstr(&e)
+            ),
+        ),
+    }
     let mut m = Machine::new(normally_up, Tai64N::now());
     let boot = m.boot(Instant::now());
     let mut ctx = Context {
@@ -969,7 +984,11 @@ impl Context<'_> {
             let wait = at.saturating_duration_since(Instant::now());
             ext.next_start = Some(Tai64N::from_system(std::time::SystemTime::now() + wait));
         }
-        if let Err(e) = status.write_here() {
+        let written = status.write_here();
+        if written.is_ok() {
+            crate::control::wake_waiters(std::path::Path::new(crate::service_dir::EVENT));
+        }
+        if let Err(e) = written {
             // Try again at the next event rather than lose the change.
             self.dirty = true;
             warn(

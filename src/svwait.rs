@@ -1,7 +1,9 @@
-//! svwait: blocking until services are up or down, woken by inotify on each
-//! `supervise/` directory (supervise renames a new status into place on every change)
-//! and by poll's POLLERR on the `supervise/ok` FIFO held open for writing, which comes
-//! when the supervise reading it exits. No timer runs but the caller's deadline.
+//! svwait: blocking until services are up, ready, down or finished, woken by a FIFO of
+//! its own in each `supervise/event` directory (supervise writes a byte to every one on
+//! each change), or by inotify on `supervise/` where the supervise has no event
+//! directory (daemontools'), and by poll's POLLERR on the `supervise/ok` FIFO held open
+//! for writing, which comes when the supervise reading it exits. No timer runs but the
+//! caller's deadline.
 
 use crate::service_dir::{OK, SUPERVISE, ServiceDir};
 use crate::status::Status;
@@ -56,6 +58,8 @@ impl std::fmt::Display for WaitError {
 struct Watched {
     name: String,
     dir: ServiceDir,
+    /// Our FIFO in supervise/event, if the supervise has one.
+    events: Option<crate::control::EventFifo>,
     /// A writer on supervise/ok: POLLERR once no supervise reads it.
     ok: OwnedFd,
 }
@@ -91,21 +95,33 @@ pub fn wait(
     timeout: Option<Duration>,
 ) -> Result<Outcome, WaitError> {
     let deadline = timeout.map(|t| Instant::now() + t);
-    let inotify = Inotify::init(InitFlags::IN_CLOEXEC | InitFlags::IN_NONBLOCK)
-        .map_err(|e| WaitError::Sys(String::new(), "watch", e))?;
+    // Only made if some supervise has no event directory: closing an inotify instance
+    // costs the kernel milliseconds, which a waiter's caller would wait for.
+    let mut inotify: Option<Inotify> = None;
     let mut watched = Vec::new();
     for name in dirs {
         let dir = ServiceDir::new(name);
-        // Watch first, then look: a change between the two is not missed.
-        inotify
-            .add_watch(
-                &dir.file(SUPERVISE),
-                AddWatchFlags::IN_MOVED_TO | AddWatchFlags::IN_CLOSE_WRITE,
-            )
-            .map_err(|e| match e {
-                Errno::ENOENT => WaitError::NotRunning(name.clone()),
-                e => WaitError::Sys(name.clone(), "watch", e),
-            })?;
+        // Listen first, then look: a change between the two is not missed.
+        let events = crate::control::EventFifo::listen(&dir)
+            .map_err(|e| WaitError::Sys(name.clone(), "listen for events of", e))?;
+        if events.is_none() {
+            if inotify.is_none() {
+                inotify = Some(
+                    Inotify::init(InitFlags::IN_CLOEXEC | InitFlags::IN_NONBLOCK)
+                        .map_err(|e| WaitError::Sys(String::new(), "watch", e))?,
+                );
+            }
+            if let Some(i) = &inotify {
+                i.add_watch(
+                    &dir.file(SUPERVISE),
+                    AddWatchFlags::IN_MOVED_TO | AddWatchFlags::IN_CLOSE_WRITE,
+                )
+                .map_err(|e| match e {
+                    Errno::ENOENT => WaitError::NotRunning(name.clone()),
+                    e => WaitError::Sys(name.clone(), "watch", e),
+                })?;
+            }
+        }
         let ok = open(
             &dir.file(OK),
             OFlag::O_WRONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC,
@@ -118,6 +134,7 @@ pub fn wait(
         watched.push(Watched {
             name: name.clone(),
             dir,
+            events,
             ok,
         });
     }
@@ -136,22 +153,36 @@ pub fn wait(
         if deadline.is_some_and(|d| now >= d) {
             return Ok(Outcome::TimedOut);
         }
-        let mut fds: Vec<PollFd> = std::iter::once(PollFd::new(inotify.as_fd(), PollFlags::POLLIN))
-            .chain(
-                watched
-                    .iter()
-                    .map(|w| PollFd::new(w.ok.as_fd(), PollFlags::empty())),
-            )
-            .collect();
+        // Per service: its ok writer (POLLERR when supervise goes), then its event FIFO.
+        let mut fds: Vec<PollFd> = Vec::new();
+        for w in &watched {
+            fds.push(PollFd::new(w.ok.as_fd(), PollFlags::empty()));
+        }
+        for w in &watched {
+            if let Some(e) = &w.events {
+                fds.push(PollFd::new(e.fd.as_fd(), PollFlags::POLLIN));
+            }
+        }
+        if let Some(i) = &inotify {
+            fds.push(PollFd::new(i.as_fd(), PollFlags::POLLIN));
+        }
         match poll(&mut fds, timeout_until(deadline, now)) {
             Ok(_) | Err(Errno::EINTR) => {}
             Err(e) => return Err(WaitError::Sys(String::new(), "poll for", e)),
         }
-        let gone = fds[1..].iter().position(|f| {
+        let gone = fds[..watched.len()].iter().position(|f| {
             f.revents()
                 .is_some_and(|r| r.intersects(PollFlags::POLLERR | PollFlags::POLLHUP))
         });
-        while inotify.read_events().is_ok_and(|ev| !ev.is_empty()) {}
+        drop(fds);
+        for w in &watched {
+            if let Some(e) = &w.events {
+                e.drain();
+            }
+        }
+        if let Some(i) = &inotify {
+            while i.read_events().is_ok_and(|ev| !ev.is_empty()) {}
+        }
         if let Some(i) = gone {
             // Its last status may complete the wait (svc -dx: down, then exit);
             // otherwise it never will.

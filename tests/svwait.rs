@@ -112,3 +112,40 @@ fn down_and_exit_counts_as_down() {
     assert_eq!(p.wait_exit(), Some(0));
     assert_eq!(w.wait_exit(), Some(0));
 }
+
+#[test]
+fn event_fifos_are_cleaned_up_and_daemontools_supervise_works_too() {
+    let t = TempDir::new("svwaitfifo");
+    let (s, _p) = down_service(&t, "s");
+    let mut w = svwait(&["-u"], &[&s]);
+    must("fifo made", || {
+        std::fs::read_dir(s.join("supervise/event")).is_ok_and(|d| d.count() == 1)
+    });
+    // A FIFO left by a waiter that died is removed at the next change.
+    nix_mkfifo(&s.join("supervise/event/stale"));
+    svc("-u", &s);
+    assert_eq!(w.wait_exit(), Some(0));
+    must("no fifo left", || {
+        std::fs::read_dir(s.join("supervise/event")).is_ok_and(|d| d.count() == 0)
+    });
+    // daemontools' supervise has no event directory: inotify serves instead.
+    let d = service(&t.join("d"), "exec sleep 1000");
+    let mut real = Proc::spawn(
+        std::process::Command::new(daemontools("supervise"))
+            .arg(&d)
+            .stdin(Stdio::null()),
+    );
+    real.services.push(d.clone());
+    must("daemontools supervise up", || status_pid(&d) != 0 && ok(&d));
+    let mut w = svwait(&["-d"], &[&d]);
+    svc("-d", &d);
+    assert_eq!(w.wait_exit(), Some(0));
+}
+
+fn nix_mkfifo(p: &std::path::Path) {
+    let st = std::process::Command::new("mkfifo")
+        .arg(p)
+        .status()
+        .unwrap();
+    assert!(st.success());
+}
