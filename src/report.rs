@@ -123,6 +123,9 @@ impl ServiceReport {
         if s.ext.is_some_and(|e| e.finishing) {
             out.push_str(", finishing");
         }
+        if s.ext.is_some_and(|e| e.settings_problem) {
+            out.push_str(", bad settings (see supervise's stderr)");
+        }
         let backoff = self.backoff();
         if !up && backoff > 0 {
             out.push_str(&format!(", backoff {backoff} seconds"));
@@ -161,6 +164,7 @@ impl ServiceReport {
             }
             out.push_str(&format!(",\"finishing\":{}", ext.finishing));
             out.push_str(&format!(",\"backoff\":{}", self.backoff()));
+            out.push_str(&format!(",\"bad_settings\":{}", ext.settings_problem));
             match ext.readiness {
                 Readiness::Untracked => out.push_str(",\"ready\":null"),
                 Readiness::Waiting => out.push_str(",\"ready\":false"),
@@ -264,10 +268,11 @@ mod tests {
             finishing: false,
             next_start: None,
             readiness: Readiness::Untracked,
+            settings_problem: false,
         });
         assert_eq!(
             r.json("/service/a\"b"),
-            "{\"service\":\"/service/a\\\"b\",\"state\":\"up\",\"pid\":7,\"seconds\":45,\"normally_up\":true,\"want\":\"up\",\"paused\":false,\"starts\":3,\"last_exit\":{\"signal\":9},\"finishing\":false,\"backoff\":0,\"ready\":null}"
+            "{\"service\":\"/service/a\\\"b\",\"state\":\"up\",\"pid\":7,\"seconds\":45,\"normally_up\":true,\"want\":\"up\",\"paused\":false,\"starts\":3,\"last_exit\":{\"signal\":9},\"finishing\":false,\"backoff\":0,\"bad_settings\":false,\"ready\":null}"
         );
         assert_eq!(
             json_error("x", &ReportError::NotRunning),
@@ -287,15 +292,15 @@ mod tests {
                 nanos: 1,
             }),
             readiness: Readiness::Untracked,
+            settings_problem: false,
         });
         assert_eq!(
             r.human(),
             "down 45 seconds, normally up, want up, backoff 57 seconds, last exit 1"
         );
-        assert!(
-            r.json("x")
-                .ends_with(",\"finishing\":false,\"backoff\":57,\"ready\":null}")
-        );
+        assert!(r.json("x").ends_with(
+            ",\"finishing\":false,\"backoff\":57,\"bad_settings\":false,\"ready\":null}"
+        ));
     }
 
     #[test]

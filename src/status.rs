@@ -6,7 +6,8 @@
 //! - 16 paused flag (1 while paused by `svc -p`)
 //! - 17 want: `u`, `d`, or 0 after `svc -o`
 //! - 18 extension version (1); absent in a status written by daemontools
-//! - 19 flags: bit 0 set while `finish` runs
+//! - 19 flags: bit 0 set while `finish` runs; bits 1..3 readiness; bit 4 a settings
+//!   file could not be used
 //! - 20..24 last wait status of `run`, little-endian i32, -1 if it never exited
 //! - 24..28 number of times `run` was started, little-endian u32
 //! - 28..40 TAI64N of the next start the restart policy waits for, zeros if none
@@ -87,6 +88,7 @@ pub struct Extension {
     /// When the restart policy lets the service start again.
     pub next_start: Option<Tai64N>,
     pub readiness: Readiness,
+    pub settings_problem: bool,
 }
 
 const FLAG_FINISHING: u8 = 1;
@@ -94,6 +96,8 @@ const FLAG_FINISHING: u8 = 1;
 const FLAG_READINESS: u8 = 2;
 const FLAG_READY: u8 = 4;
 const FLAG_CHECK_FAILING: u8 = 8;
+/// A settings file of the service could not be used.
+const FLAG_SETTINGS_PROBLEM: u8 = 16;
 
 /// Whether the service works, beyond its process existing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -157,7 +161,13 @@ impl Status {
             Readiness::Ready(t) => (FLAG_READINESS | FLAG_READY, Some(t)),
             Readiness::Failing(t) => (FLAG_READINESS | FLAG_CHECK_FAILING, Some(t)),
         };
-        b[19] = flags | if ext.finishing { FLAG_FINISHING } else { 0 };
+        b[19] = flags
+            | if ext.finishing { FLAG_FINISHING } else { 0 }
+            | if ext.settings_problem {
+                FLAG_SETTINGS_PROBLEM
+            } else {
+                0
+            };
         if let Some(t) = since {
             b[40..52].copy_from_slice(&t.pack());
         }
@@ -192,6 +202,7 @@ impl Status {
                 next_start: b
                     .get(28..40)
                     .and_then(|l| Tai64N::unpack(l.try_into().ok()?)),
+                settings_problem: b[19] & FLAG_SETTINGS_PROBLEM != 0,
                 readiness: {
                     let since = b
                         .get(40..52)
@@ -280,6 +291,7 @@ mod tests {
                     secs: 1_790_000_001,
                     nanos: 7,
                 }),
+                settings_problem: true,
             }),
         }
     }

@@ -100,6 +100,8 @@ pub struct Machine {
     pub events: Vec<Event>,
     /// Whether the run being started has a readiness mechanism (set before `Spawn`).
     pub tracks_readiness: bool,
+    /// A settings file could not be used (shown by svstat).
+    pub settings_problem: bool,
     readiness: Readiness,
 }
 
@@ -125,6 +127,7 @@ impl Machine {
             finish_timeout: DEFAULT_FINISH_TIMEOUT,
             events: Vec::new(),
             tracks_readiness: false,
+            settings_problem: false,
             readiness: Readiness::Untracked,
         }
     }
@@ -178,6 +181,7 @@ impl Machine {
                 starts: self.starts,
                 finishing: self.finish_pid.is_some(),
                 next_start: None,
+                settings_problem: self.settings_problem,
                 readiness: if self.pid.is_some() {
                     self.readiness
                 } else {
@@ -403,6 +407,17 @@ impl Machine {
         }
         acts
     }
+}
+
+/// Set when a settings file of the service (down-signal, timeout-kill, restart,
+/// notification-fd, check-interval, check-timeout, timeout-finish) could not be used;
+/// cleared before each start reads them again. svstat shows it.
+static SETTINGS_PROBLEM: AtomicBool = AtomicBool::new(false);
+
+/// Says what is wrong with a settings file, and marks the status with it.
+fn settings_warning(msg: &str) {
+    SETTINGS_PROBLEM.store(true, Ordering::Relaxed);
+    warn("supervise", msg);
 }
 
 /// A fatal start-up error: the message after `supervise: fatal: `.
@@ -643,13 +658,10 @@ fn read_notification_fd(dir: &str) -> Option<std::os::fd::RawFd> {
     match text.trim().parse::<std::os::fd::RawFd>() {
         Ok(n) if (3..1024).contains(&n) => Some(n),
         _ => {
-            warn(
-                "supervise",
-                &format!(
-                    "{dir}/{NOTIFICATION_FD}: not a descriptor number from 3 to 1023: {:?}, ignored",
-                    text.trim()
-                ),
-            );
+            settings_warning(&format!(
+                "{dir}/{NOTIFICATION_FD}: not a descriptor number from 3 to 1023: {:?}, ignored",
+                text.trim()
+            ));
             None
         }
     }
@@ -661,10 +673,7 @@ fn read_duration(name: &str, dir: &str) -> Option<Duration> {
     match crate::units::parse_duration(text.trim()) {
         Ok(d) => Some(d),
         Err(e) => {
-            warn(
-                "supervise",
-                &format!("{dir}/{name}: {e}, using the default"),
-            );
+            settings_warning(&format!("{dir}/{name}: {e}, using the default"));
             None
         }
     }
@@ -822,17 +831,15 @@ impl Context<'_> {
 
     fn spawn(&mut self, m: &mut Machine) -> Vec<Action> {
         // Settings are read at each start, so a change applies from the next run on.
+        SETTINGS_PROBLEM.store(false, Ordering::Relaxed);
         let (stop, warnings) = ServiceDir::new(".").stop_policy();
         for w in warnings {
-            warn("supervise", &format!("{}/{w}", self.dir));
+            settings_warning(&format!("{}/{w}", self.dir));
         }
         m.stop = stop;
         m.set_restart_policy(match std::fs::read_to_string(RESTART) {
             Ok(text) => crate::restart::parse_policy(&text).unwrap_or_else(|e| {
-                warn(
-                    "supervise",
-                    &format!("{}/{RESTART}: {e}, using daemontools'", self.dir),
-                );
+                settings_warning(&format!("{}/{RESTART}: {e}, using daemontools'", self.dir));
                 RestartPolicy::Daemontools
             }),
             Err(_) => RestartPolicy::Daemontools,
@@ -859,6 +866,7 @@ impl Context<'_> {
                 interval: read_duration(CHECK_INTERVAL, self.dir).unwrap_or(DEFAULT_CHECK_INTERVAL),
             });
         }
+        m.settings_problem = SETTINGS_PROBLEM.load(Ordering::Relaxed);
         match spawned {
             Ok(pid) => m.started(pid, Instant::now(), Tai64N::now()),
             Err(e) => {

@@ -381,6 +381,11 @@ fn garbage_stop_settings_fall_back_to_daemontools() {
     );
     p.services.push(s.clone());
     must("up", || status_pid(&s) != 0);
+    assert!(
+        svstat(&s).ends_with(", bad settings (see supervise's stderr)"),
+        "{}",
+        svstat(&s)
+    );
     svc("-d", &s);
     must("down by TERM", || status_pid(&s) == 0);
     let (_, json, _) = out(cmd("svstat").arg("-j").arg(&s));
@@ -514,6 +519,7 @@ fn exponential_policy_doubles_the_wait() {
 
 #[test]
 fn garbage_restart_file_falls_back_to_daemontools() {
+    // (svstat reports it too: see garbage_stop_settings_fall_back_to_daemontools.)
     let t = TempDir::new("badrestart");
     let s = service(&t.join("s"), "echo x >> starts\nexit 1");
     std::fs::write(s.join("restart"), "sometimes").unwrap();
@@ -682,6 +688,8 @@ fn garbage_notification_fd_is_ignored() {
     p.services.push(s.clone());
     must("up", || status_pid(&s) != 0);
     assert!(!svstat(&s).contains(", ready") && !svstat(&s).contains("not ready"));
+    let (_, json, _) = out(cmd("svstat").arg("-j").arg(&s));
+    assert!(json.contains("\"bad_settings\":true"), "{json}");
     svc("-d", &s);
     must("still responsive", || status_pid(&s) == 0);
     p.stop();

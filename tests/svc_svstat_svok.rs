@@ -161,7 +161,7 @@ fn svstat_json() {
         l[0]
     );
     assert!(
-        l[0].ends_with(",\"normally_up\":true,\"want\":\"up\",\"paused\":false,\"starts\":1,\"last_exit\":null,\"finishing\":false,\"backoff\":0,\"ready\":null}"),
+        l[0].ends_with(",\"normally_up\":true,\"want\":\"up\",\"paused\":false,\"starts\":1,\"last_exit\":null,\"finishing\":false,\"backoff\":0,\"bad_settings\":false,\"ready\":null}"),
         "{}",
         l[0]
     );
