@@ -10,8 +10,8 @@ use nix::sys::stat::Mode;
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
-/// Command bytes supervise obeys, in svc's option letters.
-pub const COMMANDS: &[u8] = b"udopchaitkx";
+/// Command bytes supervise obeys, in svc's option letters (`r` is svkit's: restart).
+pub const COMMANDS: &[u8] = b"udopchaitkxr";
 
 /// Outcome of delivering commands to one service.
 #[derive(Debug, PartialEq, Eq)]

@@ -321,6 +321,15 @@ impl Machine {
                 self.request_start(now, &mut acts);
             }
             b'd' => self.bring_down(now, &mut acts),
+            // svkit's: stop the service as d does, and start it again (svcrestart).
+            b'r' => {
+                let was_up = self.pid.is_some();
+                self.bring_down(now, &mut acts);
+                self.want = Want::Up;
+                if !was_up {
+                    self.request_start(now, &mut acts);
+                }
+            }
             b'o' => {
                 self.want = Want::Once;
                 acts.push(Action::Announce);
@@ -1288,6 +1297,28 @@ mod tests {
             ]
         );
         assert_eq!(Event::Backoff(3).args(), vec!["backoff", "3"]);
+    }
+
+    #[test]
+    fn restart_byte() {
+        let t = Instant::now();
+        let mut m = Machine::new(true, wall());
+        m.boot(t);
+        m.started(10, t, wall());
+        assert_eq!(
+            m.control(b'r', t),
+            vec![
+                Action::Kill(Signal::SIGTERM),
+                Action::Kill(Signal::SIGCONT),
+                Action::Announce
+            ]
+        );
+        assert_eq!(m.status().want, Want::Up);
+        let later = t + Duration::from_secs(2);
+        assert_eq!(
+            exit_without_finish(&mut m, 10, 15, later),
+            vec![Action::Announce, Action::Spawn]
+        );
     }
 
     #[test]

@@ -4,7 +4,7 @@ use svkit::control::{COMMANDS, Sent, send};
 use svkit::diag::{EXIT_OK, EXIT_TEMP, errstr, help_if_asked, usage, usage_error, warn};
 use svkit::service_dir::ServiceDir;
 
-const SYNOPSIS: &str = "svc [-udopchaitkx] service ...";
+const SYNOPSIS: &str = "svc [-udopchaitkxr] service ...";
 
 fn main() {
     help_if_asked("svc", SYNOPSIS, false);
