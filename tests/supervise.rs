@@ -373,13 +373,7 @@ fn garbage_stop_settings_fall_back_to_daemontools() {
     let s = service(&t.join("s"), "exec sleep 1000");
     std::fs::write(s.join("down-signal"), "NOPE").unwrap();
     std::fs::write(s.join("timeout-kill"), "soon").unwrap();
-    let mut p = Proc::spawn(
-        cmd("supervise")
-            .arg(&s)
-            .stdin(std::process::Stdio::null())
-            .stderr(std::process::Stdio::piped()),
-    );
-    p.services.push(s.clone());
+    let mut p = Proc::supervise_capturing_stderr(&s);
     must("up", || status_pid(&s) != 0);
     assert!(
         svstat(&s).ends_with(", bad settings (see supervise's stderr)"),
@@ -450,13 +444,7 @@ fn a_finish_that_hangs_is_killed_and_supervise_stays_responsive() {
     let s = service(&t.join("s"), "echo x >> starts\nexit 0");
     script(&s.join("finish"), "exec sleep 1000");
     std::fs::write(s.join("timeout-finish"), "500ms").unwrap();
-    let mut p = Proc::spawn(
-        cmd("supervise")
-            .arg(&s)
-            .stdin(std::process::Stdio::null())
-            .stderr(std::process::Stdio::piped()),
-    );
-    p.services.push(s.clone());
+    let mut p = Proc::supervise_capturing_stderr(&s);
     must("two starts", || starts(&s) >= 2);
     // svc works while finish hangs.
     svc("-d", &s);
@@ -523,13 +511,7 @@ fn garbage_restart_file_falls_back_to_daemontools() {
     let t = TempDir::new("badrestart");
     let s = service(&t.join("s"), "echo x >> starts\nexit 1");
     std::fs::write(s.join("restart"), "sometimes").unwrap();
-    let mut p = Proc::spawn(
-        cmd("supervise")
-            .arg(&s)
-            .stdin(std::process::Stdio::null())
-            .stderr(std::process::Stdio::piped()),
-    );
-    p.services.push(s.clone());
+    let mut p = Proc::supervise_capturing_stderr(&s);
     must("three starts", || starts(&s) >= 3);
     p.stop();
     assert!(
@@ -601,13 +583,7 @@ fn a_notify_without_its_run_bit_is_reported() {
     let t = TempDir::new("notifybad");
     let s = service(&t.join("s"), "exec sleep 1000");
     std::fs::write(s.join("notify"), "#!/bin/sh\necho hi\n").unwrap();
-    let mut p = Proc::spawn(
-        cmd("supervise")
-            .arg(&s)
-            .stdin(std::process::Stdio::null())
-            .stderr(std::process::Stdio::piped()),
-    );
-    p.services.push(s.clone());
+    let mut p = Proc::supervise_capturing_stderr(&s);
     must("up", || status_pid(&s) != 0);
     svc("-d", &s);
     must("down", || status_pid(&s) == 0);
@@ -679,13 +655,7 @@ fn garbage_notification_fd_is_ignored() {
     let t = TempDir::new("badfd");
     let s = service(&t.join("s"), "exec sleep 1000");
     std::fs::write(s.join("notification-fd"), "1").unwrap();
-    let mut p = Proc::spawn(
-        cmd("supervise")
-            .arg(&s)
-            .stdin(std::process::Stdio::null())
-            .stderr(std::process::Stdio::piped()),
-    );
-    p.services.push(s.clone());
+    let mut p = Proc::supervise_capturing_stderr(&s);
     must("up", || status_pid(&s) != 0);
     assert!(!svstat(&s).contains(", ready") && !svstat(&s).contains("not ready"));
     let (_, json, _) = out(cmd("svstat").arg("-j").arg(&s));

@@ -214,6 +214,18 @@ impl Proc {
         p
     }
 
+    /// A supervise whose stderr the test reads with `stderr()` after `stop()`.
+    pub fn supervise_capturing_stderr(dir: &Path) -> Proc {
+        let mut p = Proc::spawn(
+            cmd("supervise")
+                .arg(dir)
+                .stdin(Stdio::null())
+                .stderr(Stdio::piped()),
+        );
+        p.services.push(dir.to_path_buf());
+        p
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
