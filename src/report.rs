@@ -134,6 +134,9 @@ impl ServiceReport {
                 Some(LastExit::Signal(n)) => out.push_str(&format!(", last signal {n}")),
                 None => {}
             }
+            if let Some(e) = s.ext {
+                out.push_str(&format!(", {} starts", e.starts));
+            }
         }
         out
     }
@@ -296,7 +299,7 @@ mod tests {
         });
         assert_eq!(
             r.human(),
-            "down 45 seconds, normally up, want up, backoff 57 seconds, last exit 1"
+            "down 45 seconds, normally up, want up, backoff 57 seconds, last exit 1, 5 starts"
         );
         assert!(r.json("x").ends_with(
             ",\"finishing\":false,\"backoff\":57,\"bad_settings\":false,\"ready\":null}"

@@ -480,7 +480,7 @@ fn burst_policy_rests_after_quick_starts() {
         .parse()
         .unwrap();
     assert!((50..=60).contains(&secs), "{line}");
-    assert!(line.ends_with(" seconds, last exit 1"), "{line}");
+    assert!(line.ends_with(" seconds, last exit 1, 3 starts"), "{line}");
     let (_, json, _) = out(cmd("svstat").arg("-j").arg(&s));
     assert!(json.contains("\"backoff\":"), "{json}");
     assert!(!wait_for(Duration::from_millis(2000), || starts(&s) > 3));
@@ -667,4 +667,21 @@ fn garbage_notification_fd_is_ignored() {
         p.stderr()
             .contains("notification-fd: not a descriptor number")
     );
+}
+
+#[test]
+fn a_check_that_hangs_is_killed_at_its_timeout() {
+    let t = TempDir::new("checkhang");
+    let s = service(&t.join("s"), "exec sleep 1000");
+    script(&s.join("check"), "echo $$ >> checks\nexec sleep 1000");
+    std::fs::write(s.join("check-timeout"), "500ms").unwrap();
+    let _p = Proc::supervise(&s);
+    must("check failing", || {
+        svstat(&s).contains("not ready (check failing ")
+    });
+    let check: u32 = lines(&s.join("checks"))[0].parse().unwrap();
+    must("hanging check killed", || !alive(check));
+    // Still obeys svc.
+    svc("-d", &s);
+    must("down", || status_pid(&s) == 0);
 }
