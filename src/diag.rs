@@ -107,14 +107,33 @@ pub fn usage_error(prog: &str, synopsis: &str, what: impl std::fmt::Display) -> 
     usage(prog, synopsis)
 }
 
-/// For filters: a reader that went away (EPIPE) ends this process as SIGPIPE would
-/// have, quietly, as daemontools' tools die; Rust ignores SIGPIPE, so it is raised here.
-pub fn die_quietly_on_broken_pipe(e: &std::io::Error) {
-    if e.kind() == std::io::ErrorKind::BrokenPipe {
-        use nix::sys::signal::{SigHandler, Signal, raise, signal};
-        // SAFETY: restoring the default disposition installs no handler.
-        let _ = unsafe { signal(Signal::SIGPIPE, SigHandler::SigDfl) };
-        let _ = raise(Signal::SIGPIPE);
+/// The main of a filter that takes no arguments (tai64n, tai64nlocal): copies stdin
+/// to stdout through `filter`. A reader that went away (EPIPE) ends the process as
+/// SIGPIPE would have, quietly, as daemontools' filters die (Rust ignores SIGPIPE, so
+/// it is raised here); any other error is `PROG: fatal: unable to copy: ...`, 111.
+pub fn run_filter(
+    prog: &str,
+    filter: fn(std::io::StdinLock<'static>, std::io::StdoutLock<'static>) -> std::io::Result<()>,
+) -> ! {
+    help_if_asked(prog, prog, true);
+    if std::env::args_os().len() > 1 {
+        usage(prog, prog);
+    }
+    match filter(std::io::stdin().lock(), std::io::stdout().lock()) {
+        Ok(()) => std::process::exit(EXIT_OK),
+        Err(e) => {
+            if e.kind() == std::io::ErrorKind::BrokenPipe {
+                use nix::sys::signal::{SigHandler, Signal, raise, signal};
+                // SAFETY: restoring the default disposition installs no handler.
+                let _ = unsafe { signal(Signal::SIGPIPE, SigHandler::SigDfl) };
+                let _ = raise(Signal::SIGPIPE);
+            }
+            fatal(
+                prog,
+                EXIT_TEMP,
+                &format!("unable to copy: {}", ioerrstr(&e)),
+            )
+        }
     }
 }
 
