@@ -2,6 +2,7 @@
 //! here once; the binaries in `src/bin/` are thin mains over these modules.
 
 pub mod account;
+pub mod admin;
 pub mod chain;
 pub mod control;
 pub mod diag;

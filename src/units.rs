@@ -75,6 +75,29 @@ pub fn parse_duration(s: &str) -> Result<Duration, ParseUnitError> {
     Duration::try_from_secs_f64(total).map_err(|_| err())
 }
 
+/// Writes a duration the way `parse_duration` reads it, to the millisecond: `30s`,
+/// `1m30s`, `250ms`, `2d3h`, `0s`.
+pub fn format_duration(d: Duration) -> String {
+    let mut ms = d.as_millis();
+    if ms == 0 {
+        return "0s".into();
+    }
+    let mut out = String::new();
+    for (unit, size) in [
+        ("d", 86_400_000),
+        ("h", 3_600_000),
+        ("m", 60_000),
+        ("s", 1000),
+        ("ms", 1),
+    ] {
+        if ms >= size {
+            out.push_str(&format!("{}{unit}", ms / size));
+            ms %= size;
+        }
+    }
+    out
+}
+
 /// Parses a size in bytes: a whole number with an optional suffix k, m or g (powers of
 /// 1024, upper or lower case).
 pub fn parse_size(s: &str) -> Result<u64, ParseUnitError> {
@@ -114,6 +137,20 @@ mod tests {
             parse_duration("1m30s500ms"),
             Ok(Duration::from_millis(90_500))
         );
+    }
+
+    #[test]
+    fn formats_durations_as_parsed() {
+        for (d, s) in [
+            (Duration::from_secs(30), "30s"),
+            (Duration::from_millis(90_500), "1m30s500ms"),
+            (Duration::from_millis(250), "250ms"),
+            (Duration::from_secs(97_200 + 3600), "1d4h"),
+            (Duration::ZERO, "0s"),
+        ] {
+            assert_eq!(format_duration(d), s);
+            assert_eq!(parse_duration(s), Ok(d));
+        }
     }
 
     #[test]

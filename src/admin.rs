@@ -1,0 +1,777 @@
+//! The admin frontends svcstart, svcstop, svcreset and svcrestart (Syn-3): act on a
+//! service, then verify that it reached the state, and answer with an exit code.
+
+use crate::control::{Sent, is_supervised, send};
+use crate::diag::{EXIT_NO, EXIT_OK, EXIT_TEMP, EXIT_USAGE, errstr, ioerrstr};
+use crate::report::json_string;
+use crate::service_dir::{DOWN, ServiceDir};
+use crate::status::Status;
+use crate::svwait::{Goal, Outcome, WaitError, wait};
+use crate::tai64::Tai64N;
+use nix::errno::Errno;
+use std::io::Write;
+use std::os::fd::{AsFd, FromRawFd, OwnedFd};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A script of the service's own that does the acting and checking.
+pub const START_SCRIPT: &str = "start";
+pub const STOP_SCRIPT: &str = "stop";
+
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+pub const DEFAULT_SETTLE: Duration = Duration::from_secs(1);
+/// How long svcstop waits for the KILL it escalates to.
+const KILL_GRACE: Duration = Duration::from_secs(5);
+/// A dot per this much waiting, so that a person sees it is still at work.
+const DOT_EVERY: Duration = Duration::from_millis(500);
+
+/// Which frontend runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    Start,
+    Stop,
+    Reset,
+    Restart,
+}
+
+impl Action {
+    pub fn program(self) -> &'static str {
+        match self {
+            Action::Start => "svcstart",
+            Action::Stop => "svcstop",
+            Action::Reset => "svcreset",
+            Action::Restart => "svcrestart",
+        }
+    }
+
+    fn synopsis(self) -> String {
+        let persist = match self {
+            Action::Start | Action::Stop => " [-p]",
+            _ => "",
+        };
+        let settle = match self {
+            Action::Stop => "",
+            _ => " [-s settle]",
+        };
+        format!(
+            "{} [-q|--json]{persist} [-t timeout]{settle} service ...",
+            self.program()
+        )
+    }
+}
+
+/// Who reads the output.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Output {
+    /// `Starting /service/x ....OK`, the scripts' output passing through.
+    Person,
+    /// Nothing at all: the exit code is the answer.
+    Quiet,
+    /// One JSON object per service on stdout; scripts' stdout goes to stderr.
+    Json,
+}
+
+/// How each service is handled.
+#[derive(Clone, Copy, Debug)]
+pub struct Options {
+    pub timeout: Duration,
+    pub settle: Duration,
+    /// Remove (start) or create (stop) the `down` file once the state is reached.
+    pub persist: bool,
+    pub output: Output,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            timeout: DEFAULT_TIMEOUT,
+            settle: DEFAULT_SETTLE,
+            persist: false,
+            output: Output::Person,
+        }
+    }
+}
+
+/// The answer for one service.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// The state was reached; the note says anything unusual about how.
+    Done(Option<String>),
+    /// Nothing to do (svcrestart of a service that does not run), with why.
+    Skipped(String),
+    /// The state was not reached, with why.
+    Failed(String),
+    /// supervise could not be asked or told, with why.
+    Unreachable(String),
+}
+
+impl Verdict {
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Verdict::Done(_) | Verdict::Skipped(_) => EXIT_OK,
+            Verdict::Failed(_) => EXIT_NO,
+            Verdict::Unreachable(_) => EXIT_TEMP,
+        }
+    }
+}
+
+/// A service named on the command line: a path, or a bare name under `$SVDIR`
+/// (default `/service`).
+pub fn resolve(arg: &str, svdir: Option<&str>) -> PathBuf {
+    if arg.contains('/') || arg == "." || arg == ".." {
+        PathBuf::from(arg)
+    } else {
+        Path::new(svdir.filter(|s| !s.is_empty()).unwrap_or("/service")).join(arg)
+    }
+}
+
+/// The person's view of one service: a line that grows dots while we wait.
+struct Progress {
+    dots: usize,
+    open: bool,
+}
+
+impl Progress {
+    fn silent() -> Progress {
+        Progress {
+            dots: 0,
+            open: false,
+        }
+    }
+
+    fn begin(output: Output, verb: &str, name: &str) -> Progress {
+        let mut p = Progress {
+            dots: 0,
+            open: false,
+        };
+        if output == Output::Person {
+            print!("{verb} {name} ");
+            p.open = true;
+            p.dot();
+        }
+        p
+    }
+
+    fn dot(&mut self) {
+        if self.open {
+            print!(".");
+            let _ = std::io::stdout().flush();
+            self.dots += 1;
+        }
+    }
+
+    fn end(&mut self, verdict: &Verdict) {
+        if !self.open {
+            return;
+        }
+        // At least four dots, as the Syn-3 frontends print them.
+        let pad = ".".repeat(4usize.saturating_sub(self.dots));
+        match verdict {
+            Verdict::Done(None) => println!("{pad}OK"),
+            Verdict::Done(Some(note)) => println!("{pad}OK ({note})"),
+            Verdict::Skipped(why) => println!("{pad}SKIPPED ({why})"),
+            Verdict::Failed(why) | Verdict::Unreachable(why) => println!("{pad}FAILED ({why})"),
+        }
+        self.open = false;
+    }
+}
+
+/// What is done to one service.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Step {
+    Start,
+    Stop,
+    Restart,
+}
+
+impl Step {
+    fn as_str(self) -> &'static str {
+        match self {
+            Step::Start => "start",
+            Step::Stop => "stop",
+            Step::Restart => "restart",
+        }
+    }
+
+    fn verb(self) -> &'static str {
+        match self {
+            Step::Start => "Starting",
+            Step::Stop => "Stopping",
+            Step::Restart => "Restarting",
+        }
+    }
+}
+
+/// One service being handled.
+struct Job<'a> {
+    prog: &'static str,
+    name: &'a str,
+    dir: ServiceDir,
+    opts: &'a Options,
+    deadline: Instant,
+    progress: Progress,
+}
+
+impl Job<'_> {
+    fn status(&self) -> Result<Status, Verdict> {
+        Status::read(&self.dir).map_err(|e| {
+            Verdict::Unreachable(match e {
+                crate::status::StatusError::Io(e) => {
+                    format!("unable to read supervise/status: {}", errstr(e))
+                }
+                bad => format!("unable to read supervise/status: {bad:?}"),
+            })
+        })
+    }
+
+    fn control(&self, cmds: &[u8]) -> Result<(), Verdict> {
+        match send(&self.dir, cmds) {
+            Ok(Sent::Delivered) => Ok(()),
+            Ok(Sent::NoSupervisor) => Err(Verdict::Unreachable("supervise not running".into())),
+            Err(e) => Err(Verdict::Unreachable(format!(
+                "unable to control: {}",
+                errstr(e)
+            ))),
+        }
+    }
+
+    /// Waits until `goal` or `until`, a dot per half second. Ok(false): not reached.
+    fn wait_for(&mut self, goal: Goal, until: Instant) -> Result<bool, Verdict> {
+        let dirs = [self.dir.path().to_string_lossy().into_owned()];
+        loop {
+            let now = Instant::now();
+            let slice = until.saturating_duration_since(now).min(DOT_EVERY);
+            match wait(&dirs, goal, false, Some(slice)) {
+                Ok(Outcome::Reached) => return Ok(true),
+                Ok(Outcome::TimedOut) if Instant::now() >= until => return Ok(false),
+                Ok(Outcome::TimedOut) => self.progress.dot(),
+                Err(WaitError::NotRunning(_)) => {
+                    return Err(Verdict::Unreachable("supervise not running".into()));
+                }
+                Err(e) => return Err(Verdict::Unreachable(e.to_string())),
+            }
+        }
+    }
+
+    fn start(&mut self) -> Result<Verdict, Verdict> {
+        if let Some(script) = self.script(START_SCRIPT) {
+            return self.start_by_script(&script);
+        }
+        let before = self.status()?;
+        let up_already = before.pid != 0;
+        self.control(b"u")?;
+        self.progress.dot();
+        if !self.wait_for(Goal::Up, self.deadline)? {
+            return self.undo_start(format!(
+                "not up after {}",
+                crate::units::format_duration(self.opts.timeout)
+            ));
+        }
+        let seen_up = Instant::now();
+        let up = self.status()?;
+        if !self.wait_for(Goal::Ready, self.deadline)? {
+            let failing = self
+                .status()?
+                .ext
+                .is_some_and(|e| matches!(e.readiness, crate::status::Readiness::Failing(_)));
+            return self.undo_start(format!(
+                "up but not ready after {}{}",
+                crate::units::format_duration(self.opts.timeout),
+                if failing { ", check failing" } else { "" }
+            ));
+        }
+        // It must stay up a while: a service that dies at once did not start.
+        let up_for = if up_already && up.pid == before.pid {
+            Duration::from_secs(before.changed.seconds_until(Tai64N::now()))
+        } else {
+            seen_up.elapsed()
+        };
+        if let Some(rest) = self.opts.settle.checked_sub(up_for) {
+            let until = Instant::now() + rest;
+            if self.wait_for(Goal::Down, until)? {
+                return self.undo_start(format!(
+                    "exited within {}",
+                    crate::units::format_duration(self.opts.settle)
+                ));
+            }
+        }
+        let now = self.status()?;
+        if now.pid == 0 || now.pid != up.pid {
+            return self.undo_start(format!(
+                "restarted within {}",
+                crate::units::format_duration(self.opts.settle)
+            ));
+        }
+        Ok(Verdict::Done(None))
+    }
+
+    fn start_by_script(&mut self, script: &Path) -> Result<Verdict, Verdict> {
+        match self.run_script(script)? {
+            ScriptEnd::Exited(0) => {}
+            end => return self.undo_start(format!("start script {end}")),
+        }
+        // We verify, we do not trust: allow supervise a moment to act on its svc -u.
+        let until = Instant::now() + self.opts.settle;
+        if !self.wait_for(Goal::Up, until)? {
+            return self.undo_start("start script exited 0 but the service is not up".into());
+        }
+        Ok(Verdict::Done(None))
+    }
+
+    /// A failed start leaves the service down, as it was asked to be before.
+    fn undo_start(&mut self, why: String) -> Result<Verdict, Verdict> {
+        self.control(b"d")?;
+        let until = Instant::now() + KILL_GRACE;
+        if !self.wait_for(Goal::Down, until)? {
+            self.control(b"k")?;
+            self.wait_for(Goal::Down, Instant::now() + KILL_GRACE)?;
+        }
+        Ok(Verdict::Failed(why))
+    }
+
+    fn stop(&mut self) -> Result<Verdict, Verdict> {
+        if let Some(script) = self.script(STOP_SCRIPT) {
+            return match self.run_script(&script)? {
+                ScriptEnd::Exited(0) => {
+                    let until = Instant::now() + self.opts.settle;
+                    if self.wait_for(Goal::Down, until)? {
+                        Ok(Verdict::Done(None))
+                    } else {
+                        Ok(Verdict::Failed(
+                            "stop script exited 0 but the service still runs".into(),
+                        ))
+                    }
+                }
+                end => Ok(Verdict::Failed(format!("stop script {end}"))),
+            };
+        }
+        self.control(b"d")?;
+        self.progress.dot();
+        if self.wait_for(Goal::Finished, self.deadline)? {
+            return Ok(Verdict::Done(None));
+        }
+        // It ignored its down signal for the whole timeout: KILL it, then report.
+        self.control(b"k")?;
+        let note = format!(
+            "KILLed after {}",
+            crate::units::format_duration(self.opts.timeout)
+        );
+        if self.wait_for(Goal::Down, Instant::now() + KILL_GRACE)? {
+            Ok(Verdict::Done(Some(note)))
+        } else {
+            Ok(Verdict::Failed(format!("{note}, still running")))
+        }
+    }
+
+    /// The service's own start or stop script, if it has a usable one.
+    fn script(&self, name: &str) -> Option<PathBuf> {
+        let path = self.dir.file(name);
+        let meta = std::fs::metadata(&path).ok()?;
+        if meta.is_file() && meta.permissions().mode() & 0o111 != 0 {
+            Some(path)
+        } else {
+            if self.opts.output != Output::Quiet {
+                crate::diag::warn(
+                    self.prog,
+                    &format!("{} is not an executable file; ignoring it", path.display()),
+                );
+            }
+            None
+        }
+    }
+
+    /// Runs a start/stop script in the service directory, killing it (its whole
+    /// process group) when it outlasts the deadline.
+    fn run_script(&mut self, script: &Path) -> Result<ScriptEnd, Verdict> {
+        let abs = std::fs::canonicalize(self.dir.path()).unwrap_or(self.dir.path().into());
+        let mut cmd = Command::new(script);
+        cmd.current_dir(&abs)
+            .env("SVC_NAME", abs.file_name().unwrap_or_default())
+            .env("SVC_DIR", &abs)
+            .env("PATH", search_path())
+            .stdin(Stdio::null())
+            .process_group(0);
+        match self.opts.output {
+            Output::Person => {}
+            Output::Quiet => {
+                cmd.stdout(Stdio::null()).stderr(Stdio::null());
+            }
+            Output::Json => {
+                cmd.stdout(std::io::stderr());
+            }
+        }
+        // The line's dots continue after the script's own output.
+        let _ = std::io::stdout().flush();
+        let mut child = cmd.spawn().map_err(|e| {
+            Verdict::Failed(format!(
+                "unable to run {}: {}",
+                script.display(),
+                ioerrstr(&e)
+            ))
+        })?;
+        let pid = child.id() as libc::pid_t;
+        let pidfd = pidfd_open(pid);
+        loop {
+            let left = self.deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            match &pidfd {
+                Ok(fd) => {
+                    let mut fds = [nix::poll::PollFd::new(
+                        fd.as_fd(),
+                        nix::poll::PollFlags::POLLIN,
+                    )];
+                    let slice = left.min(DOT_EVERY);
+                    let ms = u16::try_from(slice.as_millis()).unwrap_or(u16::MAX);
+                    let _ = nix::poll::poll(&mut fds, ms);
+                }
+                // No pidfd (old kernel): look again at each dot.
+                Err(_) => std::thread::sleep(left.min(DOT_EVERY)),
+            }
+            match child.try_wait() {
+                Ok(Some(st)) => return Ok(ScriptEnd::from(st)),
+                Ok(None) => self.progress.dot(),
+                Err(e) => return Err(Verdict::Failed(format!("wait: {}", ioerrstr(&e)))),
+            }
+        }
+        // SAFETY: killpg on the group the script leads; no memory is involved.
+        unsafe { libc::killpg(pid, libc::SIGKILL) };
+        let _ = child.wait();
+        Ok(ScriptEnd::TimedOut(self.opts.timeout))
+    }
+}
+
+/// How a start or stop script ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ScriptEnd {
+    Exited(i32),
+    Signaled(i32),
+    TimedOut(Duration),
+}
+
+impl From<std::process::ExitStatus> for ScriptEnd {
+    fn from(st: std::process::ExitStatus) -> Self {
+        use std::os::unix::process::ExitStatusExt;
+        match (st.code(), st.signal()) {
+            (Some(c), _) => ScriptEnd::Exited(c),
+            (None, Some(s)) => ScriptEnd::Signaled(s),
+            (None, None) => ScriptEnd::Exited(-1),
+        }
+    }
+}
+
+impl std::fmt::Display for ScriptEnd {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ScriptEnd::Exited(c) => write!(f, "exited {c}"),
+            ScriptEnd::Signaled(s) => {
+                let name = nix::sys::signal::Signal::try_from(*s)
+                    .map(|s| s.as_str().trim_start_matches("SIG"))
+                    .unwrap_or("?");
+                write!(f, "killed by signal {s} ({name})")
+            }
+            ScriptEnd::TimedOut(t) => write!(
+                f,
+                "still running after {}, killed",
+                crate::units::format_duration(*t)
+            ),
+        }
+    }
+}
+
+fn pidfd_open(pid: libc::pid_t) -> Result<OwnedFd, Errno> {
+    // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor or -1.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    if fd < 0 {
+        return Err(Errno::last());
+    }
+    // SAFETY: the kernel just gave us this descriptor; nobody else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+}
+
+/// PATH for scripts: our own directory first, so that `svc`, `svok`, `svstat` and
+/// `svwait` are svkit's even where daemontools is installed too.
+fn search_path() -> std::ffi::OsString {
+    let mut path = std::ffi::OsString::new();
+    if let Some(dir) = std::env::current_exe()
+        .ok()
+        .and_then(|p| p.parent().map(Path::to_path_buf))
+    {
+        path.push(dir);
+        path.push(":");
+    }
+    path.push(std::env::var_os("PATH").unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into()));
+    path
+}
+
+/// Handles one service: the verdict, and what was done to it.
+fn handle(action: Action, name: &str, opts: &Options) -> (Verdict, Step) {
+    let dir = ServiceDir::new(name);
+    let step = match action {
+        Action::Start => Step::Start,
+        Action::Stop => Step::Stop,
+        // Back to what the service is configured to be: down if it has a down file.
+        Action::Reset => match dir.normally_up() {
+            Ok(true) => Step::Start,
+            _ => Step::Stop,
+        },
+        Action::Restart => Step::Restart,
+    };
+    match is_supervised(&dir) {
+        Ok(true) => {}
+        Ok(false) | Err(Errno::ENOENT) => {
+            return (Verdict::Unreachable("supervise not running".into()), step);
+        }
+        Err(e) => {
+            let why = format!("unable to open supervise/ok: {}", errstr(e));
+            return (Verdict::Unreachable(why), step);
+        }
+    }
+    let mut job = Job {
+        prog: action.program(),
+        name,
+        dir,
+        opts,
+        deadline: Instant::now() + opts.timeout,
+        progress: Progress::silent(),
+    };
+    if step == Step::Restart {
+        match job.status() {
+            Ok(st) if st.pid == 0 => {
+                return (Verdict::Skipped("not running, not restarted".into()), step);
+            }
+            Ok(_) => {}
+            Err(v) => return (v, step),
+        }
+    }
+    job.progress = Progress::begin(opts.output, step.verb(), job.name);
+    let verdict = match step {
+        Step::Start => job.start(),
+        Step::Stop => job.stop(),
+        Step::Restart => job.stop().and_then(|v| match v {
+            Verdict::Done(_) => {
+                job.deadline = Instant::now() + opts.timeout;
+                job.start()
+            }
+            other => Ok(other),
+        }),
+    }
+    .unwrap_or_else(|v| v);
+    let verdict = match (&verdict, opts.persist) {
+        (Verdict::Done(_), true) => match persist(&job.dir, step == Step::Stop) {
+            Ok(()) => verdict,
+            Err(why) => Verdict::Failed(why),
+        },
+        _ => verdict,
+    };
+    job.progress.end(&verdict);
+    (verdict, step)
+}
+
+/// Makes the state survive a reboot: a `down` file for a stopped service, none for
+/// a started one.
+fn persist(dir: &ServiceDir, down: bool) -> Result<(), String> {
+    let path = dir.file(DOWN);
+    let r = if down {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map(drop)
+    } else {
+        match std::fs::remove_file(&path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            r => r,
+        }
+    };
+    r.map_err(|e| {
+        format!(
+            "unable to {} {}: {}",
+            if down { "create" } else { "remove" },
+            path.display(),
+            ioerrstr(&e)
+        )
+    })
+}
+
+/// The JSON line for one service.
+fn json(name: &str, step: Step, verdict: &Verdict, elapsed: Duration) -> String {
+    let (result, reason) = match verdict {
+        Verdict::Done(note) => ("ok", note.clone()),
+        Verdict::Skipped(why) => ("skipped", Some(why.clone())),
+        Verdict::Failed(why) => ("failed", Some(why.clone())),
+        Verdict::Unreachable(why) => ("unreachable", Some(why.clone())),
+    };
+    let pid = Status::read(&ServiceDir::new(name))
+        .map(|s| s.pid.to_string())
+        .unwrap_or_else(|_| "null".into());
+    format!(
+        "{{\"service\":{},\"action\":\"{}\",\"result\":\"{result}\",\"exit\":{},\"reason\":{},\"pid\":{pid},\"seconds\":{:.3}}}",
+        json_string(name),
+        step.as_str(),
+        verdict.exit_code(),
+        reason.map_or("null".into(), |r| json_string(&r)),
+        elapsed.as_secs_f64()
+    )
+}
+
+/// The whole program for one frontend: parse the command line, handle each service in
+/// turn, exit with the worst code (0 all reached, 1 one did not, 111 one unreachable).
+pub fn main(action: Action) -> ! {
+    let prog = action.program();
+    let synopsis = action.synopsis();
+    crate::diag::help_if_asked(prog, &synopsis, true);
+    let (opts, names) = match parse_args(action, std::env::args_os().skip(1)) {
+        Ok(v) => v,
+        Err(why) => crate::diag::usage_error(prog, &synopsis, why),
+    };
+    if names.is_empty() {
+        crate::diag::usage(prog, &synopsis);
+    }
+    let svdir = std::env::var("SVDIR").ok();
+    let dirs: Vec<String> = names
+        .iter()
+        .map(|n| resolve(n, svdir.as_deref()).to_string_lossy().into_owned())
+        .collect();
+    // All or nothing: a misspelt service changes nothing at all.
+    for d in &dirs {
+        if let Err(e) = ServiceDir::new(d).check() {
+            if opts.output != Output::Quiet {
+                crate::diag::warn(prog, &format!("unable to find service {d}: {}", errstr(e)));
+            }
+            std::process::exit(EXIT_USAGE);
+        }
+    }
+    let mut code = EXIT_OK;
+    for d in &dirs {
+        let started = Instant::now();
+        let (verdict, step) = handle(action, d, &opts);
+        match opts.output {
+            Output::Json => println!("{}", json(d, step, &verdict, started.elapsed())),
+            Output::Person => {
+                if let Verdict::Unreachable(why) = &verdict {
+                    crate::diag::warn(prog, &format!("unable to control {d}: {why}"));
+                }
+                if let Verdict::Skipped(why) = &verdict {
+                    println!("{d}: {why}");
+                }
+            }
+            Output::Quiet => {}
+        }
+        code = code.max(verdict.exit_code());
+    }
+    let _ = std::io::stdout().flush();
+    std::process::exit(code)
+}
+
+/// Options and service names from the command line.
+fn parse_args(
+    action: Action,
+    args: impl IntoIterator<Item = std::ffi::OsString>,
+) -> Result<(Options, Vec<String>), String> {
+    use lexopt::Arg;
+    let mut opts = Options::default();
+    let mut names = Vec::new();
+    let mut p = lexopt::Parser::from_args(args);
+    let duration = |p: &mut lexopt::Parser| -> Result<Duration, String> {
+        let v = p.value().map_err(|e| e.to_string())?;
+        crate::units::parse_duration(&v.to_string_lossy()).map_err(|e| e.to_string())
+    };
+    while let Some(arg) = p.next().map_err(|e| e.to_string())? {
+        match arg {
+            Arg::Short('q') | Arg::Long("quiet") => opts.output = Output::Quiet,
+            Arg::Long("json") => opts.output = Output::Json,
+            Arg::Short('t') | Arg::Long("timeout") => {
+                opts.timeout = duration(&mut p)?;
+            }
+            Arg::Short('s') | Arg::Long("settle") if action != Action::Stop => {
+                opts.settle = duration(&mut p)?;
+            }
+            Arg::Short('p') | Arg::Long("persist")
+                if matches!(action, Action::Start | Action::Stop) =>
+            {
+                opts.persist = true
+            }
+            Arg::Value(v) => names.push(v.to_string_lossy().into_owned()),
+            other => return Err(other.unexpected().to_string()),
+        }
+    }
+    Ok((opts, names))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(a: &[&str]) -> Vec<std::ffi::OsString> {
+        a.iter().map(Into::into).collect()
+    }
+
+    #[test]
+    fn resolves_bare_names_under_svdir() {
+        assert_eq!(resolve("squid", None), PathBuf::from("/service/squid"));
+        assert_eq!(
+            resolve("squid", Some("/srv/sv")),
+            PathBuf::from("/srv/sv/squid")
+        );
+        assert_eq!(resolve("squid", Some("")), PathBuf::from("/service/squid"));
+        assert_eq!(resolve("./squid", None), PathBuf::from("./squid"));
+        assert_eq!(
+            resolve("/service/mldonkey/", None),
+            PathBuf::from("/service/mldonkey/")
+        );
+        assert_eq!(resolve("..", None), PathBuf::from(".."));
+    }
+
+    #[test]
+    fn parses_options() {
+        let (o, n) = parse_args(
+            Action::Start,
+            args(&["-p", "-t", "1m", "-s", "250ms", "--json", "a", "b"]),
+        )
+        .unwrap();
+        assert!(o.persist);
+        assert_eq!(o.timeout, Duration::from_secs(60));
+        assert_eq!(o.settle, Duration::from_millis(250));
+        assert_eq!(o.output, Output::Json);
+        assert_eq!(n, ["a", "b"]);
+        let (o, _) = parse_args(Action::Stop, args(&["-q", "x"])).unwrap();
+        assert_eq!(o.output, Output::Quiet);
+        assert_eq!(o.timeout, DEFAULT_TIMEOUT);
+    }
+
+    #[test]
+    fn rejects_what_does_not_apply() {
+        assert!(parse_args(Action::Restart, args(&["-p", "x"])).is_err());
+        assert!(parse_args(Action::Stop, args(&["-s", "1s", "x"])).is_err());
+        assert!(parse_args(Action::Start, args(&["-t", "soon", "x"])).is_err());
+        assert!(parse_args(Action::Start, args(&["-z", "x"])).is_err());
+    }
+
+    #[test]
+    fn exit_codes() {
+        assert_eq!(Verdict::Done(None).exit_code(), 0);
+        assert_eq!(Verdict::Skipped("x".into()).exit_code(), 0);
+        assert_eq!(Verdict::Failed("x".into()).exit_code(), 1);
+        assert_eq!(Verdict::Unreachable("x".into()).exit_code(), 111);
+    }
+
+    #[test]
+    fn json_lines() {
+        let j = json(
+            "/nonexistent/x",
+            Step::Start,
+            &Verdict::Failed("exited within 1s".into()),
+            Duration::from_millis(1500),
+        );
+        assert_eq!(
+            j,
+            "{\"service\":\"/nonexistent/x\",\"action\":\"start\",\"result\":\"failed\",\"exit\":1,\"reason\":\"exited within 1s\",\"pid\":null,\"seconds\":1.500}"
+        );
+    }
+}

@@ -1,0 +1,5 @@
+//! svcreset [-q|--json] [-t timeout] ... service ...: see man/svcreset.8.
+
+fn main() {
+    svkit::admin::main(svkit::admin::Action::Reset)
+}

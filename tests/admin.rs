@@ -1,0 +1,377 @@
+//! svcstart, svcstop, svcreset, svcrestart: act, verify, and answer 0 / 1 / 100 / 111.
+
+mod common;
+use common::*;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+
+/// A supervised service that stays down until told (`down` file).
+fn down_service(t: &TempDir, name: &str, run: &str) -> (PathBuf, Proc) {
+    let s = service(&t.join(name), run);
+    std::fs::write(s.join("down"), "").unwrap();
+    let p = Proc::supervise(&s);
+    (s, p)
+}
+
+fn frontend(prog: &str, args: &[&str], dirs: &[&Path]) -> (i32, String, String) {
+    out(cmd(prog).args(args).args(dirs))
+}
+
+#[test]
+fn start_then_stop() {
+    let t = TempDir::new("admin-basic");
+    let (s, _p) = down_service(&t, "s", "exec sleep 1000");
+    let (code, stdout, stderr) = frontend("svcstart", &["-s", "200ms"], &[&s]);
+    assert_eq!((code, stderr.as_str()), (0, ""), "{stdout}");
+    let line = format!("Starting {} ", s.display());
+    assert!(stdout.starts_with(&line), "{stdout}");
+    assert!(stdout.ends_with("....OK\n"), "{stdout}");
+    let pid = status_pid(&s);
+    assert!(pid != 0 && alive(pid));
+    // Already running: still 0, and it is not restarted.
+    assert_eq!(frontend("svcstart", &["-q", "-s", "100ms"], &[&s]).0, 0);
+    assert_eq!(status_pid(&s), pid);
+
+    let (code, stdout, _) = frontend("svcstop", &[], &[&s]);
+    assert_eq!(code, 0, "{stdout}");
+    assert_eq!(stdout, format!("Stopping {} ....OK\n", s.display()));
+    assert_eq!(status_pid(&s), 0);
+    assert!(!alive(pid));
+    // The down file stays as it was without -p.
+    assert!(s.join("down").exists());
+}
+
+#[test]
+fn a_service_that_dies_at_once_did_not_start() {
+    let t = TempDir::new("admin-dies");
+    let (s, _p) = down_service(&t, "s", "exit 3");
+    let (code, stdout, _) = frontend("svcstart", &[], &[&s]);
+    assert_eq!(code, 1, "{stdout}");
+    assert!(
+        stdout.ends_with("FAILED (exited within 1s)\n")
+            || stdout.ends_with("FAILED (restarted within 1s)\n"),
+        "{stdout}"
+    );
+    // Brought down again: no restart loop left behind.
+    must("down and wanted down", || {
+        status_pid(&s) == 0 && svstat(&s).contains(": down ")
+    });
+    assert!(!svstat(&s).contains("want up"), "{}", svstat(&s));
+}
+
+#[test]
+fn readiness_is_waited_for_and_dots_grow() {
+    let t = TempDir::new("admin-ready");
+    let (s, _p) = down_service(&t, "s", "date +%s%N > started; exec sleep 1000");
+    // Ready 3 s after it started.
+    script(
+        &s.join("check"),
+        "[ $(( $(date +%s%N) - $(cat started) )) -gt 3000000000 ]",
+    );
+    std::fs::write(s.join("check-interval"), "50ms").unwrap();
+    let (code, stdout, _) = frontend("svcstart", &["-s", "100ms"], &[&s]);
+    assert_eq!(code, 0, "{stdout}");
+    let dots = stdout.matches('.').count() - s.display().to_string().matches('.').count();
+    // A dot per half second of waiting, on top of the four.
+    assert!(dots >= 6, "{stdout}");
+    assert!(svstat(&s).contains("ready"), "{}", svstat(&s));
+
+    // A check that never passes: not ready within the timeout is a failure, and the
+    // service is brought down again.
+    svc("-d", &s);
+    must("down", || status_pid(&s) == 0);
+    script(&s.join("check"), "exit 1");
+    let (code, stdout, _) = frontend("svcstart", &["-t", "1s"], &[&s]);
+    assert_eq!(code, 1, "{stdout}");
+    assert!(
+        stdout.contains("FAILED (up but not ready after 1s"),
+        "{stdout}"
+    );
+    must("down", || status_pid(&s) == 0);
+}
+
+#[test]
+fn start_script_decides_and_is_verified() {
+    let t = TempDir::new("admin-script");
+    let (s, _p) = down_service(&t, "s", "exec sleep 1000");
+    // Runs in the service dir, with SVC_NAME, SVC_DIR and svkit's tools on PATH.
+    script(
+        &s.join("start"),
+        "echo \"$SVC_NAME $SVC_DIR $PWD $(command -v svc)\" > env.out\n\
+         echo from-start-script\n\
+         svc -u . && svwait -u -t 10s .",
+    );
+    let (code, stdout, _) = frontend("svcstart", &[], &[&s]);
+    assert_eq!(code, 0, "{stdout}");
+    assert!(stdout.contains("from-start-script\n"), "{stdout}");
+    assert!(stdout.ends_with("OK\n"), "{stdout}");
+    let abs = std::fs::canonicalize(&s).unwrap();
+    let svc_bin = Path::new(bin("svc"));
+    assert_eq!(
+        std::fs::read_to_string(s.join("env.out")).unwrap(),
+        format!(
+            "s {} {} {}\n",
+            abs.display(),
+            abs.display(),
+            svc_bin.display()
+        )
+    );
+    assert!(status_pid(&s) != 0);
+
+    // Exit 0 but the service is not up: we verify, we do not trust.
+    svc("-d", &s);
+    must("down", || status_pid(&s) == 0);
+    script(&s.join("start"), "exit 0");
+    let (code, stdout, _) = frontend("svcstart", &["-s", "300ms"], &[&s]);
+    assert_eq!(code, 1, "{stdout}");
+    assert!(
+        stdout.contains("FAILED (start script exited 0 but the service is not up)"),
+        "{stdout}"
+    );
+
+    // Non-zero: failed, and the service must end up down even if the script left it up.
+    script(&s.join("start"), "svc -u .; svwait -u -t 10s .; exit 2");
+    let (code, stdout, _) = frontend("svcstart", &[], &[&s]);
+    assert_eq!(code, 1, "{stdout}");
+    assert!(
+        stdout.contains("FAILED (start script exited 2)"),
+        "{stdout}"
+    );
+    must("down", || status_pid(&s) == 0);
+    assert!(!svstat(&s).contains("want up"));
+}
+
+#[test]
+fn a_hanging_start_script_is_killed_at_the_timeout() {
+    let t = TempDir::new("admin-hang");
+    let (s, _p) = down_service(&t, "s", "exec sleep 1000");
+    script(
+        &s.join("start"),
+        "sleep 1000 & echo $! > child.pid; echo $$ > script.pid; wait",
+    );
+    let started = std::time::Instant::now();
+    let (code, stdout, _) = frontend("svcstart", &["-t", "1s"], &[&s]);
+    assert_eq!(code, 1, "{stdout}");
+    assert!(
+        stdout.contains("FAILED (start script still running after 1s, killed)"),
+        "{stdout}"
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(15));
+    // The script and what it started are gone (its process group was killed).
+    for f in ["script.pid", "child.pid"] {
+        let pid: u32 = std::fs::read_to_string(s.join(f))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        must("killed", || !alive(pid));
+    }
+    assert_eq!(status_pid(&s), 0);
+}
+
+#[test]
+fn a_start_script_that_is_not_executable_is_ignored_with_a_warning() {
+    let t = TempDir::new("admin-noexec");
+    let (s, _p) = down_service(&t, "s", "exec sleep 1000");
+    std::fs::write(s.join("start"), "#!/bin/sh\nexit 1\n").unwrap();
+    let (code, stdout, stderr) = frontend("svcstart", &["-s", "100ms"], &[&s]);
+    assert_eq!(code, 0, "{stdout}");
+    assert_eq!(
+        stderr,
+        format!(
+            "svcstart: warning: {}/start is not an executable file; ignoring it\n",
+            s.display()
+        )
+    );
+    assert!(status_pid(&s) != 0);
+}
+
+#[test]
+fn stop_escalates_to_kill() {
+    let t = TempDir::new("admin-kill");
+    // TERM is ignored, and that survives the exec.
+    let s = service(&t.join("s"), "trap '' TERM; exec sleep 1000");
+    let _p = Proc::supervise(&s);
+    must("up", || status_pid(&s) != 0);
+    let pid = status_pid(&s);
+    let (code, stdout, _) = frontend("svcstop", &["-t", "500ms"], &[&s]);
+    assert_eq!(code, 0, "{stdout}");
+    assert!(stdout.ends_with("OK (KILLed after 500ms)\n"), "{stdout}");
+    assert!(!alive(pid));
+    assert_eq!(status_pid(&s), 0);
+}
+
+#[test]
+fn stop_script_is_verified() {
+    let t = TempDir::new("admin-stopscript");
+    let s = service(&t.join("s"), "exec sleep 1000");
+    let _p = Proc::supervise(&s);
+    must("up", || status_pid(&s) != 0);
+    script(&s.join("stop"), "echo not stopping; exit 0");
+    let (code, stdout, _) = frontend("svcstop", &["-t", "2s"], &[&s]);
+    assert_eq!(code, 1, "{stdout}");
+    assert!(stdout.contains("not stopping\n"), "{stdout}");
+    assert!(
+        stdout.contains("FAILED (stop script exited 0 but the service still runs)"),
+        "{stdout}"
+    );
+    assert!(status_pid(&s) != 0);
+    script(&s.join("stop"), "exit 7");
+    assert_eq!(frontend("svcstop", &["-q"], &[&s]).0, 1);
+    script(&s.join("stop"), "svc -d . && svwait -d -t 10s .");
+    let (code, stdout, _) = frontend("svcstop", &[], &[&s]);
+    assert_eq!(code, 0, "{stdout}");
+    assert_eq!(status_pid(&s), 0);
+}
+
+#[test]
+fn persist_moves_the_down_file() {
+    let t = TempDir::new("admin-persist");
+    let (s, _p) = down_service(&t, "s", "exec sleep 1000");
+    assert_eq!(frontend("svcstart", &["-p", "-s", "100ms"], &[&s]).0, 0);
+    assert!(!s.join("down").exists());
+    assert_eq!(frontend("svcstop", &["--persist"], &[&s]).0, 0);
+    assert!(s.join("down").exists());
+    // A failed start leaves the down file alone.
+    script(&s.join("run"), "exit 1");
+    assert_eq!(frontend("svcstart", &["-p", "-q"], &[&s]).0, 1);
+    assert!(s.join("down").exists());
+    // Only start and stop know -p.
+    assert_eq!(frontend("svcrestart", &["-p"], &[&s]).0, 100);
+}
+
+#[test]
+fn reset_goes_back_to_the_configured_state() {
+    let t = TempDir::new("admin-reset");
+    let (down, _pd) = down_service(&t, "down", "exec sleep 1000");
+    let up = service(&t.join("up"), "exec sleep 1000");
+    let _pu = Proc::supervise(&up);
+    must("up", || status_pid(&up) != 0);
+    svc("-u", &down);
+    svc("-d", &up);
+    must("swapped", || status_pid(&down) != 0 && status_pid(&up) == 0);
+    let (code, stdout, _) = frontend("svcreset", &["-s", "100ms"], &[&down, &up]);
+    assert_eq!(code, 0, "{stdout}");
+    assert_eq!(
+        stdout,
+        format!(
+            "Stopping {} ....OK\nStarting {} ....OK\n",
+            down.display(),
+            up.display()
+        )
+    );
+    assert_eq!(status_pid(&down), 0);
+    assert!(status_pid(&up) != 0);
+}
+
+#[test]
+fn restart_only_what_runs() {
+    let t = TempDir::new("admin-restart");
+    let (s, _p) = down_service(&t, "s", "exec sleep 1000");
+    let (code, stdout, _) = frontend("svcrestart", &[], &[&s]);
+    assert_eq!(code, 0);
+    assert_eq!(
+        stdout,
+        format!("{}: not running, not restarted\n", s.display())
+    );
+    assert_eq!(status_pid(&s), 0);
+    svc("-u", &s);
+    must("up", || status_pid(&s) != 0);
+    let before = status_pid(&s);
+    let (code, stdout, _) = frontend("svcrestart", &["-s", "100ms"], &[&s]);
+    assert_eq!(code, 0, "{stdout}");
+    assert_eq!(stdout, format!("Restarting {} ....OK\n", s.display()));
+    let after = status_pid(&s);
+    assert!(after != 0 && after != before);
+    assert!(!alive(before));
+}
+
+#[test]
+fn json_quiet_and_several_services() {
+    let t = TempDir::new("admin-json");
+    let (good, _pg) = down_service(&t, "good", "exec sleep 1000");
+    let (bad, _pb) = down_service(&t, "bad", "exit 1");
+    let (code, stdout, stderr) = frontend("svcstart", &["--json", "-s", "300ms"], &[&bad, &good]);
+    assert_eq!((code, stderr.as_str()), (1, ""));
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{stdout}");
+    assert!(
+        lines[0].starts_with(&format!(
+            "{{\"service\":\"{}\",\"action\":\"start\",\"result\":\"failed\",\"exit\":1,\"reason\":\"",
+            bad.display()
+        )),
+        "{stdout}"
+    );
+    // The second is still handled after the first failed.
+    assert!(
+        lines[1].starts_with(&format!(
+            "{{\"service\":\"{}\",\"action\":\"start\",\"result\":\"ok\",\"exit\":0,\"reason\":null,\"pid\":{},",
+            good.display(),
+            status_pid(&good)
+        )),
+        "{stdout}"
+    );
+    // Quiet: nothing at all, the exit code says it.
+    let (code, stdout, stderr) = frontend("svcstop", &["-q"], &[&good, &bad]);
+    assert_eq!((code, stdout.as_str(), stderr.as_str()), (0, "", ""));
+}
+
+#[test]
+fn bare_names_are_found_under_svdir() {
+    let t = TempDir::new("admin-svdir");
+    let (s, _p) = down_service(&t, "web", "exec sleep 1000");
+    let (code, stdout, _) = out(cmd("svcstart")
+        .args(["-s", "100ms", "web"])
+        .env("SVDIR", t.path()));
+    assert_eq!(code, 0, "{stdout}");
+    assert_eq!(stdout, format!("Starting {} ....OK\n", s.display()));
+}
+
+#[test]
+fn faults_and_usage() {
+    let t = TempDir::new("admin-faults");
+    let (s, _p) = down_service(&t, "s", "exec sleep 1000");
+    // An unknown service anywhere on the line: 100, and nothing is done at all.
+    let missing = t.join("nosuch");
+    let (code, stdout, stderr) = frontend("svcstart", &[], &[&s, &missing]);
+    assert_eq!((code, stdout.as_str()), (100, ""));
+    assert_eq!(
+        stderr,
+        format!(
+            "svcstart: warning: unable to find service {}: file does not exist\n",
+            missing.display()
+        )
+    );
+    assert_eq!(status_pid(&s), 0);
+    assert!(!svstat(&s).contains("want up"));
+    // No supervise: 111, and the message says so.
+    let lone = service(&t.join("lone"), "exec sleep 1000");
+    for prog in ["svcstart", "svcstop", "svcreset", "svcrestart"] {
+        let (code, _, stderr) = frontend(prog, &[], &[&lone]);
+        assert_eq!(code, 111, "{prog}");
+        assert_eq!(
+            stderr,
+            format!(
+                "{prog}: warning: unable to control {}: supervise not running\n",
+                lone.display()
+            )
+        );
+    }
+    // Usage: 100 with the synopsis; help: 0 on stdout.
+    for prog in ["svcstart", "svcstop", "svcreset", "svcrestart"] {
+        let (code, _, stderr) = frontend(prog, &[], &[]);
+        assert_eq!(code, 100, "{prog}");
+        assert!(
+            stderr.starts_with(&format!("{prog}: usage: {prog} ")),
+            "{stderr}"
+        );
+        let (code, _, stderr) = frontend(prog, &["-t", "soon"], &[&s]);
+        assert_eq!(code, 100, "{prog}");
+        assert!(stderr.contains("invalid duration \"soon\""), "{stderr}");
+        let (code, stdout, _) = frontend(prog, &["-h"], &[]);
+        assert_eq!(code, 0);
+        assert!(stdout.starts_with(&format!("{prog}: usage: ")));
+    }
+    let (code, _, _) = out(cmd("svcstop").args(["-x"]).arg(&s).stdout(Stdio::null()));
+    assert_eq!(code, 100);
+}
