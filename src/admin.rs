@@ -52,12 +52,8 @@ impl Action {
             Action::Start | Action::Stop => " [-p]",
             _ => "",
         };
-        let settle = match self {
-            Action::Stop => "",
-            _ => " [-s settle]",
-        };
         format!(
-            "{} [-q|--json]{persist} [-t timeout]{settle} service ...",
+            "{} [-q|--json]{persist} [-t timeout] [-s settle] service ...",
             self.program()
         )
     }
@@ -232,7 +228,7 @@ impl Job<'_> {
             Ok(Sent::Delivered) => Ok(()),
             Ok(Sent::NoSupervisor) => Err(Verdict::Unreachable("supervise not running".into())),
             Err(e) => Err(Verdict::Unreachable(format!(
-                "unable to control: {}",
+                "unable to write supervise/control: {}",
                 errstr(e)
             ))),
         }
@@ -261,14 +257,41 @@ impl Job<'_> {
             return self.start_by_script(&script);
         }
         let before = self.status()?;
-        let up_already = before.pid != 0;
         self.control(b"u")?;
         self.progress.dot();
-        if !self.wait_for(Goal::Up, self.deadline)? {
-            return self.undo_start(format!(
-                "not up after {}",
-                crate::units::format_duration(self.opts.timeout)
-            ));
+        self.verify_up(before, self.deadline, None)
+    }
+
+    fn start_by_script(&mut self, script: &Path) -> Result<Verdict, Verdict> {
+        let before = self.status()?;
+        match self.run_script(script)? {
+            ScriptEnd::Exited(0) => {}
+            end => return self.undo_start(format!("start script {end}")),
+        }
+        // We verify, we do not trust: the same checks as without a script, with at
+        // least the settle time left for them.
+        let until = Instant::now() + self.opts.settle;
+        self.deadline = self.deadline.max(until);
+        let why = "start script exited 0 but the service is not up";
+        self.verify_up(before, until, Some(why))
+    }
+
+    /// Up by `up_by`, ready by the deadline, then still the same process after the
+    /// settle time; else brought down again and failed. `not_up` overrides the reason
+    /// given when it never came up.
+    fn verify_up(
+        &mut self,
+        before: Status,
+        up_by: Instant,
+        not_up: Option<&str>,
+    ) -> Result<Verdict, Verdict> {
+        let fmt = crate::units::format_duration;
+        if !self.wait_for(Goal::Up, up_by)? {
+            let why = match not_up {
+                Some(why) => why.to_string(),
+                None => format!("not up after {}", fmt(self.opts.timeout)),
+            };
+            return self.undo_start(why);
         }
         let seen_up = Instant::now();
         let up = self.status()?;
@@ -279,12 +302,13 @@ impl Job<'_> {
                 .is_some_and(|e| matches!(e.readiness, crate::status::Readiness::Failing(_)));
             return self.undo_start(format!(
                 "up but not ready after {}{}",
-                crate::units::format_duration(self.opts.timeout),
+                fmt(self.opts.timeout),
                 if failing { ", check failing" } else { "" }
             ));
         }
-        // It must stay up a while: a service that dies at once did not start.
-        let up_for = if up_already && up.pid == before.pid {
+        // It must stay up a while: a service that dies at once did not start. One that
+        // already ran before we came has been up since its status last changed.
+        let up_for = if before.pid != 0 && up.pid == before.pid {
             Duration::from_secs(before.changed.seconds_until(Tai64N::now()))
         } else {
             seen_up.elapsed()
@@ -292,31 +316,15 @@ impl Job<'_> {
         if let Some(rest) = self.opts.settle.checked_sub(up_for) {
             let until = Instant::now() + rest;
             if self.wait_for(Goal::Down, until)? {
-                return self.undo_start(format!(
-                    "exited within {}",
-                    crate::units::format_duration(self.opts.settle)
-                ));
+                return self.undo_start(format!("exited within {}", fmt(self.opts.settle)));
             }
         }
         let now = self.status()?;
-        if now.pid == 0 || now.pid != up.pid {
-            return self.undo_start(format!(
-                "restarted within {}",
-                crate::units::format_duration(self.opts.settle)
-            ));
+        if now.pid == 0 {
+            return self.undo_start(format!("exited within {}", fmt(self.opts.settle)));
         }
-        Ok(Verdict::Done(None))
-    }
-
-    fn start_by_script(&mut self, script: &Path) -> Result<Verdict, Verdict> {
-        match self.run_script(script)? {
-            ScriptEnd::Exited(0) => {}
-            end => return self.undo_start(format!("start script {end}")),
-        }
-        // We verify, we do not trust: allow supervise a moment to act on its svc -u.
-        let until = Instant::now() + self.opts.settle;
-        if !self.wait_for(Goal::Up, until)? {
-            return self.undo_start("start script exited 0 but the service is not up".into());
+        if now.pid != up.pid {
+            return self.undo_start(format!("restarted within {}", fmt(self.opts.settle)));
         }
         Ok(Verdict::Done(None))
     }
@@ -352,6 +360,13 @@ impl Job<'_> {
         self.progress.dot();
         if self.wait_for(Goal::Finished, self.deadline)? {
             return Ok(Verdict::Done(None));
+        }
+        if self.status()?.pid == 0 {
+            // The service is gone; only its ./finish outlasts the timeout.
+            let t = crate::units::format_duration(self.opts.timeout);
+            return Ok(Verdict::Done(Some(format!(
+                "./finish still running after {t}"
+            ))));
         }
         // It ignored its down signal for the whole timeout: KILL it, then report.
         self.control(b"k")?;
@@ -607,9 +622,12 @@ fn json(name: &str, step: Step, verdict: &Verdict, elapsed: Duration) -> String 
         Verdict::Failed(why) => ("failed", Some(why.clone())),
         Verdict::Unreachable(why) => ("unreachable", Some(why.clone())),
     };
-    let pid = Status::read(&ServiceDir::new(name))
-        .map(|s| s.pid.to_string())
-        .unwrap_or_else(|_| "null".into());
+    // Unreachable: whatever status file is left is no one's word on the service now.
+    let pid = match verdict {
+        Verdict::Unreachable(_) => None,
+        _ => Status::read(&ServiceDir::new(name)).ok(),
+    }
+    .map_or("null".into(), |s| s.pid.to_string());
     format!(
         "{{\"service\":{},\"action\":\"{}\",\"result\":\"{result}\",\"exit\":{},\"reason\":{},\"pid\":{pid},\"seconds\":{:.3}}}",
         json_string(name),
@@ -639,13 +657,24 @@ pub fn main(action: Action) -> ! {
         .map(|n| resolve(n, svdir.as_deref()).to_string_lossy().into_owned())
         .collect();
     // All or nothing: a misspelt service changes nothing at all.
-    for d in &dirs {
-        if let Err(e) = ServiceDir::new(d).check() {
-            if opts.output != Output::Quiet {
-                crate::diag::warn(prog, &format!("unable to find service {d}: {}", errstr(e)));
+    let unknown: Vec<(&String, Errno)> = dirs
+        .iter()
+        .filter_map(|d| ServiceDir::new(d).check().err().map(|e| (d, e)))
+        .collect();
+    if !unknown.is_empty() {
+        for (d, e) in unknown {
+            let why = format!("unable to find service {d}: {}", errstr(e));
+            match opts.output {
+                Output::Person => crate::diag::warn(prog, &why),
+                Output::Json => println!(
+                    "{{\"service\":{},\"action\":null,\"result\":\"unknown\",\"exit\":{EXIT_USAGE},\"reason\":{},\"pid\":null,\"seconds\":0.000}}",
+                    json_string(d),
+                    json_string(&why)
+                ),
+                Output::Quiet => {}
             }
-            std::process::exit(EXIT_USAGE);
         }
+        std::process::exit(EXIT_USAGE);
     }
     let mut code = EXIT_OK;
     for d in &dirs {
@@ -689,7 +718,7 @@ fn parse_args(
             Arg::Short('t') | Arg::Long("timeout") => {
                 opts.timeout = duration(&mut p)?;
             }
-            Arg::Short('s') | Arg::Long("settle") if action != Action::Stop => {
+            Arg::Short('s') | Arg::Long("settle") => {
                 opts.settle = duration(&mut p)?;
             }
             Arg::Short('p') | Arg::Long("persist")
@@ -748,7 +777,6 @@ mod tests {
     #[test]
     fn rejects_what_does_not_apply() {
         assert!(parse_args(Action::Restart, args(&["-p", "x"])).is_err());
-        assert!(parse_args(Action::Stop, args(&["-s", "1s", "x"])).is_err());
         assert!(parse_args(Action::Start, args(&["-t", "soon", "x"])).is_err());
         assert!(parse_args(Action::Start, args(&["-z", "x"])).is_err());
     }

@@ -280,7 +280,11 @@ fn restart_only_what_runs() {
     let before = status_pid(&s);
     let (code, stdout, _) = frontend("svcrestart", &["-s", "100ms"], &[&s]);
     assert_eq!(code, 0, "{stdout}");
-    assert_eq!(stdout, format!("Restarting {} ....OK\n", s.display()));
+    assert!(
+        stdout.starts_with(&format!("Restarting {} ....", s.display()))
+            && stdout.ends_with(".OK\n"),
+        "{stdout}"
+    );
     let after = status_pid(&s);
     assert!(after != 0 && after != before);
     assert!(!alive(before));
@@ -344,11 +348,27 @@ fn faults_and_usage() {
     );
     assert_eq!(status_pid(&s), 0);
     assert!(!svstat(&s).contains("want up"));
+    // An admin frontend reading JSON is told too.
+    let (code, stdout, stderr) = frontend("svcstart", &["--json"], &[&missing, &s]);
+    assert_eq!((code, stderr.as_str()), (100, ""));
+    assert_eq!(
+        stdout,
+        format!(
+            "{{\"service\":\"{0}\",\"action\":null,\"result\":\"unknown\",\"exit\":100,\"reason\":\"unable to find service {0}: file does not exist\",\"pid\":null,\"seconds\":0.000}}\n",
+            missing.display()
+        )
+    );
+    assert_eq!(status_pid(&s), 0);
     // No supervise: 111, and the message says so.
     let lone = service(&t.join("lone"), "exec sleep 1000");
     for prog in ["svcstart", "svcstop", "svcreset", "svcrestart"] {
         let (code, _, stderr) = frontend(prog, &[], &[&lone]);
         assert_eq!(code, 111, "{prog}");
+        let (_, json, _) = frontend(prog, &["--json"], &[&lone]);
+        assert!(
+            json.contains("\"result\":\"unreachable\",\"exit\":111,\"reason\":\"supervise not running\",\"pid\":null"),
+            "{json}"
+        );
         assert_eq!(
             stderr,
             format!(
