@@ -429,10 +429,27 @@ impl Job<'_> {
         })?;
         let pid = child.id() as libc::pid_t;
         let pidfd = pidfd_open(pid);
-        loop {
+        // The script has a process group of its own, out of reach of the terminal's ^C:
+        // while it runs, such a signal kills its group, then us as it would have.
+        let caught = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let ids: Vec<_> = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP]
+            .into_iter()
+            .filter_map(|sig| {
+                signal_hook::flag::register_usize(sig, caught.clone(), sig as usize).ok()
+            })
+            .collect();
+        let end = loop {
+            let sig = caught.load(std::sync::atomic::Ordering::SeqCst);
+            if sig != 0 {
+                // SAFETY: killpg on the group the script leads; no memory is involved.
+                unsafe { libc::killpg(pid, libc::SIGKILL) };
+                let _ = child.wait();
+                let _ = signal_hook::low_level::emulate_default_handler(sig as i32);
+                std::process::exit(128 + sig as i32);
+            }
             let left = self.deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
-                break;
+                break None;
             }
             match &pidfd {
                 Ok(fd) => {
@@ -448,10 +465,16 @@ impl Job<'_> {
                 Err(_) => std::thread::sleep(left.min(DOT_EVERY)),
             }
             match child.try_wait() {
-                Ok(Some(st)) => return Ok(ScriptEnd::from(st)),
+                Ok(Some(st)) => break Some(Ok(ScriptEnd::from(st))),
                 Ok(None) => self.progress.dot(),
-                Err(e) => return Err(Verdict::Failed(format!("wait: {}", ioerrstr(&e)))),
+                Err(e) => break Some(Err(Verdict::Failed(format!("wait: {}", ioerrstr(&e))))),
             }
+        };
+        for id in ids {
+            signal_hook::low_level::unregister(id);
+        }
+        if let Some(end) = end {
+            return end;
         }
         // SAFETY: killpg on the group the script leads; no memory is involved.
         unsafe { libc::killpg(pid, libc::SIGKILL) };

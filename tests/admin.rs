@@ -395,3 +395,34 @@ fn faults_and_usage() {
     let (code, _, _) = out(cmd("svcstop").args(["-x"]).arg(&s).stdout(Stdio::null()));
     assert_eq!(code, 100);
 }
+
+#[test]
+fn interrupting_svcstart_takes_its_script_along() {
+    let t = TempDir::new("admin-int");
+    let (s, _p) = down_service(&t, "s", "exec sleep 1000");
+    script(&s.join("start"), "echo $$ > script.pid; exec sleep 1000");
+    let mut front = Proc::spawn(
+        cmd("svcstart")
+            .arg(&s)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null()),
+    );
+    let mut pid = 0u32;
+    must("script runs", || {
+        pid = std::fs::read_to_string(s.join("script.pid"))
+            .unwrap_or_default()
+            .trim()
+            .parse()
+            .unwrap_or(0);
+        pid != 0
+    });
+    signal(front.pid(), libc::SIGINT);
+    let mut st = None;
+    must("svcstart gone", || {
+        st = front.child.try_wait().unwrap();
+        st.is_some()
+    });
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(st.unwrap().signal(), Some(libc::SIGINT));
+    must("script killed", || !alive(pid));
+}
