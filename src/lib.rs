@@ -8,6 +8,7 @@ pub mod control;
 pub mod diag;
 pub mod envdir;
 pub mod fghack;
+pub mod input;
 pub mod lock;
 pub mod logdir;
 pub mod multilog;

@@ -25,6 +25,8 @@ const NEAR_END: u64 = 2000;
 const PAUSE: Duration = Duration::from_secs(1);
 /// Output is buffered up to this much before it is written.
 const BUF: usize = 256 * 1024;
+/// Write-back of `current` is started after this many bytes (see `write_out`).
+const WRITE_BEHIND: usize = 2 << 20;
 
 /// The settings in effect when a directory appears in the script.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -59,6 +61,8 @@ pub struct LogDir {
     buf: Vec<u8>,
     /// When `current` got its first byte.
     started: Option<Instant>,
+    /// Bytes written to `current` since its write-back was last started.
+    unsynced: usize,
 }
 
 /// Why a log directory could not be opened; the message says which path.
@@ -157,6 +161,7 @@ impl LogDir {
             size,
             buf: Vec::with_capacity(BUF),
             started: (size > 0).then(Instant::now),
+            unsynced: 0,
         };
         d.trim();
         Ok(d)
@@ -240,6 +245,22 @@ impl LogDir {
                 },
             );
             bytes = &bytes[n..];
+            self.unsynced += n;
+        }
+        // Start write-back early so that the fsync at rotation finds little left to do,
+        // and the disk works while we do: the same durability, less waiting for it.
+        if self.unsynced >= WRITE_BEHIND {
+            self.unsynced = 0;
+            // SAFETY: sync_file_range on our own open descriptor; no memory is passed.
+            // Failure only means the fsync at rotation does all the work.
+            let _ = unsafe {
+                libc::sync_file_range(
+                    std::os::fd::AsRawFd::as_raw_fd(&self.current),
+                    0,
+                    0,
+                    libc::SYNC_FILE_RANGE_WRITE,
+                )
+            };
         }
     }
 
@@ -294,6 +315,7 @@ impl LogDir {
             || Self::create_current(&self.path),
         );
         self.size = 0;
+        self.unsynced = 0;
         self.started = None;
         self.trim();
     }

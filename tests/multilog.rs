@@ -566,3 +566,89 @@ fn r_rotates_a_current_that_grew_old() {
     drop(stdin);
     assert_eq!(p.wait_exit(), Some(0));
 }
+
+/// A file as stdin is mapped rather than read: the logs must be the same as
+/// daemontools' from the same file, starting at the offset the file was left at, and
+/// the offset must end where multilog stopped reading.
+#[test]
+fn a_file_as_input_logs_from_its_offset() {
+    use std::io::{Seek, SeekFrom};
+    let t = TempDir::new("mlfile");
+    // More than one mapping window (8 MB), no final newline.
+    let mut input = awkward_input(6000);
+    while input.len() < 9 << 20 {
+        input.extend_from_slice(b"padding line to pass the window size\n");
+    }
+    input.extend_from_slice(b"last line without newline");
+    let src = t.join("input");
+    std::fs::write(&src, &input).unwrap();
+    let script = ["s999999", "n99", "./a"];
+    for side in ["ours", "theirs"] {
+        std::fs::create_dir(t.join(side)).unwrap();
+        let prog = match side {
+            "ours" => bin("multilog").to_string(),
+            _ => daemontools("multilog").to_string_lossy().into_owned(),
+        };
+        let mut f = std::fs::File::open(&src).unwrap();
+        f.seek(SeekFrom::Start(7)).unwrap();
+        let shared = f.try_clone().unwrap();
+        let o = Command::new(prog)
+            .args(script)
+            .current_dir(t.join(side))
+            .stdin(Stdio::from(f))
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(0), "{side}");
+        // The open file description is shared: its offset is where multilog left it.
+        let mut shared = shared;
+        assert_eq!(
+            shared.stream_position().unwrap(),
+            input.len() as u64,
+            "{side}"
+        );
+    }
+    let ours = log_content(&t.join("ours/a"));
+    same_bytes(&ours, &log_content(&t.join("theirs/a")), "file input");
+    let mut want = input[7..].to_vec();
+    want.push(b'\n');
+    same_bytes(&ours, &want, "file input from offset 7");
+}
+
+/// TERM while reading a file: the line in progress is finished and nothing past it
+/// is taken, so the file offset is exactly where the log ends.
+#[test]
+fn term_on_a_file_input_stops_after_the_line() {
+    use std::io::Seek;
+    let t = TempDir::new("mlfileterm");
+    let line = [b'x'; 99];
+    let mut input = Vec::with_capacity(40 << 20);
+    while input.len() < 40 << 20 {
+        input.extend_from_slice(&line);
+        input.push(b'\n');
+    }
+    let src = t.join("input");
+    std::fs::write(&src, &input).unwrap();
+    let f = std::fs::File::open(&src).unwrap();
+    let mut shared = f.try_clone().unwrap();
+    let mut p = Proc::spawn(
+        cmd("multilog")
+            .args(["s16777215", "./main"])
+            .current_dir(t.path())
+            .stdin(Stdio::from(f)),
+    );
+    // Only once multilog catches TERM (else the signal would just kill it).
+    must("TERM caught", || {
+        std::fs::read_to_string(format!("/proc/{}/status", p.pid()))
+            .unwrap_or_default()
+            .lines()
+            .find_map(|l| l.strip_prefix("SigCgt:"))
+            .and_then(|m| u64::from_str_radix(m.trim(), 16).ok())
+            .is_some_and(|m| m & (1 << (libc::SIGTERM - 1)) != 0)
+    });
+    signal(p.pid(), libc::SIGTERM);
+    assert_eq!(p.wait_exit(), Some(0));
+    let logged = log_content(&t.join("main"));
+    assert_eq!(shared.stream_position().unwrap(), logged.len() as u64);
+    assert!(logged.is_empty() || logged.ends_with(b"\n"));
+    same_bytes(&logged, &input[..logged.len()], "logged prefix");
+}

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use svkit::diag::{EXIT_OK, EXIT_TEMP, EXIT_USAGE, errstr, fatal, help_if_asked, ioerrstr};
+use svkit::input::MappedInput;
 use svkit::multilog::{Multilog, parse};
 use svkit::wakeup::{SelfPipe, timeout_until};
 
@@ -42,6 +43,29 @@ fn main() {
     let stdin = std::io::stdin();
     let mut buf = vec![0u8; 256 * 1024];
     let mut deadline = log.rotate_old();
+    // A file as input never blocks: no poll, and no read copy (see svkit::input).
+    if let Some(mut input) = MappedInput::new(std::os::fd::AsFd::as_fd(&stdin)) {
+        loop {
+            if alarm.swap(false, Ordering::SeqCst) {
+                log.rotate_all();
+            }
+            let terminating = term.load(Ordering::SeqCst);
+            if terminating && !log.mid_line() {
+                break;
+            }
+            let Some(chunk) = input.peek(buf.len()) else {
+                break;
+            };
+            // After TERM, finish the line and take nothing past it.
+            let n = match terminating {
+                true => memchr::memchr(b'\n', chunk).map_or(chunk.len(), |i| i + 1),
+                false => chunk.len(),
+            };
+            log.feed(&chunk[..n]);
+            input.consume(n);
+            deadline = log.rotate_old();
+        }
+    }
     loop {
         use nix::poll::{PollFd, PollFlags, poll};
         use std::os::fd::AsFd;

@@ -1,0 +1,157 @@
+//! A filter's input when it is a regular file: read through a sliding memory map, so
+//! that the bytes are not first copied into a buffer (the copy that read(2) makes is
+//! the largest single cost of multilog on a file), with the file offset kept as a
+//! reader's would be.
+
+use nix::sys::mman::{MapFlags, MmapAdvise, ProtFlags, madvise, mmap, munmap};
+use std::num::NonZeroUsize;
+use std::os::fd::BorrowedFd;
+use std::ptr::NonNull;
+
+/// How much of the file is mapped at once: bounds what the mapping adds to RSS.
+const WINDOW: usize = 8 << 20;
+
+/// A regular file read from its current offset through windows of a mapping.
+pub struct MappedInput<'fd> {
+    fd: BorrowedFd<'fd>,
+    /// The file offset of the next unconsumed byte.
+    pos: u64,
+    window: Option<Window>,
+}
+
+struct Window {
+    addr: NonNull<libc::c_void>,
+    len: usize,
+    /// The file offset of the mapping's first byte (page aligned).
+    start: u64,
+}
+
+impl<'fd> MappedInput<'fd> {
+    /// The input as a mapped file, if it is a regular file that can be mapped.
+    pub fn new(fd: BorrowedFd<'fd>) -> Option<MappedInput<'fd>> {
+        let st = nix::sys::stat::fstat(fd).ok()?;
+        if st.st_mode & libc::S_IFMT != libc::S_IFREG {
+            return None;
+        }
+        let pos = nix::unistd::lseek(fd, 0, nix::unistd::Whence::SeekCur).ok()?;
+        Some(MappedInput {
+            fd,
+            pos: pos as u64,
+            window: None,
+        })
+    }
+
+    /// Up to `max` bytes from the current position on, or None at the end of what
+    /// the file holds now (or if it cannot be mapped: the caller then reads).
+    pub fn peek(&mut self, max: usize) -> Option<&[u8]> {
+        let covered = self
+            .window
+            .as_ref()
+            .is_some_and(|w| self.pos < w.start + w.len as u64);
+        if !covered {
+            self.unmap();
+            self.map()?;
+        }
+        let w = self.window.as_ref()?;
+        let from = (self.pos - w.start) as usize;
+        let n = (w.len - from).min(max);
+        // SAFETY: [addr, addr+len) is a live read-only mapping of ours; `from + n`
+        // is within it. The file shrinking under the mapping would raise SIGBUS, as
+        // for any program that maps its input.
+        Some(unsafe { std::slice::from_raw_parts(w.addr.as_ptr().cast::<u8>().add(from), n) })
+    }
+
+    /// Marks `n` bytes from the last `peek` as consumed. The file offset follows when
+    /// a window is done and when this is dropped, so that whoever reads the file after
+    /// us starts where we stopped.
+    pub fn consume(&mut self, n: usize) {
+        self.pos += n as u64;
+    }
+
+    fn map(&mut self) -> Option<()> {
+        let size = nix::sys::stat::fstat(self.fd).ok()?.st_size as u64;
+        if self.pos >= size {
+            return None;
+        }
+        let page = nix::unistd::sysconf(nix::unistd::SysconfVar::PAGE_SIZE)
+            .ok()
+            .flatten()
+            .unwrap_or(4096) as u64;
+        let start = self.pos - self.pos % page;
+        let len = (size - start).min(WINDOW as u64) as usize;
+        // SAFETY: a fresh private read-only mapping of our input at an offset and
+        // length inside the file; nothing else refers to its address.
+        let addr = unsafe {
+            mmap(
+                None,
+                NonZeroUsize::new(len)?,
+                ProtFlags::PROT_READ,
+                MapFlags::MAP_PRIVATE | MapFlags::MAP_POPULATE,
+                self.fd,
+                start as i64,
+            )
+        }
+        .ok()?;
+        // SAFETY: advice on our own mapping only.
+        let _ = unsafe { madvise(addr, len, MmapAdvise::MADV_SEQUENTIAL) };
+        self.window = Some(Window { addr, len, start });
+        Some(())
+    }
+
+    fn unmap(&mut self) {
+        let _ = nix::unistd::lseek(self.fd, self.pos as i64, nix::unistd::Whence::SeekSet);
+        if let Some(w) = self.window.take() {
+            // SAFETY: the mapping is ours and no slice of it outlives `peek`'s borrow.
+            let _ = unsafe { munmap(w.addr, w.len) };
+        }
+    }
+}
+
+impl Drop for MappedInput<'_> {
+    fn drop(&mut self) {
+        self.unmap();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Read, Seek, SeekFrom, Write};
+    use std::os::fd::AsFd;
+
+    #[test]
+    fn reads_from_the_offset_and_moves_it() {
+        let path = std::env::temp_dir().join(format!("svkit-input-{}", std::process::id()));
+        let mut f = std::fs::File::create(&path).unwrap();
+        let data: Vec<u8> = (0..(3 * WINDOW / 2 + 17))
+            .map(|i| (i % 251) as u8)
+            .collect();
+        f.write_all(&data).unwrap();
+        drop(f);
+        let mut f = std::fs::File::open(&path).unwrap();
+        f.seek(SeekFrom::Start(5)).unwrap();
+        let mut got = Vec::new();
+        {
+            let mut m = MappedInput::new(f.as_fd()).unwrap();
+            while let Some(chunk) = m.peek(100_000) {
+                let n = chunk.len().min(77_777);
+                got.extend_from_slice(&chunk[..n]);
+                m.consume(n);
+                if got.len() > WINDOW + 3 {
+                    break;
+                }
+            }
+        }
+        let mut rest = Vec::new();
+        f.read_to_end(&mut rest).unwrap();
+        got.extend_from_slice(&rest);
+        assert!(got == data[5..]);
+        std::fs::remove_file(&path).unwrap();
+    }
+
+    #[test]
+    fn not_for_pipes() {
+        let (r, _w) = nix::unistd::pipe().unwrap();
+        assert!(MappedInput::new(r.as_fd()).is_none());
+    }
+}
