@@ -4,6 +4,8 @@
 pub mod account;
 pub mod admin;
 pub mod chain;
+pub mod clinit;
+pub mod cltab;
 pub mod control;
 pub mod diag;
 pub mod envdir;

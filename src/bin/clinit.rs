@@ -1,0 +1,120 @@
+//! clinit [-f cltab] [-S scandir] [-t timeout] GROUP LEVEL | -s [GROUP [LEVEL]] | -r | -k
+
+use svkit::clinit::{Clinit, ClinitError, filter_status, read_clstat};
+use svkit::cltab::{Cltab, DEFAULT_CLSTAT};
+use svkit::diag::{EXIT_NO, EXIT_OK, EXIT_TEMP, EXIT_USAGE, fatal, help_if_asked, usage_error};
+use svkit::units::parse_duration;
+
+const SYNOPSIS: &str = "clinit [-f cltab] [-S scandir] [-t timeout] group level\n       \
+clinit [-f cltab] -s [--clstat path] [group [level]]\n       \
+clinit [-f cltab] [-S scandir] [-t timeout] -r | -k";
+
+#[derive(PartialEq)]
+enum Command {
+    Switch,
+    Status,
+    Reread,
+    Kill,
+}
+
+fn main() {
+    help_if_asked("clinit", SYNOPSIS, true);
+    let mut cltab = std::env::var_os("CLTAB")
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| "/etc/cltab".into());
+    let mut scan = std::env::var_os("SVDIR")
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| "/service".into());
+    let mut timeout = std::time::Duration::from_secs(30);
+    let mut clstat = None;
+    let mut command = Command::Switch;
+    let mut words = Vec::new();
+    let mut p = lexopt::Parser::from_env();
+    let bad = |e: &dyn std::fmt::Display| -> ! { usage_error("clinit", SYNOPSIS, e) };
+    loop {
+        use lexopt::Arg;
+        let arg = match p.next() {
+            Ok(Some(a)) => a,
+            Ok(None) => break,
+            Err(e) => bad(&e),
+        };
+        let mut set = |c: Command| {
+            if command != Command::Switch && command != c {
+                bad(&"-s, -r and -k exclude each other");
+            }
+            command = c;
+        };
+        match arg {
+            Arg::Short('f') => cltab = p.value().unwrap_or_else(|e| bad(&e)),
+            Arg::Short('S') => scan = p.value().unwrap_or_else(|e| bad(&e)),
+            Arg::Short('t') => {
+                let v = p.value().unwrap_or_else(|e| bad(&e));
+                timeout = parse_duration(&v.to_string_lossy()).unwrap_or_else(|e| bad(&e));
+            }
+            Arg::Long("clstat") => clstat = Some(p.value().unwrap_or_else(|e| bad(&e))),
+            Arg::Short('s') => set(Command::Status),
+            Arg::Short('r') => set(Command::Reread),
+            Arg::Short('k') => set(Command::Kill),
+            Arg::Value(v) => words.push(v.to_string_lossy().into_owned()),
+            other => bad(&other.unexpected()),
+        }
+    }
+    let fail = |e: ClinitError| -> ! {
+        match e {
+            ClinitError::Usage(m) => fatal("clinit", EXIT_USAGE, &m),
+            ClinitError::Temporary(m) => fatal("clinit", EXIT_TEMP, &m),
+        }
+    };
+    if command == Command::Status {
+        if words.len() > 2 {
+            bad(&"-s takes at most a group and a level");
+        }
+        // Another node's clstat needs no cltab here.
+        let path = match clstat {
+            Some(p) => p.into(),
+            None => match Cltab::read(cltab.as_ref()) {
+                Ok(t) => t.clstat,
+                Err(_) if !std::path::Path::new(&cltab).exists() => DEFAULT_CLSTAT.into(),
+                Err(e) => fatal("clinit", EXIT_USAGE, &e),
+            },
+        };
+        let groups = read_clstat(&path).unwrap_or_else(|e| fail(e));
+        let out = filter_status(
+            &groups,
+            words.first().map(String::as_str),
+            words.get(1).map(String::as_str),
+        );
+        print!("{out}");
+        std::process::exit(if out.is_empty() && !words.is_empty() {
+            EXIT_NO
+        } else {
+            EXIT_OK
+        });
+    }
+    if clstat.is_some() {
+        bad(&"--clstat goes with -s");
+    }
+    match (&command, words.len()) {
+        (Command::Switch, 2) | (Command::Reread | Command::Kill, 0) => {}
+        (Command::Switch, _) => bad(&"want a group and a level"),
+        _ => bad(&"-r and -k take no group or level"),
+    }
+    let tab = Cltab::read(cltab.as_ref()).unwrap_or_else(|e| fatal("clinit", EXIT_USAGE, &e));
+    let clinit = Clinit {
+        tab,
+        scan: scan.into(),
+        timeout,
+    };
+    let _lock = clinit.lock().unwrap_or_else(|e| fail(e));
+    let done = match command {
+        Command::Switch => clinit.switch(&words[0], &words[1]),
+        Command::Reread => clinit.reread(),
+        Command::Kill => clinit.stop_all(),
+        Command::Status => unreachable!(),
+    };
+    match done {
+        Ok(true) => std::process::exit(EXIT_OK),
+        Ok(false) => std::process::exit(EXIT_NO),
+        Err(e) => fail(e),
+    }
+}

@@ -1,0 +1,352 @@
+//! clinit: levels with overlap, every mode, tests failing, removed entries and groups,
+//! changed commands, concurrency, cltab errors, the respawn throttle, -s, -k.
+
+mod common;
+use common::*;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+
+/// A scan directory with svkit's svscan on it, and a cltab beside it.
+struct Tree {
+    // Dropped in this order: svscan and its services first, then their directory.
+    _svscan: Proc,
+    scan: PathBuf,
+    t: TempDir,
+}
+
+impl Tree {
+    fn new(tag: &str) -> Tree {
+        let t = TempDir::new(tag);
+        let scan = t.join("scan");
+        std::fs::create_dir(&scan).unwrap();
+        let mut p = Proc::spawn(
+            cmd("svscan")
+                .args(["-t", "1s"])
+                .arg(&scan)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null()),
+        );
+        p.services.push(scan.clone());
+        Tree {
+            t,
+            scan,
+            _svscan: p,
+        }
+    }
+
+    fn path(&self) -> &Path {
+        self.t.path()
+    }
+
+    /// Writes the cltab: settings for this tree, then `body` with `T` meaning the
+    /// tree's directory.
+    fn cltab(&self, body: &str) {
+        let head = format!(
+            ":::clstat:{}/clstat\n:::stop-interval:500ms\n",
+            self.path().display()
+        );
+        let body = body.replace("T/", &format!("{}/", self.path().display()));
+        std::fs::write(self.t.join("cltab"), head + &body).unwrap();
+    }
+
+    fn clinit(&self, args: &[&str]) -> (i32, String, String) {
+        out(cmd("clinit")
+            .arg("-f")
+            .arg(self.t.join("cltab"))
+            .arg("-S")
+            .arg(&self.scan)
+            .args(["-t", "10s"])
+            .args(args))
+    }
+
+    fn svc_dir(&self, name: &str) -> PathBuf {
+        self.scan.join(name)
+    }
+
+    fn pid(&self, name: &str) -> u32 {
+        status_pid(&self.svc_dir(name))
+    }
+
+    fn status(&self, args: &[&str]) -> String {
+        let (code, stdout, stderr) = self.clinit(&[&["-s"], args].concat());
+        assert!(code == 0 || code == 1, "{stderr}");
+        stdout
+    }
+}
+
+#[test]
+fn levels_switch_with_overlap_and_leave_other_groups_alone() {
+    let tree = Tree::new("clinit-levels");
+    tree.cltab(
+        "# web and db\n\
+         web:a:12:respawn:exec sleep 1001\n\
+         web:b:1:respawn:exec sleep 1002\n\
+         web:c:2:respawn:exec sleep 1003\n\
+         web:w:2:wait:echo waited >> T/log\n\
+         web:gone:2:off:\n\
+         db:d:1:respawn:exec sleep 1004\n",
+    );
+    let (code, _, err) = tree.clinit(&["web", "1"]);
+    assert_eq!((code, err.as_str()), (0, ""));
+    let a = tree.pid("web.a");
+    assert!(a != 0 && tree.pid("web.b") != 0);
+    assert_eq!(tree.pid("web.c"), 0);
+    // Another group's entries exist, with a down file, and do not run.
+    assert!(tree.svc_dir("db.d/down").exists());
+    assert_eq!(tree.pid("db.d"), 0);
+    assert!(!tree.svc_dir("web.gone").exists());
+    assert_eq!(tree.status(&[]), "web 1 run\ndb - stopped\n");
+
+    let (code, _, err) = tree.clinit(&["web", "2"]);
+    assert_eq!((code, err.as_str()), (0, ""));
+    // In both levels: kept running, not restarted.
+    assert_eq!(tree.pid("web.a"), a);
+    assert_eq!(tree.pid("web.b"), 0);
+    assert!(tree.pid("web.c") != 0);
+    assert_eq!(lines(&tree.path().join("log")), ["waited"]);
+    // The same level again: respawn entries stay, wait entries do not run again.
+    assert_eq!(tree.clinit(&["web", "2"]).0, 0);
+    assert_eq!(lines(&tree.path().join("log")), ["waited"]);
+    assert_eq!(tree.pid("web.a"), a);
+
+    assert_eq!(tree.status(&["web"]), "2 run\n");
+    assert_eq!(tree.status(&["web", "2"]), "run\n");
+    assert_eq!(tree.clinit(&["-s", "web", "1"]).0, 1);
+    // Cluster::Init's own line format, readable from another node with --clstat.
+    let clstat = tree.path().join("clstat");
+    assert_eq!(
+        std::fs::read_to_string(&clstat).unwrap(),
+        "Cluster::Init::Group web 2 run\nCluster::Init::Group db - stopped\n"
+    );
+    let (code, stdout, _) = out(cmd("clinit")
+        .args(["-f", "/nonexistent/cltab", "-s", "--clstat"])
+        .arg(&clstat)
+        .arg("db"));
+    assert_eq!((code, stdout.as_str()), (0, "- stopped\n"));
+
+    // -k: everything down, gracefully, and said so.
+    let (code, _, err) = tree.clinit(&["-k"]);
+    assert_eq!((code, err.as_str()), (0, ""));
+    for n in ["web.a", "web.b", "web.c", "db.d"] {
+        assert_eq!(tree.pid(n), 0, "{n}");
+    }
+    assert!(!alive(a));
+    assert_eq!(tree.status(&[]), "web - stopped\ndb - stopped\n");
+}
+
+#[test]
+fn tests_once_and_level_zero() {
+    let tree = Tree::new("clinit-modes");
+    tree.cltab(
+        "0:pre:0:test:test -e T/ok\n\
+         0:one:0:once:echo once >> T/once.log\n\
+         0:z:0:respawn:exec sleep 1005\n\
+         0:idle:1:respawn:exec sleep 1006\n",
+    );
+    // The test fails: the group is failed, the rest still happens.
+    let (code, _, err) = tree.clinit(&["0", "0"]);
+    assert_eq!(code, 1);
+    assert_eq!(
+        err,
+        "clinit: warning: 0: test pre failed (exit status: 1)\n"
+    );
+    assert_eq!(tree.status(&[]), "0 0 failed\n");
+    assert!(tree.pid("0.z") != 0);
+    must("once ran", || {
+        lines(&tree.path().join("once.log")).len() == 1
+    });
+    // once: not restarted after it exits.
+    must("once down", || tree.pid("0.one") == 0);
+    assert!(!svstat(&tree.svc_dir("0.one")).contains("want up"));
+
+    // Retrying the level after a failure runs the test (and once) again.
+    std::fs::write(tree.path().join("ok"), "").unwrap();
+    let (code, _, err) = tree.clinit(&["0", "0"]);
+    assert_eq!((code, err.as_str()), (0, ""));
+    assert_eq!(tree.status(&["0", "0"]), "run\n");
+    must("once ran again", || {
+        lines(&tree.path().join("once.log")).len() == 2
+    });
+    // At the level already: once does not run again.
+    assert_eq!(tree.clinit(&["0", "0"]).0, 0);
+    must("once down", || tree.pid("0.one") == 0);
+    assert_eq!(lines(&tree.path().join("once.log")).len(), 2);
+}
+
+#[test]
+fn a_removed_group_is_stopped_gracefully_and_a_changed_command_restarts() {
+    let tree = Tree::new("clinit-removed");
+    // Records the INT it gets (Cluster::Init's first, graceful, signal).
+    let graceful = "trap 'echo INT >> T/signals; exit 0' INT; while :; do sleep 0.05; done";
+    tree.cltab(&format!(
+        "old:x:1:respawn:{graceful}\n\
+         keep:k:1:respawn:exec sleep 1007\n"
+    ));
+    assert_eq!(tree.clinit(&["old", "1"]).0, 0);
+    assert_eq!(tree.clinit(&["keep", "1"]).0, 0);
+    let x = tree.pid("old.x");
+    let k = tree.pid("keep.k");
+    assert!(x != 0 && k != 0);
+    tree.cltab("keep:k:1:respawn:exec sleep 1008\n");
+    let (code, _, err) = tree.clinit(&["-r"]);
+    assert_eq!((code, err.as_str()), (0, ""));
+    // Stopped by INT, not KILLed; its directory and supervise are gone.
+    assert_eq!(lines(&tree.path().join("signals")), ["INT"]);
+    assert!(!alive(x));
+    must("dir gone", || !tree.svc_dir("old.x").exists());
+    assert_eq!(tree.status(&[]), "keep 1 run\n");
+    // The changed command took over.
+    must("restarted with the new command", || {
+        let p = tree.pid("keep.k");
+        p != 0
+            && p != k
+            && std::fs::read_to_string(format!("/proc/{p}/cmdline"))
+                .unwrap_or_default()
+                .contains("1008")
+    });
+    assert!(
+        std::fs::read_to_string(tree.svc_dir("keep.k/run"))
+            .unwrap()
+            .contains("exec sleep 1008")
+    );
+}
+
+#[test]
+fn escalates_to_term_then_kill() {
+    let tree = Tree::new("clinit-escalate");
+    tree.cltab(
+        "g:deaf:1:respawn:trap '' INT TERM; while :; do sleep 0.05; done\n\
+         g:other:2:respawn:exec sleep 1009\n",
+    );
+    assert_eq!(tree.clinit(&["g", "1"]).0, 0);
+    let deaf = tree.pid("g.deaf");
+    let (code, _, err) = tree.clinit(&["g", "2"]);
+    assert_eq!((code, err.as_str()), (0, ""));
+    assert!(!alive(deaf));
+    assert_eq!(tree.pid("g.deaf"), 0);
+    assert!(tree.pid("g.other") != 0);
+}
+
+#[test]
+fn concurrent_clinits_take_turns() {
+    let tree = Tree::new("clinit-lock");
+    tree.cltab(
+        "g:w1:1:wait:echo start1 >> T/log; sleep 0.3; echo end1 >> T/log\n\
+         g:w2:2:wait:echo start2 >> T/log; sleep 0.3; echo end2 >> T/log\n",
+    );
+    let spawn = |level: &str| {
+        Proc::spawn(
+            cmd("clinit")
+                .arg("-f")
+                .arg(tree.path().join("cltab"))
+                .arg("-S")
+                .arg(&tree.scan)
+                .args(["g", level])
+                .stdin(Stdio::null()),
+        )
+    };
+    let mut a = spawn("1");
+    let mut b = spawn("2");
+    assert_eq!(a.wait_exit(), Some(0));
+    assert_eq!(b.wait_exit(), Some(0));
+    let log = lines(&tree.path().join("log"));
+    assert_eq!(log.len(), 4);
+    // Each run is whole: a start is followed by its own end.
+    assert_eq!(log[0].replace("start", "end"), log[1]);
+    assert_eq!(log[2].replace("start", "end"), log[3]);
+}
+
+#[test]
+fn respawn_throttle_from_the_cltab() {
+    let tree = Tree::new("clinit-throttle");
+    tree.cltab(
+        ":::restart:burst 3 5s 1h\n\
+         g:crash:1:respawn:echo x >> T/starts; exit 1\n",
+    );
+    tree.clinit(&["g", "1"]);
+    let dir = tree.svc_dir("g.crash");
+    assert_eq!(
+        std::fs::read_to_string(dir.join("restart")).unwrap(),
+        "burst 3 5s 1h\n"
+    );
+    // Three starts, then it rests (IS::Init: 5 in 10 s, then 60 s).
+    must("resting", || {
+        let j = out(cmd("svstat").arg("-j").arg(&dir)).1;
+        j.contains("\"starts\":3,") && !j.contains("\"backoff\":0,")
+    });
+    assert_eq!(lines(&tree.path().join("starts")).len(), 3);
+}
+
+#[test]
+fn cltab_errors_change_nothing() {
+    let tree = Tree::new("clinit-errors");
+    for (body, want) in [
+        (
+            "g:a:1:respawn:exec sleep 1\ng:b:1:sometimes:x\n",
+            "cltab:4: bad mode \"sometimes\"",
+        ),
+        (
+            "g:a:1:respawn:x\nh:a:2:once:y\n",
+            "cltab:4: duplicate tag \"a\": already used on line 3 (group g)",
+        ),
+        (
+            "g:a:1:respawn\n",
+            "cltab:3: want GROUP:TAG:LEVELS:MODE:COMMAND",
+        ),
+    ] {
+        tree.cltab(body);
+        let (code, _, err) = tree.clinit(&["g", "1"]);
+        assert_eq!(code, 100, "{err}");
+        assert!(err.starts_with("clinit: fatal: "), "{err}");
+        assert!(err.contains(want), "{err}");
+        assert_eq!(std::fs::read_dir(&tree.scan).unwrap().count(), 0);
+        assert!(!tree.path().join("clstat").exists());
+    }
+    tree.cltab("g:a:1:respawn:exec sleep 1010\n");
+    let (code, _, err) = tree.clinit(&["nosuch", "1"]);
+    assert_eq!(code, 100);
+    assert!(err.contains("no group nosuch in"), "{err}");
+    for args in [
+        &[][..],
+        &["g"],
+        &["-s", "-r"],
+        &["-r", "g", "1"],
+        &["-x"],
+        &["-s", "a", "b", "c"],
+    ] {
+        assert_eq!(tree.clinit(args).0, 100, "{args:?}");
+    }
+    let (code, stdout, _) = out(cmd("clinit").arg("-h"));
+    assert_eq!(code, 0);
+    assert!(stdout.starts_with("clinit: usage: clinit "));
+}
+
+#[test]
+fn without_svscan_it_is_111() {
+    let t = TempDir::new("clinit-nosvscan");
+    let scan = t.join("scan");
+    std::fs::create_dir(&scan).unwrap();
+    std::fs::write(
+        t.join("cltab"),
+        format!(
+            ":::clstat:{}/clstat\ng:a:1:respawn:exec sleep 1011\n",
+            t.path().display()
+        ),
+    )
+    .unwrap();
+    let (code, _, err) = out(cmd("clinit")
+        .arg("-f")
+        .arg(t.join("cltab"))
+        .arg("-S")
+        .arg(&scan)
+        .args(["-t", "300ms", "g", "1"]));
+    assert_eq!(code, 111);
+    assert_eq!(
+        err,
+        format!(
+            "clinit: fatal: no supervise in {}/g.a after 300ms: is svscan running on {}?\n",
+            scan.display(),
+            scan.display()
+        )
+    );
+}
