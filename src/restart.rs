@@ -100,6 +100,16 @@ impl Backoff {
         }
     }
 
+    /// The service went down because it was told to (or was to run once): that is
+    /// no crash, so a later start is not held back by the starts before it, beyond
+    /// the one-second minimum after the last.
+    pub fn forget_crashes(&mut self) {
+        while self.starts.len() > 1 {
+            self.starts.pop_front();
+        }
+        self.delay = Duration::ZERO;
+    }
+
     /// The earliest moment the next start may happen (never sooner than a second after
     /// the last one, whatever the policy).
     pub fn earliest_start(&self) -> Option<Instant> {
@@ -211,6 +221,16 @@ mod tests {
             b.record_start(t + secs(3 * i));
         }
         assert_eq!(b.earliest_start(), Some(t + secs(16)));
+        // Stopped on purpose: the starts before are no crash loop.
+        let mut b = Backoff {
+            policy: parse_policy("burst").unwrap(),
+            ..Default::default()
+        };
+        for i in 0..5 {
+            b.record_start(t + secs(i));
+        }
+        b.forget_crashes();
+        assert_eq!(b.earliest_start(), Some(t + secs(5)));
     }
 
     #[test]

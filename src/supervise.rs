@@ -269,6 +269,9 @@ impl Machine {
         self.pid = None;
         self.kill_at = None;
         self.backoff.record_exit(now);
+        if self.want != Want::Up {
+            self.backoff.forget_crashes();
+        }
         self.changed = wall;
         self.last_wait_status = Some(wait_status);
         let (code, signal) = match crate::status::LastExit::from_wait_status(wait_status) {

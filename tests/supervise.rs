@@ -490,6 +490,25 @@ fn burst_policy_rests_after_quick_starts() {
 }
 
 #[test]
+fn stops_on_purpose_are_no_crash_loop() {
+    let t = TempDir::new("burst-deliberate");
+    let s = service(&t.join("s"), "echo x >> starts\nexec sleep 1000");
+    std::fs::write(s.join("down"), "").unwrap();
+    // Two starts within an hour would mean an hour's rest, were they crashes.
+    std::fs::write(s.join("restart"), "burst 2 1h 1h\n").unwrap();
+    let _p = Proc::supervise(&s);
+    for round in 1..=3 {
+        svc("-u", &s);
+        must("up", || status_pid(&s) != 0 && starts(&s) == round);
+        svc("-d", &s);
+        must("down", || status_pid(&s) == 0);
+    }
+    svc("-u", &s);
+    must("up a fourth time", || status_pid(&s) != 0);
+    assert!(!svstat(&s).contains("backoff"));
+}
+
+#[test]
 fn exponential_policy_doubles_the_wait() {
     let t = TempDir::new("expo");
     let s = service(&t.join("s"), "echo $(date +%s%N) >> starts\nexit 1");
