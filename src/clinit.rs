@@ -142,15 +142,19 @@ pub fn filter_status(groups: &[GroupStatus], group: Option<&str>, level: Option<
     out
 }
 
-/// Writes a file whole or not at all: a temp file beside it, fsynced, renamed.
-fn write_atomically(path: &Path, data: &[u8], mode: u32) -> std::io::Result<()> {
+/// Writes a file whole or not at all: a temp file beside it, renamed. Only clstat is
+/// fsynced first: service files are made again from the cltab by the next clinit,
+/// and a thousand fsyncs made the first switch of 200 entries take seconds.
+fn write_atomically(path: &Path, data: &[u8], mode: u32, durable: bool) -> std::io::Result<()> {
     let name = path.file_name().unwrap_or_default().to_string_lossy();
     let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
     let r = (|| {
         let mut f = std::fs::File::create(&tmp)?;
         f.write_all(data)?;
         f.set_permissions(std::fs::Permissions::from_mode(mode))?;
-        f.sync_all()?;
+        if durable {
+            f.sync_all()?;
+        }
         std::fs::rename(&tmp, path)
     })();
     if r.is_err() {
@@ -269,16 +273,15 @@ impl Clinit {
                     }
                     let p = path.join(f);
                     if std::fs::read(&p).ok().as_deref() != Some(body.as_bytes()) {
-                        write_atomically(&p, body.as_bytes(), *mode)
+                        write_atomically(&p, body.as_bytes(), *mode, false)
                             .map_err(temporary(format!("unable to write {}", p.display())))?;
                         changed = true;
                     }
                 }
                 if !path.join(DOWN).exists() {
-                    write_atomically(&path.join(DOWN), b"", 0o644).map_err(temporary(format!(
-                        "unable to write {}",
-                        path.join(DOWN).display()
-                    )))?;
+                    write_atomically(&path.join(DOWN), b"", 0o644, false).map_err(temporary(
+                        format!("unable to write {}", path.join(DOWN).display()),
+                    ))?;
                 }
                 if changed {
                     s.changed.push(name);
@@ -298,7 +301,7 @@ impl Clinit {
             let build = || -> std::io::Result<()> {
                 std::fs::create_dir(&tmp)?;
                 for (f, body, mode) in &files {
-                    write_atomically(&tmp.join(f), body.as_bytes(), *mode)?;
+                    write_atomically(&tmp.join(f), body.as_bytes(), *mode, false)?;
                 }
                 std::fs::rename(&tmp, &path)
             };
@@ -314,9 +317,15 @@ impl Clinit {
     }
 
     /// Waits until a supervise runs in each directory (svscan starts them; ours at
-    /// once through inotify, daemontools' at its next 5 s scan).
+    /// once through inotify, daemontools' at its next 5 s scan). Only directories
+    /// something happened in are looked at again, so a hundred new entries cost a
+    /// hundred looks, not ten thousand.
     fn wait_supervised(&self, names: &[String]) -> Result<()> {
         use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
+        use std::collections::HashMap;
+        if names.is_empty() {
+            return Ok(());
+        }
         let deadline = Instant::now() + self.timeout;
         let inotify = Inotify::init(InitFlags::IN_CLOEXEC | InitFlags::IN_NONBLOCK)
             .map_err(|e| ClinitError::Temporary(format!("unable to watch: {}", errstr(e))))?;
@@ -324,36 +333,66 @@ impl Clinit {
             | AddWatchFlags::IN_MOVED_TO
             | AddWatchFlags::IN_OPEN
             | AddWatchFlags::IN_CLOSE_WRITE;
-        let mut pending: Vec<&String> = names.iter().collect();
+        let mut owner = HashMap::new();
+        let mut sub_watched = vec![false; names.len()];
+        let mut pending = vec![true; names.len()];
+        let mut look: Vec<usize> = (0..names.len()).collect();
+        for (i, n) in names.iter().enumerate() {
+            if let Ok(w) = inotify.add_watch(&self.scan.join(n), flags) {
+                owner.insert(w, i);
+            }
+        }
         loop {
             // Watch first, then look: nothing between the two is missed.
-            for n in &pending {
-                let d = self.scan.join(n);
-                let _ = inotify.add_watch(&d, flags);
-                let _ = inotify.add_watch(&d.join(SUPERVISE), flags);
+            for &i in &look {
+                if !sub_watched[i]
+                    && let Ok(w) =
+                        inotify.add_watch(&self.scan.join(&names[i]).join(SUPERVISE), flags)
+                {
+                    owner.insert(w, i);
+                    sub_watched[i] = true;
+                }
             }
-            pending.retain(|n| !matches!(is_supervised(&self.dir(n)), Ok(true)));
-            if pending.is_empty() {
+            for &i in &look {
+                if pending[i] && matches!(is_supervised(&self.dir(&names[i])), Ok(true)) {
+                    pending[i] = false;
+                }
+            }
+            let Some(first) = pending.iter().position(|p| *p) else {
                 return Ok(());
-            }
+            };
             let now = Instant::now();
             if now >= deadline {
                 return Err(ClinitError::Temporary(format!(
                     "no supervise in {} after {}: is svscan running on {}?",
-                    self.scan.join(pending[0]).display(),
+                    self.scan.join(&names[first]).display(),
                     crate::units::format_duration(self.timeout),
                     self.scan.display()
                 )));
             }
-            // A watch can miss a supervise/ made before it was added: look again at
-            // least every second.
-            let left = deadline.min(now + Duration::from_secs(1));
+            // Also look at all of them every second, in case a watch missed something.
+            let tick = deadline.min(now + Duration::from_secs(1));
             let mut fds = [nix::poll::PollFd::new(
                 std::os::fd::AsFd::as_fd(&inotify),
                 nix::poll::PollFlags::POLLIN,
             )];
-            let _ = nix::poll::poll(&mut fds, crate::wakeup::timeout_until(Some(left), now));
-            while inotify.read_events().is_ok_and(|ev| !ev.is_empty()) {}
+            let woke = matches!(
+                nix::poll::poll(&mut fds, crate::wakeup::timeout_until(Some(tick), now)),
+                Ok(n) if n > 0
+            );
+            look.clear();
+            if woke {
+                while let Ok(events) = inotify.read_events() {
+                    if events.is_empty() {
+                        break;
+                    }
+                    look.extend(events.iter().filter_map(|e| owner.get(&e.wd).copied()));
+                }
+                look.sort_unstable();
+                look.dedup();
+            } else {
+                look = (0..names.len()).filter(|i| pending[*i]).collect();
+            }
         }
     }
 
@@ -493,7 +532,7 @@ impl Clinit {
 
     fn save_status(&self, groups: &[GroupStatus]) -> Result<()> {
         let p = &self.tab.clstat;
-        write_atomically(p, format_clstat(groups).as_bytes(), 0o644)
+        write_atomically(p, format_clstat(groups).as_bytes(), 0o644, true)
             .map_err(temporary(format!("unable to write {}", p.display())))
     }
 
