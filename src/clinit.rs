@@ -278,6 +278,14 @@ impl Clinit {
                         changed = true;
                     }
                 }
+                // A respawn entry turned once keeps no respawn throttle.
+                if e.mode != Mode::Respawn && path.join(RESTART).exists() {
+                    std::fs::remove_file(path.join(RESTART)).map_err(temporary(format!(
+                        "unable to remove {}",
+                        path.join(RESTART).display()
+                    )))?;
+                    changed = true;
+                }
                 if !path.join(DOWN).exists() {
                     write_atomically(&path.join(DOWN), b"", 0o644, false).map_err(temporary(
                         format!("unable to write {}", path.join(DOWN).display()),
@@ -553,6 +561,11 @@ impl Clinit {
     /// `clinit GROUP LEVEL`: Ok(true) when the group is at LEVEL with every test
     /// passed and every respawn entry up.
     pub fn switch(&self, group: &str, level: &str) -> Result<bool> {
+        if !crate::cltab::valid_level(level) {
+            return Err(ClinitError::Usage(format!(
+                "bad level {level:?} (not empty, no white space)"
+            )));
+        }
         if !self.tab.groups().contains(&group) {
             return Err(ClinitError::Usage(format!(
                 "no group {group} in {}",
@@ -565,7 +578,17 @@ impl Clinit {
         Ok(ok)
     }
 
+    /// Switches a group whose status is loaded; a switch that breaks off leaves the
+    /// group failed, not starting.
     fn switch_loaded(&self, groups: &mut [GroupStatus], group: &str, level: &str) -> Result<bool> {
+        let r = self.switch_steps(groups, group, level);
+        if r.is_err() {
+            let _ = self.set_status(groups, group, level, State::Failed);
+        }
+        r
+    }
+
+    fn switch_steps(&self, groups: &mut [GroupStatus], group: &str, level: &str) -> Result<bool> {
         let old = groups
             .iter()
             .find(|g| g.group == group)
@@ -644,7 +667,7 @@ impl Clinit {
         self.save_status(&groups)?;
         let active: Vec<(String, String)> = groups
             .iter()
-            .filter(|g| g.state != State::Stopped && g.level != NO_LEVEL)
+            .filter(|g| !matches!(g.state, State::Stopped | State::Stopping) && g.level != NO_LEVEL)
             .map(|g| (g.group.clone(), g.level.clone()))
             .collect();
         for (g, l) in active {
@@ -692,7 +715,15 @@ impl Clinit {
         name.push(".lock");
         let lock = PathBuf::from(name);
         crate::lock::acquire(&lock, false, crate::lock::Wait::Forever)
-            .map(std::fs::File::from)
+            .map(|fd| {
+                // Not for the wait and test commands: a daemon one of them leaves
+                // behind would hold every later clinit up.
+                let _ = nix::fcntl::fcntl(
+                    &fd,
+                    nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
+                );
+                std::fs::File::from(fd)
+            })
             .map_err(|e| {
                 let why = match e {
                     crate::lock::LockError::Open(e) | crate::lock::LockError::Lock(e) => errstr(e),

@@ -100,8 +100,8 @@ impl Cltab {
     }
 }
 
-/// A group or tag: letters, digits, `_`, `-` and `.`, not starting with `.` (svscan
-/// would ignore the directory), at most 64 bytes: it becomes part of a file name.
+/// A tag: letters, digits, `_`, `-` and `.`, not starting with `.` (svscan would
+/// ignore the directory), at most 64 bytes: it becomes part of a file name.
 pub fn valid_name(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 64
@@ -110,8 +110,14 @@ pub fn valid_name(s: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b))
 }
 
+/// A group: as a tag, but without `.`, so that the directory `GROUP.TAG` names one
+/// entry only (group `a.b` with tag `c` and group `a` with tag `b.c` would meet).
+pub fn valid_group(s: &str) -> bool {
+    valid_name(s) && !s.contains('.')
+}
+
 /// A level: not empty, no white space (the status file is split on it).
-fn valid_level(s: &str) -> bool {
+pub fn valid_level(s: &str) -> bool {
     !s.is_empty() && !s.chars().any(char::is_whitespace)
 }
 
@@ -150,7 +156,12 @@ pub fn parse(path: &Path, text: &str) -> Result<Cltab, String> {
         let [group, tag, levels, mode, command] = [0, 1, 2, 3, 4].map(|k| fields[k]);
         if group.is_empty() && tag.is_empty() && levels.is_empty() {
             match mode {
-                "clstat" if !command.is_empty() => tab.clstat = PathBuf::from(command),
+                "clstat" if command.is_empty() => {
+                    return Err(err(
+                        "clstat: want a path, as in :::clstat:/var/run/clinit/clstat".into(),
+                    ));
+                }
+                "clstat" => tab.clstat = PathBuf::from(command),
                 // Cluster::Init's daemon socket: svkit has no daemon.
                 "socket" => {}
                 "restart" => {
@@ -169,9 +180,9 @@ pub fn parse(path: &Path, text: &str) -> Result<Cltab, String> {
             }
             continue;
         }
-        if !valid_name(group) {
+        if !valid_group(group) {
             return Err(err(format!(
-                "bad group {group:?} (letters, digits, _ - . and not starting with .)"
+                "bad group {group:?} (letters, digits, _ and -)"
             )));
         }
         if !valid_name(tag) {
@@ -267,6 +278,8 @@ mod tests {
                 "/etc/cltab:2: duplicate tag \"b\": already used on line 1 (group a)",
             ),
             ("a/x:b:1:once:x\n", "/etc/cltab:1: bad group \"a/x\""),
+            ("a.b:c:1:once:x\n", "/etc/cltab:1: bad group \"a.b\""),
+            (":::clstat:\n", "/etc/cltab:1: clstat: want a path"),
             ("a:..:1:once:x\n", "/etc/cltab:1: bad tag \"..\""),
             ("a:b::once:x\n", "/etc/cltab:1: bad levels \"\""),
             ("a:b:1,,2:once:x\n", "/etc/cltab:1: bad levels \"1,,2\""),

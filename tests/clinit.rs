@@ -350,3 +350,33 @@ fn without_svscan_it_is_111() {
         )
     );
 }
+
+#[test]
+fn a_daemon_left_by_a_wait_command_holds_no_lock() {
+    let tree = Tree::new("clinit-lockfd");
+    tree.cltab(
+        "g:bg:1:wait:sleep 1000 </dev/null >/dev/null 2>&1 & echo $! > T/bg.pid\n\
+         g:a:2:respawn:exec sleep 1012\n",
+    );
+    assert_eq!(tree.clinit(&["g", "1"]).0, 0);
+    let bg: u32 = lines(&tree.path().join("bg.pid"))[0].parse().unwrap();
+    // Were the lock inherited, this clinit would wait for ever: it gets 20 s.
+    let mut next = Proc::spawn(
+        cmd("clinit")
+            .arg("-f")
+            .arg(tree.path().join("cltab"))
+            .arg("-S")
+            .arg(&tree.scan)
+            .args(["g", "2"])
+            .stdin(Stdio::null()),
+    );
+    let code = next.wait_exit();
+    signal(bg, libc::SIGKILL);
+    assert_eq!(code, Some(0));
+    // Levels from the command line are checked as the cltab's are.
+    for bad in ["", "a b"] {
+        let (code, _, err) = tree.clinit(&["g", bad]);
+        assert_eq!(code, 100, "{bad:?}");
+        assert!(err.contains("bad level"), "{err}");
+    }
+}
