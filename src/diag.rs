@@ -103,8 +103,14 @@ pub fn usage(prog: &str, synopsis: &str) -> ! {
 
 /// Says what was wrong with the command line, then `PROG: usage: SYNOPSIS`; exits 100.
 pub fn usage_error(prog: &str, synopsis: &str, what: impl std::fmt::Display) -> ! {
+    usage_error_exit(prog, synopsis, EXIT_USAGE, what)
+}
+
+/// As `usage_error`, for a tool whose usage exit code is not 100 (SWOC's is 64).
+pub fn usage_error_exit(prog: &str, synopsis: &str, code: i32, what: impl std::fmt::Display) -> ! {
     let _ = writeln!(std::io::stderr(), "{prog}: {what}");
-    usage(prog, synopsis)
+    let _ = writeln!(std::io::stderr(), "{prog}: usage: {synopsis}");
+    std::process::exit(code)
 }
 
 /// The main of a filter that takes no arguments (tai64n, tai64nlocal): copies stdin

@@ -25,6 +25,7 @@ pub mod status;
 pub mod supervise;
 pub mod svscan;
 pub mod svwait;
+pub mod swoc;
 pub mod tai64;
 pub mod timestamp;
 pub mod units;

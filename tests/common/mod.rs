@@ -31,6 +31,8 @@ pub fn bin(name: &str) -> &'static str {
         "tai64nlocal" => env!("CARGO_BIN_EXE_tai64nlocal"),
         "multilog" => env!("CARGO_BIN_EXE_multilog"),
         "svwait" => env!("CARGO_BIN_EXE_svwait"),
+        "swocclient" => env!("CARGO_BIN_EXE_swocclient"),
+        "swocserver" => env!("CARGO_BIN_EXE_swocserver"),
         "clinit" => env!("CARGO_BIN_EXE_clinit"),
         "svcstart" => env!("CARGO_BIN_EXE_svcstart"),
         "svcstop" => env!("CARGO_BIN_EXE_svcstop"),
