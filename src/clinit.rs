@@ -261,6 +261,19 @@ impl Clinit {
             orphans: Vec::new(),
         };
         let present = self.ours()?;
+        // Refuse before touching anything: a bad cltab changes nothing.
+        for e in self.supervised_entries() {
+            let name = service_name(e);
+            let path = self.scan.join(&name);
+            if !present.contains(&name) && std::fs::symlink_metadata(&path).is_ok() {
+                return Err(ClinitError::Usage(format!(
+                    "{} exists and is not clinit's: rename tag {} (cltab line {}) or move it away",
+                    path.display(),
+                    e.tag,
+                    e.line
+                )));
+            }
+        }
         for e in self.supervised_entries() {
             let name = service_name(e);
             let files = service_files(&self.tab, e);
@@ -295,14 +308,6 @@ impl Clinit {
                     s.changed.push(name);
                 }
                 continue;
-            }
-            if path.exists() {
-                return Err(ClinitError::Usage(format!(
-                    "{} exists and is not clinit's: rename tag {} (cltab line {}) or move it away",
-                    path.display(),
-                    e.tag,
-                    e.line
-                )));
             }
             let tmp = self.scan.join(format!(".clinit-new.{name}"));
             let _ = std::fs::remove_dir_all(&tmp);

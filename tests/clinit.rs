@@ -380,3 +380,21 @@ fn a_daemon_left_by_a_wait_command_holds_no_lock() {
         assert!(err.contains("bad level"), "{err}");
     }
 }
+
+#[test]
+fn a_directory_that_is_not_clinits_is_refused_before_anything_changes() {
+    let tree = Tree::new("clinit-foreign");
+    std::fs::create_dir(tree.svc_dir("g.b")).unwrap();
+    std::fs::write(tree.svc_dir("g.b/down"), "").unwrap();
+    tree.cltab("g:a:1:respawn:exec sleep 1013\ng:b:1:respawn:exec sleep 1014\n");
+    let (code, _, err) = tree.clinit(&["g", "1"]);
+    assert_eq!(code, 100);
+    assert!(
+        err.contains(&format!(
+            "{} exists and is not clinit's: rename tag b (cltab line 4)",
+            tree.svc_dir("g.b").display()
+        )),
+        "{err}"
+    );
+    assert!(!tree.svc_dir("g.a").exists());
+}
