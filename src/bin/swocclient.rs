@@ -5,8 +5,9 @@ use std::ffi::OsString;
 use std::time::{Duration, SystemTime};
 use svkit::diag::fatal;
 use svkit::swoc::{
-    ClientName, DEFAULT_INTERVAL, ENV_CLIENT, EXIT_MINOR, EXIT_OK, EXIT_USAGE, LockRequest, Locked,
-    Released, SwocDir, WaitSpec, Waited, check_comment, hostname, plural, write_client_status,
+    ClientName, ENV_CLIENT, EXIT_MINOR, EXIT_OK, EXIT_USAGE, LockRequest, Locked, Polling,
+    Released, SwocDir, WaitSpec, Waited, check_comment, help_or_version, hostname, plural,
+    write_client_status,
 };
 
 const PROG: &str = "swocclient";
@@ -57,9 +58,7 @@ struct Args {
     client: Option<OsString>,
     comment: Option<String>,
     ttl: Option<Duration>,
-    timeout: Option<Duration>,
-    interval: Option<Duration>,
-    no_inotify: bool,
+    polling: Polling,
 }
 
 fn parse() -> Args {
@@ -78,9 +77,7 @@ fn parse() -> Args {
         client: None,
         comment: None,
         ttl: None,
-        timeout: None,
-        interval: None,
-        no_inotify: false,
+        polling: Polling::default(),
     };
     // Options that only mean something with one action; checked once all are read.
     let mut lock_only = None::<&str>;
@@ -91,6 +88,12 @@ fn parse() -> Args {
             Ok(None) => break,
             Err(e) => usage(e),
         };
+        help_or_version(&arg, PROG, HELP);
+        if let Some(name) = Polling::option(&arg, None) {
+            a.polling.set(name, &mut p).unwrap_or_else(|e| usage(e));
+            wait_only = Some(name);
+            continue;
+        }
         match arg {
             Short('l') | Long("lock") => set(Action::Lock, "-l"),
             Short('r') | Long("release") => set(Action::Release, "-r"),
@@ -119,30 +122,6 @@ fn parse() -> Args {
             Long("ttl") => {
                 a.ttl = Some(duration(&mut p));
                 lock_only = Some("--ttl");
-            }
-            Short('t') | Long("timeout") => {
-                a.timeout = Some(duration(&mut p));
-                wait_only = Some("-t");
-            }
-            Long("interval") => {
-                let d = duration(&mut p);
-                if d.is_zero() {
-                    usage("the interval must be more than 0");
-                }
-                a.interval = Some(d);
-                wait_only = Some("--interval");
-            }
-            Long("no-inotify") => {
-                a.no_inotify = true;
-                wait_only = Some("--no-inotify");
-            }
-            Short('h') | Long("help") => {
-                println!("{HELP}");
-                std::process::exit(EXIT_OK);
-            }
-            Short('V') | Long("version") => {
-                println!("{PROG} (svkit) {}", env!("CARGO_PKG_VERSION"));
-                std::process::exit(EXIT_OK);
             }
             other => usage(other.unexpected()),
         }
@@ -223,9 +202,9 @@ fn main() {
             let spec = WaitSpec {
                 client: Some(client.clone()),
                 at_most: n,
-                timeout: a.timeout,
-                interval: a.interval.unwrap_or(DEFAULT_INTERVAL),
-                inotify: !a.no_inotify,
+                timeout: a.polling.timeout,
+                interval: a.polling.interval,
+                inotify: a.polling.inotify,
             };
             if let Waited::TimedOut { remaining } = dir.wait(&spec).unwrap_or_else(|e| fail(e)) {
                 fatal(

@@ -2,11 +2,11 @@
 //! and manage every client's SWOC locks.
 
 use std::ffi::OsString;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 use svkit::diag::fatal;
 use svkit::swoc::{
-    ClientName, DEFAULT_INTERVAL, EXIT_MINOR, EXIT_OK, EXIT_USAGE, SwocDir, WaitSpec, Waited,
-    plural, write_server_status,
+    ClientName, EXIT_MINOR, EXIT_OK, EXIT_USAGE, Polling, SwocDir, WaitSpec, Waited,
+    help_or_version, plural, write_server_status,
 };
 
 const PROG: &str = "swocserver";
@@ -44,10 +44,6 @@ fn usage(what: impl std::fmt::Display) -> ! {
     svkit::diag::usage_error_exit(PROG, SYNOPSIS, EXIT_USAGE, what)
 }
 
-fn duration(p: &mut lexopt::Parser) -> Duration {
-    svkit::swoc::duration_arg(p).unwrap_or_else(|e| usage(e))
-}
-
 fn client(p: &mut lexopt::Parser) -> ClientName {
     let v = p.value().unwrap_or_else(|e| usage(e));
     ClientName::from_os(&v).unwrap_or_else(|e| usage(e))
@@ -66,9 +62,7 @@ fn no_daemon(opt: &str) -> ! {
 struct Args {
     action: Action,
     dir: Option<OsString>,
-    timeout: Option<Duration>,
-    interval: Option<Duration>,
-    no_inotify: bool,
+    polling: Polling,
 }
 
 fn parse() -> Args {
@@ -84,9 +78,7 @@ fn parse() -> Args {
     let mut a = Args {
         action: Action::Status,
         dir: None,
-        timeout: None,
-        interval: None,
-        no_inotify: false,
+        polling: Polling::default(),
     };
     let mut wait_only = None::<&str>;
     loop {
@@ -95,6 +87,12 @@ fn parse() -> Args {
             Ok(None) => break,
             Err(e) => usage(e),
         };
+        help_or_version(&arg, PROG, HELP);
+        if let Some(name) = Polling::option(&arg, Some('i')) {
+            a.polling.set(name, &mut p).unwrap_or_else(|e| usage(e));
+            wait_only = Some(name);
+            continue;
+        }
         match arg {
             Short('w') | Long("wait") => set(Action::Wait, "-w"),
             Short('s') | Long("status") => set(Action::Status, "-s"),
@@ -105,32 +103,8 @@ fn parse() -> Args {
             Short('a') | Long("allow") => set(Action::Allow, "-a"),
             // -d is SWOC's disallow, so the directory has only a long option here.
             Long("dir") => a.dir = Some(p.value().unwrap_or_else(|e| usage(e))),
-            Short('t') | Long("timeout") => {
-                a.timeout = Some(duration(&mut p));
-                wait_only = Some("-t");
-            }
-            Short('i') | Long("interval") => {
-                let d = duration(&mut p);
-                if d.is_zero() {
-                    usage("the interval must be more than 0");
-                }
-                a.interval = Some(d);
-                wait_only = Some("-i");
-            }
-            Long("no-inotify") => {
-                a.no_inotify = true;
-                wait_only = Some("--no-inotify");
-            }
             Short('e') | Long("end-daemon") => no_daemon("-e"),
             Short('c') | Long("reload-config") => no_daemon("-c"),
-            Short('h') | Long("help") => {
-                println!("{HELP}");
-                std::process::exit(EXIT_OK);
-            }
-            Short('V') | Long("version") => {
-                println!("{PROG} (svkit) {}", env!("CARGO_PKG_VERSION"));
-                std::process::exit(EXIT_OK);
-            }
             other => usage(other.unexpected()),
         }
     }
@@ -153,9 +127,9 @@ fn main() {
             let spec = WaitSpec {
                 client: None,
                 at_most: 0,
-                timeout: a.timeout,
-                interval: a.interval.unwrap_or(DEFAULT_INTERVAL),
-                inotify: !a.no_inotify,
+                timeout: a.polling.timeout,
+                interval: a.polling.interval,
+                inotify: a.polling.inotify,
             };
             if let Waited::TimedOut { remaining } = dir.wait(&spec).unwrap_or_else(|e| fail(e)) {
                 fatal(
