@@ -320,7 +320,7 @@ impl Job<'_> {
             }
         }
         let now = self.status()?;
-        if now.pid == 0 {
+        if now.pid == 0 || !running(now.pid) {
             return self.undo_start(format!("exited within {}", fmt(self.opts.settle)));
         }
         if now.pid != up.pid {
@@ -518,6 +518,22 @@ impl std::fmt::Display for ScriptEnd {
                 crate::units::format_duration(*t)
             ),
         }
+    }
+}
+
+/// Whether a process runs: not gone, not a zombie. daemontools' supervise sleeps a
+/// second after each start before it reaps, so its status says "up" for a run that
+/// died at once; /proc tells. Without /proc, the status is taken at its word.
+fn running(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => stat
+            .rsplit_once(") ")
+            .and_then(|(_, rest)| rest.chars().next())
+            .is_some_and(|state| state != 'Z' && state != 'X'),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            !std::path::Path::new("/proc/self/stat").exists()
+        }
+        Err(_) => true,
     }
 }
 
@@ -802,6 +818,22 @@ mod tests {
         assert!(parse_args(Action::Restart, args(&["-p", "x"])).is_err());
         assert!(parse_args(Action::Start, args(&["-t", "soon", "x"])).is_err());
         assert!(parse_args(Action::Start, args(&["-z", "x"])).is_err());
+    }
+
+    #[test]
+    fn running_processes() {
+        assert!(running(std::process::id()));
+        // pid_max is at most 2^22: this one never exists.
+        assert!(!running(u32::MAX / 2));
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = child.id();
+        // Exited but not reaped: a zombie is not running.
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while running(pid) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert!(!running(pid));
+        child.wait().unwrap();
     }
 
     #[test]

@@ -223,3 +223,83 @@ fn readproctitle_title_matches_daemontools() {
         String::from_utf8_lossy(&titles[1])
     );
 }
+
+/// The admin frontends drive daemontools' supervise too (no event FIFOs there: they
+/// wait through inotify), with the same answers.
+#[test]
+fn frontends_drive_daemontools_supervise() {
+    let t = TempDir::new("compat-admin");
+    let s = service(&t.join("s"), "exec sleep 1000");
+    std::fs::write(s.join("down"), "").unwrap();
+    let _p = real_supervise(&s);
+    must("supervise/ok", || ok(&s));
+    let (code, stdout, _) = out(cmd("svcstart").args(["-s", "300ms"]).arg(&s));
+    assert_eq!(code, 0, "{stdout}");
+    assert!(stdout.ends_with("....OK\n"), "{stdout}");
+    let pid = status_pid(&s);
+    assert!(pid != 0);
+    assert!(real_svstat(&s).contains(&format!("up (pid {pid})")));
+    let (code, stdout, _) = out(cmd("svcstop").arg(&s));
+    assert_eq!(code, 0, "{stdout}");
+    assert!(!alive(pid));
+    assert!(real_svstat(&s).contains(": down "));
+    // A run that dies at once under daemontools' supervise: failed, and left down.
+    script(&s.join("run"), "exit 1");
+    let (code, stdout, _) = out(cmd("svcstart").arg(&s));
+    assert_eq!(code, 1, "{stdout}");
+    must("down again", || status_pid(&s) == 0);
+}
+
+/// clinit under daemontools' svscan: its directories are picked up at the next
+/// rescan (every 5 s), then switched as under ours.
+#[test]
+fn clinit_under_daemontools_svscan() {
+    let t = TempDir::new("compat-clinit");
+    let scan = t.join("scan");
+    std::fs::create_dir(&scan).unwrap();
+    let mut scanner = Proc::spawn(
+        Command::new(daemontools("svscan"))
+            .arg(&scan)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null()),
+    );
+    std::fs::write(
+        t.join("cltab"),
+        format!(
+            ":::clstat:{}/clstat\n:::stop-interval:1s\ng:a:1:respawn:exec sleep 1015\ng:b:2:respawn:exec sleep 1016\n",
+            t.path().display()
+        ),
+    )
+    .unwrap();
+    let clinit = |level: &str| {
+        out(cmd("clinit")
+            .arg("-f")
+            .arg(t.join("cltab"))
+            .arg("-S")
+            .arg(&scan)
+            .args(["g", level]))
+    };
+    let (code, _, err) = clinit("1");
+    let (a, b) = (scan.join("g.a"), scan.join("g.b"));
+    let result = std::panic::catch_unwind(|| {
+        assert_eq!((code, err.as_str()), (0, ""));
+        assert!(real_svstat(&a).contains("up (pid"));
+        let (code, _, err) = clinit("2");
+        assert_eq!((code, err.as_str()), (0, ""));
+        assert!(real_svstat(&a).contains(": down "));
+        assert!(real_svstat(&b).contains("up (pid"));
+    });
+    // daemontools' svscan does not stop its services: svc -dx each, then the scanner.
+    for d in [&a, &b] {
+        let pid = status_pid(d);
+        let _ = Command::new(daemontools("svc")).arg("-dx").arg(d).status();
+        if pid != 0 {
+            must("service gone", || !alive(pid));
+        }
+    }
+    scanner.stop();
+    if let Err(e) = result {
+        std::panic::resume_unwind(e);
+    }
+}
