@@ -708,7 +708,7 @@ impl SwocDir {
     /// waiter works on a read-only mount of a set-up directory.
     pub fn ensure(&self) -> Result<(), SwocError> {
         if let Some(service) = self.root.parent().filter(|p| !p.as_os_str().is_empty()) {
-            ensure_dir(service, DIR_MODE, true)?;
+            ensure_service_dir(service)?;
         }
         ensure_dir(&self.root, DIR_MODE, false)?;
         ensure_dir(&self.locks_dir(), SHARED_DIR_MODE, false)?;
@@ -1233,6 +1233,34 @@ fn exists(path: &Path) -> Result<bool, SwocError> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
         Err(e) => Err(sys("access", path, io_errno(&e))),
     }
+}
+
+/// A service directory made for SWOC gets a `down` file, and appears whole: the
+/// default, /service/swoc, is in svscan's scan directory, whose supervise must find
+/// `down` the moment it starts, rather than a directory with no ./run to complain of.
+fn ensure_service_dir(service: &Path) -> Result<(), SwocError> {
+    if exists(service)? {
+        return ensure_dir(service, DIR_MODE, false);
+    }
+    let parent = service.parent().filter(|p| !p.as_os_str().is_empty());
+    if let Some(parent) = parent {
+        ensure_dir(parent, DIR_MODE, true)?;
+    }
+    let name = service.file_name().unwrap_or_default().to_string_lossy();
+    let tmp = service.with_file_name(format!(".{name}.swoc-new.{}", std::process::id()));
+    ensure_dir(&tmp, DIR_MODE, false)?;
+    let made = create_flag(&tmp.join("down"), "").and_then(|_| {
+        std::fs::rename(&tmp, service).map_err(|e| sys("create", service, io_errno(&e)))
+    });
+    if made.is_err() {
+        let _ = std::fs::remove_file(tmp.join("down"));
+        let _ = std::fs::remove_dir(&tmp);
+        // Another swocclient made it meanwhile: fine.
+        if exists(service)? {
+            return Ok(());
+        }
+    }
+    made
 }
 
 fn ensure_dir(path: &Path, mode: u32, parents: bool) -> Result<(), SwocError> {

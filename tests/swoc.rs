@@ -732,3 +732,37 @@ fn twenty_clients_through_the_binaries() {
     );
     assert!(files(&t, "").is_empty());
 }
+
+/// The default place, /service/swoc, is in svscan's scan directory: a SWOC service
+/// directory that swocclient makes appears whole, with a down file, so svscan's
+/// supervise neither starts nor complains about it.
+#[test]
+fn a_made_service_directory_is_inert_under_svscan() {
+    let t = TempDir::new("swoc-svscan");
+    let scan = t.join("scan");
+    std::fs::create_dir(&scan).unwrap();
+    let mut p = Proc::spawn(
+        cmd("svscan")
+            .arg(&scan)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped()),
+    );
+    let service = scan.join("swoc");
+    let o = run(cmd("swocclient")
+        .arg("-d")
+        .arg(&service)
+        .args(["-c", "web1", "-l"]));
+    assert_eq!(o.status.code(), Some(0));
+    assert!(service.join("down").is_file());
+    must("supervised", || common::ok(&service));
+    assert!(svstat(&service).contains(": down "), "{}", svstat(&service));
+    // Nothing but the dot-free layout was left behind.
+    let names: Vec<String> = std::fs::read_dir(&scan)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names, ["swoc"]);
+    p.stop();
+    assert_eq!(p.stderr(), "");
+}
