@@ -606,6 +606,14 @@ impl Clinit {
             .iter()
             .filter(|e| e.group == group)
             .collect();
+        // svscan may have been (re)started just now, at boot say: wait for the group's
+        // supervises rather than fail on the first one not there yet.
+        let supervised: Vec<String> = entries
+            .iter()
+            .filter(|e| e.mode.supervised())
+            .map(|e| service_name(e))
+            .collect();
+        self.wait_supervised(&supervised)?;
         let leaving: Vec<String> = entries
             .iter()
             .filter(|e| e.mode.supervised() && !e.in_level(level))

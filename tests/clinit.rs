@@ -398,3 +398,60 @@ fn a_directory_that_is_not_clinits_is_refused_before_anything_changes() {
     );
     assert!(!tree.svc_dir("g.a").exists());
 }
+
+/// At boot clinit may run before svscan has started every supervise: it waits for
+/// them (up to -t) instead of failing.
+#[test]
+fn waits_for_a_scanner_that_starts_after_it() {
+    let t = TempDir::new("clinit-late");
+    let scan = t.join("scan");
+    std::fs::create_dir(&scan).unwrap();
+    std::fs::write(
+        t.join("cltab"),
+        format!(
+            ":::clstat:{}/clstat\n:::stop-interval:500ms\ng:a:1:respawn:exec sleep 1017\n",
+            t.path().display()
+        ),
+    )
+    .unwrap();
+    let clinit = || {
+        Proc::spawn(
+            cmd("clinit")
+                .arg("-f")
+                .arg(t.join("cltab"))
+                .arg("-S")
+                .arg(&scan)
+                .args(["-t", "20s", "g", "1"])
+                .stdin(Stdio::null()),
+        )
+    };
+    // The directory exists from an earlier run; no svscan yet.
+    {
+        let mut p = Proc::spawn(
+            cmd("svscan")
+                .arg(&scan)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null()),
+        );
+        p.services.push(scan.clone());
+        let mut c = clinit();
+        assert_eq!(c.wait_exit(), Some(0));
+    }
+    must("supervise gone", || !common::ok(&scan.join("g.a")));
+    let mut c = clinit();
+    // clinit now waits for a supervise; svscan comes after it.
+    assert!(!wait_for(
+        std::time::Duration::from_millis(300),
+        || matches!(c.child.try_wait(), Ok(Some(_)))
+    ));
+    let mut p = Proc::spawn(
+        cmd("svscan")
+            .arg(&scan)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null()),
+    );
+    p.services.push(scan.clone());
+    assert_eq!(c.wait_exit(), Some(0));
+    assert!(status_pid(&scan.join("g.a")) != 0);
+    drop(p);
+}
