@@ -6,32 +6,42 @@ use common::*;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
-/// A scan directory with svkit's svscan on it, and a cltab beside it.
+/// A scan directory with svkit's svscan on it (or not yet), and a cltab beside it.
 struct Tree {
     // Dropped in this order: svscan and its services first, then their directory.
-    _svscan: Proc,
+    svscan: Option<Proc>,
     scan: PathBuf,
     t: TempDir,
 }
 
 impl Tree {
     fn new(tag: &str) -> Tree {
+        let mut tree = Tree::without_svscan(tag);
+        tree.start_svscan();
+        tree
+    }
+
+    fn without_svscan(tag: &str) -> Tree {
         let t = TempDir::new(tag);
         let scan = t.join("scan");
         std::fs::create_dir(&scan).unwrap();
+        Tree {
+            svscan: None,
+            scan,
+            t,
+        }
+    }
+
+    fn start_svscan(&mut self) {
         let mut p = Proc::spawn(
             cmd("svscan")
                 .args(["-t", "1s"])
-                .arg(&scan)
+                .arg(&self.scan)
                 .stdin(Stdio::null())
                 .stdout(Stdio::null()),
         );
-        p.services.push(scan.clone());
-        Tree {
-            t,
-            scan,
-            _svscan: p,
-        }
+        p.services.push(self.scan.clone());
+        self.svscan = Some(p);
     }
 
     fn path(&self) -> &Path {
@@ -49,14 +59,24 @@ impl Tree {
         std::fs::write(self.t.join("cltab"), head + &body).unwrap();
     }
 
-    fn clinit(&self, args: &[&str]) -> (i32, String, String) {
-        out(cmd("clinit")
-            .arg("-f")
+    /// clinit on this tree's cltab and scan directory.
+    fn command(&self, args: &[&str]) -> std::process::Command {
+        let mut c = cmd("clinit");
+        c.arg("-f")
             .arg(self.t.join("cltab"))
             .arg("-S")
             .arg(&self.scan)
-            .args(["-t", "10s"])
-            .args(args))
+            .args(args)
+            .stdin(Stdio::null());
+        c
+    }
+
+    fn clinit(&self, args: &[&str]) -> (i32, String, String) {
+        out(&mut self.command(&[&["-t", "10s"], args].concat()))
+    }
+
+    fn spawn(&self, args: &[&str]) -> Proc {
+        Proc::spawn(&mut self.command(args))
     }
 
     fn svc_dir(&self, name: &str) -> PathBuf {
@@ -234,19 +254,8 @@ fn concurrent_clinits_take_turns() {
         "g:w1:1:wait:echo start1 >> T/log; sleep 0.3; echo end1 >> T/log\n\
          g:w2:2:wait:echo start2 >> T/log; sleep 0.3; echo end2 >> T/log\n",
     );
-    let spawn = |level: &str| {
-        Proc::spawn(
-            cmd("clinit")
-                .arg("-f")
-                .arg(tree.path().join("cltab"))
-                .arg("-S")
-                .arg(&tree.scan)
-                .args(["g", level])
-                .stdin(Stdio::null()),
-        )
-    };
-    let mut a = spawn("1");
-    let mut b = spawn("2");
+    let mut a = tree.spawn(&["g", "1"]);
+    let mut b = tree.spawn(&["g", "2"]);
     assert_eq!(a.wait_exit(), Some(0));
     assert_eq!(b.wait_exit(), Some(0));
     let log = lines(&tree.path().join("log"));
@@ -323,30 +332,16 @@ fn cltab_errors_change_nothing() {
 
 #[test]
 fn without_svscan_it_is_111() {
-    let t = TempDir::new("clinit-nosvscan");
-    let scan = t.join("scan");
-    std::fs::create_dir(&scan).unwrap();
-    std::fs::write(
-        t.join("cltab"),
-        format!(
-            ":::clstat:{}/clstat\ng:a:1:respawn:exec sleep 1011\n",
-            t.path().display()
-        ),
-    )
-    .unwrap();
-    let (code, _, err) = out(cmd("clinit")
-        .arg("-f")
-        .arg(t.join("cltab"))
-        .arg("-S")
-        .arg(&scan)
-        .args(["-t", "300ms", "g", "1"]));
+    let tree = Tree::without_svscan("clinit-nosvscan");
+    tree.cltab("g:a:1:respawn:exec sleep 1011\n");
+    let (code, _, err) = out(&mut tree.command(&["-t", "300ms", "g", "1"]));
     assert_eq!(code, 111);
     assert_eq!(
         err,
         format!(
             "clinit: fatal: no supervise in {}/g.a after 300ms: is svscan running on {}?\n",
-            scan.display(),
-            scan.display()
+            tree.scan.display(),
+            tree.scan.display()
         )
     );
 }
@@ -361,15 +356,7 @@ fn a_daemon_left_by_a_wait_command_holds_no_lock() {
     assert_eq!(tree.clinit(&["g", "1"]).0, 0);
     let bg: u32 = lines(&tree.path().join("bg.pid"))[0].parse().unwrap();
     // Were the lock inherited, this clinit would wait for ever: it gets 20 s.
-    let mut next = Proc::spawn(
-        cmd("clinit")
-            .arg("-f")
-            .arg(tree.path().join("cltab"))
-            .arg("-S")
-            .arg(&tree.scan)
-            .args(["g", "2"])
-            .stdin(Stdio::null()),
-    );
+    let mut next = tree.spawn(&["g", "2"]);
     let code = next.wait_exit();
     signal(bg, libc::SIGKILL);
     assert_eq!(code, Some(0));
@@ -403,55 +390,19 @@ fn a_directory_that_is_not_clinits_is_refused_before_anything_changes() {
 /// them (up to -t) instead of failing.
 #[test]
 fn waits_for_a_scanner_that_starts_after_it() {
-    let t = TempDir::new("clinit-late");
-    let scan = t.join("scan");
-    std::fs::create_dir(&scan).unwrap();
-    std::fs::write(
-        t.join("cltab"),
-        format!(
-            ":::clstat:{}/clstat\n:::stop-interval:500ms\ng:a:1:respawn:exec sleep 1017\n",
-            t.path().display()
-        ),
-    )
-    .unwrap();
-    let clinit = || {
-        Proc::spawn(
-            cmd("clinit")
-                .arg("-f")
-                .arg(t.join("cltab"))
-                .arg("-S")
-                .arg(&scan)
-                .args(["-t", "20s", "g", "1"])
-                .stdin(Stdio::null()),
-        )
-    };
-    // The directory exists from an earlier run; no svscan yet.
-    {
-        let mut p = Proc::spawn(
-            cmd("svscan")
-                .arg(&scan)
-                .stdin(Stdio::null())
-                .stdout(Stdio::null()),
-        );
-        p.services.push(scan.clone());
-        let mut c = clinit();
-        assert_eq!(c.wait_exit(), Some(0));
-    }
-    must("supervise gone", || !common::ok(&scan.join("g.a")));
-    let mut c = clinit();
+    let mut tree = Tree::new("clinit-late");
+    tree.cltab("g:a:1:respawn:exec sleep 1017\n");
+    // The directory exists from an earlier run; then svscan goes away.
+    assert_eq!(tree.spawn(&["-t", "20s", "g", "1"]).wait_exit(), Some(0));
+    tree.svscan = None;
+    must("supervise gone", || !common::ok(&tree.svc_dir("g.a")));
+    let mut c = tree.spawn(&["-t", "20s", "g", "1"]);
     // clinit now waits for a supervise; svscan comes after it.
     assert!(!wait_for(
         std::time::Duration::from_millis(300),
         || matches!(c.child.try_wait(), Ok(Some(_)))
     ));
-    let mut p = Proc::spawn(
-        cmd("svscan")
-            .arg(&scan)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null()),
-    );
-    p.services.push(scan.clone());
+    tree.start_svscan();
     assert_eq!(c.wait_exit(), Some(0));
-    assert!(status_pid(&scan.join("g.a")) != 0);
-    drop(p);
+    assert!(tree.pid("g.a") != 0);
 }
