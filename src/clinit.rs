@@ -218,6 +218,9 @@ pub struct Clinit {
     pub scan: PathBuf,
     /// How long supervise may take to appear, and an entry to come up.
     pub timeout: Duration,
+    /// How long every respawn entry must then stay up (`-s`; none by default, as in
+    /// Cluster::Init, where started is started).
+    pub settle: Duration,
 }
 
 impl Clinit {
@@ -437,7 +440,7 @@ impl Clinit {
     }
 
     fn is_up(&self, name: &str) -> bool {
-        crate::status::Status::read(&self.dir(name)).is_ok_and(|s| s.pid != 0)
+        self.pid(name) != 0
     }
 
     /// Stops entries gracefully, all at once: down (INT, their down-signal), then TERM,
@@ -667,10 +670,36 @@ impl Clinit {
                 );
             }
             ok = false;
+        } else if !self.settle.is_zero() {
+            ok &= self.settled(&started)?;
         }
         let state = if ok { State::Run } else { State::Failed };
         self.set_status(groups, group, level, state)?;
         Ok(ok)
+    }
+
+    /// Whether every entry, up now, is still the same process after the settle time;
+    /// the ones that are not are named.
+    fn settled(&self, names: &[String]) -> Result<bool> {
+        let pids: Vec<u32> = names.iter().map(|n| self.pid(n)).collect();
+        // Waits the whole settle time unless one goes down sooner.
+        match wait(&self.dirs(names), Goal::Down, true, Some(self.settle)) {
+            Ok(_) => {}
+            Err(e) => return Err(ClinitError::Temporary(e.to_string())),
+        }
+        let mut ok = true;
+        for (n, pid) in names.iter().zip(pids) {
+            if self.pid(n) != pid {
+                let t = crate::units::format_duration(self.settle);
+                warn(PROG, &format!("{n}: did not stay up for {t}"));
+                ok = false;
+            }
+        }
+        Ok(ok)
+    }
+
+    fn pid(&self, name: &str) -> u32 {
+        crate::status::Status::read(&self.dir(name)).map_or(0, |s| s.pid)
     }
 
     /// `clinit -r`: the cltab again, and every group at its level again.

@@ -406,3 +406,26 @@ fn waits_for_a_scanner_that_starts_after_it() {
     assert_eq!(c.wait_exit(), Some(0));
     assert!(tree.pid("g.a") != 0);
 }
+
+#[test]
+fn settle_catches_an_entry_that_dies_at_once() {
+    let tree = Tree::new("clinit-settle");
+    tree.cltab(
+        "g:bad:1:respawn:exec /nonexistent/daemon\n\
+         g:good:1:respawn:exec sleep 1018\n",
+    );
+    let (code, _, err) = tree.clinit(&["--settle", "1s", "g", "1"]);
+    assert_eq!(code, 1);
+    // (Or, should every short life of it slip between two looks: not up at all.)
+    assert!(
+        err == "clinit: warning: g.bad: did not stay up for 1s\n"
+            || err.starts_with("clinit: warning: g.bad: not up after "),
+        "{err}"
+    );
+    assert_eq!(tree.status(&["g"]), "1 failed\n");
+    // The entry that works passes a settle time.
+    tree.cltab("g:good:1:respawn:exec sleep 1018\n");
+    let (code, _, err) = tree.clinit(&["--settle", "500ms", "-r"]);
+    assert_eq!((code, err.as_str()), (0, ""));
+    assert_eq!(tree.status(&["g"]), "1 run\n");
+}

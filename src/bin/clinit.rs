@@ -5,9 +5,9 @@ use svkit::cltab::{Cltab, DEFAULT_CLSTAT};
 use svkit::diag::{EXIT_NO, EXIT_OK, EXIT_TEMP, EXIT_USAGE, fatal, help_if_asked, usage_error};
 use svkit::units::parse_duration;
 
-const SYNOPSIS: &str = "clinit [-f cltab] [-S scandir] [-t timeout] group level\n       \
+const SYNOPSIS: &str = "clinit [-f cltab] [-S scandir] [-t timeout] [--settle duration] group level\n       \
 clinit [-f cltab] -s [--clstat path] [group [level]]\n       \
-clinit [-f cltab] [-S scandir] [-t timeout] -r | -k";
+clinit [-f cltab] [-S scandir] [-t timeout] [--settle duration] -r | -k";
 
 #[derive(PartialEq)]
 enum Command {
@@ -26,6 +26,7 @@ fn main() {
         .filter(|v| !v.is_empty())
         .unwrap_or_else(|| "/service".into());
     let mut timeout = std::time::Duration::from_secs(30);
+    let mut settle = std::time::Duration::ZERO;
     let mut clstat = None;
     let mut command = Command::Switch;
     let mut words = Vec::new();
@@ -50,6 +51,11 @@ fn main() {
             Arg::Short('t') => {
                 let v = p.value().unwrap_or_else(|e| bad(&e));
                 timeout = parse_duration(&v.to_string_lossy()).unwrap_or_else(|e| bad(&e));
+            }
+            // Long only: -s is status, as in Cluster::Init.
+            Arg::Long("settle") => {
+                let v = p.value().unwrap_or_else(|e| bad(&e));
+                settle = parse_duration(&v.to_string_lossy()).unwrap_or_else(|e| bad(&e));
             }
             Arg::Long("clstat") => clstat = Some(p.value().unwrap_or_else(|e| bad(&e))),
             Arg::Short('s') => set(Command::Status),
@@ -104,6 +110,7 @@ fn main() {
         tab,
         scan: scan.into(),
         timeout,
+        settle,
     };
     let _lock = clinit.lock().unwrap_or_else(|e| fail(e));
     let done = match command {
