@@ -124,6 +124,22 @@ pub fn resolve(arg: &str, svdir: Option<&str>) -> PathBuf {
     }
 }
 
+macro_rules! say {
+    ($($a:tt)*) => { say(format_args!($($a)*)) };
+}
+macro_rules! sayln {
+    ($($a:tt)*) => { say(format_args!("{}\n", format_args!($($a)*))) };
+}
+
+/// Writes to stdout, ignoring failure: the output is for a person, and a reader gone
+/// away (`svcstop a b c | head -1`) must not stop the work half way, as println!'s
+/// panic would.
+fn say(args: std::fmt::Arguments) {
+    let mut out = std::io::stdout();
+    let _ = out.write_fmt(args);
+    let _ = out.flush();
+}
+
 /// The person's view of one service: a line that grows dots while we wait.
 struct Progress {
     dots: usize,
@@ -144,7 +160,7 @@ impl Progress {
             open: false,
         };
         if output == Output::Person {
-            print!("{verb} {name} ");
+            say!("{verb} {name} ");
             p.open = true;
             p.dot();
         }
@@ -153,8 +169,7 @@ impl Progress {
 
     fn dot(&mut self) {
         if self.open {
-            print!(".");
-            let _ = std::io::stdout().flush();
+            say!(".");
             self.dots += 1;
         }
     }
@@ -166,10 +181,10 @@ impl Progress {
         // At least four dots, as the Syn-3 frontends print them.
         let pad = ".".repeat(4usize.saturating_sub(self.dots));
         match verdict {
-            Verdict::Done(None) => println!("{pad}OK"),
-            Verdict::Done(Some(note)) => println!("{pad}OK ({note})"),
-            Verdict::Skipped(why) => println!("{pad}SKIPPED ({why})"),
-            Verdict::Failed(why) | Verdict::Unreachable(why) => println!("{pad}FAILED ({why})"),
+            Verdict::Done(None) => sayln!("{pad}OK"),
+            Verdict::Done(Some(note)) => sayln!("{pad}OK ({note})"),
+            Verdict::Skipped(why) => sayln!("{pad}SKIPPED ({why})"),
+            Verdict::Failed(why) | Verdict::Unreachable(why) => sayln!("{pad}FAILED ({why})"),
         }
         self.open = false;
     }
@@ -705,7 +720,7 @@ pub fn main(action: Action) -> ! {
             let why = format!("unable to find service {d}: {}", errstr(e));
             match opts.output {
                 Output::Person => crate::diag::warn(prog, &why),
-                Output::Json => println!(
+                Output::Json => sayln!(
                     "{{\"service\":{},\"action\":null,\"result\":\"unknown\",\"exit\":{EXIT_USAGE},\"reason\":{},\"pid\":null,\"seconds\":0.000}}",
                     json_string(d),
                     json_string(&why)
@@ -720,13 +735,13 @@ pub fn main(action: Action) -> ! {
         let started = Instant::now();
         let (verdict, step) = handle(action, d, &opts);
         match opts.output {
-            Output::Json => println!("{}", json(d, step, &verdict, started.elapsed())),
+            Output::Json => sayln!("{}", json(d, step, &verdict, started.elapsed())),
             Output::Person => {
                 if let Verdict::Unreachable(why) = &verdict {
                     crate::diag::warn(prog, &format!("unable to control {d}: {why}"));
                 }
                 if let Verdict::Skipped(why) = &verdict {
-                    println!("{d}: {why}");
+                    sayln!("{d}: {why}");
                 }
             }
             Output::Quiet => {}

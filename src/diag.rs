@@ -150,7 +150,7 @@ pub fn help_if_asked(prog: &str, synopsis: &str, h_is_help: bool) {
     if let (Some(a), None) = (args.next(), args.next())
         && (a == "--help" || (h_is_help && a == "-h"))
     {
-        println!("{prog}: usage: {synopsis}");
+        let _ = writeln!(std::io::stdout(), "{prog}: usage: {synopsis}");
         std::process::exit(EXIT_OK);
     }
 }

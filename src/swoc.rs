@@ -574,8 +574,16 @@ fn interval_arg(p: &mut lexopt::Parser) -> Result<Duration, String> {
 pub fn help_or_version(arg: &lexopt::Arg, prog: &str, help: &str) {
     use lexopt::Arg::{Long, Short};
     match arg {
-        Short('h') | Long("help") => println!("{help}"),
-        Short('V') | Long("version") => println!("{prog} (svkit) {}", env!("CARGO_PKG_VERSION")),
+        Short('h') | Long("help") => {
+            let _ = writeln!(std::io::stdout(), "{help}");
+        }
+        Short('V') | Long("version") => {
+            let _ = writeln!(
+                std::io::stdout(),
+                "{prog} (svkit) {}",
+                env!("CARGO_PKG_VERSION")
+            );
+        }
         _ => return,
     }
     std::process::exit(EXIT_OK)

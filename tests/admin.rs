@@ -426,3 +426,26 @@ fn interrupting_svcstart_takes_its_script_along() {
     assert_eq!(st.unwrap().signal(), Some(libc::SIGINT));
     must("script killed", || !alive(pid));
 }
+
+#[test]
+fn a_reader_gone_away_does_not_stop_the_work() {
+    let t = TempDir::new("admin-epipe");
+    let mut procs = Vec::new();
+    let mut dirs = Vec::new();
+    for n in ["a", "b", "c"] {
+        let s = service(&t.join(n), "exec sleep 1000");
+        procs.push(Proc::supervise(&s));
+        must("up", || status_pid(&s) != 0);
+        dirs.push(s);
+    }
+    // stdout is a pipe whose reader is gone: every write fails with EPIPE.
+    let mut c = cmd("svcstop");
+    c.args(&dirs).stdin(Stdio::null()).stdout(Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    drop(child.stdout.take());
+    let st = child.wait().unwrap();
+    assert_eq!(st.code(), Some(0), "{st}");
+    for d in &dirs {
+        assert_eq!(status_pid(d), 0, "{}", d.display());
+    }
+}

@@ -90,7 +90,8 @@ fn main() {
             words.first().map(String::as_str),
             words.get(1).map(String::as_str),
         );
-        print!("{out}");
+        // A reader gone away (`clinit -s | head -1`) is no error of ours.
+        let _ = std::io::Write::write_all(&mut std::io::stdout(), out.as_bytes());
         std::process::exit(if out.is_empty() && !words.is_empty() {
             EXIT_NO
         } else {

@@ -12,10 +12,11 @@ fn main() {
     }
     let mut title = match TitleWindow::last_argument() {
         Ok(t) => t,
-        Err(TitleError::TooShort(n)) => {
-            eprintln!("readproctitle: last argument has {n} bytes, needs at least {MIN_WINDOW}");
-            usage("readproctitle", SYNOPSIS);
-        }
+        Err(TitleError::TooShort(n)) => svkit::diag::usage_error(
+            "readproctitle",
+            SYNOPSIS,
+            format!("last argument has {n} bytes, needs at least {MIN_WINDOW}"),
+        ),
         Err(TitleError::Unavailable) => fatal(
             "readproctitle",
             EXIT_TEMP,
