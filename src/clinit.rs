@@ -689,7 +689,8 @@ impl Clinit {
         }
         let mut ok = true;
         for (n, pid) in names.iter().zip(pids) {
-            if self.pid(n) != pid {
+            // 0: it was gone already when the settle time began.
+            if pid == 0 || self.pid(n) != pid {
                 let t = crate::units::format_duration(self.settle);
                 warn(PROG, &format!("{n}: did not stay up for {t}"));
                 ok = false;

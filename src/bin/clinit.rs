@@ -72,31 +72,7 @@ fn main() {
         }
     };
     if command == Command::Status {
-        if words.len() > 2 {
-            bad(&"-s takes at most a group and a level");
-        }
-        // Another node's clstat needs no cltab here.
-        let path = match clstat {
-            Some(p) => p.into(),
-            None => match Cltab::read(cltab.as_ref()) {
-                Ok(t) => t.clstat,
-                Err(_) if !std::path::Path::new(&cltab).exists() => DEFAULT_CLSTAT.into(),
-                Err(e) => fatal("clinit", EXIT_USAGE, &e),
-            },
-        };
-        let groups = read_clstat(&path).unwrap_or_else(|e| fail(e));
-        let out = filter_status(
-            &groups,
-            words.first().map(String::as_str),
-            words.get(1).map(String::as_str),
-        );
-        // A reader gone away (`clinit -s | head -1`) is no error of ours.
-        let _ = std::io::Write::write_all(&mut std::io::stdout(), out.as_bytes());
-        std::process::exit(if out.is_empty() && !words.is_empty() {
-            EXIT_NO
-        } else {
-            EXIT_OK
-        });
+        show_status(&cltab, clstat, &words);
     }
     if clstat.is_some() {
         bad(&"--clstat goes with -s");
@@ -118,11 +94,41 @@ fn main() {
         Command::Switch => clinit.switch(&words[0], &words[1]),
         Command::Reread => clinit.reread(),
         Command::Kill => clinit.stop_all(),
-        Command::Status => unreachable!(),
+        Command::Status => show_status(&cltab, clstat, &words),
     };
     match done {
         Ok(true) => std::process::exit(EXIT_OK),
         Ok(false) => std::process::exit(EXIT_NO),
         Err(e) => fail(e),
     }
+}
+
+/// `clinit -s [GROUP [LEVEL]]`: the clstat lines, filtered as Cluster::Init's status().
+fn show_status(cltab: &std::ffi::OsStr, clstat: Option<std::ffi::OsString>, words: &[String]) -> ! {
+    let bad = |e: &dyn std::fmt::Display| -> ! { usage_error("clinit", SYNOPSIS, e) };
+    if words.len() > 2 {
+        bad(&"-s takes at most a group and a level");
+    }
+    // Another node's clstat needs no cltab here.
+    let path = match clstat {
+        Some(p) => p.into(),
+        None => match Cltab::read(cltab.as_ref()) {
+            Ok(t) => t.clstat,
+            Err(_) if !std::path::Path::new(&cltab).exists() => DEFAULT_CLSTAT.into(),
+            Err(e) => fatal("clinit", EXIT_USAGE, &e),
+        },
+    };
+    let groups = read_clstat(&path).unwrap_or_else(|e| fatal("clinit", EXIT_TEMP, &e.to_string()));
+    let out = filter_status(
+        &groups,
+        words.first().map(String::as_str),
+        words.get(1).map(String::as_str),
+    );
+    // A reader gone away (`clinit -s | head -1`) is no error of ours.
+    let _ = std::io::Write::write_all(&mut std::io::stdout(), out.as_bytes());
+    std::process::exit(if out.is_empty() && !words.is_empty() {
+        EXIT_NO
+    } else {
+        EXIT_OK
+    });
 }
