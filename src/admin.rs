@@ -1,6 +1,7 @@
 //! The admin frontends svcstart, svcstop, svcreset and svcrestart (Syn-3): act on a
 //! service, then verify that it reached the state, and answer with an exit code.
 
+use crate::bounded::Ending;
 use crate::control::{Sent, is_supervised, send};
 use crate::diag::{EXIT_NO, EXIT_OK, EXIT_TEMP, EXIT_USAGE, errstr, ioerrstr};
 use crate::report::json_string;
@@ -10,9 +11,7 @@ use crate::svwait::{Goal, Outcome, WaitError, wait};
 use crate::tai64::Tai64N;
 use nix::errno::Errno;
 use std::io::Write;
-use std::os::fd::{AsFd, FromRawFd, OwnedFd};
 use std::os::unix::fs::PermissionsExt;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -280,7 +279,7 @@ impl Job<'_> {
     fn start_by_script(&mut self, script: &Path) -> Result<Verdict, Verdict> {
         let before = self.status()?;
         match self.run_script(script)? {
-            ScriptEnd::Exited(0) => {}
+            Ending::Exited(0) => {}
             end => return self.undo_start(format!("start script {end}")),
         }
         // We verify, we do not trust: the same checks as without a script, with at
@@ -358,7 +357,7 @@ impl Job<'_> {
     fn stop(&mut self) -> Result<Verdict, Verdict> {
         if let Some(script) = self.script(STOP_SCRIPT) {
             return match self.run_script(&script)? {
-                ScriptEnd::Exited(0) => {
+                Ending::Exited(0) => {
                     let until = Instant::now() + self.opts.settle;
                     if self.wait_for(Goal::Down, until)? {
                         Ok(Verdict::Done(None))
@@ -415,15 +414,14 @@ impl Job<'_> {
 
     /// Runs a start/stop script in the service directory, killing it (its whole
     /// process group) when it outlasts the deadline.
-    fn run_script(&mut self, script: &Path) -> Result<ScriptEnd, Verdict> {
+    fn run_script(&mut self, script: &Path) -> Result<Ending, Verdict> {
         let abs = std::fs::canonicalize(self.dir.path()).unwrap_or(self.dir.path().into());
         let mut cmd = Command::new(script);
         cmd.current_dir(&abs)
             .env("SVC_NAME", abs.file_name().unwrap_or_default())
             .env("SVC_DIR", &abs)
             .env("PATH", search_path())
-            .stdin(Stdio::null())
-            .process_group(0);
+            .stdin(Stdio::null());
         match self.opts.output {
             Output::Person => {}
             Output::Quiet => {
@@ -435,103 +433,17 @@ impl Job<'_> {
         }
         // The line's dots continue after the script's own output.
         let _ = std::io::stdout().flush();
-        let mut child = cmd.spawn().map_err(|e| {
-            Verdict::Failed(format!(
+        let left = self.deadline.saturating_duration_since(Instant::now());
+        let progress = &mut self.progress;
+        match crate::bounded::run(&mut cmd, left, DOT_EVERY, &mut || progress.dot()) {
+            // Said with the -t the operator gave, not what was left of it.
+            Ok(Ending::TimedOut(_)) => Ok(Ending::TimedOut(self.opts.timeout)),
+            Ok(end) => Ok(end),
+            Err(e) => Err(Verdict::Failed(format!(
                 "unable to run {}: {}",
                 script.display(),
                 ioerrstr(&e)
-            ))
-        })?;
-        let pid = child.id() as libc::pid_t;
-        let pidfd = pidfd_open(pid);
-        // The script has a process group of its own, out of reach of the terminal's ^C:
-        // while it runs, such a signal kills its group, then us as it would have.
-        let caught = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        let ids: Vec<_> = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP]
-            .into_iter()
-            .filter_map(|sig| {
-                signal_hook::flag::register_usize(sig, caught.clone(), sig as usize).ok()
-            })
-            .collect();
-        let end = loop {
-            let sig = caught.load(std::sync::atomic::Ordering::SeqCst);
-            if sig != 0 {
-                // SAFETY: killpg on the group the script leads; no memory is involved.
-                unsafe { libc::killpg(pid, libc::SIGKILL) };
-                let _ = child.wait();
-                let _ = signal_hook::low_level::emulate_default_handler(sig as i32);
-                std::process::exit(128 + sig as i32);
-            }
-            let left = self.deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                break None;
-            }
-            match &pidfd {
-                Ok(fd) => {
-                    let mut fds = [nix::poll::PollFd::new(
-                        fd.as_fd(),
-                        nix::poll::PollFlags::POLLIN,
-                    )];
-                    let slice = left.min(DOT_EVERY);
-                    let ms = u16::try_from(slice.as_millis()).unwrap_or(u16::MAX);
-                    let _ = nix::poll::poll(&mut fds, ms);
-                }
-                // No pidfd (old kernel): look again at each dot.
-                Err(_) => std::thread::sleep(left.min(DOT_EVERY)),
-            }
-            match child.try_wait() {
-                Ok(Some(st)) => break Some(Ok(ScriptEnd::from(st))),
-                Ok(None) => self.progress.dot(),
-                Err(e) => break Some(Err(Verdict::Failed(format!("wait: {}", ioerrstr(&e))))),
-            }
-        };
-        for id in ids {
-            signal_hook::low_level::unregister(id);
-        }
-        if let Some(end) = end {
-            return end;
-        }
-        // SAFETY: killpg on the group the script leads; no memory is involved.
-        unsafe { libc::killpg(pid, libc::SIGKILL) };
-        let _ = child.wait();
-        Ok(ScriptEnd::TimedOut(self.opts.timeout))
-    }
-}
-
-/// How a start or stop script ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum ScriptEnd {
-    Exited(i32),
-    Signaled(i32),
-    TimedOut(Duration),
-}
-
-impl From<std::process::ExitStatus> for ScriptEnd {
-    fn from(st: std::process::ExitStatus) -> Self {
-        use std::os::unix::process::ExitStatusExt;
-        match (st.code(), st.signal()) {
-            (Some(c), _) => ScriptEnd::Exited(c),
-            (None, Some(s)) => ScriptEnd::Signaled(s),
-            (None, None) => ScriptEnd::Exited(-1),
-        }
-    }
-}
-
-impl std::fmt::Display for ScriptEnd {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            ScriptEnd::Exited(c) => write!(f, "exited {c}"),
-            ScriptEnd::Signaled(s) => {
-                let name = nix::sys::signal::Signal::try_from(*s)
-                    .map(|s| s.as_str().trim_start_matches("SIG"))
-                    .unwrap_or("?");
-                write!(f, "killed by signal {s} ({name})")
-            }
-            ScriptEnd::TimedOut(t) => write!(
-                f,
-                "still running after {}, killed",
-                crate::units::format_duration(*t)
-            ),
+            ))),
         }
     }
 }
@@ -550,16 +462,6 @@ fn running(pid: u32) -> bool {
         }
         Err(_) => true,
     }
-}
-
-fn pidfd_open(pid: libc::pid_t) -> Result<OwnedFd, Errno> {
-    // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor or -1.
-    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
-    if fd < 0 {
-        return Err(Errno::last());
-    }
-    // SAFETY: the kernel just gave us this descriptor; nobody else owns it.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
 }
 
 /// PATH for scripts: our own directory first, so that `svc`, `svok`, `svstat` and

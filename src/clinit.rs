@@ -642,17 +642,27 @@ impl Clinit {
                 }
                 Mode::Once if fresh && !self.is_up(&name) => self.control(&name, b"o")?,
                 Mode::Wait | Mode::Test if fresh => {
-                    let st = std::process::Command::new("/bin/sh")
-                        .arg("-c")
+                    let mut cmd = std::process::Command::new("/bin/sh");
+                    cmd.arg("-c")
                         .arg(&e.command)
-                        .stdin(std::process::Stdio::null())
-                        .status()
-                        .map_err(temporary(format!(
-                            "unable to run {} (tag {})",
-                            e.command, e.tag
-                        )))?;
-                    if e.mode == Mode::Test && !st.success() {
-                        warn(PROG, &format!("{group}: test {} failed ({st})", e.tag));
+                        .stdin(std::process::Stdio::null());
+                    // None: as long as it takes (init's semantics), by choice only.
+                    let limit = match self.tab.wait_timeout {
+                        d if d.is_zero() => Duration::MAX,
+                        d => d,
+                    };
+                    let end =
+                        crate::bounded::run(&mut cmd, limit, Duration::from_secs(1), &mut || {})
+                            .map_err(temporary(format!(
+                                "unable to run {} (tag {})",
+                                e.command, e.tag
+                            )))?;
+                    let failed = match end {
+                        crate::bounded::Ending::TimedOut(_) => true,
+                        end => e.mode == Mode::Test && !end.success(),
+                    };
+                    if failed {
+                        warn(PROG, &format!("{group}: {} {} {end}", e.mode.name(), e.tag));
                         ok = false;
                     }
                 }

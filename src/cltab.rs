@@ -10,6 +10,8 @@ pub const DEFAULT_CLSTAT: &str = "/var/run/clinit/clstat";
 pub const DEFAULT_RESTART: &str = "burst 5 10s 60s";
 /// Cluster::Init's "intervals of several seconds" between INT, TERM and KILL.
 pub const DEFAULT_STOP_INTERVAL: Duration = Duration::from_secs(5);
+/// A wait or test entry that hangs must not hold clinit (and its lock) for ever.
+pub const DEFAULT_WAIT_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// How an entry runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -72,6 +74,9 @@ pub struct Cltab {
     pub restart: String,
     /// `:::stop-interval:DURATION` between INT, TERM and KILL.
     pub stop_interval: Duration,
+    /// `:::wait-timeout:DURATION`: how long a wait or test entry may run before its
+    /// process group is KILLed and the group failed; zero for no limit.
+    pub wait_timeout: Duration,
 }
 
 impl Cltab {
@@ -138,6 +143,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Cltab, String> {
         clstat: PathBuf::from(DEFAULT_CLSTAT),
         restart: DEFAULT_RESTART.to_string(),
         stop_interval: DEFAULT_STOP_INTERVAL,
+        wait_timeout: DEFAULT_WAIT_TIMEOUT,
     };
     for (i, raw) in text.lines().enumerate() {
         let n = i + 1;
@@ -168,13 +174,17 @@ pub fn parse(path: &Path, text: &str) -> Result<Cltab, String> {
                     crate::restart::parse_policy(command).map_err(&err)?;
                     tab.restart = command.trim().to_string();
                 }
+                "wait-timeout" => {
+                    tab.wait_timeout = crate::units::parse_duration(command.trim())
+                        .map_err(|e| err(e.to_string()))?
+                }
                 "stop-interval" => {
                     tab.stop_interval = crate::units::parse_duration(command.trim())
                         .map_err(|e| err(e.to_string()))?
                 }
                 _ => {
                     return Err(err(format!(
-                        "unknown setting {mode:?} (want clstat, socket, restart or stop-interval)"
+                        "unknown setting {mode:?} (want clstat, socket, restart, stop-interval or wait-timeout)"
                     )));
                 }
             }
@@ -257,7 +267,9 @@ mod tests {
         assert_eq!(t.entries[1].line, 6);
         assert_eq!(t.groups(), ["web", "0", "db"]);
         assert_eq!(t.restart, DEFAULT_RESTART);
-        let t = p(":::restart:burst 3 1s 2s\n:::stop-interval:200ms\n").unwrap();
+        assert_eq!(t.wait_timeout, DEFAULT_WAIT_TIMEOUT);
+        let t = p(":::restart:burst 3 1s 2s\n:::stop-interval:200ms\n:::wait-timeout:0\n").unwrap();
+        assert_eq!(t.wait_timeout, Duration::ZERO);
         assert_eq!(t.restart, "burst 3 1s 2s");
         assert_eq!(t.stop_interval, Duration::from_millis(200));
     }

@@ -3,6 +3,7 @@
 
 pub mod account;
 pub mod admin;
+pub mod bounded;
 pub mod chain;
 pub mod clinit;
 pub mod cltab;

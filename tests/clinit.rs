@@ -166,10 +166,7 @@ fn tests_once_and_level_zero() {
     // The test fails: the group is failed, the rest still happens.
     let (code, _, err) = tree.clinit(&["0", "0"]);
     assert_eq!(code, 1);
-    assert_eq!(
-        err,
-        "clinit: warning: 0: test pre failed (exit status: 1)\n"
-    );
+    assert_eq!(err, "clinit: warning: 0: test pre exited 1\n");
     assert_eq!(tree.status(&[]), "0 0 failed\n");
     assert!(tree.pid("0.z") != 0);
     must("once ran", || {
@@ -405,6 +402,27 @@ fn waits_for_a_scanner_that_starts_after_it() {
     tree.start_svscan();
     assert_eq!(c.wait_exit(), Some(0));
     assert!(tree.pid("g.a") != 0);
+}
+
+#[test]
+fn a_hanging_wait_entry_is_killed_at_the_wait_timeout() {
+    let tree = Tree::new("clinit-waittimeout");
+    tree.cltab(
+        ":::wait-timeout:500ms\n\
+         g:hang:1:wait:sleep 1000 & echo $! > T/child.pid; wait\n\
+         g:after:1:respawn:exec sleep 1019\n",
+    );
+    let (code, _, err) = tree.clinit(&["g", "1"]);
+    assert_eq!(code, 1);
+    assert_eq!(
+        err,
+        "clinit: warning: g: wait hang still running after 500ms, killed\n"
+    );
+    // Its whole process group went, and clinit went on with the level.
+    let child: u32 = lines(&tree.path().join("child.pid"))[0].parse().unwrap();
+    must("child killed", || !alive(child));
+    assert!(tree.pid("g.after") != 0);
+    assert_eq!(tree.status(&["g"]), "1 failed\n");
 }
 
 #[test]
