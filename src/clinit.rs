@@ -484,27 +484,50 @@ impl Clinit {
                 .join(format!(".clinit-removed.{n}.{}", std::process::id()));
             std::fs::rename(&from, &to)
                 .map_err(temporary(format!("unable to rename {}", from.display())))?;
-            let dir = ServiceDir::new(&to);
-            let _ = send(&dir, b"dx");
-            let end = Instant::now() + self.timeout;
-            while matches!(is_supervised(&dir), Ok(true)) && Instant::now() < end {
-                // supervise exits right after the x; waiting for its ok FIFO to lose
-                // its reader is what svwait does too.
-                let _ = wait(
-                    &[to.to_string_lossy().into_owned()],
-                    Goal::Down,
-                    false,
-                    Some(Duration::from_millis(100)),
-                );
-            }
-            let _ = std::fs::remove_dir_all(&to);
+            self.dismiss(&to);
         }
         Ok(stuck)
+    }
+
+    /// Tells the supervise of a directory svscan no longer sees to exit, waits for it
+    /// (at most the timeout) and removes the directory.
+    fn dismiss(&self, path: &Path) {
+        let dir = ServiceDir::new(path);
+        let _ = send(&dir, b"dx");
+        let end = Instant::now() + self.timeout;
+        while matches!(is_supervised(&dir), Ok(true)) && Instant::now() < end {
+            // supervise exits right after the x; waiting for its ok FIFO to lose its
+            // reader is what svwait does too.
+            let _ = wait(
+                &[path.to_string_lossy().into_owned()],
+                Goal::Down,
+                false,
+                Some(Duration::from_millis(100)),
+            );
+        }
+        let _ = std::fs::remove_dir_all(path);
+    }
+
+    /// What a clinit killed half way left: a directory being built, or one taken out
+    /// of svscan's sight whose supervise may still run.
+    fn sweep(&self) {
+        let Ok(rd) = std::fs::read_dir(&self.scan) else {
+            return;
+        };
+        for de in rd.flatten() {
+            let name = de.file_name().to_string_lossy().into_owned();
+            if name.starts_with(".clinit-new.") {
+                let _ = std::fs::remove_dir_all(de.path());
+            } else if name.starts_with(".clinit-removed.") {
+                self.dismiss(&de.path());
+            }
+        }
     }
 
     /// Brings the scan directory in line with the cltab: new directories supervised,
     /// changed running ones restarted, unwanted ones stopped and removed.
     fn apply_cltab(&self) -> Result<bool> {
+        self.sweep();
         let s = self.sync()?;
         self.wait_supervised(&s.created)?;
         for n in &s.changed {

@@ -447,3 +447,27 @@ fn settle_catches_an_entry_that_dies_at_once() {
     assert_eq!((code, err.as_str()), (0, ""));
     assert_eq!(tree.status(&["g"]), "1 run\n");
 }
+
+#[test]
+fn leftovers_of_a_killed_clinit_are_swept() {
+    let tree = Tree::new("clinit-sweep");
+    tree.cltab("g:a:1:respawn:exec sleep 1020\n");
+    // A directory taken out of svscan's sight, its supervise still running...
+    let removed = tree.scan.join(".clinit-removed.g.old.1");
+    service(&removed, "exec sleep 1021");
+    let mut sup = Proc::supervise(&removed);
+    must("old service up", || status_pid(&removed) != 0);
+    let old = status_pid(&removed);
+    // ...and one half built.
+    std::fs::create_dir(tree.scan.join(".clinit-new.g.b")).unwrap();
+    let (code, _, err) = tree.clinit(&["g", "1"]);
+    assert_eq!((code, err.as_str()), (0, ""));
+    assert_eq!(sup.wait_exit(), Some(0));
+    assert!(!alive(old));
+    let mut names: Vec<String> = std::fs::read_dir(&tree.scan)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["g.a"]);
+}
