@@ -343,8 +343,10 @@ impl Clinit {
             return Ok(());
         }
         let deadline = Instant::now() + self.timeout;
-        let inotify = Inotify::init(InitFlags::IN_CLOEXEC | InitFlags::IN_NONBLOCK)
-            .map_err(|e| ClinitError::Temporary(format!("unable to watch: {}", errstr(e))))?;
+        // Without inotify (the user's instances all taken, say), look ten times a second.
+        let inotify = Inotify::init(InitFlags::IN_CLOEXEC | InitFlags::IN_NONBLOCK).ok();
+        let add_watch =
+            |path: &Path, flags| inotify.as_ref().and_then(|i| i.add_watch(path, flags).ok());
         let flags = AddWatchFlags::IN_CREATE
             | AddWatchFlags::IN_MOVED_TO
             | AddWatchFlags::IN_OPEN
@@ -354,7 +356,7 @@ impl Clinit {
         let mut pending = vec![true; names.len()];
         let mut look: Vec<usize> = (0..names.len()).collect();
         for (i, n) in names.iter().enumerate() {
-            if let Ok(w) = inotify.add_watch(&self.scan.join(n), flags) {
+            if let Some(w) = add_watch(&self.scan.join(n), flags) {
                 owner.insert(w, i);
             }
         }
@@ -362,8 +364,7 @@ impl Clinit {
             // Watch first, then look: nothing between the two is missed.
             for &i in &look {
                 if !sub_watched[i]
-                    && let Ok(w) =
-                        inotify.add_watch(&self.scan.join(&names[i]).join(SUPERVISE), flags)
+                    && let Some(w) = add_watch(&self.scan.join(&names[i]).join(SUPERVISE), flags)
                 {
                     owner.insert(w, i);
                     sub_watched[i] = true;
@@ -387,18 +388,30 @@ impl Clinit {
                 )));
             }
             // Also look at all of them every second, in case a watch missed something.
-            let tick = deadline.min(now + Duration::from_secs(1));
-            let mut fds = [nix::poll::PollFd::new(
-                std::os::fd::AsFd::as_fd(&inotify),
-                nix::poll::PollFlags::POLLIN,
-            )];
-            let woke = matches!(
-                nix::poll::poll(&mut fds, crate::wakeup::timeout_until(Some(tick), now)),
-                Ok(n) if n > 0
-            );
+            let every = match inotify {
+                Some(_) => Duration::from_secs(1),
+                None => Duration::from_millis(100),
+            };
+            let tick = deadline.min(now + every);
+            let woke = match &inotify {
+                Some(i) => {
+                    let mut fds = [nix::poll::PollFd::new(
+                        std::os::fd::AsFd::as_fd(i),
+                        nix::poll::PollFlags::POLLIN,
+                    )];
+                    matches!(
+                        nix::poll::poll(&mut fds, crate::wakeup::timeout_until(Some(tick), now)),
+                        Ok(n) if n > 0
+                    )
+                }
+                None => {
+                    std::thread::sleep(tick.saturating_duration_since(now));
+                    false
+                }
+            };
             look.clear();
-            if woke {
-                while let Ok(events) = inotify.read_events() {
+            if let (true, Some(i)) = (woke, &inotify) {
+                while let Ok(events) = i.read_events() {
                     if events.is_empty() {
                         break;
                     }
