@@ -545,10 +545,14 @@ fn unwritable_swoc_dir_is_exit_1_with_path_and_reason() {
     std::fs::create_dir(&ro).unwrap();
     std::fs::set_permissions(t.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
     std::fs::set_permissions(&ro, std::fs::Permissions::from_mode(0o755)).unwrap();
+    // nobody must be able to run it: the build tree may lie under a 0700 directory
+    // (a mktemp -d clone), so a copy in this test's directory is run.
+    let client = t.join("swocclient");
+    std::fs::copy(bin("swocclient"), &client).unwrap();
     let e = fails(
         cmd("setuidgid")
             .arg("nobody")
-            .arg(bin("swocclient"))
+            .arg(&client)
             .args(["-c", "alpha", "-l", "-d"])
             .arg(&ro),
         1,
