@@ -154,10 +154,7 @@ impl Progress {
     }
 
     fn begin(output: Output, verb: &str, name: &str) -> Progress {
-        let mut p = Progress {
-            dots: 0,
-            open: false,
-        };
+        let mut p = Progress::silent();
         if output == Output::Person {
             say!("{verb} {name} ");
             p.open = true;
@@ -227,14 +224,8 @@ struct Job<'a> {
 
 impl Job<'_> {
     fn status(&self) -> Result<Status, Verdict> {
-        Status::read(&self.dir).map_err(|e| {
-            Verdict::Unreachable(match e {
-                crate::status::StatusError::Io(e) => {
-                    format!("unable to read supervise/status: {}", errstr(e))
-                }
-                bad => format!("unable to read supervise/status: {bad:?}"),
-            })
-        })
+        Status::read(&self.dir)
+            .map_err(|e| Verdict::Unreachable(format!("unable to read supervise/status: {e}")))
     }
 
     fn control(&self, cmds: &[u8]) -> Result<(), Verdict> {

@@ -339,6 +339,12 @@ impl Clinit {
     fn wait_supervised(&self, names: &[String]) -> Result<()> {
         use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
         use std::collections::HashMap;
+        // The usual case, every supervise there already, needs no inotify instance
+        // (whose set-up and teardown cost milliseconds on every switch).
+        let names: Vec<&String> = names
+            .iter()
+            .filter(|n| !matches!(is_supervised(&self.dir(n)), Ok(true)))
+            .collect();
         if names.is_empty() {
             return Ok(());
         }
@@ -364,14 +370,14 @@ impl Clinit {
             // Watch first, then look: nothing between the two is missed.
             for &i in &look {
                 if !sub_watched[i]
-                    && let Some(w) = add_watch(&self.scan.join(&names[i]).join(SUPERVISE), flags)
+                    && let Some(w) = add_watch(&self.scan.join(names[i]).join(SUPERVISE), flags)
                 {
                     owner.insert(w, i);
                     sub_watched[i] = true;
                 }
             }
             for &i in &look {
-                if pending[i] && matches!(is_supervised(&self.dir(&names[i])), Ok(true)) {
+                if pending[i] && matches!(is_supervised(&self.dir(names[i])), Ok(true)) {
                     pending[i] = false;
                 }
             }
@@ -382,7 +388,7 @@ impl Clinit {
             if now >= deadline {
                 return Err(ClinitError::Temporary(format!(
                     "no supervise in {} after {}: is svscan running on {}?",
-                    self.scan.join(&names[first]).display(),
+                    self.scan.join(names[first]).display(),
                     crate::units::format_duration(self.timeout),
                     self.scan.display()
                 )));
@@ -507,17 +513,8 @@ impl Clinit {
     fn dismiss(&self, path: &Path) {
         let dir = ServiceDir::new(path);
         let _ = send(&dir, b"dx");
-        let end = Instant::now() + self.timeout;
-        while matches!(is_supervised(&dir), Ok(true)) && Instant::now() < end {
-            // supervise exits right after the x; waiting for its ok FIFO to lose its
-            // reader is what svwait does too.
-            let _ = wait(
-                &[path.to_string_lossy().into_owned()],
-                Goal::Down,
-                false,
-                Some(Duration::from_millis(100)),
-            );
-        }
+        // supervise exits as soon as the service is down.
+        crate::control::wait_unsupervised(&dir, self.timeout);
         let _ = std::fs::remove_dir_all(path);
     }
 

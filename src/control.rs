@@ -45,16 +45,46 @@ pub fn send(dir: &ServiceDir, cmds: &[u8]) -> Result<Sent, Errno> {
     Ok(Sent::Delivered)
 }
 
-/// Whether a supervise holds the service's `supervise/ok` FIFO open.
-pub fn is_supervised(dir: &ServiceDir) -> Result<bool, Errno> {
+/// A writer on the service's `supervise/ok` FIFO, or None when no supervise holds it
+/// open (ENXIO). Held, it gets POLLERR once the supervise reading it exits.
+pub fn hold_ok(dir: &ServiceDir) -> Result<Option<OwnedFd>, Errno> {
     match open(
         &dir.file(OK),
         OFlag::O_WRONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC,
         Mode::empty(),
     ) {
-        Ok(_) => Ok(true),
-        Err(Errno::ENXIO) => Ok(false),
+        Ok(fd) => Ok(Some(fd)),
+        Err(Errno::ENXIO) => Ok(None),
         Err(e) => Err(e),
+    }
+}
+
+/// Whether a supervise holds the service's `supervise/ok` FIFO open.
+pub fn is_supervised(dir: &ServiceDir) -> Result<bool, Errno> {
+    hold_ok(dir).map(|ok| ok.is_some())
+}
+
+/// Waits until no supervise runs in the service directory any more, at most
+/// `timeout`; whether it is gone.
+pub fn wait_unsupervised(dir: &ServiceDir, timeout: std::time::Duration) -> bool {
+    let Ok(Some(ok)) = hold_ok(dir) else {
+        return true;
+    };
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        let now = std::time::Instant::now();
+        if now >= deadline {
+            return false;
+        }
+        let mut fds = [nix::poll::PollFd::new(
+            std::os::fd::AsFd::as_fd(&ok),
+            nix::poll::PollFlags::empty(),
+        )];
+        match nix::poll::poll(&mut fds, crate::wakeup::timeout_until(Some(deadline), now)) {
+            Ok(n) if n > 0 => return true,
+            Ok(_) | Err(Errno::EINTR) => {}
+            Err(_) => return false,
+        }
     }
 }
 

@@ -5,14 +5,12 @@
 //! for writing, which comes when the supervise reading it exits. No timer runs but the
 //! caller's deadline.
 
-use crate::service_dir::{OK, SUPERVISE, ServiceDir};
+use crate::service_dir::{SUPERVISE, ServiceDir};
 use crate::status::Status;
 use crate::wakeup::timeout_until;
 use nix::errno::Errno;
-use nix::fcntl::{OFlag, open};
 use nix::poll::{PollFd, PollFlags, poll};
 use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
-use nix::sys::stat::Mode;
 use std::os::fd::{AsFd, OwnedFd};
 use std::time::{Duration, Instant};
 
@@ -122,15 +120,11 @@ pub fn wait(
                 })?;
             }
         }
-        let ok = open(
-            &dir.file(OK),
-            OFlag::O_WRONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC,
-            Mode::empty(),
-        )
-        .map_err(|e| match e {
-            Errno::ENXIO | Errno::ENOENT => WaitError::NotRunning(name.clone()),
-            e => WaitError::Sys(name.clone(), "open supervise/ok of", e),
-        })?;
+        let ok = match crate::control::hold_ok(&dir) {
+            Ok(Some(ok)) => ok,
+            Ok(None) | Err(Errno::ENOENT) => return Err(WaitError::NotRunning(name.clone())),
+            Err(e) => return Err(WaitError::Sys(name.clone(), "open supervise/ok of", e)),
+        };
         watched.push(Watched {
             name: name.clone(),
             dir,
