@@ -218,7 +218,7 @@ pub struct Clinit {
     pub scan: PathBuf,
     /// How long supervise may take to appear, and an entry to come up.
     pub timeout: Duration,
-    /// How long every respawn entry must then stay up (`-s`; none by default, as in
+    /// How long every respawn entry must then stay up (`--settle`; none by default, as in
     /// Cluster::Init, where started is started).
     pub settle: Duration,
 }

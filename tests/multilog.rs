@@ -53,20 +53,7 @@ fn same_bytes(a: &[u8], b: &[u8], what: &str) {
 
 /// Runs a multilog in `dir` with `input`; returns (exit code, stderr).
 fn run_multilog(prog: &str, dir: &Path, script: &[&str], input: &[u8]) -> (i32, Vec<u8>) {
-    let mut child = Command::new(prog)
-        .args(script)
-        .current_dir(dir)
-        .stdin(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    let data = input.to_vec();
-    let w = std::thread::spawn(move || {
-        let _ = stdin.write_all(&data);
-    });
-    let o = child.wait_with_output().unwrap();
-    w.join().unwrap();
+    let o = feed(Command::new(prog).args(script).current_dir(dir), input);
     (o.status.code().unwrap_or(-1), o.stderr)
 }
 

@@ -119,12 +119,14 @@ pub fn must(what: &str, cond: impl FnMut() -> bool) {
     assert!(wait_for(DEADLINE, cond), "timed out waiting for: {what}");
 }
 
-/// Runs `cmd` with `input` on its stdin; returns its exit code and stdout.
-pub fn pipe_through(cmd: &mut Command, input: &[u8]) -> (i32, Vec<u8>) {
+/// Runs `cmd` with `input` on its stdin (written from a thread, so that a large input
+/// cannot deadlock against the output); stdout and stderr are collected.
+pub fn feed(cmd: &mut Command, input: &[u8]) -> Output {
     use std::io::Write;
     let mut child = cmd
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     let mut stdin = child.stdin.take().unwrap();
@@ -134,6 +136,12 @@ pub fn pipe_through(cmd: &mut Command, input: &[u8]) -> (i32, Vec<u8>) {
     });
     let o = child.wait_with_output().unwrap();
     writer.join().unwrap();
+    o
+}
+
+/// Runs `cmd` with `input` on its stdin; returns its exit code and stdout.
+pub fn pipe_through(cmd: &mut Command, input: &[u8]) -> (i32, Vec<u8>) {
+    let o = feed(cmd, input);
     (o.status.code().unwrap_or(-1), o.stdout)
 }
 
