@@ -509,10 +509,9 @@ pub struct WaitSpec {
     pub client: Option<ClientName>,
     /// Done when at most this many live locks remain.
     pub at_most: usize,
-    pub timeout: Option<Duration>,
-    pub interval: Duration,
-    /// Also wake through inotify where the file system is local.
-    pub inotify: bool,
+    /// The timeout, the poll interval, and whether inotify may wake it sooner where
+    /// the file system is local.
+    pub polling: Polling,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -1026,16 +1025,20 @@ impl SwocDir {
     }
 
     /// Waits until at most `spec.at_most` live locks (of `spec.client`, or everyone's)
-    /// remain. Looks every `spec.interval`, which works on any file system, and on a
+    /// remain. Looks every `spec.polling.interval`, which works on any file system, and on a
     /// local one also wakes at once through inotify when a lock goes. Expiring locks
     /// set a deadline of their own.
     pub fn wait(&self, spec: &WaitSpec) -> Result<Waited, SwocError> {
         self.ensure()?;
         let start = Instant::now();
-        let deadline = spec.timeout.map(|t| start + t);
+        let deadline = spec.polling.timeout.map(|t| start + t);
         let locks = self.locks_dir();
         // Watch first, then count: a release between the two still wakes us.
-        let mut inotify = if spec.inotify { watch(&locks) } else { None };
+        let mut inotify = if spec.polling.inotify {
+            watch(&locks)
+        } else {
+            None
+        };
         let mut counter = Counter::new(spec.client.as_ref().map(|c| c.as_str().to_string()));
         loop {
             // What happened so far, the count below sees.
@@ -1071,7 +1074,7 @@ impl SwocDir {
             if deadline.is_some_and(|d| instant >= d) {
                 return Ok(Waited::TimedOut { remaining: live });
             }
-            let mut nap = spec.interval;
+            let mut nap = spec.polling.interval;
             if let Some(d) = deadline {
                 nap = nap.min(d.saturating_duration_since(instant));
             }

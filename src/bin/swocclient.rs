@@ -202,9 +202,7 @@ fn main() {
             let spec = WaitSpec {
                 client: Some(client.clone()),
                 at_most: n,
-                timeout: a.polling.timeout,
-                interval: a.polling.interval,
-                inotify: a.polling.inotify,
+                polling: a.polling,
             };
             if let Waited::TimedOut { remaining } = dir.wait(&spec).unwrap_or_else(|e| fail(e)) {
                 fatal(

@@ -127,9 +127,7 @@ fn main() {
             let spec = WaitSpec {
                 client: None,
                 at_most: 0,
-                timeout: a.polling.timeout,
-                interval: a.polling.interval,
-                inotify: a.polling.inotify,
+                polling: a.polling,
             };
             if let Waited::TimedOut { remaining } = dir.wait(&spec).unwrap_or_else(|e| fail(e)) {
                 fatal(
