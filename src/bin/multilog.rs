@@ -44,38 +44,23 @@ fn main() {
     let mut buf = vec![0u8; 256 * 1024];
     let mut deadline = log.rotate_old();
     // A file as input never blocks: no poll, and no read copy (see svkit::input).
-    if let Some(mut input) = MappedInput::new(std::os::fd::AsFd::as_fd(&stdin)) {
-        loop {
-            if alarm.swap(false, Ordering::SeqCst) {
-                log.rotate_all();
-            }
-            let terminating = term.load(Ordering::SeqCst);
-            if terminating && !log.mid_line() {
-                break;
-            }
-            let Some(chunk) = input.peek(buf.len()) else {
-                break;
-            };
-            // After TERM, finish the line and take nothing past it.
-            let n = match terminating {
-                true => memchr::memchr(b'\n', chunk).map_or(chunk.len(), |i| i + 1),
-                false => chunk.len(),
-            };
-            log.feed(&chunk[..n]);
-            input.consume(n);
-            deadline = log.rotate_old();
-        }
-    }
+    let mut mapped = MappedInput::new(std::os::fd::AsFd::as_fd(&stdin));
     loop {
         use nix::poll::{PollFd, PollFlags, poll};
         use std::os::fd::AsFd;
-        let mut fds = [
-            PollFd::new(stdin.as_fd(), PollFlags::POLLIN),
-            PollFd::new(wake.as_fd(), PollFlags::POLLIN),
-        ];
-        let _ = poll(&mut fds, timeout_until(deadline, std::time::Instant::now()));
-        if fds[1].revents().is_some_and(|r| !r.is_empty()) {
-            wake.drain();
+        let mut input_ready = false;
+        if mapped.is_none() {
+            let mut fds = [
+                PollFd::new(stdin.as_fd(), PollFlags::POLLIN),
+                PollFd::new(wake.as_fd(), PollFlags::POLLIN),
+            ];
+            let _ = poll(&mut fds, timeout_until(deadline, std::time::Instant::now()));
+            if fds[1].revents().is_some_and(|r| !r.is_empty()) {
+                wake.drain();
+            }
+            input_ready = fds[0].revents().is_some_and(|r| {
+                r.intersects(PollFlags::POLLIN | PollFlags::POLLHUP | PollFlags::POLLERR)
+            });
         }
         if alarm.swap(false, Ordering::SeqCst) {
             log.rotate_all();
@@ -84,11 +69,23 @@ fn main() {
         if terminating && !log.mid_line() {
             break;
         }
-        let input_ready = fds[0].revents().is_some_and(|r| {
-            r.intersects(PollFlags::POLLIN | PollFlags::POLLHUP | PollFlags::POLLERR)
-        });
-        if input_ready {
-            // After TERM, finish the line one byte at a time: nothing past it is read.
+        // After TERM, finish the line: nothing past it is taken.
+        if let Some(input) = &mut mapped {
+            match input.peek(buf.len()) {
+                Some(chunk) => {
+                    let n = match terminating {
+                        true => memchr::memchr(b'\n', chunk).map_or(chunk.len(), |i| i + 1),
+                        false => chunk.len(),
+                    };
+                    log.feed(&chunk[..n]);
+                    input.consume(n);
+                }
+                // The end of what the file holds now: read(2) takes over, for bytes
+                // appended since and for the end of input.
+                None => mapped = None,
+            }
+        } else if input_ready {
+            // A stream is read one byte at a time after TERM.
             let want = if terminating { 1 } else { buf.len() };
             match nix::unistd::read(&stdin, &mut buf[..want]) {
                 Ok(0) => break,
@@ -106,6 +103,8 @@ fn main() {
         }
         deadline = log.rotate_old();
     }
+    // Moves stdin's offset to where we stopped, which exit would not.
+    drop(mapped);
     log.finish();
     std::process::exit(EXIT_OK);
 }
