@@ -12,6 +12,9 @@ pub struct ParseUnitError {
 
 impl std::fmt::Display for ParseUnitError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.what == "duration too long" {
+            return write!(f, "duration {:?} too long ({})", self.input, self.hint());
+        }
         write!(
             f,
             "invalid {} {:?} ({})",
@@ -25,6 +28,7 @@ impl std::fmt::Display for ParseUnitError {
 impl ParseUnitError {
     fn hint(&self) -> &'static str {
         match self.what {
+            "duration too long" => "at most 36500d",
             "duration" => {
                 "want numbers each with an optional suffix ms, s, m, h or d, like 90s or 1h10m"
             }
@@ -36,8 +40,30 @@ impl ParseUnitError {
 
 impl std::error::Error for ParseUnitError {}
 
+/// The longest duration svkit takes anywhere: a hundred years. Longer is never meant, and
+/// `Instant + Duration` panics past what the clock can hold (about 2^63 s on Linux), so
+/// every deadline stays far inside it.
+pub const MAX_DURATION: Duration = Duration::from_secs(36_500 * 86_400);
+
+/// `now + d`, never past what an `Instant` holds (a `d` read from a file is not checked
+/// against `MAX_DURATION` by its parser's caller).
+pub fn deadline_after(now: std::time::Instant, d: Duration) -> std::time::Instant {
+    now.checked_add(d.min(MAX_DURATION))
+        .unwrap_or(now + Duration::from_secs(1))
+}
+
+/// Parses a duration as `parse_duration` does, but one past `MAX_DURATION` becomes
+/// `MAX_DURATION`: for settings files, where the operator meant "for ever".
+pub fn parse_duration_saturating(s: &str) -> Result<Duration, ParseUnitError> {
+    match parse_duration(s) {
+        Err(e) if e.what == "duration too long" => Ok(MAX_DURATION),
+        other => other,
+    }
+}
+
 /// Parses a non-negative duration: one or more numbers, each with an optional unit
-/// (ms, s, m, h, d; none means seconds), added up: `1h10m`, `1.5s`, `250ms`.
+/// (ms, s, m, h, d; none means seconds), added up: `1h10m`, `1.5s`, `250ms`. More than
+/// `MAX_DURATION` is an error (`what` = "duration too long").
 pub fn parse_duration(s: &str) -> Result<Duration, ParseUnitError> {
     let err = || ParseUnitError {
         input: s.to_string(),
@@ -71,6 +97,12 @@ pub fn parse_duration(s: &str) -> Result<Duration, ParseUnitError> {
         };
         total += value * scale;
         rest = next;
+    }
+    if !total.is_finite() || total > MAX_DURATION.as_secs_f64() {
+        return Err(ParseUnitError {
+            input: s.to_string(),
+            what: "duration too long",
+        });
     }
     Duration::try_from_secs_f64(total).map_err(|_| err())
 }
@@ -168,6 +200,9 @@ mod tests {
             "1h m",
             "h1",
             "999999999999999999999d",
+            "110000000000000d",
+            "36501d",
+            "9223372036854775808",
         ] {
             assert!(parse_duration(bad).is_err(), "{bad}");
         }
@@ -175,6 +210,22 @@ mod tests {
             parse_duration("soon").unwrap_err().to_string(),
             "invalid duration \"soon\" (want numbers each with an optional suffix ms, s, m, h or d, like 90s or 1h10m)"
         );
+    }
+
+    #[test]
+    fn too_long_durations_are_refused_or_saturated() {
+        assert_eq!(parse_duration("36500d"), Ok(MAX_DURATION));
+        assert_eq!(
+            parse_duration("110000000000000d").unwrap_err().to_string(),
+            "duration \"110000000000000d\" too long (at most 36500d)"
+        );
+        assert_eq!(
+            parse_duration_saturating("110000000000000d"),
+            Ok(MAX_DURATION)
+        );
+        assert!(parse_duration_saturating("soon").is_err());
+        let now = std::time::Instant::now();
+        assert!(deadline_after(now, Duration::MAX) > now);
     }
 
     #[test]
