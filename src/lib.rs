@@ -16,6 +16,7 @@ pub mod lock;
 pub mod logdir;
 pub mod multilog;
 pub mod pattern;
+pub mod procstat;
 pub mod proctitle;
 pub mod report;
 pub mod restart;

@@ -46,9 +46,28 @@ struct Slot {
     pid: Option<i32>,
     last_start: Option<Instant>,
     restart_at: Option<Instant>,
-    /// The service a killed supervise left behind (now our child, as subreaper): it
-    /// gets TERM, and the new supervise starts once it is gone or KILLed at `restart_at`.
-    orphan: Option<i32>,
+    /// What a dead supervise left running: no new supervise starts until it is gone.
+    leftover: Option<Leftover>,
+}
+
+impl Slot {
+    /// When a supervise may start again: at once, unless the last one started less than
+    /// `RESTART_INTERVAL` ago (a supervise that dies at once is not restarted in a loop).
+    fn throttled(&self, now: Instant) -> Instant {
+        match self.last_start {
+            Some(t) if now < t + RESTART_INTERVAL => t + RESTART_INTERVAL,
+            _ => now,
+        }
+    }
+}
+
+/// The process groups of a service whose supervise died (`run` is a session leader, so
+/// its background children are in its group): TERMed, then KILLed at `kill_at`.
+#[derive(Debug)]
+struct Leftover {
+    groups: Vec<i32>,
+    kill_at: Instant,
+    killed: bool,
 }
 
 /// A service directory found in the scan directory.
@@ -57,6 +76,8 @@ struct Entry {
     main: Slot,
     log: Option<Slot>,
     /// NAME's stdout to log's stdin; held here so neither side's restart loses a byte.
+    /// None while `log` is Some means it could not be made yet: neither side starts
+    /// (the service's output must not go anywhere else).
     pipe: Option<(OwnedFd, OwnedFd)>,
     /// Still present in the last scan.
     active: bool,
@@ -77,6 +98,11 @@ impl Entry {
     fn slots_mut(&mut self) -> impl Iterator<Item = &mut Slot> {
         std::iter::once(&mut self.main).chain(self.log.as_mut())
     }
+
+    /// Whether the supervises may start: a logged service needs its pipe first.
+    fn startable(&self) -> bool {
+        self.active && (self.log.is_none() || self.pipe.is_some())
+    }
 }
 
 /// The service directory a supervise of `role` watches, relative to the scan directory.
@@ -87,20 +113,66 @@ fn service_path(name: &OsStr, role: Role) -> PathBuf {
     }
 }
 
-/// The pid of a service still running after its supervise died, if it is now our child.
-fn left_behind(dir: &std::path::Path) -> Option<i32> {
-    let st = Status::read(&ServiceDir::new(dir)).ok()?;
-    let pid = i32::try_from(st.pid).ok().filter(|p| *p > 0)?;
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // Field 4 (ppid) follows the parenthesised command name, which may hold spaces.
-    let ppid: u32 = stat
-        .rsplit_once(')')?
-        .1
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()?;
-    (ppid == std::process::id()).then_some(pid)
+/// The process groups that a dead supervise of `dir` left running, now our children (as
+/// subreaper): the group of the pid in its status, and, when the status cannot be
+/// trusted (a supervise that died before writing it), those of our children that are
+/// no supervise of ours and whose working directory is the service directory.
+fn left_behind(dir: &std::path::Path, supervises: &HashMap<i32, (OsString, Role)>) -> Vec<i32> {
+    let me = std::process::id() as i32;
+    let status_pid = Status::read(&ServiceDir::new(dir))
+        .ok()
+        .and_then(|st| i32::try_from(st.pid).ok())
+        .filter(|p| *p > 0);
+    let here = std::fs::canonicalize(dir).ok();
+    let mut groups = Vec::new();
+    for child in crate::procstat::own_children() {
+        if supervises.contains_key(&child) {
+            continue;
+        }
+        let Some(st) = crate::procstat::ProcStat::read(child) else {
+            continue;
+        };
+        if st.ppid != me || st.pgid <= 1 || st.pgid == nix::unistd::getpgrp().as_raw() {
+            continue;
+        }
+        let ours = Some(child) == status_pid
+            || Some(st.pgid) == status_pid
+            || here.is_some() && std::fs::read_link(format!("/proc/{child}/cwd")).ok() == here;
+        if ours && !groups.contains(&st.pgid) {
+            groups.push(st.pgid);
+        }
+    }
+    groups
+}
+
+/// Sends `sig` to every process of a group; false once the group is gone.
+fn signal_group(pgid: i32, sig: Option<Signal>) -> bool {
+    kill(Pid::from_raw(-pgid), sig) != Err(Errno::ESRCH)
+}
+
+/// TERM (and CONT, for a stopped one) to each group.
+fn term_groups(groups: &[i32]) {
+    for &g in groups {
+        signal_group(g, Some(Signal::SIGTERM));
+        signal_group(g, Some(Signal::SIGCONT));
+    }
+}
+
+/// Whether any process of the groups is left.
+fn any_group_left(groups: &[i32]) -> bool {
+    groups.iter().any(|&g| signal_group(g, None))
+}
+
+/// The process group of the service a supervise runs (`run` is a session leader).
+fn service_group(dir: &std::path::Path) -> Option<i32> {
+    let pid = Status::read(&ServiceDir::new(dir))
+        .ok()
+        .and_then(|st| i32::try_from(st.pid).ok())
+        .filter(|p| *p > 0)?;
+    nix::unistd::getpgid(Some(Pid::from_raw(pid)))
+        .ok()
+        .map(Pid::as_raw)
+        .filter(|g| *g > 1 && *g != nix::unistd::getpgrp().as_raw())
 }
 
 /// KILLs a service and its process group (supervise makes `run` a session leader).
@@ -120,15 +192,58 @@ struct Scanner {
     opts: Options,
     entries: BTreeMap<OsString, Entry>,
     pids: HashMap<i32, (OsString, Role)>,
-    /// The last scan saw names that are not directories (yet).
+    /// The last scan saw names that are not directories (yet), or could not make a
+    /// pipe: scan again in `RESCAN_INTERVAL`.
     unresolved: bool,
+    spare: SpareFds,
+    /// The soft RLIMIT_NOFILE svscan was started with: what the services get.
+    nofile: Option<libc::rlim_t>,
+}
+
+/// A few descriptors held in reserve, so that when log pipes have used up the limit,
+/// svscan can still read its directory and start supervises: released around each of
+/// those steps and taken back after.
+struct SpareFds(Vec<OwnedFd>);
+
+impl SpareFds {
+    /// A start clones a pipe end and std's spawn makes a pipe for exec errors; a scan
+    /// reads the directory (one).
+    const COUNT: usize = 3;
+
+    fn new() -> Self {
+        let mut s = SpareFds(Vec::new());
+        s.refill();
+        s
+    }
+
+    fn refill(&mut self) {
+        while self.0.len() < Self::COUNT {
+            match nix::fcntl::open(
+                "/dev/null",
+                OFlag::O_RDONLY | OFlag::O_CLOEXEC,
+                nix::sys::stat::Mode::empty(),
+            ) {
+                Ok(fd) => self.0.push(fd),
+                Err(_) => break,
+            }
+        }
+    }
+
+    fn release(&mut self) {
+        self.0.clear();
+    }
 }
 
 /// Runs svscan in `dir` until SIGTERM/SIGINT; returns a fatal message on start-up errors.
-pub fn run(dir: &str, opts: Options) -> Result<(), String> {
-    std::env::set_current_dir(dir)
-        .map_err(|e| format!("unable to chdir to {dir}: {}", ioerrstr(&e)))?;
-    raise_fd_limit();
+pub fn run(dir: &OsStr, opts: Options) -> Result<(), String> {
+    std::env::set_current_dir(dir).map_err(|e| {
+        format!(
+            "unable to chdir to {}: {}",
+            dir.to_string_lossy(),
+            ioerrstr(&e)
+        )
+    })?;
+    let nofile = raise_fd_limit();
     if std::process::id() != 1 {
         // Orphans of services come to us, not to init, so they are reaped here.
         let _ = nix::sys::prctl::set_child_subreaper(true);
@@ -153,7 +268,8 @@ pub fn run(dir: &str, opts: Options) -> Result<(), String> {
             warn(
                 PROG,
                 &format!(
-                    "unable to watch {dir}, rescanning every 5 seconds: {}",
+                    "unable to watch {}, rescanning every 5 seconds: {}",
+                    dir.to_string_lossy(),
                     errstr(e)
                 ),
             );
@@ -166,6 +282,8 @@ pub fn run(dir: &str, opts: Options) -> Result<(), String> {
         entries: BTreeMap::new(),
         pids: HashMap::new(),
         unresolved: false,
+        spare: SpareFds::new(),
+        nofile,
     };
     s.scan();
     let mut next_scan = Instant::now() + RESCAN_INTERVAL;
@@ -175,7 +293,7 @@ pub fn run(dir: &str, opts: Options) -> Result<(), String> {
         // is for when it is missing, and for names that may yet become directories
         // (a symlink whose target appears later), which inotify on DIR cannot see.
         let timed_scan = (inotify.is_none() || s.unresolved).then_some(next_scan);
-        let deadline = match (s.next_restart(), timed_scan) {
+        let deadline = match (s.next_deadline(now), timed_scan) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
@@ -208,6 +326,7 @@ pub fn run(dir: &str, opts: Options) -> Result<(), String> {
             s.scan();
             next_scan = Instant::now() + RESCAN_INTERVAL;
         }
+        s.check_leftovers();
         s.restart_due();
     }
 }
@@ -226,25 +345,34 @@ fn watch_dir() -> Result<Inotify, Errno> {
 }
 
 /// Two fds per logged service: 1,000 services need more than the usual soft limit.
-fn raise_fd_limit() {
+/// Returns the soft limit svscan was started with, for the services (see `start`).
+fn raise_fd_limit() -> Option<libc::rlim_t> {
     use nix::sys::resource::{Resource, getrlimit, setrlimit};
-    if let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE)
-        && soft < hard
-    {
-        let _ = setrlimit(Resource::RLIMIT_NOFILE, hard, hard);
+    let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE).ok()?;
+    if soft < hard && setrlimit(Resource::RLIMIT_NOFILE, hard, hard).is_ok() {
+        return Some(soft);
     }
+    None
 }
+
+/// While a dead supervise's leftovers are dying, how often to look whether they are gone
+/// (a background child that exits under another living one sends us no SIGCHLD).
+const LEFTOVER_POLL: Duration = Duration::from_millis(50);
 
 impl Scanner {
     /// Starts a supervise for every new service directory; marks vanished ones inactive
     /// (their supervise is left running, as daemontools does).
     fn scan(&mut self) {
-        let (names, others): (Vec<_>, Vec<_>) = match std::fs::read_dir(".") {
-            Ok(rd) => rd
-                .filter_map(|e| e.ok())
+        self.spare.release();
+        let listed = std::fs::read_dir(".").map(|rd| {
+            rd.filter_map(|e| e.ok())
                 .map(|e| e.file_name())
                 .filter(|n| !n.as_bytes().starts_with(b"."))
-                .partition(|n| std::fs::metadata(n).is_ok_and(|m| m.is_dir())),
+                .partition::<Vec<_>, _>(|n| std::fs::metadata(n).is_ok_and(|m| m.is_dir()))
+        });
+        self.spare.refill();
+        let (names, others) = match listed {
+            Ok(l) => l,
             Err(e) => {
                 warn(PROG, &format!("unable to read directory: {}", ioerrstr(&e)));
                 self.unresolved = true;
@@ -259,36 +387,45 @@ impl Scanner {
             let entry = self.entries.entry(name.clone()).or_insert_with(|| {
                 let mut e = Entry::default();
                 if ServiceDir::new(&name).has_log() {
-                    match nix::unistd::pipe2(OFlag::O_CLOEXEC) {
-                        Ok(p) => {
-                            e.pipe = Some(p);
-                            e.log = Some(Slot::default());
-                        }
-                        Err(err) => warn(
-                            PROG,
-                            &format!(
-                                "unable to create pipe for {}: {}",
-                                name.to_string_lossy(),
-                                errstr(err)
-                            ),
-                        ),
-                    }
+                    e.log = Some(Slot::default());
                 }
                 e
             });
             entry.active = true;
+            let idle = entry
+                .slots()
+                .all(|s| s.pid.is_none() && s.leftover.is_none());
+            if entry.log.is_some() && entry.pipe.is_none() && idle {
+                // Made with the spare descriptors held, so a pipe never takes the last
+                // ones; retried at the next scan when the limit is reached.
+                match nix::unistd::pipe2(OFlag::O_CLOEXEC) {
+                    Ok(p) => entry.pipe = Some(p),
+                    Err(err) => {
+                        self.unresolved = true;
+                        warn(
+                            PROG,
+                            &format!(
+                                "unable to create pipe for {}, not starting it yet: {}",
+                                name.to_string_lossy(),
+                                errstr(err)
+                            ),
+                        );
+                    }
+                }
+            }
         }
         let idle: Vec<(OsString, Role)> = self
             .entries
             .iter()
-            .filter(|(_, e)| e.active)
+            .filter(|(_, e)| e.startable())
             .flat_map(|(n, e)| {
-                let main = (e.main.pid.is_none() && e.main.restart_at.is_none())
-                    .then(|| (n.clone(), Role::Main));
+                let waiting =
+                    |s: &Slot| s.pid.is_none() && s.restart_at.is_none() && s.leftover.is_none();
+                let main = waiting(&e.main).then(|| (n.clone(), Role::Main));
                 let log = e
                     .log
                     .as_ref()
-                    .filter(|l| l.pid.is_none() && l.restart_at.is_none())
+                    .filter(|l| waiting(l))
                     .map(|_| (n.clone(), Role::Log));
                 log.into_iter().chain(main)
             })
@@ -303,19 +440,23 @@ impl Scanner {
             return;
         };
         let mut cmd = Command::new(&self.opts.supervise);
-        let pipe_end = |fd: Option<&OwnedFd>| fd.and_then(|f| f.try_clone().ok()).map(Stdio::from);
+        // The pipe end a supervise needs; without it, it does not start at all.
+        self.spare.release();
+        let pipe_end = match (role, &entry.pipe) {
+            (_, None) if entry.log.is_some() => {
+                self.spare.refill();
+                return;
+            }
+            (_, None) => Ok(None),
+            (Role::Main, Some(p)) => p.1.try_clone().map(Some),
+            (Role::Log, Some(p)) => p.0.try_clone().map(Some),
+        };
         match role {
             Role::Main => {
                 cmd.arg(name);
-                if let Some(w) = pipe_end(entry.pipe.as_ref().map(|p| &p.1)) {
-                    cmd.stdout(w);
-                }
             }
             Role::Log => {
                 cmd.arg(LOG).current_dir(name);
-                if let Some(r) = pipe_end(entry.pipe.as_ref().map(|p| &p.0)) {
-                    cmd.stdin(r);
-                }
             }
         }
         let Some(slot) = entry.slot(role) else {
@@ -324,7 +465,34 @@ impl Scanner {
         let now = Instant::now();
         slot.last_start = Some(now);
         slot.restart_at = None;
-        match cmd.spawn() {
+        let spawned = pipe_end.and_then(|end| {
+            if let Some(end) = end {
+                match role {
+                    Role::Main => cmd.stdout(Stdio::from(end)),
+                    Role::Log => cmd.stdin(Stdio::from(end)),
+                };
+            }
+            if let Some(soft) = self.nofile {
+                use std::os::unix::process::CommandExt;
+                // SAFETY: setrlimit is async-signal-safe and touches no memory of ours
+                // but the local struct.
+                unsafe {
+                    cmd.pre_exec(move || {
+                        let mut lim: libc::rlimit = std::mem::zeroed();
+                        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 {
+                            lim.rlim_cur = soft;
+                            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+                        }
+                        Ok(())
+                    });
+                }
+            }
+            cmd.spawn()
+        });
+        // The pipe end is closed with the command, before the spare ones are taken back.
+        drop(cmd);
+        self.spare.refill();
+        match spawned {
             Ok(child) => {
                 let pid = child.id() as i32;
                 slot.pid = Some(pid);
@@ -353,76 +521,94 @@ impl Scanner {
                 Ok(WaitStatus::StillAlive) | Err(_) => break,
                 Ok(_) => continue,
             };
-            match self.pids.remove(&pid) {
-                Some((name, role)) => self.supervise_died(&name, role),
-                None => self.orphan_died(pid),
+            if let Some((name, role)) = self.pids.remove(&pid) {
+                self.supervise_died(&name, role);
             }
         }
         // Gone from the scan directory and nothing left running: forget it, close the pipe.
         self.entries
-            .retain(|_, e| e.active || e.slots().any(|s| s.pid.is_some() || s.orphan.is_some()));
+            .retain(|_, e| e.active || e.slots().any(|s| s.pid.is_some() || s.leftover.is_some()));
     }
 
     fn supervise_died(&mut self, name: &OsStr, role: Role) {
         let kill_timeout = self.opts.kill_timeout;
-        let Some(entry) = self.entries.get_mut(name) else {
-            return;
-        };
-        let active = entry.active;
-        let Some(slot) = entry.slot(role) else {
+        let groups = left_behind(&service_path(name, role), &self.pids);
+        let Some(slot) = self.entries.get_mut(name).and_then(|e| e.slot(role)) else {
             return;
         };
         slot.pid = None;
         let now = Instant::now();
-        slot.orphan = left_behind(&service_path(name, role));
-        if let Some(orphan) = slot.orphan {
-            let _ = kill(Pid::from_raw(orphan), Signal::SIGTERM);
-            let _ = kill(Pid::from_raw(orphan), Signal::SIGCONT);
-            slot.restart_at = Some(now + kill_timeout);
-        } else if active {
-            slot.restart_at = Some(match slot.last_start {
-                Some(t) if now < t + RESTART_INTERVAL => t + RESTART_INTERVAL,
-                _ => now,
-            });
+        if groups.is_empty() {
+            slot.restart_at = Some(slot.throttled(now));
+            return;
         }
+        // A new supervise must not start a second copy of the service beside the old.
+        term_groups(&groups);
+        slot.restart_at = None;
+        slot.leftover = Some(Leftover {
+            groups,
+            kill_at: crate::units::deadline_after(now, kill_timeout),
+            killed: false,
+        });
     }
 
-    fn orphan_died(&mut self, pid: i32) {
-        for e in self.entries.values_mut() {
-            let active = e.active;
-            for slot in e.slots_mut() {
-                if slot.orphan == Some(pid) {
-                    slot.orphan = None;
-                    slot.restart_at = active.then(Instant::now);
+    /// Forgets leftovers that are gone (their supervise may start again, throttled)
+    /// and KILLs those whose time is up.
+    fn check_leftovers(&mut self) {
+        let now = Instant::now();
+        for (name, e) in self.entries.iter_mut() {
+            for (role, slot) in [(Role::Main, Some(&mut e.main)), (Role::Log, e.log.as_mut())] {
+                let Some(slot) = slot else { continue };
+                let Some(left) = slot.leftover.as_mut() else {
+                    continue;
+                };
+                if !any_group_left(&left.groups) {
+                    slot.leftover = None;
+                    slot.restart_at = Some(slot.throttled(now));
+                } else if now >= left.kill_at {
+                    if left.killed {
+                        warn(
+                            PROG,
+                            &format!(
+                                "processes of {} survive KILL: not restarting it yet",
+                                service_path(name, role).display()
+                            ),
+                        );
+                    }
+                    for &g in &left.groups {
+                        signal_group(g, Some(Signal::SIGKILL));
+                    }
+                    left.killed = true;
+                    left.kill_at = now + KILL_GRACE;
                 }
             }
         }
     }
 
-    fn next_restart(&self) -> Option<Instant> {
-        self.entries
-            .values()
-            .flat_map(|e| e.slots())
-            .filter_map(|s| s.restart_at)
+    /// The next time the loop has something to do: a restart, or a look at leftovers.
+    fn next_deadline(&self, now: Instant) -> Option<Instant> {
+        let slots = self.entries.values().flat_map(|e| e.slots());
+        slots
+            .filter_map(|s| match &s.leftover {
+                Some(l) => Some(l.kill_at.min(now + LEFTOVER_POLL)),
+                None => s.restart_at,
+            })
             .min()
     }
 
-    /// Starts what is due; an orphan still there at its deadline is KILLed first.
+    /// Starts what is due.
     fn restart_due(&mut self) {
         let now = Instant::now();
         let mut due = Vec::new();
         for (n, e) in self.entries.iter_mut() {
-            let active = e.active;
+            let startable = e.startable();
             for (role, slot) in [(Role::Main, Some(&mut e.main)), (Role::Log, e.log.as_mut())] {
                 let Some(slot) = slot else { continue };
-                if slot.restart_at.is_none_or(|t| t > now) {
+                if slot.leftover.is_some() || slot.restart_at.is_none_or(|t| t > now) {
                     continue;
                 }
                 slot.restart_at = None;
-                if let Some(orphan) = slot.orphan.take() {
-                    kill_group(orphan);
-                }
-                if active {
+                if startable {
                     due.push((n.clone(), role));
                 }
             }
@@ -443,35 +629,54 @@ impl Scanner {
     /// Brings every service down: services first, then their loggers once the pipes
     /// are closed, each group TERMed and KILLed after the timeout.
     fn shutdown(&mut self, wake: &SelfPipe) {
+        let mut leftovers = Vec::new();
         for e in self.entries.values_mut() {
             e.active = false;
-            e.main.restart_at = None;
-            if let Some(l) = e.log.as_mut() {
-                l.restart_at = None;
-            }
-        }
-        self.stop_all(Role::Main, wake);
-        for e in self.entries.values_mut() {
-            e.pipe = None;
-        }
-        self.stop_all(Role::Log, wake);
-        for e in self.entries.values_mut() {
             for slot in e.slots_mut() {
-                if let Some(orphan) = slot.orphan.take() {
-                    kill_group(orphan);
+                slot.restart_at = None;
+                if let Some(l) = slot.leftover.take() {
+                    leftovers.extend(l.groups);
                 }
             }
         }
+        self.stop_all(Role::Main, leftovers, wake);
+        for e in self.entries.values_mut() {
+            e.pipe = None;
+        }
+        self.stop_all(Role::Log, Vec::new(), wake);
         self.reap();
     }
 
-    fn stop_all(&mut self, role: Role, wake: &SelfPipe) {
-        for (pid, _) in self.live(role) {
+    /// TERMs every supervise of `role` (which stops its service), then what the services
+    /// left in their process groups (background children) and `groups`; KILLs what is
+    /// still there after the timeout.
+    fn stop_all(&mut self, role: Role, mut groups: Vec<i32>, wake: &SelfPipe) {
+        let deadline = crate::units::deadline_after(Instant::now(), self.opts.kill_timeout);
+        for (pid, name) in self.live(role) {
+            groups.extend(service_group(&service_path(&name, role)));
             let _ = kill(Pid::from_raw(pid), Signal::SIGTERM);
         }
-        if self.wait_for(role, Instant::now() + self.opts.kill_timeout, wake) {
+        if !self.wait_for(role, deadline, wake) {
+            self.kill_supervises(role, wake);
+        }
+        groups.sort_unstable();
+        groups.dedup();
+        if !any_group_left(&groups) {
             return;
         }
+        term_groups(&groups);
+        let deadline = deadline.max(Instant::now() + KILL_GRACE);
+        if !self.wait_for_groups(&groups, deadline, wake) {
+            for &g in &groups {
+                signal_group(g, Some(Signal::SIGKILL));
+            }
+            self.wait_for_groups(&groups, Instant::now() + KILL_GRACE, wake);
+        }
+    }
+
+    /// The timeout has passed: KILL the services, then their supervises if they still
+    /// do not exit.
+    fn kill_supervises(&mut self, role: Role, wake: &SelfPipe) {
         for (pid, name) in self.live(role) {
             if let Ok(st) = Status::read(&ServiceDir::new(service_path(&name, role)))
                 && let Ok(service) = i32::try_from(st.pid)
@@ -499,30 +704,70 @@ impl Scanner {
 
     /// Reaps until no supervise of `role` is left or the deadline passes.
     fn wait_for(&mut self, role: Role, deadline: Instant, wake: &SelfPipe) -> bool {
+        self.wait_until(deadline, None, wake, |s| s.live(role).is_empty())
+    }
+
+    /// Reaps until every process of the groups is gone or the deadline passes.
+    fn wait_for_groups(&mut self, groups: &[i32], deadline: Instant, wake: &SelfPipe) -> bool {
+        self.wait_until(deadline, Some(LEFTOVER_POLL), wake, |_| {
+            !any_group_left(groups)
+        })
+    }
+
+    /// Reaps (woken by SIGCHLD, or every `tick`) until `done` or the deadline.
+    fn wait_until(
+        &mut self,
+        deadline: Instant,
+        tick: Option<Duration>,
+        wake: &SelfPipe,
+        done: impl Fn(&Self) -> bool,
+    ) -> bool {
         loop {
             self.reap();
-            if self.live(role).is_empty() {
+            if done(self) {
                 return true;
             }
             let now = Instant::now();
             if now >= deadline {
                 return false;
             }
+            let next = tick.map_or(deadline, |t| deadline.min(now + t));
             let mut fds = [PollFd::new(wake.as_fd(), PollFlags::POLLIN)];
-            let _ = poll(&mut fds, timeout_until(Some(deadline), now));
+            let _ = poll(&mut fds, timeout_until(Some(next), now));
             wake.drain();
         }
     }
 }
 
+/// The PATH svscanboot gives the tree: daemontools' (`/command` first), after the
+/// directory svkit's binaries are in, so run scripts find svkit's `svc` and `setlock`
+/// even where another toolkit is installed.
+pub fn boot_path() -> OsString {
+    let mut path = OsString::new();
+    if let Some(dir) = std::env::current_exe()
+        .ok()
+        .and_then(|p| p.parent().map(std::path::Path::to_path_buf))
+    {
+        path.push(dir);
+        path.push(":");
+    }
+    path.push("/command:/usr/local/bin:/usr/local/sbin:/bin:/sbin:/usr/bin:/usr/sbin");
+    path
+}
+
 /// svscanboot: stops supervises left from an earlier svscan (`svc -dx` on every
 /// service and logger, as daemontools' script does), starts `readproctitle service
 /// errors: ...` on a pipe, and becomes `svscan DIR` writing into it, so that svscan keeps
-/// svscanboot's pid (and gets the init system's TERM). Returns only on failure.
-pub fn boot(dir: &str) -> String {
+/// svscanboot's pid (and gets the init system's TERM). svscan and readproctitle get
+/// daemontools' clean environment: only PATH (`boot_path`). Returns only on failure.
+pub fn boot(dir: &OsStr) -> String {
     use std::os::unix::process::CommandExt;
     if let Err(e) = ServiceDir::new(dir).check() {
-        return format!("unable to chdir to {dir}: {}", errstr(e));
+        return format!(
+            "unable to chdir to {}: {}",
+            dir.to_string_lossy(),
+            errstr(e)
+        );
     }
     if let Ok(null) = std::fs::File::open("/dev/null") {
         let _ = nix::unistd::dup2_stdin(null);
@@ -541,10 +786,13 @@ pub fn boot(dir: &str) -> String {
         Ok(p) => p,
         Err(e) => return format!("unable to create pipe: {}", errstr(e)),
     };
+    let path = boot_path();
     let dots = ".".repeat(400);
     if let Err(e) = Command::new(sibling_binary("readproctitle"))
         .arg0("readproctitle")
         .args(["service", "errors:", &dots])
+        .env_clear()
+        .env("PATH", &path)
         .stdin(Stdio::from(r))
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -560,6 +808,8 @@ pub fn boot(dir: &str) -> String {
     let e = Command::new(sibling_binary("svscan"))
         .arg0("svscan")
         .arg(dir)
+        .env_clear()
+        .env("PATH", &path)
         .exec();
     format!("unable to run svscan: {}", ioerrstr(&e))
 }

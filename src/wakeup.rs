@@ -4,7 +4,7 @@
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
 use nix::poll::PollTimeout;
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, IntoRawFd, OwnedFd, RawFd};
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::Instant;
@@ -12,13 +12,18 @@ use std::time::Instant;
 /// The read end of a pipe that caught signals write to.
 pub struct SelfPipe {
     read: OwnedFd,
-    write: OwnedFd,
+    /// Never closed: signal handlers write to it by number for the life of the process,
+    /// and one descriptor serves every signal (svscan counts its descriptors).
+    write: RawFd,
 }
 
 impl SelfPipe {
     pub fn new() -> Result<Self, Errno> {
         let (read, write) = nix::unistd::pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK)?;
-        Ok(SelfPipe { read, write })
+        Ok(SelfPipe {
+            read,
+            write: write.into_raw_fd(),
+        })
     }
 
     /// Makes `sig` wake the loop, and set `flag` first if given.
@@ -26,7 +31,15 @@ impl SelfPipe {
         if let Some(flag) = flag {
             signal_hook::flag::register(sig, Arc::clone(flag))?;
         }
-        signal_hook::low_level::pipe::register(sig, self.write.try_clone()?)?;
+        let fd = self.write;
+        // SAFETY: the action only calls write(2), which is async-signal-safe, on a
+        // descriptor that is never closed; signal-hook saves and restores errno around it.
+        // A full pipe already holds a wake-up, so a failed write loses nothing.
+        unsafe {
+            signal_hook::low_level::register(sig, move || {
+                libc::write(fd, b"x".as_ptr().cast(), 1);
+            })?;
+        }
         Ok(())
     }
 

@@ -376,3 +376,258 @@ fn as_pid_1_in_a_pid_namespace() {
     signal(scanner, libc::SIGTERM);
     assert_eq!(p.wait_exit(), Some(0));
 }
+
+/// The supervise children of svscan `scanner`.
+fn supervises(scanner: u32) -> Vec<u32> {
+    children(scanner)
+        .into_iter()
+        .map(|(c, _)| c)
+        .filter(|c| {
+            std::fs::read(format!("/proc/{c}/cmdline"))
+                .is_ok_and(|l| l.windows(9).any(|w| w == b"supervise"))
+        })
+        .collect()
+}
+
+fn read_pid(path: &Path) -> u32 {
+    let mut pid = 0;
+    must(&format!("{} written", path.display()), || {
+        pid = lines(path)
+            .first()
+            .and_then(|l| l.parse().ok())
+            .unwrap_or(0);
+        pid != 0
+    });
+    pid
+}
+
+#[test]
+fn dead_supervise_leaves_no_background_child_and_restarts_are_throttled() {
+    let t = TempDir::new("leftover");
+    // A background child in run's process group, and a new pid file per start.
+    let s = service(
+        &t.join("s"),
+        "sleep 1000 &\necho $! > bg.new\nmv bg.new bg\nexec sleep 1000",
+    );
+    let p = svscan(t.path(), &[]);
+    let mut starts = Vec::new();
+    for round in 0..4 {
+        must("up", || {
+            status_pid(&s) != 0 && supervises(p.pid()).len() == 1
+        });
+        let bg = read_pid(&s.join("bg"));
+        let service_pid = status_pid(&s);
+        std::fs::remove_file(s.join("bg")).unwrap();
+        let sup = supervises(p.pid())[0];
+        starts.push(Instant::now());
+        signal(sup, libc::SIGKILL);
+        must(
+            &format!("round {round}: old service and its child gone"),
+            || !alive(service_pid) && !alive(bg),
+        );
+        must("new supervise", || {
+            supervises(p.pid()).iter().any(|c| *c != sup)
+        });
+    }
+    // A supervise killed at once after it started is restarted at most once a second.
+    for w in starts.windows(2).skip(1) {
+        assert!(
+            w[1] - w[0] >= Duration::from_millis(900),
+            "restarted after {:?}",
+            w[1] - w[0]
+        );
+    }
+    drop(p);
+}
+
+#[test]
+fn dead_supervise_with_unreadable_status_gets_no_second_copy() {
+    let t = TempDir::new("nostatus");
+    let s = service(
+        &t.join("s"),
+        "echo $$ >> pids\ntrap '' TERM\nwhile :; do sleep 0.1; done",
+    );
+    let p = svscan(t.path(), &["-t", "1s"]);
+    must("up", || lines(&s.join("pids")).len() == 1);
+    let first: u32 = lines(&s.join("pids"))[0].parse().unwrap();
+    // As if supervise had died before it wrote the status of what it started.
+    signal(p.pid(), libc::SIGSTOP);
+    let sup = supervises(p.pid())[0];
+    signal(sup, libc::SIGKILL);
+    must("supervise gone", || {
+        std::fs::read_to_string(format!("/proc/{sup}/stat")).is_ok_and(|s| s.contains(") Z"))
+    });
+    std::fs::write(s.join("supervise/status"), b"garbage").unwrap();
+    signal(p.pid(), libc::SIGCONT);
+    must("second start", || lines(&s.join("pids")).len() == 2);
+    assert!(!alive(first), "a second copy started beside the first");
+    drop(p);
+}
+
+#[test]
+fn term_stops_background_children_of_services() {
+    let t = TempDir::new("bgterm");
+    let s = service(&t.join("s"), "sleep 1000 &\necho $! > bg\nexec sleep 1000");
+    service(
+        &s.join("log"),
+        "sleep 1000 &\necho $! > ../logbg\nexec cat > /dev/null",
+    );
+    let mut p = svscan(t.path(), &["-t", "2s"]);
+    let bg = read_pid(&s.join("bg"));
+    let logbg = read_pid(&s.join("logbg"));
+    signal(p.pid(), libc::SIGTERM);
+    assert_eq!(p.wait_exit(), Some(0));
+    let gone = !alive(bg) && !alive(logbg);
+    for pid in [bg, logbg] {
+        signal(pid, libc::SIGKILL);
+    }
+    assert!(gone, "background children survived svscan's shutdown");
+}
+
+/// svscan with RLIMIT_NOFILE set to `soft`/`hard` before exec.
+fn svscan_limited(dir: &Path, soft: u64, hard: u64) -> Proc {
+    use std::os::unix::process::CommandExt;
+    let mut c = cmd("svscan");
+    c.arg(dir).stdin(Stdio::null()).stdout(Stdio::null());
+    // SAFETY: setrlimit is async-signal-safe.
+    unsafe {
+        c.pre_exec(move || {
+            let lim = libc::rlimit {
+                rlim_cur: soft,
+                rlim_max: hard,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut p = Proc::spawn(&mut c);
+    p.services.push(dir.to_path_buf());
+    p
+}
+
+#[test]
+fn out_of_descriptors_svscan_degrades_and_keeps_scanning() {
+    let t = TempDir::new("nofile");
+    let scan = t.join("scan");
+    let mut dirs = Vec::new();
+    for i in 0..50 {
+        let d = service(&scan.join(format!("s{i:02}")), "exec sleep 1000");
+        if i % 2 == 0 {
+            service(&d.join("log"), "exec sleep 1000");
+        }
+        dirs.push(d);
+    }
+    let p = svscan_limited(&scan, 32, 32);
+    for d in &dirs {
+        p_services_push(d);
+    }
+    // Some logged services come up with their loggers (daemontools: 13 of 25).
+    let logged_up = || {
+        dirs.iter()
+            .step_by(2)
+            .filter(|d| status_pid(d) != 0 && status_pid(&d.join("log")) != 0)
+            .count()
+    };
+    must("some loggers up", || logged_up() >= 5);
+    // None of the services with a logger writes anywhere but into its logger's pipe.
+    for d in dirs.iter().step_by(2) {
+        let pid = status_pid(d);
+        if pid != 0 {
+            let out = std::fs::read_link(format!("/proc/{pid}/fd/1")).unwrap();
+            assert!(
+                out.to_string_lossy().starts_with("pipe:"),
+                "{} writes to {}",
+                d.display(),
+                out.display()
+            );
+        }
+    }
+    // The scan directory can still be read: a service added now starts.
+    let late = service(&t.join("late"), "exec sleep 1000");
+    std::fs::rename(&late, scan.join("late")).unwrap();
+    must("late service up", || status_pid(&scan.join("late")) != 0);
+    let all: Vec<u32> = dirs
+        .iter()
+        .flat_map(|d| [d.clone(), d.join("log")])
+        .chain([scan.join("late")])
+        .map(|d| status_pid(&d))
+        .filter(|p| *p != 0)
+        .collect();
+    drop(p);
+    for pid in all {
+        signal(pid, libc::SIGKILL);
+    }
+}
+
+/// Nothing to record: the services are KILLed by pid at the end of the test itself.
+fn p_services_push(_: &Path) {}
+
+#[test]
+fn services_get_the_descriptor_limit_svscan_was_started_with() {
+    let t = TempDir::new("limits");
+    let s = service(
+        &t.join("s"),
+        "grep 'Max open files' /proc/self/limits > limits\nexec sleep 1000",
+    );
+    let _p = svscan_limited(t.path(), 256, 4096);
+    must("limits written", || lines(&s.join("limits")).len() == 1);
+    let l = lines(&s.join("limits"))[0].clone();
+    let f: Vec<&str> = l.split_whitespace().collect();
+    assert_eq!(&f[3..5], &["256", "4096"], "{l}");
+}
+
+#[test]
+fn svscanboot_gives_the_tree_a_clean_environment() {
+    let t = TempDir::new("bootenv");
+    let s = service(&t.join("s"), "env > env\nexec sleep 1000");
+    let mut p = Proc::spawn(
+        cmd("svscanboot")
+            .arg(t.path())
+            .env("SECRET_TOKEN", "x")
+            .env("PATH", "/opt/other-toolkit/bin:/usr/bin:/bin")
+            .stdin(Stdio::null()),
+    );
+    p.services.push(s.clone());
+    must("env written", || {
+        lines(&s.join("env")).iter().any(|l| l.starts_with("PATH="))
+    });
+    let env = lines(&s.join("env"));
+    assert!(!env.iter().any(|l| l.contains("SECRET_TOKEN")), "{env:?}");
+    let path = env.iter().find(|l| l.starts_with("PATH=")).unwrap();
+    let ours = Path::new(bin("svscan"))
+        .parent()
+        .unwrap()
+        .display()
+        .to_string();
+    assert_eq!(
+        path,
+        &format!(
+            "PATH={ours}:/command:/usr/local/bin:/usr/local/sbin:/bin:/sbin:/usr/bin:/usr/sbin"
+        )
+    );
+}
+
+#[test]
+fn scan_directory_and_service_names_that_are_not_utf8() {
+    use std::os::unix::ffi::OsStrExt;
+    let t = TempDir::new("bytes");
+    let scan = t.join(std::ffi::OsStr::from_bytes(b"caf\xe9"));
+    let s = service(
+        &scan.join(std::ffi::OsStr::from_bytes(b"n\xe4me")),
+        "exec sleep 1000",
+    );
+    for prog in ["svscan", "svscanboot"] {
+        let mut p = Proc::spawn(
+            cmd(prog)
+                .arg(&scan)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null()),
+        );
+        p.services.push(s.clone());
+        must(&format!("{prog}: service up"), || status_pid(&s) != 0);
+        signal(p.pid(), libc::SIGTERM);
+        assert_eq!(p.wait_exit(), Some(0), "{prog}");
+    }
+}

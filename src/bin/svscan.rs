@@ -27,15 +27,13 @@ fn main() {
                     Err(e) => usage_error("svscan", SYNOPSIS, e),
                 }
             }
-            Ok(Some(lexopt::Arg::Value(v))) if dir.is_none() => {
-                dir = Some(v.to_string_lossy().into_owned())
-            }
+            Ok(Some(lexopt::Arg::Value(v))) if dir.is_none() => dir = Some(v),
             Ok(None) => break,
             Ok(Some(other)) => usage_error("svscan", SYNOPSIS, other.unexpected()),
             Err(e) => usage_error("svscan", SYNOPSIS, e),
         }
     }
-    match run(dir.as_deref().unwrap_or("."), opts) {
+    match run(dir.as_deref().unwrap_or(".".as_ref()), opts) {
         Ok(()) => std::process::exit(EXIT_OK),
         Err(msg) => fatal("svscan", EXIT_TEMP, &msg),
     }

@@ -7,10 +7,11 @@ const SYNOPSIS: &str = "svscanboot [dir]";
 
 fn main() {
     help_if_asked("svscanboot", SYNOPSIS, true);
-    let mut args = std::env::args().skip(1);
+    use std::os::unix::ffi::OsStrExt;
+    let mut args = std::env::args_os().skip(1);
     let dir = match (args.next(), args.next()) {
-        (None, _) => "/service".to_string(),
-        (Some(d), None) if !d.starts_with('-') => d,
+        (None, _) => "/service".into(),
+        (Some(d), None) if !d.as_bytes().starts_with(b"-") => d,
         _ => usage("svscanboot", SYNOPSIS),
     };
     fatal("svscanboot", EXIT_TEMP, &boot(&dir));

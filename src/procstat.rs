@@ -1,0 +1,86 @@
+//! What /proc tells of a process: its state, parent, process group and session
+//! (/proc/PID/stat), and the children of this process.
+
+/// The fields of /proc/PID/stat that svkit looks at.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ProcStat {
+    /// `R`, `S`, `D`, `Z` (zombie), `T`, `X` (dead), ...
+    pub state: u8,
+    pub ppid: i32,
+    pub pgid: i32,
+    pub session: i32,
+}
+
+impl ProcStat {
+    /// Reads /proc/PID/stat; `None` when the process is gone or /proc says nothing.
+    pub fn read(pid: i32) -> Option<ProcStat> {
+        let text = std::fs::read(format!("/proc/{pid}/stat")).ok()?;
+        ProcStat::parse(&text)
+    }
+
+    /// Parses the text of /proc/PID/stat. The command name (field 2) is in parentheses
+    /// and may hold spaces and parentheses itself: the fields after it start after the
+    /// last `)`.
+    pub fn parse(text: &[u8]) -> Option<ProcStat> {
+        let close = text.iter().rposition(|&b| b == b')')?;
+        let rest = std::str::from_utf8(&text[close + 1..]).ok()?;
+        let mut f = rest.split_ascii_whitespace();
+        let state = *f.next()?.as_bytes().first()?;
+        let ppid = f.next()?.parse().ok()?;
+        let pgid = f.next()?.parse().ok()?;
+        let session = f.next()?.parse().ok()?;
+        Some(ProcStat {
+            state,
+            ppid,
+            pgid,
+            session,
+        })
+    }
+
+    /// Not yet reaped or already gone.
+    pub fn is_dead(&self) -> bool {
+        matches!(self.state, b'Z' | b'X')
+    }
+}
+
+/// The pids of this (single-threaded) process's children, from
+/// /proc/self/task/TID/children; empty when /proc cannot tell.
+pub fn own_children() -> Vec<i32> {
+    let tid = nix::unistd::gettid();
+    std::fs::read_to_string(format!("/proc/self/task/{tid}/children"))
+        .unwrap_or_default()
+        .split_ascii_whitespace()
+        .filter_map(|p| p.parse().ok())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_names_with_spaces_and_parentheses() {
+        let s = ProcStat::parse(b"1234 (a) b (c)) S 1 1234 1234 0 -1 4194560 0 0").unwrap();
+        assert_eq!(
+            s,
+            ProcStat {
+                state: b'S',
+                ppid: 1,
+                pgid: 1234,
+                session: 1234
+            }
+        );
+        assert!(!s.is_dead());
+        assert!(ProcStat::parse(b"12 (x) Z 1 2 3").unwrap().is_dead());
+        for bad in [&b""[..], b"12 (x", b"12 (x) S 1 2", b"12 (x) S a 2 3"] {
+            assert_eq!(ProcStat::parse(bad), None);
+        }
+    }
+
+    #[test]
+    fn reads_this_process() {
+        let me = ProcStat::read(std::process::id() as i32).unwrap();
+        assert_eq!(me.ppid, nix::unistd::getppid().as_raw());
+        assert_eq!(me.pgid, nix::unistd::getpgrp().as_raw());
+    }
+}
