@@ -70,7 +70,7 @@ pub fn wait_unsupervised(dir: &ServiceDir, timeout: std::time::Duration) -> bool
     let Ok(Some(ok)) = hold_ok(dir) else {
         return true;
     };
-    let deadline = std::time::Instant::now() + timeout;
+    let deadline = crate::units::deadline_after(std::time::Instant::now(), timeout);
     loop {
         let now = std::time::Instant::now();
         if now >= deadline {
@@ -120,6 +120,10 @@ pub fn wake_waiters(event_dir: &Path) {
 pub struct EventFifo {
     path: PathBuf,
     pub fd: OwnedFd,
+    /// Our own writer on the FIFO. Without one, the FIFO reads as POLLHUP for good once
+    /// the first supervise that woke us has closed its end, and a waiter polling it
+    /// would spin until its deadline (s6's ftrigr keeps one for the same reason).
+    _writer: OwnedFd,
 }
 
 impl EventFifo {
@@ -134,12 +138,21 @@ impl EventFifo {
         let hidden = events.join(format!(".{name}"));
         nix::unistd::mkfifo(&hidden, Mode::from_bits_truncate(0o600))?;
         // Open for reading before supervise can see it, so it is never taken for stale.
-        let fd = match open(
+        let opened = open(
             &hidden,
-            OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC,
+            OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
             Mode::empty(),
-        ) {
-            Ok(fd) => fd,
+        )
+        .and_then(|fd| {
+            let writer = open(
+                &hidden,
+                OFlag::O_WRONLY | OFlag::O_NONBLOCK | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+                Mode::empty(),
+            )?;
+            Ok((fd, writer))
+        });
+        let (fd, writer) = match opened {
+            Ok(fds) => fds,
             Err(e) => {
                 let _ = std::fs::remove_file(&hidden);
                 return Err(e);
@@ -150,7 +163,11 @@ impl EventFifo {
             let _ = std::fs::remove_file(&hidden);
             return Err(Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)));
         }
-        Ok(Some(EventFifo { path, fd }))
+        Ok(Some(EventFifo {
+            path,
+            fd,
+            _writer: writer,
+        }))
     }
 
     /// Reads away the wake-up bytes.

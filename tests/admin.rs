@@ -449,3 +449,44 @@ fn a_reader_gone_away_does_not_stop_the_work() {
         assert_eq!(status_pid(d), 0, "{}", d.display());
     }
 }
+
+/// Status changes that do not end a wait (svc -p, svc -c) must not make the frontends
+/// spin: they sleep until the next change or their deadline.
+#[test]
+fn waiting_costs_no_cpu() {
+    let t = TempDir::new("admin-cpu");
+    let (s, _p) = down_service(&t, "s", "exec sleep 1000");
+    // svcstart waits 2 s for the settle time once the service is up.
+    let mut start = Proc::spawn(
+        cmd("svcstart")
+            .args(["-q", "-s", "2s"])
+            .arg(&s)
+            .stdin(Stdio::null()),
+    );
+    must("up", || status_pid(&s) != 0);
+    for _ in 0..3 {
+        svc("-p", &s);
+        svc("-c", &s);
+    }
+    let (ms, code) = cpu_ms_at_exit(&mut start);
+    assert_eq!(code, Some(0));
+    assert!(ms < 50, "svcstart used {ms} ms of CPU in a 2 s wait");
+    // svcstop waits 2 s for a service that ignores its TERM, then KILLs it.
+    let k = service(&t.join("k"), "trap '' TERM; exec sleep 1000");
+    let _pk = Proc::supervise(&k);
+    must("up", || status_pid(&k) != 0);
+    let mut stop = Proc::spawn(
+        cmd("svcstop")
+            .args(["-q", "-t", "2s"])
+            .arg(&k)
+            .stdin(Stdio::null()),
+    );
+    must("want down", || svstat(&k).contains("want down"));
+    for _ in 0..3 {
+        svc("-p", &k);
+        svc("-c", &k);
+    }
+    let (ms, code) = cpu_ms_at_exit(&mut stop);
+    assert_eq!(code, Some(0));
+    assert!(ms < 50, "svcstop used {ms} ms of CPU in a 2 s wait");
+}

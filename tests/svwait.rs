@@ -149,3 +149,27 @@ fn nix_mkfifo(p: &std::path::Path) {
         .unwrap();
     assert!(st.success());
 }
+
+/// Status changes that do not meet the goal (svc -p, svc -c) must not make the waiter
+/// spin: it sleeps until the next change or its deadline (it busy-looped on the
+/// FIFO's POLLHUP once supervise had closed its end: 2.3 s of CPU in 3 s).
+#[test]
+fn unrelated_changes_cost_no_cpu() {
+    let t = TempDir::new("svwaitcpu");
+    let s = service(&t.join("s"), "exec sleep 1000");
+    let _p = Proc::supervise(&s);
+    must("up", || status_pid(&s) != 0);
+    let started = Instant::now();
+    let mut w = svwait(&["-d", "-t", "2s"], &[&s]);
+    must("fifo made", || {
+        std::fs::read_dir(s.join("supervise/event")).is_ok_and(|d| d.count() == 1)
+    });
+    for _ in 0..3 {
+        svc("-p", &s);
+        svc("-c", &s);
+    }
+    let (ms, code) = cpu_ms_at_exit(&mut w);
+    assert_eq!(code, Some(1));
+    assert!(started.elapsed() >= Duration::from_secs(2));
+    assert!(ms < 50, "svwait used {ms} ms of CPU in a 2 s wait");
+}

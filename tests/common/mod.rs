@@ -314,3 +314,21 @@ pub fn cpu_ticks(pid: u32) -> u64 {
         .collect();
     f[0] + f[1]
 }
+
+/// Waits for the process to exit, and reads its CPU time (user plus system, in
+/// milliseconds) from its zombie's /proc entry before reaping it; with its exit code.
+pub fn cpu_ms_at_exit(p: &mut Proc) -> (u64, Option<i32>) {
+    let pid = p.pid();
+    let zombie = || {
+        std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
+            s.rsplit_once(')')
+                .is_some_and(|(_, r)| r.trim_start().starts_with('Z'))
+        })
+    };
+    assert!(wait_for(DEADLINE, zombie), "pid {pid} did not exit");
+    let ticks = cpu_ticks(pid);
+    // SAFETY: sysconf reads a constant of the system; no memory is passed.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
+    let code = p.wait_exit();
+    (ticks * 1000 / hz, code)
+}
