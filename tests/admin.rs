@@ -490,3 +490,18 @@ fn waiting_costs_no_cpu() {
     assert_eq!(code, Some(0));
     assert!(ms < 50, "svcstop used {ms} ms of CPU in a 2 s wait");
 }
+
+/// A `supervise/status` that is a FIFO neither hangs the frontends nor passes for a
+/// status: 111, "bad format".
+#[test]
+fn a_fifo_status_is_unreachable_at_once() {
+    let t = TempDir::new("admin-fifostatus");
+    let s = t.join("s");
+    let _held = fake_supervise(&s, |p| mkfifo(p));
+    for prog in ["svcstart", "svcstop"] {
+        let (code, _, err) = out_within(cmd(prog).args(["-t", "1s"]).arg(&s));
+        assert_eq!(code, 111, "{prog}: {err}");
+        assert!(err.contains("bad format"), "{prog}: {err}");
+        assert!(err.starts_with(&format!("{prog}: warning: unable to control")), "{err}");
+    }
+}

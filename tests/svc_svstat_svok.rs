@@ -217,3 +217,32 @@ fn svc_r_restarts_a_running_service() {
     assert!(!alive(first));
     assert!(svstat(&s).contains(": up (pid "));
 }
+
+/// A `supervise/status` that is a FIFO, a symlink to /dev/zero or a directory is "bad
+/// format", as daemontools' svstat says of a FIFO, and never hangs svstat.
+#[test]
+fn svstat_on_a_status_that_is_no_regular_file() {
+    let t = TempDir::new("svstatfifo");
+    let fifo = t.join("fifo");
+    let _held = fake_supervise(&fifo, |p| mkfifo(p));
+    let zero = t.join("zero");
+    let _held2 = fake_supervise(&zero, |p| {
+        std::os::unix::fs::symlink("/dev/zero", p).unwrap()
+    });
+    let dir = t.join("dir");
+    let _held3 = fake_supervise(&dir, |p| std::fs::create_dir(p).unwrap());
+    for s in [&fifo, &zero, &dir] {
+        let (code, o, e) = out_within(cmd("svstat").arg(s));
+        assert_eq!(code, 0, "{e}");
+        assert_eq!(
+            o,
+            format!("{}: unable to read supervise/status: bad format\n", s.display())
+        );
+    }
+    // daemontools' own svstat says the same of the FIFO.
+    let (_, o, _) = out_within(&mut std::process::Command::new(daemontools("svstat")).arg(&fifo));
+    assert_eq!(
+        o,
+        format!("{}: unable to read supervise/status: bad format\n", fifo.display())
+    );
+}

@@ -173,3 +173,54 @@ fn unrelated_changes_cost_no_cpu() {
     assert!(started.elapsed() >= Duration::from_secs(2));
     assert!(ms < 50, "svwait used {ms} ms of CPU in a 2 s wait");
 }
+
+/// A `supervise/status` that is a FIFO neither hangs svwait nor passes for a status:
+/// it says which file, and "bad format" as svstat does.
+#[test]
+fn a_fifo_status_is_bad_format_at_once() {
+    let t = TempDir::new("svwaitfifostatus");
+    let s = t.join("s");
+    let _held = fake_supervise(&s, |p| mkfifo(p));
+    let (code, _, err) = out_within(cmd("svwait").args(["-u", "-t", "1s"]).arg(&s));
+    assert_eq!(code, 111);
+    assert_eq!(
+        err,
+        format!(
+            "svwait: fatal: unable to read {}/supervise/status: bad format\n",
+            s.display()
+        )
+    );
+}
+
+/// Every message names the service concerned, and a status no supervise writes is "bad
+/// format" (it was "protocol error"; an inotify that could not be had said `unable to
+/// watch : ...`).
+#[test]
+fn messages_name_the_service() {
+    let t = TempDir::new("svwaitmsg");
+    let s = t.join("s");
+    let _held = fake_supervise(&s, |p| std::fs::write(p, "short").unwrap());
+    let (code, _, err) = out_within(cmd("svwait").args(["-u", "-t", "1s"]).arg(&s));
+    assert_eq!(code, 111);
+    assert_eq!(
+        err,
+        format!(
+            "svwait: fatal: unable to read {}/supervise/status: bad format\n",
+            s.display()
+        )
+    );
+    // No descriptor left for inotify (this supervise has no event directory).
+    let (code, _, err) = out_within(
+        cmd("softlimit")
+            .args(["-o", "3", bin("svwait"), "-u", "-t", "1s"])
+            .arg(&s),
+    );
+    assert_eq!(code, 111);
+    assert_eq!(
+        err,
+        format!(
+            "svwait: fatal: unable to watch {}: process cannot open more files\n",
+            s.display()
+        )
+    );
+}

@@ -332,3 +332,56 @@ pub fn cpu_ms_at_exit(p: &mut Proc) -> (u64, Option<i32>) {
     let code = p.wait_exit();
     (ticks * 1000 / hz, code)
 }
+
+/// As `out`, but a command that has not exited within `DEADLINE` is killed, reaped
+/// and reported as hung, instead of hanging the test.
+pub fn out_within(cmd: &mut Command) -> (i32, String, String) {
+    use std::io::Read;
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let exited = wait_for(DEADLINE, || matches!(child.try_wait(), Ok(Some(_))));
+    if !exited {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("{cmd:?} hung");
+    }
+    let code = child.wait().unwrap().code().unwrap_or(-1);
+    let (mut o, mut e) = (String::new(), String::new());
+    child.stdout.take().unwrap().read_to_string(&mut o).unwrap();
+    child.stderr.take().unwrap().read_to_string(&mut e).unwrap();
+    (code, o, e)
+}
+
+/// A service directory that looks supervised without a supervise: `supervise/ok` and
+/// `supervise/control` are FIFOs held open for reading by the returned files (commands
+/// sent pile up unread), and `supervise/status` is whatever `status` makes of it.
+pub fn fake_supervise(dir: &Path, status: impl FnOnce(&Path)) -> Vec<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let sup = dir.join("supervise");
+    std::fs::create_dir_all(&sup).unwrap();
+    let mut held = Vec::new();
+    for f in ["ok", "control"] {
+        let p = sup.join(f);
+        let st = Command::new("mkfifo").arg(&p).status().unwrap();
+        assert!(st.success());
+        held.push(
+            std::fs::OpenOptions::new()
+                .read(true)
+                .custom_flags(libc::O_NONBLOCK)
+                .open(&p)
+                .unwrap(),
+        );
+    }
+    status(&sup.join("status"));
+    held
+}
+
+/// Makes a FIFO at `path`.
+pub fn mkfifo(path: &Path) {
+    let st = Command::new("mkfifo").arg(path).status().unwrap();
+    assert!(st.success(), "mkfifo {}", path.display());
+}
