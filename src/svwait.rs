@@ -52,7 +52,11 @@ impl std::fmt::Display for WaitError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             WaitError::NotRunning(d) => {
-                write!(f, "unable to wait for {}: supervise not running", d.display())
+                write!(
+                    f,
+                    "unable to wait for {}: supervise not running",
+                    d.display()
+                )
             }
             WaitError::Status(d, e) => write!(
                 f,

@@ -502,6 +502,9 @@ fn a_fifo_status_is_unreachable_at_once() {
         let (code, _, err) = out_within(cmd(prog).args(["-t", "1s"]).arg(&s));
         assert_eq!(code, 111, "{prog}: {err}");
         assert!(err.contains("bad format"), "{prog}: {err}");
-        assert!(err.starts_with(&format!("{prog}: warning: unable to control")), "{err}");
+        assert!(
+            err.starts_with(&format!("{prog}: warning: unable to control")),
+            "{err}"
+        );
     }
 }

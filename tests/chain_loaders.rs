@@ -455,3 +455,59 @@ fn pgrphack_makes_a_new_session() {
     let (_, o, _) = out(Command::new("sh").args(["-c", script]));
     assert_eq!(o, "");
 }
+
+/// A variable file that is a FIFO, a symbolic link to /dev/zero (links are followed,
+/// as daemontools' envdir does, to a regular file only) or a first line too long for
+/// the environment: envdir says which file and why, exits 111, and neither hangs nor
+/// eats memory (it used to wait for a FIFO's writer for ever, and read /dev/zero until
+/// memory ran out).
+#[test]
+fn envdir_refuses_fifos_links_and_huge_lines() {
+    let t = TempDir::new("envdirodd");
+    let cases: [(&str, &dyn Fn(&std::path::Path), &str); 3] = [
+        ("FIFO", &|p| mkfifo(p), "not a regular file"),
+        (
+            "ZERO",
+            &|p| std::os::unix::fs::symlink("/dev/zero", p).unwrap(),
+            "not a regular file",
+        ),
+        (
+            "HUGE",
+            &|p| std::fs::write(p, vec![b'x'; 1 << 20]).unwrap(),
+            "longer than 131072 bytes",
+        ),
+    ];
+    for (name, make, why) in cases {
+        let d = t.join(name);
+        std::fs::create_dir(&d).unwrap();
+        make(&d.join(name));
+        // Whatever goes wrong, not more than 300 MB.
+        let (code, _, err) = out_within(
+            cmd("softlimit")
+                .args(["-a", "300000000", bin("envdir")])
+                .arg(&d)
+                .arg("true"),
+        );
+        assert_eq!(code, 111, "{name}: {err}");
+        assert_eq!(
+            err,
+            format!(
+                "envdir: fatal: unable to read {}/{name}: {why}\n",
+                d.display()
+            )
+        );
+    }
+    // A long file whose first line is short is fine: only that line is read.
+    let d = t.join("long");
+    std::fs::create_dir(&d).unwrap();
+    let mut content = b"short\n".to_vec();
+    content.extend(vec![b'x'; 1 << 20]);
+    std::fs::write(d.join("V"), content).unwrap();
+    let (code, o, e) = out_within(cmd("envdir").arg(&d).args(["sh", "-c", "echo $V"]));
+    assert_eq!((code, o.as_str()), (0, "short\n"), "{e}");
+    // A link to a regular file is followed.
+    std::fs::rename(d.join("V"), t.join("target")).unwrap();
+    std::os::unix::fs::symlink(t.join("target"), d.join("V")).unwrap();
+    let (code, o, e) = out_within(cmd("envdir").arg(&d).args(["sh", "-c", "echo $V"]));
+    assert_eq!((code, o.as_str()), (0, "short\n"), "{e}");
+}

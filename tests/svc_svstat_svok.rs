@@ -236,13 +236,19 @@ fn svstat_on_a_status_that_is_no_regular_file() {
         assert_eq!(code, 0, "{e}");
         assert_eq!(
             o,
-            format!("{}: unable to read supervise/status: bad format\n", s.display())
+            format!(
+                "{}: unable to read supervise/status: bad format\n",
+                s.display()
+            )
         );
     }
     // daemontools' own svstat says the same of the FIFO.
     let (_, o, _) = out_within(&mut std::process::Command::new(daemontools("svstat")).arg(&fifo));
     assert_eq!(
         o,
-        format!("{}: unable to read supervise/status: bad format\n", fifo.display())
+        format!(
+            "{}: unable to read supervise/status: bad format\n",
+            fifo.display()
+        )
     );
 }
