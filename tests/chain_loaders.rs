@@ -511,3 +511,43 @@ fn envdir_refuses_fifos_links_and_huge_lines() {
     let (code, o, e) = out_within(cmd("envdir").arg(&d).args(["sh", "-c", "echo $V"]));
     assert_eq!((code, o.as_str()), (0, "short\n"), "{e}");
 }
+
+/// setlock opens its file without blocking and without following a symbolic link:
+/// a FIFO is refused at once with -n, -t and the default wait alike (it hung), and a
+/// link is neither followed to create its target nor to lock it (daemontools' setlock
+/// follows it).
+#[test]
+fn setlock_refuses_fifos_and_symbolic_links() {
+    let t = TempDir::new("setlockodd");
+    let fifo = t.join("fifo");
+    mkfifo(&fifo);
+    for args in [&["-n"][..], &["-t", "1s"][..], &[][..]] {
+        let (code, _, err) = out_within(cmd("setlock").args(args).arg(&fifo).arg("true"));
+        assert_eq!(code, 111, "{args:?}");
+        assert_eq!(
+            err,
+            format!(
+                "setlock: fatal: unable to open {}: not a regular file\n",
+                fifo.display()
+            )
+        );
+    }
+    let target = t.join("target");
+    let link = t.join("link");
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    let (code, _, err) = out_within(cmd("setlock").arg("-n").arg(&link).arg("true"));
+    assert_eq!(code, 111);
+    assert_eq!(
+        err,
+        format!(
+            "setlock: fatal: unable to open {}: is a symbolic link, not followed\n",
+            link.display()
+        )
+    );
+    assert!(!target.exists(), "the link's target was created");
+    // -x: quietly 0, as for any lock that cannot be had.
+    assert_eq!(
+        out_within(cmd("setlock").args(["-n", "-x"]).arg(&fifo).arg("false")),
+        (0, String::new(), String::new())
+    );
+}
