@@ -508,3 +508,52 @@ fn a_fifo_status_is_unreachable_at_once() {
         );
     }
 }
+
+/// -p handles `down` inside the service directory without following a link: the
+/// account that owns a service directory plants `down` as a link to a file of root's
+/// (or to where root should create one); svcstop -p and svcstart -p as root leave the
+/// target alone, and svcstop -p replaces the link with a file of its own.
+#[test]
+fn persist_never_follows_a_planted_down_link() {
+    use std::ffi::OsStr;
+    let t = TempDir::new("admin-persist-link");
+    let user = TempUser::new();
+    let s = service(&t.join("s"), "exec sleep 1000");
+    user.own(&s);
+    user.own(&s.join("run"));
+    let precious = t.join("precious");
+    std::fs::write(&precious, "root's\n").unwrap();
+    let made = t.join("made-by-root");
+    let _p = Proc::supervise(&s);
+    must("up", || status_pid(&s) != 0);
+    let down = s.join("down");
+    let plant = |target: &Path| {
+        user.run(&[OsStr::new("rm"), OsStr::new("-f"), down.as_os_str()]);
+        user.run(&[
+            OsStr::new("ln"),
+            OsStr::new("-s"),
+            target.as_os_str(),
+            down.as_os_str(),
+        ]);
+        assert!(std::fs::symlink_metadata(&down).unwrap().is_symlink());
+    };
+    plant(&made);
+    let (code, o, e) = frontend("svcstop", &["-p"], &[&s]);
+    assert_eq!(code, 0, "{o}{e}");
+    assert!(!made.exists(), "svcstop -p created the link's target");
+    let m = std::fs::symlink_metadata(&down).unwrap();
+    assert!(m.is_file(), "down is not a file of its own: {m:?}");
+    plant(&precious);
+    let (code, o, e) = frontend("svcstop", &["-p"], &[&s]);
+    assert_eq!(code, 0, "{o}{e}");
+    assert!(std::fs::symlink_metadata(&down).unwrap().is_file());
+    assert_eq!(std::fs::read_to_string(&precious).unwrap(), "root's\n");
+    plant(&precious);
+    let (code, o, e) = frontend("svcstart", &["-p", "-s", "100ms"], &[&s]);
+    assert_eq!(code, 0, "{o}{e}");
+    assert!(
+        std::fs::symlink_metadata(&down).is_err(),
+        "down still there"
+    );
+    assert_eq!(std::fs::read_to_string(&precious).unwrap(), "root's\n");
+}

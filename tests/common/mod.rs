@@ -385,3 +385,61 @@ pub fn mkfifo(path: &Path) {
     let st = Command::new("mkfifo").arg(path).status().unwrap();
     assert!(st.success(), "mkfifo {}", path.display());
 }
+
+/// A throwaway unprivileged account, removed on drop: for attacks tested as someone
+/// other than root.
+pub struct TempUser {
+    pub name: String,
+    pub uid: u32,
+    pub gid: u32,
+}
+
+impl TempUser {
+    pub fn new() -> TempUser {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let name = format!(
+            "svkt{}x{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::SeqCst)
+        );
+        // useradd fails while another holds /etc/passwd's lock: try again a while.
+        let made = wait_for(DEADLINE, || {
+            Command::new("useradd")
+                .args(["--system", "-M", "-N", "-s", "/usr/sbin/nologin", &name])
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
+        });
+        assert!(made, "useradd {name} failed");
+        let id = |flag: &str| -> u32 {
+            let o = Command::new("id").args([flag, &name]).output().unwrap();
+            String::from_utf8_lossy(&o.stdout).trim().parse().unwrap()
+        };
+        let (uid, gid) = (id("-u"), id("-g"));
+        TempUser { name, uid, gid }
+    }
+
+    /// Runs `argv` as this account (through svkit's setuidgid); its exit code.
+    pub fn run(&self, argv: &[&std::ffi::OsStr]) -> i32 {
+        let (code, _, err) = out(cmd("setuidgid").arg(&self.name).args(argv));
+        assert_eq!(code, 0, "as {}: {argv:?}: {err}", self.name);
+        code
+    }
+
+    /// Gives `path` (not following a link) to this account.
+    pub fn own(&self, path: &Path) {
+        std::os::unix::fs::lchown(path, Some(self.uid), Some(self.gid)).unwrap();
+    }
+}
+
+impl Drop for TempUser {
+    fn drop(&mut self) {
+        wait_for(DEADLINE, || {
+            Command::new("userdel")
+                .arg(&self.name)
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success() || s.code() == Some(6))
+        });
+    }
+}
