@@ -551,3 +551,30 @@ fn setlock_refuses_fifos_and_symbolic_links() {
         (0, String::new(), String::new())
     );
 }
+
+/// A duration past a hundred years (2^63 s and more crashed svscan -t, svwait, svcstart
+/// and setlock at the arithmetic) is a usage error at once, saying why.
+#[test]
+fn huge_durations_are_usage_errors() {
+    let huge = "110000000000000d";
+    let cases: [(&str, &[&str]); 8] = [
+        ("svwait", &["-t", huge, "x"]),
+        ("svcstart", &["-t", huge, "x"]),
+        ("svcstart", &["-s", huge, "x"]),
+        ("svcstop", &["-t", huge, "x"]),
+        ("setlock", &["-t", huge, "lock", "true"]),
+        ("softlimit", &["-t", huge, "true"]),
+        ("svscan", &["-t", huge, "/nonexistent"]),
+        ("svcrestart", &["-t", huge, "x"]),
+    ];
+    for (prog, args) in cases {
+        let (code, o, err) = out_within(cmd(prog).args(args));
+        assert_eq!(code, 100, "{prog} {args:?}: {err}");
+        assert_eq!(o, "");
+        assert!(
+            err.starts_with(prog)
+                && err.contains(&format!("duration \"{huge}\" too long (at most 36500d)\n")),
+            "{prog} {args:?}: {err}"
+        );
+    }
+}
