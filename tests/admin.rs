@@ -557,3 +557,25 @@ fn persist_never_follows_a_planted_down_link() {
     );
     assert_eq!(std::fs::read_to_string(&precious).unwrap(), "root's\n");
 }
+
+/// A service directory whose name is not UTF-8 is started and stopped under its own
+/// name, shown lossily.
+#[test]
+fn names_that_are_not_utf8() {
+    let t = TempDir::new("admin-latin1");
+    let s = service(&latin1_name(t.path()), "exec sleep 1000");
+    std::fs::write(s.join("down"), "").unwrap();
+    let _p = supervise_via_alias(&s);
+    let (code, o, e) = frontend("svcstart", &["-p", "-s", "100ms"], &[&s]);
+    assert_eq!(code, 0, "{o}{e}");
+    assert!(o.contains("caf\u{fffd} ....OK"), "{o}");
+    assert!(status_pid(&s) != 0);
+    assert!(!s.join("down").exists());
+    let (code, o, e) = frontend("svcstop", &["--json"], &[&s]);
+    assert_eq!(code, 0, "{o}{e}");
+    assert!(
+        o.contains("caf\u{fffd}\",\"action\":\"stop\",\"result\":\"ok\""),
+        "{o}"
+    );
+    assert_eq!(status_pid(&s), 0);
+}

@@ -578,3 +578,31 @@ fn huge_durations_are_usage_errors() {
         );
     }
 }
+
+/// Paths that are not UTF-8 are used as given: setlock's lock file, envdir's directory
+/// and its variable names and values.
+#[test]
+fn names_that_are_not_utf8() {
+    use std::os::unix::ffi::OsStrExt;
+    let t = TempDir::new("chainlatin1");
+    let lock = latin1_name(t.path());
+    let (code, _, e) = out_within(cmd("setlock").arg("-n").arg(&lock).arg("true"));
+    assert_eq!(code, 0, "{e}");
+    assert!(lock.exists());
+    let d = latin1_name(&t.join("env"));
+    std::fs::create_dir_all(&d).unwrap();
+    std::fs::write(d.join(std::ffi::OsStr::from_bytes(b"V\xe9")), b"\xff\xfe\n").unwrap();
+    let o = run(cmd("envdir").arg(&d).arg("env"));
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        o.stdout
+            .split(|&b| b == b'\n')
+            .any(|l| l == b"V\xe9=\xff\xfe"),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    // An error names it lossily.
+    let (code, _, e) = out_within(cmd("envdir").arg(d.join("missing")).arg("true"));
+    assert_eq!(code, 111);
+    assert!(e.contains("caf\u{fffd}/missing"), "{e}");
+}

@@ -252,3 +252,24 @@ fn svstat_on_a_status_that_is_no_regular_file() {
         )
     );
 }
+
+/// A service directory whose name is not UTF-8: svc acts on it and svstat reads it,
+/// under its own name (shown lossily).
+#[test]
+fn names_that_are_not_utf8() {
+    let t = TempDir::new("svclatin1");
+    let s = service(&latin1_name(t.path()), "exec sleep 1000");
+    std::fs::write(s.join("down"), "").unwrap();
+    let _p = supervise_via_alias(&s);
+    svc("-u", &s);
+    must("up", || status_pid(&s) != 0);
+    let (code, o, e) = out_within(cmd("svstat").arg(&s));
+    assert_eq!(code, 0, "{e}");
+    assert!(o.contains("caf\u{fffd}: up (pid "), "{o}");
+    let (code, o, _) = out_within(cmd("svstat").arg("-j").arg(&s));
+    assert_eq!(code, 0);
+    assert!(o.contains("caf\u{fffd}\""), "{o}");
+    svc("-d", &s);
+    must("down", || status_pid(&s) == 0);
+    assert_eq!(out_within(cmd("svok").arg(&s)).0, 0);
+}

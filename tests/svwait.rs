@@ -224,3 +224,23 @@ fn messages_name_the_service() {
         )
     );
 }
+
+/// A service directory whose name is not UTF-8 is waited for under its own name (it
+/// was turned into "caf\u{fffd}", which does not exist).
+#[test]
+fn names_that_are_not_utf8() {
+    let t = TempDir::new("svwaitlatin1");
+    let s = service(&latin1_name(t.path()), "exec sleep 1000");
+    std::fs::write(s.join("down"), "").unwrap();
+    let _p = supervise_via_alias(&s);
+    let mut w = svwait(&["-u", "-t", "20s"], &[&s]);
+    svc("-u", &s);
+    assert_eq!(w.wait_exit(), Some(0));
+    let (code, _, err) = out_within(
+        cmd("svwait")
+            .arg("-u")
+            .arg(t.join("x").join(s.file_name().unwrap())),
+    );
+    assert_eq!(code, 111);
+    assert!(err.contains("caf\u{fffd}"), "{err}");
+}

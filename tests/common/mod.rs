@@ -443,3 +443,21 @@ impl Drop for TempUser {
         });
     }
 }
+
+/// `dir/caf\xe9`: a name that is not UTF-8 (Latin-1 "café").
+pub fn latin1_name(dir: &Path) -> PathBuf {
+    use std::os::unix::ffi::OsStrExt;
+    dir.join(std::ffi::OsStr::from_bytes(b"caf\xe9"))
+}
+
+/// A supervise for a service directory whose name is not UTF-8, started through a
+/// UTF-8 symbolic link to it (svkit's supervise takes its argument with
+/// std::env::args, which panics on such a name: another part's to fix).
+pub fn supervise_via_alias(dir: &Path) -> Proc {
+    let alias = dir.with_file_name(format!("alias-{}", dir.file_name().unwrap().len()));
+    std::os::unix::fs::symlink(dir, &alias).unwrap();
+    let mut p = Proc::spawn(cmd("supervise").arg(&alias).stdin(Stdio::null()));
+    p.services.push(dir.to_path_buf());
+    must("supervise/ok", || ok(dir));
+    p
+}
