@@ -273,3 +273,32 @@ fn names_that_are_not_utf8() {
     must("down", || status_pid(&s) == 0);
     assert_eq!(out_within(cmd("svok").arg(&s)).0, 0);
 }
+
+/// svc writes only into a FIFO: a `supervise/control` that is a symbolic link to a
+/// file of root's, or a regular file, is no supervise listening, and is not written.
+#[test]
+fn svc_never_writes_through_a_planted_control() {
+    let t = TempDir::new("svcplanted");
+    let precious = t.join("precious");
+    std::fs::write(&precious, "root's\n").unwrap();
+    let s = t.join("s");
+    let held = fake_supervise(&s, |p| std::fs::write(p, [0u8; 18]).unwrap());
+    drop(held);
+    let control = s.join("supervise/control");
+    std::fs::remove_file(&control).unwrap();
+    std::os::unix::fs::symlink(&precious, &control).unwrap();
+    let (code, _, err) = out_within(cmd("svc").arg("-u").arg(&s));
+    assert_eq!(code, 111);
+    assert_eq!(
+        err,
+        format!(
+            "svc: warning: unable to control {}: supervise not running\n",
+            s.display()
+        )
+    );
+    assert_eq!(std::fs::read_to_string(&precious).unwrap(), "root's\n");
+    std::fs::remove_file(&control).unwrap();
+    std::fs::write(&control, "").unwrap();
+    assert_eq!(out_within(cmd("svc").arg("-u").arg(&s)).0, 111);
+    assert_eq!(std::fs::read(&control).unwrap(), b"");
+}
