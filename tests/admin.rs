@@ -497,7 +497,7 @@ fn waiting_costs_no_cpu() {
 fn a_fifo_status_is_unreachable_at_once() {
     let t = TempDir::new("admin-fifostatus");
     let s = t.join("s");
-    let _held = fake_supervise(&s, |p| mkfifo(p));
+    let _held = fake_supervise(&s, mkfifo);
     for prog in ["svcstart", "svcstop"] {
         let (code, _, err) = out_within(cmd(prog).args(["-t", "1s"]).arg(&s));
         assert_eq!(code, 111, "{prog}: {err}");

@@ -464,8 +464,9 @@ fn pgrphack_makes_a_new_session() {
 #[test]
 fn envdir_refuses_fifos_links_and_huge_lines() {
     let t = TempDir::new("envdirodd");
-    let cases: [(&str, &dyn Fn(&std::path::Path), &str); 3] = [
-        ("FIFO", &|p| mkfifo(p), "not a regular file"),
+    type Make<'a> = &'a dyn Fn(&std::path::Path);
+    let cases: [(&str, Make, &str); 3] = [
+        ("FIFO", &mkfifo, "not a regular file"),
         (
             "ZERO",
             &|p| std::os::unix::fs::symlink("/dev/zero", p).unwrap(),

@@ -224,7 +224,7 @@ fn svc_r_restarts_a_running_service() {
 fn svstat_on_a_status_that_is_no_regular_file() {
     let t = TempDir::new("svstatfifo");
     let fifo = t.join("fifo");
-    let _held = fake_supervise(&fifo, |p| mkfifo(p));
+    let _held = fake_supervise(&fifo, mkfifo);
     let zero = t.join("zero");
     let _held2 = fake_supervise(&zero, |p| {
         std::os::unix::fs::symlink("/dev/zero", p).unwrap()
@@ -243,7 +243,7 @@ fn svstat_on_a_status_that_is_no_regular_file() {
         );
     }
     // daemontools' own svstat says the same of the FIFO.
-    let (_, o, _) = out_within(&mut std::process::Command::new(daemontools("svstat")).arg(&fifo));
+    let (_, o, _) = out_within(std::process::Command::new(daemontools("svstat")).arg(&fifo));
     assert_eq!(
         o,
         format!(

@@ -180,7 +180,7 @@ fn unrelated_changes_cost_no_cpu() {
 fn a_fifo_status_is_bad_format_at_once() {
     let t = TempDir::new("svwaitfifostatus");
     let s = t.join("s");
-    let _held = fake_supervise(&s, |p| mkfifo(p));
+    let _held = fake_supervise(&s, mkfifo);
     let (code, _, err) = out_within(cmd("svwait").args(["-u", "-t", "1s"]).arg(&s));
     assert_eq!(code, 111);
     assert_eq!(
