@@ -9,8 +9,11 @@ use crate::service_dir::{DOWN, ServiceDir};
 use crate::status::Status;
 use crate::svwait::{Goal, Outcome, WaitError, wait};
 use crate::tai64::Tai64N;
+use crate::units::deadline_after;
 use nix::errno::Errno;
+use std::ffi::{OsStr, OsString};
 use std::io::Write;
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -114,12 +117,17 @@ impl Verdict {
 }
 
 /// A service named on the command line: a path, or a bare name under `$SVDIR`
-/// (default `/service`).
-pub fn resolve(arg: &str, svdir: Option<&str>) -> PathBuf {
-    if arg.contains('/') || arg == "." || arg == ".." {
+/// (default `/service`). Names are bytes, kept as given.
+pub fn resolve(arg: &OsStr, svdir: Option<&OsStr>) -> PathBuf {
+    if arg.as_bytes().contains(&b'/') || arg == "." || arg == ".." {
         PathBuf::from(arg)
     } else {
-        Path::new(svdir.filter(|s| !s.is_empty()).unwrap_or("/service")).join(arg)
+        Path::new(
+            svdir
+                .filter(|s| !s.is_empty())
+                .unwrap_or("/service".as_ref()),
+        )
+        .join(arg)
     }
 }
 
@@ -153,10 +161,10 @@ impl Progress {
         }
     }
 
-    fn begin(output: Output, verb: &str, name: &str) -> Progress {
+    fn begin(output: Output, verb: &str, name: &Path) -> Progress {
         let mut p = Progress::silent();
         if output == Output::Person {
-            say!("{verb} {name} ");
+            say!("{verb} {} ", name.display());
             p.open = true;
             p.dot();
         }
@@ -215,7 +223,7 @@ impl Step {
 /// One service being handled.
 struct Job<'a> {
     prog: &'static str,
-    name: &'a str,
+    name: &'a Path,
     dir: ServiceDir,
     opts: &'a Options,
     deadline: Instant,
@@ -241,7 +249,7 @@ impl Job<'_> {
 
     /// Waits until `goal` or `until`, a dot per half second. Ok(false): not reached.
     fn wait_for(&mut self, goal: Goal, until: Instant) -> Result<bool, Verdict> {
-        let dirs = [self.dir.path().to_string_lossy().into_owned()];
+        let dirs = [self.dir.path()];
         loop {
             let now = Instant::now();
             let slice = until.saturating_duration_since(now).min(DOT_EVERY);
@@ -275,7 +283,7 @@ impl Job<'_> {
         }
         // We verify, we do not trust: the same checks as without a script, with at
         // least the settle time left for them.
-        let until = Instant::now() + self.opts.settle;
+        let until = deadline_after(Instant::now(), self.opts.settle);
         self.deadline = self.deadline.max(until);
         let why = "start script exited 0 but the service is not up";
         self.verify_up(before, until, Some(why))
@@ -319,7 +327,7 @@ impl Job<'_> {
             seen_up.elapsed()
         };
         if let Some(rest) = self.opts.settle.checked_sub(up_for) {
-            let until = Instant::now() + rest;
+            let until = deadline_after(Instant::now(), rest);
             if self.wait_for(Goal::Down, until)? {
                 return self.undo_start(format!("exited within {}", fmt(self.opts.settle)));
             }
@@ -337,10 +345,10 @@ impl Job<'_> {
     /// A failed start leaves the service down, as it was asked to be before.
     fn undo_start(&mut self, why: String) -> Result<Verdict, Verdict> {
         self.control(b"d")?;
-        let until = Instant::now() + KILL_GRACE;
+        let until = deadline_after(Instant::now(), KILL_GRACE);
         if !self.wait_for(Goal::Down, until)? {
             self.control(b"k")?;
-            self.wait_for(Goal::Down, Instant::now() + KILL_GRACE)?;
+            self.wait_for(Goal::Down, deadline_after(Instant::now(), KILL_GRACE))?;
         }
         Ok(Verdict::Failed(why))
     }
@@ -349,7 +357,7 @@ impl Job<'_> {
         if let Some(script) = self.script(STOP_SCRIPT) {
             return match self.run_script(&script)? {
                 Ending::Exited(0) => {
-                    let until = Instant::now() + self.opts.settle;
+                    let until = deadline_after(Instant::now(), self.opts.settle);
                     if self.wait_for(Goal::Down, until)? {
                         Ok(Verdict::Done(None))
                     } else {
@@ -379,7 +387,7 @@ impl Job<'_> {
             "KILLed after {}",
             crate::units::format_duration(self.opts.timeout)
         );
-        if self.wait_for(Goal::Down, Instant::now() + KILL_GRACE)? {
+        if self.wait_for(Goal::Down, deadline_after(Instant::now(), KILL_GRACE))? {
             Ok(Verdict::Done(Some(note)))
         } else {
             Ok(Verdict::Failed(format!("{note}, still running")))
@@ -471,7 +479,7 @@ fn search_path() -> std::ffi::OsString {
 }
 
 /// Handles one service: the verdict, and what was done to it.
-fn handle(action: Action, name: &str, opts: &Options) -> (Verdict, Step) {
+fn handle(action: Action, name: &Path, opts: &Options) -> (Verdict, Step) {
     let dir = ServiceDir::new(name);
     let step = match action {
         Action::Start => Step::Start,
@@ -498,7 +506,7 @@ fn handle(action: Action, name: &str, opts: &Options) -> (Verdict, Step) {
         name,
         dir,
         opts,
-        deadline: Instant::now() + opts.timeout,
+        deadline: deadline_after(Instant::now(), opts.timeout),
         progress: Progress::silent(),
     };
     if step == Step::Restart {
@@ -516,7 +524,7 @@ fn handle(action: Action, name: &str, opts: &Options) -> (Verdict, Step) {
         Step::Stop => job.stop(),
         Step::Restart => job.stop().and_then(|v| match v {
             Verdict::Done(_) => {
-                job.deadline = Instant::now() + opts.timeout;
+                job.deadline = deadline_after(Instant::now(), opts.timeout);
                 job.start()
             }
             other => Ok(other),
@@ -535,34 +543,62 @@ fn handle(action: Action, name: &str, opts: &Options) -> (Verdict, Step) {
 }
 
 /// Makes the state survive a reboot: a `down` file for a stopped service, none for
-/// a started one.
+/// a started one. Done relative to the service directory, never through a symbolic
+/// link: whoever may write the directory may have put one at `down`.
 fn persist(dir: &ServiceDir, down: bool) -> Result<(), String> {
-    let path = dir.file(DOWN);
-    let r = if down {
-        std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
-            .map(drop)
-    } else {
-        match std::fs::remove_file(&path) {
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            r => r,
-        }
-    };
-    r.map_err(|e| {
+    let verb = if down { "create" } else { "remove" };
+    let fail = |e: Errno| {
         format!(
-            "unable to {} {}: {}",
-            if down { "create" } else { "remove" },
-            path.display(),
-            ioerrstr(&e)
+            "unable to {verb} {}: {}",
+            dir.file(DOWN).display(),
+            errstr(e)
         )
+    };
+    let dirfd = dir.open().map_err(fail)?;
+    if down {
+        make_down(&dirfd).map_err(fail)
+    } else {
+        // unlinkat removes a link itself, never what it names.
+        match nix::unistd::unlinkat(&dirfd, DOWN, nix::unistd::UnlinkatFlags::NoRemoveDir) {
+            Ok(()) | Err(Errno::ENOENT) => Ok(()),
+            Err(e) => Err(fail(e)),
+        }
+    }
+}
+
+/// Makes `down` in the directory `dirfd` an empty regular file: created new (O_EXCL,
+/// so nothing in its place is opened, let alone written), or kept if it already is
+/// one; anything else there (a symbolic link, a FIFO) is replaced by a new file
+/// renamed over it, atomically.
+fn make_down(dirfd: &std::os::fd::OwnedFd) -> Result<(), Errno> {
+    use nix::fcntl::{AtFlags, OFlag, openat, renameat};
+    let flags = OFlag::O_WRONLY
+        | OFlag::O_CREAT
+        | OFlag::O_EXCL
+        | OFlag::O_NOFOLLOW
+        | OFlag::O_NONBLOCK
+        | OFlag::O_NOCTTY
+        | OFlag::O_CLOEXEC;
+    let mode = nix::sys::stat::Mode::from_bits_truncate(0o644);
+    match openat(dirfd, DOWN, flags, mode) {
+        Ok(_) => return Ok(()),
+        Err(Errno::EEXIST) => {}
+        Err(e) => return Err(e),
+    }
+    let st = nix::sys::stat::fstatat(dirfd, DOWN, AtFlags::AT_SYMLINK_NOFOLLOW)?;
+    if st.st_mode & libc::S_IFMT == libc::S_IFREG {
+        return Ok(());
+    }
+    let tmp = format!(".{DOWN}.{}", std::process::id());
+    let _ = nix::unistd::unlinkat(dirfd, tmp.as_str(), nix::unistd::UnlinkatFlags::NoRemoveDir);
+    openat(dirfd, tmp.as_str(), flags, mode)?;
+    renameat(dirfd, tmp.as_str(), dirfd, DOWN).inspect_err(|_| {
+        let _ = nix::unistd::unlinkat(dirfd, tmp.as_str(), nix::unistd::UnlinkatFlags::NoRemoveDir);
     })
 }
 
 /// The JSON line for one service.
-fn json(name: &str, step: Step, verdict: &Verdict, elapsed: Duration) -> String {
+fn json(name: &Path, step: Step, verdict: &Verdict, elapsed: Duration) -> String {
     let (result, reason) = match verdict {
         Verdict::Done(note) => ("ok", note.clone()),
         Verdict::Skipped(why) => ("skipped", Some(why.clone())),
@@ -577,7 +613,7 @@ fn json(name: &str, step: Step, verdict: &Verdict, elapsed: Duration) -> String 
     .map_or("null".into(), |s| s.pid.to_string());
     format!(
         "{{\"service\":{},\"action\":\"{}\",\"result\":\"{result}\",\"exit\":{},\"reason\":{},\"pid\":{pid},\"seconds\":{:.3}}}",
-        json_string(name),
+        json_string(&name.to_string_lossy()),
         step.as_str(),
         verdict.exit_code(),
         reason.map_or("null".into(), |r| json_string(&r)),
@@ -598,24 +634,21 @@ pub fn main(action: Action) -> ! {
     if names.is_empty() {
         crate::diag::usage(prog, &synopsis);
     }
-    let svdir = std::env::var("SVDIR").ok();
-    let dirs: Vec<String> = names
-        .iter()
-        .map(|n| resolve(n, svdir.as_deref()).to_string_lossy().into_owned())
-        .collect();
+    let svdir = std::env::var_os("SVDIR");
+    let dirs: Vec<PathBuf> = names.iter().map(|n| resolve(n, svdir.as_deref())).collect();
     // All or nothing: a misspelt service changes nothing at all.
-    let unknown: Vec<(&String, Errno)> = dirs
+    let unknown: Vec<(&PathBuf, Errno)> = dirs
         .iter()
         .filter_map(|d| ServiceDir::new(d).check().err().map(|e| (d, e)))
         .collect();
     if !unknown.is_empty() {
         for (d, e) in unknown {
-            let why = format!("unable to find service {d}: {}", errstr(e));
+            let why = format!("unable to find service {}: {}", d.display(), errstr(e));
             match opts.output {
                 Output::Person => crate::diag::warn(prog, &why),
                 Output::Json => sayln!(
                     "{{\"service\":{},\"action\":null,\"result\":\"unknown\",\"exit\":{EXIT_USAGE},\"reason\":{},\"pid\":null,\"seconds\":0.000}}",
-                    json_string(d),
+                    json_string(&d.to_string_lossy()),
                     json_string(&why)
                 ),
                 Output::Quiet => {}
@@ -631,10 +664,10 @@ pub fn main(action: Action) -> ! {
             Output::Json => sayln!("{}", json(d, step, &verdict, started.elapsed())),
             Output::Person => {
                 if let Verdict::Unreachable(why) = &verdict {
-                    crate::diag::warn(prog, &format!("unable to control {d}: {why}"));
+                    crate::diag::warn(prog, &format!("unable to control {}: {why}", d.display()));
                 }
                 if let Verdict::Skipped(why) = &verdict {
-                    sayln!("{d}: {why}");
+                    sayln!("{}: {why}", d.display());
                 }
             }
             Output::Quiet => {}
@@ -648,8 +681,8 @@ pub fn main(action: Action) -> ! {
 /// Options and service names from the command line.
 fn parse_args(
     action: Action,
-    args: impl IntoIterator<Item = std::ffi::OsString>,
-) -> Result<(Options, Vec<String>), String> {
+    args: impl IntoIterator<Item = OsString>,
+) -> Result<(Options, Vec<OsString>), String> {
     use lexopt::Arg;
     let mut opts = Options::default();
     let mut names = Vec::new();
@@ -673,7 +706,7 @@ fn parse_args(
             {
                 opts.persist = true
             }
-            Arg::Value(v) => names.push(v.to_string_lossy().into_owned()),
+            Arg::Value(v) => names.push(v),
             other => return Err(other.unexpected().to_string()),
         }
     }
@@ -690,6 +723,7 @@ mod tests {
 
     #[test]
     fn resolves_bare_names_under_svdir() {
+        let resolve = |a: &str, d: Option<&str>| super::resolve(a.as_ref(), d.map(OsStr::new));
         assert_eq!(resolve("squid", None), PathBuf::from("/service/squid"));
         assert_eq!(
             resolve("squid", Some("/srv/sv")),
@@ -755,7 +789,7 @@ mod tests {
     #[test]
     fn json_lines() {
         let j = json(
-            "/nonexistent/x",
+            Path::new("/nonexistent/x"),
             Step::Start,
             &Verdict::Failed("exited within 1s".into()),
             Duration::from_millis(1500),

@@ -20,17 +20,33 @@ pub enum Sent {
     NoSupervisor,
 }
 
-/// Writes `cmds` to the service's control FIFO. Opening without blocking tells a FIFO
-/// nobody reads (ENXIO: supervise not running) from one that works.
-pub fn send(dir: &ServiceDir, cmds: &[u8]) -> Result<Sent, Errno> {
+/// Opens a FIFO of `supervise/` for writing without blocking, never through a
+/// symbolic link; `None` when nobody reads it (ENXIO), or when it is no FIFO at all,
+/// which no supervise made (whoever may write the service directory could put a link
+/// to a file of root's there, for root's svc to write into).
+fn open_fifo_writer(path: &Path) -> Result<Option<OwnedFd>, Errno> {
     let fd = match open(
-        &dir.file(CONTROL),
-        OFlag::O_WRONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC,
+        path,
+        OFlag::O_WRONLY
+            | OFlag::O_NONBLOCK
+            | OFlag::O_NOFOLLOW
+            | OFlag::O_NOCTTY
+            | OFlag::O_CLOEXEC,
         Mode::empty(),
     ) {
         Ok(fd) => fd,
-        Err(Errno::ENXIO) => return Ok(Sent::NoSupervisor),
+        Err(Errno::ENXIO | Errno::ELOOP) => return Ok(None),
         Err(e) => return Err(e),
+    };
+    let st = nix::sys::stat::fstat(&fd)?;
+    Ok((st.st_mode & libc::S_IFMT == libc::S_IFIFO).then_some(fd))
+}
+
+/// Writes `cmds` to the service's control FIFO. Opening without blocking tells a FIFO
+/// nobody reads (ENXIO: supervise not running) from one that works.
+pub fn send(dir: &ServiceDir, cmds: &[u8]) -> Result<Sent, Errno> {
+    let Some(fd) = open_fifo_writer(&dir.file(CONTROL))? else {
+        return Ok(Sent::NoSupervisor);
     };
     // Blocking from here on: a burst larger than the FIFO buffer waits for supervise.
     nix::fcntl::fcntl(&fd, nix::fcntl::FcntlArg::F_SETFL(OFlag::empty()))?;
@@ -48,15 +64,7 @@ pub fn send(dir: &ServiceDir, cmds: &[u8]) -> Result<Sent, Errno> {
 /// A writer on the service's `supervise/ok` FIFO, or None when no supervise holds it
 /// open (ENXIO). Held, it gets POLLERR once the supervise reading it exits.
 pub fn hold_ok(dir: &ServiceDir) -> Result<Option<OwnedFd>, Errno> {
-    match open(
-        &dir.file(OK),
-        OFlag::O_WRONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC,
-        Mode::empty(),
-    ) {
-        Ok(fd) => Ok(Some(fd)),
-        Err(Errno::ENXIO) => Ok(None),
-        Err(e) => Err(e),
-    }
+    open_fifo_writer(&dir.file(OK))
 }
 
 /// Whether a supervise holds the service's `supervise/ok` FIFO open.
@@ -70,7 +78,7 @@ pub fn wait_unsupervised(dir: &ServiceDir, timeout: std::time::Duration) -> bool
     let Ok(Some(ok)) = hold_ok(dir) else {
         return true;
     };
-    let deadline = std::time::Instant::now() + timeout;
+    let deadline = crate::units::deadline_after(std::time::Instant::now(), timeout);
     loop {
         let now = std::time::Instant::now();
         if now >= deadline {
@@ -120,6 +128,10 @@ pub fn wake_waiters(event_dir: &Path) {
 pub struct EventFifo {
     path: PathBuf,
     pub fd: OwnedFd,
+    /// Our own writer on the FIFO. Without one, the FIFO reads as POLLHUP for good once
+    /// the first supervise that woke us has closed its end, and a waiter polling it
+    /// would spin until its deadline (s6's ftrigr keeps one for the same reason).
+    _writer: OwnedFd,
 }
 
 impl EventFifo {
@@ -134,12 +146,21 @@ impl EventFifo {
         let hidden = events.join(format!(".{name}"));
         nix::unistd::mkfifo(&hidden, Mode::from_bits_truncate(0o600))?;
         // Open for reading before supervise can see it, so it is never taken for stale.
-        let fd = match open(
+        let opened = open(
             &hidden,
-            OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC,
+            OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
             Mode::empty(),
-        ) {
-            Ok(fd) => fd,
+        )
+        .and_then(|fd| {
+            let writer = open(
+                &hidden,
+                OFlag::O_WRONLY | OFlag::O_NONBLOCK | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+                Mode::empty(),
+            )?;
+            Ok((fd, writer))
+        });
+        let (fd, writer) = match opened {
+            Ok(fds) => fds,
             Err(e) => {
                 let _ = std::fs::remove_file(&hidden);
                 return Err(e);
@@ -150,7 +171,11 @@ impl EventFifo {
             let _ = std::fs::remove_file(&hidden);
             return Err(Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)));
         }
-        Ok(Some(EventFifo { path, fd }))
+        Ok(Some(EventFifo {
+            path,
+            fd,
+            _writer: writer,
+        }))
     }
 
     /// Reads away the wake-up bytes.

@@ -1,10 +1,14 @@
 //! envdir's rules: each file in a directory sets or unsets the variable it names.
 
+use crate::service_dir::{Extent, Links, SmallFileError, read_small_file};
 use nix::errno::Errno;
 use std::ffi::OsString;
-use std::io::BufRead;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::Path;
+
+/// The longest first line a file may have: the kernel takes no longer environment
+/// string (MAX_ARG_STRLEN, 32 pages).
+pub const VALUE_MAX: usize = 128 * 1024;
 
 /// One change to the environment.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -18,7 +22,7 @@ pub enum EnvChange {
 pub enum EnvdirError {
     OpenDir(Errno),
     ReadDir(Errno),
-    Read(OsString, Errno),
+    Read(OsString, SmallFileError),
     /// A file name that cannot be a variable name (it contains `=`).
     BadName(OsString),
 }
@@ -42,9 +46,16 @@ pub fn value_of(content: &[u8]) -> Option<Vec<u8>> {
     )
 }
 
-/// Reads every file of `dir` not starting with a dot, in directory order.
+/// Reads every file of `dir` not starting with a dot, in directory order. Each is
+/// read with `read_small_file` relative to the directory: symbolic links are followed
+/// as daemontools' envdir follows them, but what is not a regular file in the end (a
+/// FIFO, /dev/zero) is refused, not waited on or read, and only its first line is
+/// read, which must fit in `VALUE_MAX` bytes.
 pub fn read_envdir(dir: &Path) -> Result<Vec<EnvChange>, EnvdirError> {
     let errno = |e: std::io::Error| Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO));
+    let dirfd = crate::service_dir::ServiceDir::new(dir)
+        .open()
+        .map_err(EnvdirError::OpenDir)?;
     let mut changes = Vec::new();
     for entry in std::fs::read_dir(dir).map_err(|e| EnvdirError::OpenDir(errno(e)))? {
         let entry = entry.map_err(|e| EnvdirError::ReadDir(errno(e)))?;
@@ -55,13 +66,13 @@ pub fn read_envdir(dir: &Path) -> Result<Vec<EnvChange>, EnvdirError> {
         if name.as_bytes().contains(&b'=') {
             return Err(EnvdirError::BadName(name));
         }
-        let read_err = |e: std::io::Error| EnvdirError::Read(name.clone(), errno(e));
-        let file = std::fs::File::open(entry.path()).map_err(read_err)?;
-        // Only the first line matters: do not read a huge file whole.
-        let mut first = Vec::new();
-        std::io::BufReader::new(file)
-            .read_until(b'\n', &mut first)
-            .map_err(read_err)?;
+        let first = read_small_file(&dirfd, &name, Extent::FirstLine(VALUE_MAX), Links::Follow)
+            .map_err(|e| EnvdirError::Read(name.clone(), e))?
+            // Gone since the directory was listed.
+            .ok_or(EnvdirError::Read(
+                name.clone(),
+                SmallFileError::Io(Errno::ENOENT),
+            ))?;
         changes.push(match value_of(&first) {
             Some(v) => EnvChange::Set(name, OsString::from_vec(v)),
             None => EnvChange::Unset(name),

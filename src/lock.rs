@@ -23,6 +23,12 @@ pub enum Wait {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LockError {
     Open(Errno),
+    /// The path is a symbolic link: not followed (a link planted in a directory others
+    /// may write would make us create or lock a file of its choosing).
+    Symlink,
+    /// A FIFO, a device, a directory: locking it means nothing, and opening a FIFO
+    /// could hang.
+    NotRegular,
     /// Held by another process and `Wait::No`.
     Busy,
     /// Still held when `Wait::AtMost` ran out.
@@ -37,16 +43,42 @@ impl LockError {
     }
 }
 
+impl std::fmt::Display for LockError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LockError::Open(e) | LockError::Lock(e) => f.write_str(crate::diag::errstr(*e)),
+            LockError::Symlink => f.write_str("is a symbolic link, not followed"),
+            LockError::NotRegular => f.write_str("not a regular file"),
+            LockError::Busy => f.write_str("temporary failure"),
+            LockError::TimedOut => f.write_str("timed out: still locked by another process"),
+        }
+    }
+}
+
 /// Opens (creating it mode 0600, as daemontools does) and locks `path`. The returned
 /// descriptor is deliberately not close-on-exec: the program exec'd next inherits it
 /// and the lock lives exactly as long as that program.
+///
+/// Unlike daemontools' setlock, a symbolic link is not followed, and what is opened
+/// must be a regular file: opened without blocking, a FIFO is refused at once instead
+/// of hanging (daemontools fails on one too, with ENXIO, as it opens for writing).
 pub fn acquire(path: &Path, shared: bool, wait: Wait) -> Result<OwnedFd, LockError> {
-    let fd = open(
+    let fd = match open(
         path,
-        OFlag::O_RDONLY | OFlag::O_CREAT | OFlag::O_NOCTTY,
+        OFlag::O_RDONLY | OFlag::O_CREAT | OFlag::O_NOCTTY | OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK,
         Mode::from_bits_truncate(0o600),
-    )
-    .map_err(LockError::Open)?;
+    ) {
+        Ok(fd) => fd,
+        Err(Errno::ELOOP) => return Err(LockError::Symlink),
+        Err(e) => return Err(LockError::Open(e)),
+    };
+    let st = nix::sys::stat::fstat(&fd).map_err(LockError::Open)?;
+    if st.st_mode & libc::S_IFMT != libc::S_IFREG {
+        return Err(LockError::NotRegular);
+    }
+    // The program inherits the descriptor: as an ordinary blocking one.
+    nix::fcntl::fcntl(&fd, nix::fcntl::FcntlArg::F_SETFL(OFlag::empty()))
+        .map_err(LockError::Open)?;
     let op = if shared { libc::LOCK_SH } else { libc::LOCK_EX };
     let try_lock = |extra: libc::c_int| {
         // SAFETY: flock(2) on a descriptor we own; no memory is passed.
@@ -68,7 +100,7 @@ pub fn acquire(path: &Path, shared: bool, wait: Wait) -> Result<OwnedFd, LockErr
             }
         },
         Wait::AtMost(limit) => {
-            let deadline = Instant::now() + limit;
+            let deadline = crate::units::deadline_after(Instant::now(), limit);
             let _alarm = AlarmClock::start(limit).map_err(LockError::Lock)?;
             loop {
                 match try_lock(0) {

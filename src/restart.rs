@@ -1,7 +1,8 @@
 //! Restart policies: when a service that went down may start again. The `restart`
 //! file of a service directory chooses one; without it, daemontools' throttle.
 
-use crate::units::parse_duration;
+use crate::service_dir::{RESTART, ServiceDir};
+use crate::units::{deadline_after, parse_duration_saturating};
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
@@ -27,10 +28,22 @@ pub enum RestartPolicy {
     Exponential { initial: Duration, cap: Duration },
 }
 
-/// Parses the `restart` file: a policy name and its numbers (durations with s/m/h/d).
+/// The policy the service's `restart` file chooses (daemontools' without one). The
+/// error is a warning's text, naming the file; the caller then uses daemontools'.
+pub fn read_policy(dir: &ServiceDir) -> Result<RestartPolicy, String> {
+    let file = || dir.file(RESTART).display().to_string();
+    match dir.read_setting(RESTART) {
+        Ok(None) => Ok(RestartPolicy::Daemontools),
+        Ok(Some(text)) => parse_policy(&text).map_err(|e| format!("{}: {e}", file())),
+        Err(e) => Err(format!("{}: {e}", file())),
+    }
+}
+
+/// Parses the `restart` file: a policy name and its numbers (durations with s/m/h/d;
+/// one over a hundred years is a hundred years).
 pub fn parse_policy(text: &str) -> Result<RestartPolicy, String> {
     let words: Vec<&str> = text.split_whitespace().collect();
-    let dur = |w: &str| parse_duration(w).map_err(|e| e.to_string());
+    let dur = |w: &str| parse_duration_saturating(w).map_err(|e| e.to_string());
     match words.as_slice() {
         [] | ["daemontools"] => Ok(RestartPolicy::Daemontools),
         ["burst"] => Ok(RestartPolicy::Burst {
@@ -95,7 +108,7 @@ impl Backoff {
             } else if self.delay.is_zero() {
                 initial.min(cap)
             } else {
-                (self.delay * 2).min(cap)
+                self.delay.saturating_mul(2).min(cap)
             };
         }
     }
@@ -114,7 +127,7 @@ impl Backoff {
     /// the last one, whatever the policy).
     pub fn earliest_start(&self) -> Option<Instant> {
         let last = *self.starts.back()?;
-        let mut t = last + MIN_RUN_INTERVAL;
+        let mut t = deadline_after(last, MIN_RUN_INTERVAL);
         match self.policy {
             RestartPolicy::Daemontools => {}
             RestartPolicy::Burst {
@@ -126,12 +139,12 @@ impl Backoff {
                     && let Some(first) = self.starts.front()
                     && last.saturating_duration_since(*first) < window
                 {
-                    t = t.max(last + rest);
+                    t = t.max(deadline_after(last, rest));
                 }
             }
             RestartPolicy::Exponential { .. } => {
                 if let Some(e) = self.exited {
-                    t = t.max(e + self.delay);
+                    t = t.max(deadline_after(e, self.delay));
                 }
             }
         }
@@ -186,6 +199,15 @@ mod tests {
         ] {
             assert!(parse_policy(bad).is_err(), "{bad}");
         }
+        // A file's "for ever" is a hundred years, not an error nor an overflow.
+        assert_eq!(
+            parse_policy("burst 5 10s 110000000000000d"),
+            Ok(RestartPolicy::Burst {
+                starts: 5,
+                window: secs(10),
+                rest: crate::units::MAX_DURATION
+            })
+        );
     }
 
     #[test]

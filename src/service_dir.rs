@@ -1,6 +1,10 @@
 //! The service directory: where `run`, `down`, `log` and the `supervise/` files live.
 
 use nix::errno::Errno;
+use nix::fcntl::{OFlag, open, openat};
+use nix::sys::stat::Mode;
+use std::ffi::OsStr;
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 pub const RUN: &str = "run";
@@ -42,6 +46,119 @@ impl Default for StopPolicy {
             kill_after: None,
         }
     }
+}
+
+/// The most a settings file of a service directory (`restart`, `check-timeout`, ...)
+/// may hold: each is one short line.
+pub const SETTINGS_MAX: usize = 4096;
+
+/// Why a small file (a setting, an envdir variable) could not be used.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SmallFileError {
+    Io(Errno),
+    /// It is a symbolic link: these files are read without following one.
+    Symlink,
+    /// A FIFO, a device, a directory: nothing an operator writes settings in.
+    NotRegular,
+    /// Longer than the limit (for a first line: no newline within it).
+    TooLarge(usize),
+}
+
+impl std::fmt::Display for SmallFileError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SmallFileError::Io(e) => f.write_str(crate::diag::errstr(*e)),
+            SmallFileError::Symlink => f.write_str("is a symbolic link, not followed"),
+            SmallFileError::NotRegular => f.write_str("not a regular file"),
+            SmallFileError::TooLarge(n) => write!(f, "longer than {n} bytes"),
+        }
+    }
+}
+
+/// How much of a small file to read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Extent {
+    /// All of it, which must be at most this many bytes.
+    Whole(usize),
+    /// Up to and with its first newline (all of it if it has none), which must come
+    /// within this many bytes; the rest is never read.
+    FirstLine(usize),
+}
+
+/// Whether a symbolic link is followed to the file it names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Links {
+    /// Settings of a service directory: supervise renames or writes none of them, and
+    /// a link out of a directory someone else may write is not read as root.
+    Refuse,
+    /// envdir's variables, as daemontools' envdir reads them (whoever writes that
+    /// directory chooses the child's environment anyway).
+    Follow,
+}
+
+/// Reads the file `name` of the directory `dir` (an open directory, or `AT_FDCWD`)
+/// safely, whoever may write that directory: opened without blocking (a FIFO neither
+/// hangs nor is read) and, with `Links::Refuse`, without following a symbolic link;
+/// refused unless it is a regular file; read no further than `extent` allows (a huge
+/// file or one that never ends costs no memory). `Ok(None)` when there is no such file.
+pub fn read_small_file(
+    dir: impl AsFd,
+    name: &OsStr,
+    extent: Extent,
+    links: Links,
+) -> Result<Option<Vec<u8>>, SmallFileError> {
+    let nofollow = match links {
+        Links::Refuse => OFlag::O_NOFOLLOW,
+        Links::Follow => OFlag::empty(),
+    };
+    let fd = match openat(
+        dir,
+        name,
+        OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_NOCTTY | OFlag::O_CLOEXEC | nofollow,
+        Mode::empty(),
+    ) {
+        Ok(fd) => fd,
+        Err(Errno::ENOENT) => return Ok(None),
+        Err(Errno::ELOOP) if links == Links::Refuse => return Err(SmallFileError::Symlink),
+        Err(e) => return Err(SmallFileError::Io(e)),
+    };
+    let st = nix::sys::stat::fstat(&fd).map_err(SmallFileError::Io)?;
+    match st.st_mode & libc::S_IFMT {
+        libc::S_IFREG => {}
+        // What read(2) would say, as daemontools' envdir says it.
+        libc::S_IFDIR => return Err(SmallFileError::Io(Errno::EISDIR)),
+        _ => return Err(SmallFileError::NotRegular),
+    }
+    let (limit, line) = match extent {
+        Extent::Whole(n) => (n, false),
+        Extent::FirstLine(n) => (n, true),
+    };
+    // One byte past the limit tells a file that is too long from one that fits.
+    let want = limit.saturating_add(1);
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    while buf.len() < want {
+        let room = (want - buf.len()).min(chunk.len());
+        match nix::unistd::read(&fd, &mut chunk[..room]) {
+            Ok(0) => break,
+            Ok(k) => {
+                let newline = line && chunk[..k].contains(&b'\n');
+                buf.extend_from_slice(&chunk[..k]);
+                if newline {
+                    break;
+                }
+            }
+            Err(Errno::EINTR) => {}
+            Err(e) => return Err(SmallFileError::Io(e)),
+        }
+    }
+    if line && let Some(i) = buf.iter().position(|&b| b == b'\n') {
+        buf.truncate(i + 1);
+    }
+    if buf.len() > limit {
+        return Err(SmallFileError::TooLarge(limit));
+    }
+    Ok(Some(buf))
 }
 
 /// A signal as written in a settings file: `TERM`, `SIGTERM`, `term` or `15`.
@@ -89,6 +206,44 @@ impl ServiceDir {
         nix::unistd::access(&self.path, nix::unistd::AccessFlags::X_OK)
     }
 
+    /// The directory itself, open for `*at` calls (it may be a symbolic link, as
+    /// `/service/NAME` often is; what is inside it is looked at without following any).
+    pub fn open(&self) -> Result<OwnedFd, Errno> {
+        open(
+            &self.path,
+            OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+    }
+
+    /// A settings file of the service (one of this module's constants, directly in
+    /// the directory) read with `read_small_file`: at most `SETTINGS_MAX` bytes, as
+    /// text. `Ok(None)` when it does not exist; the error says why it cannot be used.
+    pub fn read_setting(&self, name: &str) -> Result<Option<String>, SmallFileError> {
+        let dir = self.open().map_err(SmallFileError::Io)?;
+        Ok(read_small_file(
+            &dir,
+            OsStr::new(name),
+            Extent::Whole(SETTINGS_MAX),
+            Links::Refuse,
+        )?
+        .map(|b| String::from_utf8_lossy(&b).into_owned()))
+    }
+
+    /// A duration from a settings file (`check-timeout`, `timeout-kill`, ...): `Ok(None)`
+    /// without the file; more than `units::MAX_DURATION` is taken as that much (the
+    /// operator meant "for ever"). The error is a warning's text, naming the file.
+    pub fn read_duration(&self, name: &str) -> Result<Option<std::time::Duration>, String> {
+        let what = |e: &dyn std::fmt::Display| format!("{}/{name}: {e}", self.path.display());
+        match self.read_setting(name) {
+            Ok(None) => Ok(None),
+            Ok(Some(text)) => crate::units::parse_duration_saturating(text.trim())
+                .map(Some)
+                .map_err(|e| what(&e)),
+            Err(e) => Err(what(&e)),
+        }
+    }
+
     /// Whether the service is normally up, i.e. has no `down` file.
     pub fn normally_up(&self) -> Result<bool, Errno> {
         match nix::sys::stat::stat(&self.file(DOWN)) {
@@ -99,30 +254,27 @@ impl ServiceDir {
     }
 
     /// The stop policy from `down-signal` and `timeout-kill`; what cannot be used is
-    /// reported in the returned warnings and left at its default.
+    /// reported in the returned warnings (each naming its file) and left at its default.
     pub fn stop_policy(&self) -> (StopPolicy, Vec<String>) {
         let mut policy = StopPolicy::default();
         let mut warnings = Vec::new();
-        let read = |name: &str| std::fs::read_to_string(self.file(name)).ok();
-        if let Some(text) = read(DOWN_SIGNAL) {
-            match parse_signal(&text) {
+        let file = |name: &str| format!("{}/{name}", self.path.display());
+        match self.read_setting(DOWN_SIGNAL) {
+            Ok(None) => {}
+            Ok(Some(text)) => match parse_signal(&text) {
                 Some(sig) => policy.signal = sig,
                 None => warnings.push(format!(
-                    "{}/{DOWN_SIGNAL}: not a signal: {:?}, using TERM",
-                    self.path.display(),
+                    "{}: not a signal: {:?}, using TERM",
+                    file(DOWN_SIGNAL),
                     text.trim()
                 )),
-            }
+            },
+            Err(e) => warnings.push(format!("{}: {e}, using TERM", file(DOWN_SIGNAL))),
         }
-        if let Some(text) = read(TIMEOUT_KILL) {
-            match crate::units::parse_duration(text.trim()) {
-                Ok(d) if !d.is_zero() => policy.kill_after = Some(d),
-                Ok(_) => {}
-                Err(e) => warnings.push(format!(
-                    "{}/{TIMEOUT_KILL}: {e}, not killing",
-                    self.path.display()
-                )),
-            }
+        match self.read_duration(TIMEOUT_KILL) {
+            Ok(Some(d)) if !d.is_zero() => policy.kill_after = Some(d),
+            Ok(_) => {}
+            Err(e) => warnings.push(format!("{e}, not killing")),
         }
         (policy, warnings)
     }

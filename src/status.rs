@@ -16,7 +16,9 @@
 use crate::service_dir::{STATUS, STATUS_NEW, ServiceDir};
 use crate::tai64::Tai64N;
 use nix::errno::Errno;
-use std::io::{Read, Write};
+use nix::fcntl::OFlag;
+use nix::sys::stat::Mode;
+use std::io::Write;
 
 pub const DAEMONTOOLS_LEN: usize = 18;
 pub const EXT_V1_LEN: usize = 52;
@@ -227,22 +229,37 @@ impl Status {
         })
     }
 
-    /// Reads `DIR/supervise/status`.
+    /// Reads `DIR/supervise/status`. Opened without blocking and without following a
+    /// symlink, and refused unless it is a regular file: a FIFO or a device put in its
+    /// place would hang every reader (svstat, svwait, the frontends, svscan) or feed it
+    /// endless bytes. Such a file reads as `BadFormat`, as daemontools' svstat says.
     pub fn read(dir: &ServiceDir) -> Result<Self, StatusError> {
-        let mut f = std::fs::File::open(dir.file(STATUS)).map_err(io_errno)?;
+        let fd = match nix::fcntl::open(
+            &dir.file(STATUS),
+            OFlag::O_RDONLY
+                | OFlag::O_NONBLOCK
+                | OFlag::O_NOFOLLOW
+                | OFlag::O_NOCTTY
+                | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        ) {
+            Ok(fd) => fd,
+            // A symlink: supervise renames a regular file into place, never a link.
+            Err(Errno::ELOOP) => return Err(StatusError::BadFormat),
+            Err(e) => return Err(StatusError::Io(e)),
+        };
+        let st = nix::sys::stat::fstat(&fd).map_err(StatusError::Io)?;
+        if st.st_mode & libc::S_IFMT != libc::S_IFREG {
+            return Err(StatusError::BadFormat);
+        }
         let mut buf = [0u8; 64];
         let mut n = 0;
-        loop {
-            match f.read(&mut buf[n..]) {
+        while n < buf.len() {
+            match nix::unistd::read(&fd, &mut buf[n..]) {
                 Ok(0) => break,
-                Ok(k) => {
-                    n += k;
-                    if n == buf.len() {
-                        break;
-                    }
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(io_errno(e)),
+                Ok(k) => n += k,
+                Err(Errno::EINTR) => {}
+                Err(e) => return Err(StatusError::Io(e)),
             }
         }
         Status::unpack(&buf[..n])
@@ -260,10 +277,6 @@ impl Status {
         drop(f);
         std::fs::rename(STATUS_NEW, STATUS)
     }
-}
-
-fn io_errno(e: std::io::Error) -> StatusError {
-    StatusError::Io(Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)))
 }
 
 #[cfg(test)]

@@ -2,8 +2,8 @@
 
 use crate::diag::{errstr, ioerrstr, warn};
 use crate::service_dir::{
-    CHECK, CHECK_INTERVAL, CHECK_TIMEOUT, CONTROL, FINISH, LOCK, NOTIFICATION_FD, NOTIFY, OK,
-    RESTART, RUN, SUPERVISE, ServiceDir, StopPolicy, TIMEOUT_FINISH,
+    CHECK, CHECK_INTERVAL, CHECK_TIMEOUT, CONTROL, FINISH, LOCK, NOTIFICATION_FD, NOTIFY, OK, RUN,
+    SUPERVISE, ServiceDir, StopPolicy, TIMEOUT_FINISH,
 };
 use crate::status::{Extension, Readiness, Status, Want};
 use crate::tai64::Tai64N;
@@ -666,7 +666,13 @@ fn raw_wait_status(ws: WaitStatus) -> Option<(u32, i32)> {
 /// The number in `notification-fd`, if there is a usable one (3 or more: 0 to 2 are
 /// the service's standard descriptors).
 fn read_notification_fd(dir: &str) -> Option<std::os::fd::RawFd> {
-    let text = std::fs::read_to_string(NOTIFICATION_FD).ok()?;
+    let text = match ServiceDir::new(".").read_setting(NOTIFICATION_FD) {
+        Ok(text) => text?,
+        Err(e) => {
+            settings_warning(&format!("{dir}/{NOTIFICATION_FD}: {e}, ignored"));
+            return None;
+        }
+    };
     match text.trim().parse::<std::os::fd::RawFd>() {
         Ok(n) if (3..1024).contains(&n) => Some(n),
         _ => {
@@ -679,13 +685,15 @@ fn read_notification_fd(dir: &str) -> Option<std::os::fd::RawFd> {
     }
 }
 
-/// A duration from a settings file of the service directory, if it has a usable one.
+/// A duration from a settings file of the service directory, if it has a usable one
+/// (read by `ServiceDir::read_duration`: never blocking, never following a link).
 fn read_duration(name: &str, dir: &str) -> Option<Duration> {
-    let text = std::fs::read_to_string(name).ok()?;
-    match crate::units::parse_duration(text.trim()) {
-        Ok(d) => Some(d),
+    match ServiceDir::new(".").read_duration(name) {
+        Ok(d) => d,
         Err(e) => {
-            settings_warning(&format!("{dir}/{name}: {e}, using the default"));
+            // The error names ./NAME: say it with the service's directory instead.
+            let e = e.strip_prefix("./").unwrap_or(&e);
+            settings_warning(&format!("{dir}/{e}, using the default"));
             None
         }
     }
@@ -849,13 +857,13 @@ impl Context<'_> {
             settings_warning(&format!("{}/{w}", self.dir));
         }
         m.stop = stop;
-        m.set_restart_policy(match std::fs::read_to_string(RESTART) {
-            Ok(text) => crate::restart::parse_policy(&text).unwrap_or_else(|e| {
-                settings_warning(&format!("{}/{RESTART}: {e}, using daemontools'", self.dir));
+        m.set_restart_policy(
+            crate::restart::read_policy(&ServiceDir::new(".")).unwrap_or_else(|e| {
+                let e = e.strip_prefix("./").unwrap_or(&e);
+                settings_warning(&format!("{}/{e}, using daemontools'", self.dir));
                 RestartPolicy::Daemontools
             }),
-            Err(_) => RestartPolicy::Daemontools,
-        });
+        );
         // Readiness: a notification-fd if there is one, else a check if there is one.
         let fd_number = read_notification_fd(self.dir);
         let pipe = fd_number.and_then(|_| nix::unistd::pipe2(OFlag::O_CLOEXEC).ok());
@@ -873,8 +881,10 @@ impl Context<'_> {
             self.check = Some(Check {
                 pid: None,
                 next_at: Some(now),
-                give_up_at: now
-                    + read_duration(CHECK_TIMEOUT, self.dir).unwrap_or(DEFAULT_CHECK_TIMEOUT),
+                give_up_at: crate::units::deadline_after(
+                    now,
+                    read_duration(CHECK_TIMEOUT, self.dir).unwrap_or(DEFAULT_CHECK_TIMEOUT),
+                ),
                 interval: read_duration(CHECK_INTERVAL, self.dir).unwrap_or(DEFAULT_CHECK_INTERVAL),
             });
         }

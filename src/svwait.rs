@@ -5,13 +5,15 @@
 //! for writing, which comes when the supervise reading it exits. No timer runs but the
 //! caller's deadline.
 
+use crate::diag::errstr;
 use crate::service_dir::{SUPERVISE, ServiceDir};
-use crate::status::Status;
+use crate::status::{Status, StatusError};
 use crate::wakeup::timeout_until;
 use nix::errno::Errno;
 use nix::poll::{PollFd, PollFlags, poll};
 use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
 use std::os::fd::{AsFd, OwnedFd};
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 /// What to wait for.
@@ -35,26 +37,42 @@ pub enum Outcome {
     TimedOut,
 }
 
-/// Why waiting is impossible, with the service concerned.
+/// Why waiting is impossible, with the service concerned (as the caller named it).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum WaitError {
-    NotRunning(String),
-    Sys(String, &'static str, Errno),
+    NotRunning(PathBuf),
+    /// Its `supervise/status` could not be read or is not what a supervise writes.
+    Status(PathBuf, StatusError),
+    /// A system call failed: what was being done, to which service.
+    Sys(&'static str, PathBuf, Errno),
+    Poll(Errno),
 }
 
 impl std::fmt::Display for WaitError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            WaitError::NotRunning(d) => write!(f, "unable to wait for {d}: supervise not running"),
-            WaitError::Sys(d, what, e) => {
-                write!(f, "unable to {what} {d}: {}", crate::diag::errstr(*e))
+            WaitError::NotRunning(d) => {
+                write!(
+                    f,
+                    "unable to wait for {}: supervise not running",
+                    d.display()
+                )
             }
+            WaitError::Status(d, e) => write!(
+                f,
+                "unable to read {}: {e}",
+                d.join(crate::service_dir::STATUS).display()
+            ),
+            WaitError::Sys(what, d, e) => {
+                write!(f, "unable to {what} {}: {}", d.display(), errstr(*e))
+            }
+            WaitError::Poll(e) => write!(f, "unable to poll: {}", errstr(*e)),
         }
     }
 }
 
 struct Watched {
-    name: String,
+    name: PathBuf,
     dir: ServiceDir,
     /// Our FIFO in supervise/event, if the supervise has one.
     events: Option<crate::control::EventFifo>,
@@ -64,12 +82,7 @@ struct Watched {
 
 /// Whether the service's current status meets `goal`.
 fn meets(w: &Watched, goal: Goal) -> Result<bool, WaitError> {
-    let st = Status::read(&w.dir).map_err(|e| match e {
-        crate::status::StatusError::Io(e) => WaitError::Sys(w.name.clone(), "read status of", e),
-        crate::status::StatusError::BadFormat => {
-            WaitError::Sys(w.name.clone(), "read status of", Errno::EPROTO)
-        }
-    })?;
+    let st = Status::read(&w.dir).map_err(|e| WaitError::Status(w.name.clone(), e))?;
     Ok(match goal {
         Goal::Up => st.pid != 0,
         Goal::Ready => {
@@ -86,27 +99,28 @@ fn meets(w: &Watched, goal: Goal) -> Result<bool, WaitError> {
 }
 
 /// Waits until all (or, with `any`, one) of `dirs` meet `goal`, or `timeout` passes.
-pub fn wait(
-    dirs: &[String],
+pub fn wait<P: AsRef<Path>>(
+    dirs: &[P],
     goal: Goal,
     any: bool,
     timeout: Option<Duration>,
 ) -> Result<Outcome, WaitError> {
-    let deadline = timeout.map(|t| Instant::now() + t);
+    let deadline = timeout.map(|t| crate::units::deadline_after(Instant::now(), t));
     // Only made if some supervise has no event directory: closing an inotify instance
     // costs the kernel milliseconds, which a waiter's caller would wait for.
     let mut inotify: Option<Inotify> = None;
     let mut watched = Vec::new();
     for name in dirs {
-        let dir = ServiceDir::new(name);
+        let name = name.as_ref().to_path_buf();
+        let dir = ServiceDir::new(&name);
         // Listen first, then look: a change between the two is not missed.
         let events = crate::control::EventFifo::listen(&dir)
-            .map_err(|e| WaitError::Sys(name.clone(), "listen for events of", e))?;
+            .map_err(|e| WaitError::Sys("listen for events of", name.clone(), e))?;
         if events.is_none() {
             if inotify.is_none() {
                 inotify = Some(
                     Inotify::init(InitFlags::IN_CLOEXEC | InitFlags::IN_NONBLOCK)
-                        .map_err(|e| WaitError::Sys(String::new(), "watch", e))?,
+                        .map_err(|e| WaitError::Sys("watch", name.clone(), e))?,
                 );
             }
             if let Some(i) = &inotify {
@@ -116,17 +130,17 @@ pub fn wait(
                 )
                 .map_err(|e| match e {
                     Errno::ENOENT => WaitError::NotRunning(name.clone()),
-                    e => WaitError::Sys(name.clone(), "watch", e),
+                    e => WaitError::Sys("watch", name.clone(), e),
                 })?;
             }
         }
         let ok = match crate::control::hold_ok(&dir) {
             Ok(Some(ok)) => ok,
             Ok(None) | Err(Errno::ENOENT) => return Err(WaitError::NotRunning(name.clone())),
-            Err(e) => return Err(WaitError::Sys(name.clone(), "open supervise/ok of", e)),
+            Err(e) => return Err(WaitError::Sys("open supervise/ok of", name, e)),
         };
         watched.push(Watched {
-            name: name.clone(),
+            name,
             dir,
             events,
             ok,
@@ -162,7 +176,7 @@ pub fn wait(
         }
         match poll(&mut fds, timeout_until(deadline, now)) {
             Ok(_) | Err(Errno::EINTR) => {}
-            Err(e) => return Err(WaitError::Sys(String::new(), "poll for", e)),
+            Err(e) => return Err(WaitError::Poll(e)),
         }
         let gone = fds[..watched.len()].iter().position(|f| {
             f.revents()

@@ -449,3 +449,133 @@ fn a_reader_gone_away_does_not_stop_the_work() {
         assert_eq!(status_pid(d), 0, "{}", d.display());
     }
 }
+
+/// Status changes that do not end a wait (svc -p, svc -c) must not make the frontends
+/// spin: they sleep until the next change or their deadline.
+#[test]
+fn waiting_costs_no_cpu() {
+    let t = TempDir::new("admin-cpu");
+    let (s, _p) = down_service(&t, "s", "exec sleep 1000");
+    // svcstart waits 2 s for the settle time once the service is up.
+    let mut start = Proc::spawn(
+        cmd("svcstart")
+            .args(["-q", "-s", "2s"])
+            .arg(&s)
+            .stdin(Stdio::null()),
+    );
+    must("up", || status_pid(&s) != 0);
+    for _ in 0..3 {
+        svc("-p", &s);
+        svc("-c", &s);
+    }
+    let (ms, code) = cpu_ms_at_exit(&mut start);
+    assert_eq!(code, Some(0));
+    assert!(ms < 50, "svcstart used {ms} ms of CPU in a 2 s wait");
+    // svcstop waits 2 s for a service that ignores its TERM, then KILLs it.
+    let k = service(&t.join("k"), "trap '' TERM; exec sleep 1000");
+    let _pk = Proc::supervise(&k);
+    must("up", || status_pid(&k) != 0);
+    let mut stop = Proc::spawn(
+        cmd("svcstop")
+            .args(["-q", "-t", "2s"])
+            .arg(&k)
+            .stdin(Stdio::null()),
+    );
+    must("want down", || svstat(&k).contains("want down"));
+    for _ in 0..3 {
+        svc("-p", &k);
+        svc("-c", &k);
+    }
+    let (ms, code) = cpu_ms_at_exit(&mut stop);
+    assert_eq!(code, Some(0));
+    assert!(ms < 50, "svcstop used {ms} ms of CPU in a 2 s wait");
+}
+
+/// A `supervise/status` that is a FIFO neither hangs the frontends nor passes for a
+/// status: 111, "bad format".
+#[test]
+fn a_fifo_status_is_unreachable_at_once() {
+    let t = TempDir::new("admin-fifostatus");
+    let s = t.join("s");
+    let _held = fake_supervise(&s, mkfifo);
+    for prog in ["svcstart", "svcstop"] {
+        let (code, _, err) = out_within(cmd(prog).args(["-t", "1s"]).arg(&s));
+        assert_eq!(code, 111, "{prog}: {err}");
+        assert!(err.contains("bad format"), "{prog}: {err}");
+        assert!(
+            err.starts_with(&format!("{prog}: warning: unable to control")),
+            "{err}"
+        );
+    }
+}
+
+/// -p handles `down` inside the service directory without following a link: the
+/// account that owns a service directory plants `down` as a link to a file of root's
+/// (or to where root should create one); svcstop -p and svcstart -p as root leave the
+/// target alone, and svcstop -p replaces the link with a file of its own.
+#[test]
+fn persist_never_follows_a_planted_down_link() {
+    use std::ffi::OsStr;
+    let t = TempDir::new("admin-persist-link");
+    let user = TempUser::new();
+    let s = service(&t.join("s"), "exec sleep 1000");
+    user.own(&s);
+    user.own(&s.join("run"));
+    let precious = t.join("precious");
+    std::fs::write(&precious, "root's\n").unwrap();
+    let made = t.join("made-by-root");
+    let _p = Proc::supervise(&s);
+    must("up", || status_pid(&s) != 0);
+    let down = s.join("down");
+    let plant = |target: &Path| {
+        user.run(&[OsStr::new("rm"), OsStr::new("-f"), down.as_os_str()]);
+        user.run(&[
+            OsStr::new("ln"),
+            OsStr::new("-s"),
+            target.as_os_str(),
+            down.as_os_str(),
+        ]);
+        assert!(std::fs::symlink_metadata(&down).unwrap().is_symlink());
+    };
+    plant(&made);
+    let (code, o, e) = frontend("svcstop", &["-p"], &[&s]);
+    assert_eq!(code, 0, "{o}{e}");
+    assert!(!made.exists(), "svcstop -p created the link's target");
+    let m = std::fs::symlink_metadata(&down).unwrap();
+    assert!(m.is_file(), "down is not a file of its own: {m:?}");
+    plant(&precious);
+    let (code, o, e) = frontend("svcstop", &["-p"], &[&s]);
+    assert_eq!(code, 0, "{o}{e}");
+    assert!(std::fs::symlink_metadata(&down).unwrap().is_file());
+    assert_eq!(std::fs::read_to_string(&precious).unwrap(), "root's\n");
+    plant(&precious);
+    let (code, o, e) = frontend("svcstart", &["-p", "-s", "100ms"], &[&s]);
+    assert_eq!(code, 0, "{o}{e}");
+    assert!(
+        std::fs::symlink_metadata(&down).is_err(),
+        "down still there"
+    );
+    assert_eq!(std::fs::read_to_string(&precious).unwrap(), "root's\n");
+}
+
+/// A service directory whose name is not UTF-8 is started and stopped under its own
+/// name, shown lossily.
+#[test]
+fn names_that_are_not_utf8() {
+    let t = TempDir::new("admin-latin1");
+    let s = service(&latin1_name(t.path()), "exec sleep 1000");
+    std::fs::write(s.join("down"), "").unwrap();
+    let _p = supervise_via_alias(&s);
+    let (code, o, e) = frontend("svcstart", &["-p", "-s", "100ms"], &[&s]);
+    assert_eq!(code, 0, "{o}{e}");
+    assert!(o.contains("caf\u{fffd} ....OK"), "{o}");
+    assert!(status_pid(&s) != 0);
+    assert!(!s.join("down").exists());
+    let (code, o, e) = frontend("svcstop", &["--json"], &[&s]);
+    assert_eq!(code, 0, "{o}{e}");
+    assert!(
+        o.contains("caf\u{fffd}\",\"action\":\"stop\",\"result\":\"ok\""),
+        "{o}"
+    );
+    assert_eq!(status_pid(&s), 0);
+}

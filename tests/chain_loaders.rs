@@ -455,3 +455,155 @@ fn pgrphack_makes_a_new_session() {
     let (_, o, _) = out(Command::new("sh").args(["-c", script]));
     assert_eq!(o, "");
 }
+
+/// A variable file that is a FIFO, a symbolic link to /dev/zero (links are followed,
+/// as daemontools' envdir does, to a regular file only) or a first line too long for
+/// the environment: envdir says which file and why, exits 111, and neither hangs nor
+/// eats memory (it used to wait for a FIFO's writer for ever, and read /dev/zero until
+/// memory ran out).
+#[test]
+fn envdir_refuses_fifos_links_and_huge_lines() {
+    let t = TempDir::new("envdirodd");
+    type Make<'a> = &'a dyn Fn(&std::path::Path);
+    let cases: [(&str, Make, &str); 3] = [
+        ("FIFO", &mkfifo, "not a regular file"),
+        (
+            "ZERO",
+            &|p| std::os::unix::fs::symlink("/dev/zero", p).unwrap(),
+            "not a regular file",
+        ),
+        (
+            "HUGE",
+            &|p| std::fs::write(p, vec![b'x'; 1 << 20]).unwrap(),
+            "longer than 131072 bytes",
+        ),
+    ];
+    for (name, make, why) in cases {
+        let d = t.join(name);
+        std::fs::create_dir(&d).unwrap();
+        make(&d.join(name));
+        // Whatever goes wrong, not more than 300 MB.
+        let (code, _, err) = out_within(
+            cmd("softlimit")
+                .args(["-a", "300000000", bin("envdir")])
+                .arg(&d)
+                .arg("true"),
+        );
+        assert_eq!(code, 111, "{name}: {err}");
+        assert_eq!(
+            err,
+            format!(
+                "envdir: fatal: unable to read {}/{name}: {why}\n",
+                d.display()
+            )
+        );
+    }
+    // A long file whose first line is short is fine: only that line is read.
+    let d = t.join("long");
+    std::fs::create_dir(&d).unwrap();
+    let mut content = b"short\n".to_vec();
+    content.extend(vec![b'x'; 1 << 20]);
+    std::fs::write(d.join("V"), content).unwrap();
+    let (code, o, e) = out_within(cmd("envdir").arg(&d).args(["sh", "-c", "echo $V"]));
+    assert_eq!((code, o.as_str()), (0, "short\n"), "{e}");
+    // A link to a regular file is followed.
+    std::fs::rename(d.join("V"), t.join("target")).unwrap();
+    std::os::unix::fs::symlink(t.join("target"), d.join("V")).unwrap();
+    let (code, o, e) = out_within(cmd("envdir").arg(&d).args(["sh", "-c", "echo $V"]));
+    assert_eq!((code, o.as_str()), (0, "short\n"), "{e}");
+}
+
+/// setlock opens its file without blocking and without following a symbolic link:
+/// a FIFO is refused at once with -n, -t and the default wait alike (it hung), and a
+/// link is neither followed to create its target nor to lock it (daemontools' setlock
+/// follows it).
+#[test]
+fn setlock_refuses_fifos_and_symbolic_links() {
+    let t = TempDir::new("setlockodd");
+    let fifo = t.join("fifo");
+    mkfifo(&fifo);
+    for args in [&["-n"][..], &["-t", "1s"][..], &[][..]] {
+        let (code, _, err) = out_within(cmd("setlock").args(args).arg(&fifo).arg("true"));
+        assert_eq!(code, 111, "{args:?}");
+        assert_eq!(
+            err,
+            format!(
+                "setlock: fatal: unable to open {}: not a regular file\n",
+                fifo.display()
+            )
+        );
+    }
+    let target = t.join("target");
+    let link = t.join("link");
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    let (code, _, err) = out_within(cmd("setlock").arg("-n").arg(&link).arg("true"));
+    assert_eq!(code, 111);
+    assert_eq!(
+        err,
+        format!(
+            "setlock: fatal: unable to open {}: is a symbolic link, not followed\n",
+            link.display()
+        )
+    );
+    assert!(!target.exists(), "the link's target was created");
+    // -x: quietly 0, as for any lock that cannot be had.
+    assert_eq!(
+        out_within(cmd("setlock").args(["-n", "-x"]).arg(&fifo).arg("false")),
+        (0, String::new(), String::new())
+    );
+}
+
+/// A duration past a hundred years (2^63 s and more crashed svscan -t, svwait, svcstart
+/// and setlock at the arithmetic) is a usage error at once, saying why.
+#[test]
+fn huge_durations_are_usage_errors() {
+    let huge = "110000000000000d";
+    let cases: [(&str, &[&str]); 8] = [
+        ("svwait", &["-t", huge, "x"]),
+        ("svcstart", &["-t", huge, "x"]),
+        ("svcstart", &["-s", huge, "x"]),
+        ("svcstop", &["-t", huge, "x"]),
+        ("setlock", &["-t", huge, "lock", "true"]),
+        ("softlimit", &["-t", huge, "true"]),
+        ("svscan", &["-t", huge, "/nonexistent"]),
+        ("svcrestart", &["-t", huge, "x"]),
+    ];
+    for (prog, args) in cases {
+        let (code, o, err) = out_within(cmd(prog).args(args));
+        assert_eq!(code, 100, "{prog} {args:?}: {err}");
+        assert_eq!(o, "");
+        assert!(
+            err.starts_with(prog)
+                && err.contains(&format!("duration \"{huge}\" too long (at most 36500d)\n")),
+            "{prog} {args:?}: {err}"
+        );
+    }
+}
+
+/// Paths that are not UTF-8 are used as given: setlock's lock file, envdir's directory
+/// and its variable names and values.
+#[test]
+fn names_that_are_not_utf8() {
+    use std::os::unix::ffi::OsStrExt;
+    let t = TempDir::new("chainlatin1");
+    let lock = latin1_name(t.path());
+    let (code, _, e) = out_within(cmd("setlock").arg("-n").arg(&lock).arg("true"));
+    assert_eq!(code, 0, "{e}");
+    assert!(lock.exists());
+    let d = latin1_name(&t.join("env"));
+    std::fs::create_dir_all(&d).unwrap();
+    std::fs::write(d.join(std::ffi::OsStr::from_bytes(b"V\xe9")), b"\xff\xfe\n").unwrap();
+    let o = run(cmd("envdir").arg(&d).arg("env"));
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        o.stdout
+            .split(|&b| b == b'\n')
+            .any(|l| l == b"V\xe9=\xff\xfe"),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    // An error names it lossily.
+    let (code, _, e) = out_within(cmd("envdir").arg(d.join("missing")).arg("true"));
+    assert_eq!(code, 111);
+    assert!(e.contains("caf\u{fffd}/missing"), "{e}");
+}

@@ -217,3 +217,88 @@ fn svc_r_restarts_a_running_service() {
     assert!(!alive(first));
     assert!(svstat(&s).contains(": up (pid "));
 }
+
+/// A `supervise/status` that is a FIFO, a symlink to /dev/zero or a directory is "bad
+/// format", as daemontools' svstat says of a FIFO, and never hangs svstat.
+#[test]
+fn svstat_on_a_status_that_is_no_regular_file() {
+    let t = TempDir::new("svstatfifo");
+    let fifo = t.join("fifo");
+    let _held = fake_supervise(&fifo, mkfifo);
+    let zero = t.join("zero");
+    let _held2 = fake_supervise(&zero, |p| {
+        std::os::unix::fs::symlink("/dev/zero", p).unwrap()
+    });
+    let dir = t.join("dir");
+    let _held3 = fake_supervise(&dir, |p| std::fs::create_dir(p).unwrap());
+    for s in [&fifo, &zero, &dir] {
+        let (code, o, e) = out_within(cmd("svstat").arg(s));
+        assert_eq!(code, 0, "{e}");
+        assert_eq!(
+            o,
+            format!(
+                "{}: unable to read supervise/status: bad format\n",
+                s.display()
+            )
+        );
+    }
+    // daemontools' own svstat says the same of the FIFO.
+    let (_, o, _) = out_within(std::process::Command::new(daemontools("svstat")).arg(&fifo));
+    assert_eq!(
+        o,
+        format!(
+            "{}: unable to read supervise/status: bad format\n",
+            fifo.display()
+        )
+    );
+}
+
+/// A service directory whose name is not UTF-8: svc acts on it and svstat reads it,
+/// under its own name (shown lossily).
+#[test]
+fn names_that_are_not_utf8() {
+    let t = TempDir::new("svclatin1");
+    let s = service(&latin1_name(t.path()), "exec sleep 1000");
+    std::fs::write(s.join("down"), "").unwrap();
+    let _p = supervise_via_alias(&s);
+    svc("-u", &s);
+    must("up", || status_pid(&s) != 0);
+    let (code, o, e) = out_within(cmd("svstat").arg(&s));
+    assert_eq!(code, 0, "{e}");
+    assert!(o.contains("caf\u{fffd}: up (pid "), "{o}");
+    let (code, o, _) = out_within(cmd("svstat").arg("-j").arg(&s));
+    assert_eq!(code, 0);
+    assert!(o.contains("caf\u{fffd}\""), "{o}");
+    svc("-d", &s);
+    must("down", || status_pid(&s) == 0);
+    assert_eq!(out_within(cmd("svok").arg(&s)).0, 0);
+}
+
+/// svc writes only into a FIFO: a `supervise/control` that is a symbolic link to a
+/// file of root's, or a regular file, is no supervise listening, and is not written.
+#[test]
+fn svc_never_writes_through_a_planted_control() {
+    let t = TempDir::new("svcplanted");
+    let precious = t.join("precious");
+    std::fs::write(&precious, "root's\n").unwrap();
+    let s = t.join("s");
+    let held = fake_supervise(&s, |p| std::fs::write(p, [0u8; 18]).unwrap());
+    drop(held);
+    let control = s.join("supervise/control");
+    std::fs::remove_file(&control).unwrap();
+    std::os::unix::fs::symlink(&precious, &control).unwrap();
+    let (code, _, err) = out_within(cmd("svc").arg("-u").arg(&s));
+    assert_eq!(code, 111);
+    assert_eq!(
+        err,
+        format!(
+            "svc: warning: unable to control {}: supervise not running\n",
+            s.display()
+        )
+    );
+    assert_eq!(std::fs::read_to_string(&precious).unwrap(), "root's\n");
+    std::fs::remove_file(&control).unwrap();
+    std::fs::write(&control, "").unwrap();
+    assert_eq!(out_within(cmd("svc").arg("-u").arg(&s)).0, 111);
+    assert_eq!(std::fs::read(&control).unwrap(), b"");
+}

@@ -149,3 +149,98 @@ fn nix_mkfifo(p: &std::path::Path) {
         .unwrap();
     assert!(st.success());
 }
+
+/// Status changes that do not meet the goal (svc -p, svc -c) must not make the waiter
+/// spin: it sleeps until the next change or its deadline (it busy-looped on the
+/// FIFO's POLLHUP once supervise had closed its end: 2.3 s of CPU in 3 s).
+#[test]
+fn unrelated_changes_cost_no_cpu() {
+    let t = TempDir::new("svwaitcpu");
+    let s = service(&t.join("s"), "exec sleep 1000");
+    let _p = Proc::supervise(&s);
+    must("up", || status_pid(&s) != 0);
+    let started = Instant::now();
+    let mut w = svwait(&["-d", "-t", "2s"], &[&s]);
+    must("fifo made", || {
+        std::fs::read_dir(s.join("supervise/event")).is_ok_and(|d| d.count() == 1)
+    });
+    for _ in 0..3 {
+        svc("-p", &s);
+        svc("-c", &s);
+    }
+    let (ms, code) = cpu_ms_at_exit(&mut w);
+    assert_eq!(code, Some(1));
+    assert!(started.elapsed() >= Duration::from_secs(2));
+    assert!(ms < 50, "svwait used {ms} ms of CPU in a 2 s wait");
+}
+
+/// A `supervise/status` that is a FIFO neither hangs svwait nor passes for a status:
+/// it says which file, and "bad format" as svstat does.
+#[test]
+fn a_fifo_status_is_bad_format_at_once() {
+    let t = TempDir::new("svwaitfifostatus");
+    let s = t.join("s");
+    let _held = fake_supervise(&s, mkfifo);
+    let (code, _, err) = out_within(cmd("svwait").args(["-u", "-t", "1s"]).arg(&s));
+    assert_eq!(code, 111);
+    assert_eq!(
+        err,
+        format!(
+            "svwait: fatal: unable to read {}/supervise/status: bad format\n",
+            s.display()
+        )
+    );
+}
+
+/// Every message names the service concerned, and a status no supervise writes is "bad
+/// format" (it was "protocol error"; an inotify that could not be had said `unable to
+/// watch : ...`).
+#[test]
+fn messages_name_the_service() {
+    let t = TempDir::new("svwaitmsg");
+    let s = t.join("s");
+    let _held = fake_supervise(&s, |p| std::fs::write(p, "short").unwrap());
+    let (code, _, err) = out_within(cmd("svwait").args(["-u", "-t", "1s"]).arg(&s));
+    assert_eq!(code, 111);
+    assert_eq!(
+        err,
+        format!(
+            "svwait: fatal: unable to read {}/supervise/status: bad format\n",
+            s.display()
+        )
+    );
+    // No descriptor left for inotify (this supervise has no event directory).
+    let (code, _, err) = out_within(
+        cmd("softlimit")
+            .args(["-o", "3", bin("svwait"), "-u", "-t", "1s"])
+            .arg(&s),
+    );
+    assert_eq!(code, 111);
+    assert_eq!(
+        err,
+        format!(
+            "svwait: fatal: unable to watch {}: process cannot open more files\n",
+            s.display()
+        )
+    );
+}
+
+/// A service directory whose name is not UTF-8 is waited for under its own name (it
+/// was turned into "caf\u{fffd}", which does not exist).
+#[test]
+fn names_that_are_not_utf8() {
+    let t = TempDir::new("svwaitlatin1");
+    let s = service(&latin1_name(t.path()), "exec sleep 1000");
+    std::fs::write(s.join("down"), "").unwrap();
+    let _p = supervise_via_alias(&s);
+    let mut w = svwait(&["-u", "-t", "20s"], &[&s]);
+    svc("-u", &s);
+    assert_eq!(w.wait_exit(), Some(0));
+    let (code, _, err) = out_within(
+        cmd("svwait")
+            .arg("-u")
+            .arg(t.join("x").join(s.file_name().unwrap())),
+    );
+    assert_eq!(code, 111);
+    assert!(err.contains("caf\u{fffd}"), "{err}");
+}

@@ -26,11 +26,7 @@ fn main() {
         Err(EnvdirError::Read(name, e)) => fatal(
             "envdir",
             EXIT_TEMP,
-            &format!(
-                "unable to read {d}/{}: {}",
-                name.to_string_lossy(),
-                errstr(e)
-            ),
+            &format!("unable to read {d}/{}: {e}", name.to_string_lossy()),
         ),
         Err(EnvdirError::BadName(name)) => fatal(
             "envdir",

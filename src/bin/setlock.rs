@@ -1,7 +1,7 @@
 //! setlock [-nNxXs] [-t DURATION] [-E CODE] FILE PROGRAM...: run PROGRAM holding a lock.
 
 use svkit::chain::{Opt, parse_args};
-use svkit::diag::{EXIT_OK, EXIT_TEMP, errstr, fatal, help_if_asked};
+use svkit::diag::{EXIT_OK, EXIT_TEMP, fatal, help_if_asked};
 use svkit::lock::{LockError, Wait, acquire};
 use svkit::units::parse_duration;
 
@@ -47,26 +47,15 @@ fn main() {
             let _ = e;
             std::process::exit(EXIT_OK)
         }
-        Err(LockError::Open(e)) => fatal(
-            "setlock",
-            EXIT_TEMP,
-            &format!("unable to open {name}: {}", errstr(e)),
-        ),
-        Err(LockError::Busy) => fatal(
-            "setlock",
-            busy_code,
-            &format!("unable to lock {name}: temporary failure"),
-        ),
-        Err(LockError::TimedOut) => fatal(
-            "setlock",
-            busy_code,
-            &format!("unable to lock {name}: timed out: still locked by another process"),
-        ),
-        Err(LockError::Lock(e)) => fatal(
-            "setlock",
-            EXIT_TEMP,
-            &format!("unable to lock {name}: {}", errstr(e)),
-        ),
+        Err(e @ (LockError::Open(_) | LockError::Symlink | LockError::NotRegular)) => {
+            fatal("setlock", EXIT_TEMP, &format!("unable to open {name}: {e}"))
+        }
+        Err(e @ (LockError::Busy | LockError::TimedOut)) => {
+            fatal("setlock", busy_code, &format!("unable to lock {name}: {e}"))
+        }
+        Err(e @ LockError::Lock(_)) => {
+            fatal("setlock", EXIT_TEMP, &format!("unable to lock {name}: {e}"))
+        }
     };
     // The lock descriptor is inherited: it stays held until PROGRAM exits.
     program.exec("setlock", program.command());

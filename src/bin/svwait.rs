@@ -32,9 +32,10 @@ fn main() {
                 }
             }
             Ok(Some(lexopt::Arg::Value(v))) => {
-                dirs.push(v.to_string_lossy().into_owned());
+                // Names are bytes: kept as given, shown lossily only in messages.
+                dirs.push(std::path::PathBuf::from(v));
                 if let Ok(raw) = parser.raw_args() {
-                    dirs.extend(raw.map(|a| a.to_string_lossy().into_owned()));
+                    dirs.extend(raw.map(std::path::PathBuf::from));
                 }
                 break;
             }

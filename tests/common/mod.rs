@@ -314,3 +314,150 @@ pub fn cpu_ticks(pid: u32) -> u64 {
         .collect();
     f[0] + f[1]
 }
+
+/// Waits for the process to exit, and reads its CPU time (user plus system, in
+/// milliseconds) from its zombie's /proc entry before reaping it; with its exit code.
+pub fn cpu_ms_at_exit(p: &mut Proc) -> (u64, Option<i32>) {
+    let pid = p.pid();
+    let zombie = || {
+        std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
+            s.rsplit_once(')')
+                .is_some_and(|(_, r)| r.trim_start().starts_with('Z'))
+        })
+    };
+    assert!(wait_for(DEADLINE, zombie), "pid {pid} did not exit");
+    let ticks = cpu_ticks(pid);
+    // SAFETY: sysconf reads a constant of the system; no memory is passed.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
+    let code = p.wait_exit();
+    (ticks * 1000 / hz, code)
+}
+
+/// As `out`, but a command that has not exited within `DEADLINE` is killed, reaped
+/// and reported as hung, instead of hanging the test.
+pub fn out_within(cmd: &mut Command) -> (i32, String, String) {
+    use std::io::Read;
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let exited = wait_for(DEADLINE, || matches!(child.try_wait(), Ok(Some(_))));
+    if !exited {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("{cmd:?} hung");
+    }
+    let code = child.wait().unwrap().code().unwrap_or(-1);
+    let (mut o, mut e) = (String::new(), String::new());
+    child.stdout.take().unwrap().read_to_string(&mut o).unwrap();
+    child.stderr.take().unwrap().read_to_string(&mut e).unwrap();
+    (code, o, e)
+}
+
+/// A service directory that looks supervised without a supervise: `supervise/ok` and
+/// `supervise/control` are FIFOs held open for reading by the returned files (commands
+/// sent pile up unread), and `supervise/status` is whatever `status` makes of it.
+pub fn fake_supervise(dir: &Path, status: impl FnOnce(&Path)) -> Vec<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let sup = dir.join("supervise");
+    std::fs::create_dir_all(&sup).unwrap();
+    let mut held = Vec::new();
+    for f in ["ok", "control"] {
+        let p = sup.join(f);
+        let st = Command::new("mkfifo").arg(&p).status().unwrap();
+        assert!(st.success());
+        held.push(
+            std::fs::OpenOptions::new()
+                .read(true)
+                .custom_flags(libc::O_NONBLOCK)
+                .open(&p)
+                .unwrap(),
+        );
+    }
+    status(&sup.join("status"));
+    held
+}
+
+/// Makes a FIFO at `path`.
+pub fn mkfifo(path: &Path) {
+    let st = Command::new("mkfifo").arg(path).status().unwrap();
+    assert!(st.success(), "mkfifo {}", path.display());
+}
+
+/// A throwaway unprivileged account, removed on drop: for attacks tested as someone
+/// other than root.
+pub struct TempUser {
+    pub name: String,
+    pub uid: u32,
+    pub gid: u32,
+}
+
+impl TempUser {
+    pub fn new() -> TempUser {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let name = format!(
+            "svkt{}x{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::SeqCst)
+        );
+        // useradd fails while another holds /etc/passwd's lock: try again a while.
+        let made = wait_for(DEADLINE, || {
+            Command::new("useradd")
+                .args(["--system", "-M", "-N", "-s", "/usr/sbin/nologin", &name])
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
+        });
+        assert!(made, "useradd {name} failed");
+        let id = |flag: &str| -> u32 {
+            let o = Command::new("id").args([flag, &name]).output().unwrap();
+            String::from_utf8_lossy(&o.stdout).trim().parse().unwrap()
+        };
+        let (uid, gid) = (id("-u"), id("-g"));
+        TempUser { name, uid, gid }
+    }
+
+    /// Runs `argv` as this account (through svkit's setuidgid); its exit code.
+    pub fn run(&self, argv: &[&std::ffi::OsStr]) -> i32 {
+        let (code, _, err) = out(cmd("setuidgid").arg(&self.name).args(argv));
+        assert_eq!(code, 0, "as {}: {argv:?}: {err}", self.name);
+        code
+    }
+
+    /// Gives `path` (not following a link) to this account.
+    pub fn own(&self, path: &Path) {
+        std::os::unix::fs::lchown(path, Some(self.uid), Some(self.gid)).unwrap();
+    }
+}
+
+impl Drop for TempUser {
+    fn drop(&mut self) {
+        wait_for(DEADLINE, || {
+            Command::new("userdel")
+                .arg(&self.name)
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success() || s.code() == Some(6))
+        });
+    }
+}
+
+/// `dir/caf\xe9`: a name that is not UTF-8 (Latin-1 "café").
+pub fn latin1_name(dir: &Path) -> PathBuf {
+    use std::os::unix::ffi::OsStrExt;
+    dir.join(std::ffi::OsStr::from_bytes(b"caf\xe9"))
+}
+
+/// A supervise for a service directory whose name is not UTF-8, started through a
+/// UTF-8 symbolic link to it (svkit's supervise takes its argument with
+/// std::env::args, which panics on such a name: another part's to fix).
+pub fn supervise_via_alias(dir: &Path) -> Proc {
+    let alias = dir.with_file_name(format!("alias-{}", dir.file_name().unwrap().len()));
+    std::os::unix::fs::symlink(dir, &alias).unwrap();
+    let mut p = Proc::spawn(cmd("supervise").arg(&alias).stdin(Stdio::null()));
+    p.services.push(dir.to_path_buf());
+    must("supervise/ok", || ok(dir));
+    p
+}
