@@ -691,10 +691,9 @@ fn read_duration(name: &str, dir: &str) -> Option<Duration> {
     }
 }
 
-/// Starts a program of the service directory as a session leader, with an empty signal mask and SIGPIPE back to
-/// default (Rust ignores it), through posix_spawn: the child starts without copying our
-/// page tables, and an exec failure comes back as the result.
-fn spawn_program(path: &std::ffi::CStr, args: &[&str]) -> Result<u32, Errno> {
+/// Starts a program of the service directory as a session leader, in a clean signal
+/// state (see `crate::spawn`).
+fn spawn_program(path: &std::ffi::CStr, args: &[&[u8]]) -> Result<u32, Errno> {
     spawn_program_with(path, args, None)
 }
 
@@ -702,58 +701,10 @@ fn spawn_program(path: &std::ffi::CStr, args: &[&str]) -> Result<u32, Errno> {
 /// notification-fd).
 fn spawn_program_with(
     path: &std::ffi::CStr,
-    args: &[&str],
+    args: &[&[u8]],
     dup: Option<(std::os::fd::RawFd, std::os::fd::RawFd)>,
 ) -> Result<u32, Errno> {
-    let args: Vec<std::ffi::CString> = args
-        .iter()
-        .map(|a| std::ffi::CString::new(*a).map_err(|_| Errno::EINVAL))
-        .collect::<Result<_, _>>()?;
-    let mut argv = vec![path.as_ptr().cast_mut()];
-    argv.extend(args.iter().map(|a| a.as_ptr().cast_mut()));
-    argv.push(std::ptr::null_mut());
-    let mut pid: libc::pid_t = 0;
-    // SAFETY: attr and the sigsets are initialised by their init functions before use and
-    // destroyed once; argv is a NULL-terminated array of C strings that outlive the call;
-    // environ is libc's own NULL-terminated environment, not modified by this process.
-    let r = unsafe {
-        let mut attr: libc::posix_spawnattr_t = std::mem::zeroed();
-        libc::posix_spawnattr_init(&mut attr);
-        let mut mask: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut mask);
-        let mut dfl: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut dfl);
-        libc::sigaddset(&mut dfl, libc::SIGPIPE);
-        libc::posix_spawnattr_setsigmask(&mut attr, &mask);
-        libc::posix_spawnattr_setsigdefault(&mut attr, &dfl);
-        libc::posix_spawnattr_setflags(
-            &mut attr,
-            libc::POSIX_SPAWN_SETSID
-                | libc::POSIX_SPAWN_SETSIGMASK as libc::c_short
-                | libc::POSIX_SPAWN_SETSIGDEF as libc::c_short,
-        );
-        let mut actions: libc::posix_spawn_file_actions_t = std::mem::zeroed();
-        libc::posix_spawn_file_actions_init(&mut actions);
-        if let Some((from, to)) = dup {
-            // dup2 leaves the new descriptor open across exec.
-            libc::posix_spawn_file_actions_adddup2(&mut actions, from, to);
-        }
-        let r = libc::posix_spawn(
-            &mut pid,
-            path.as_ptr(),
-            &actions,
-            &attr,
-            argv.as_ptr(),
-            libc::environ.cast_const(),
-        );
-        libc::posix_spawn_file_actions_destroy(&mut actions);
-        libc::posix_spawnattr_destroy(&mut attr);
-        r
-    };
-    match r {
-        0 => Ok(pid as u32),
-        e => Err(Errno::from_raw(e)),
-    }
+    crate::spawn::spawn(path, args, crate::spawn::Options { setsid: true, dup })
 }
 
 /// The side of supervise that touches the world: spawn, signal, write status.
@@ -784,9 +735,9 @@ impl Context<'_> {
         if std::fs::symlink_metadata(NOTIFY).is_err() {
             return;
         }
-        let mut args = vec![self.name.clone()];
-        args.extend(ev.args());
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let mut args = vec![self.name.as_bytes().to_vec()];
+        args.extend(ev.args().into_iter().map(String::into_bytes));
+        let args: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
         if let Err(e) = spawn_program(c"./notify", &args) {
             warn(
                 "supervise",
@@ -977,7 +928,10 @@ impl Context<'_> {
         }
         m.finish_timeout =
             read_duration(TIMEOUT_FINISH, self.dir).unwrap_or(DEFAULT_FINISH_TIMEOUT);
-        match spawn_program(c"./finish", &[&code.to_string(), &signal.to_string()]) {
+        match spawn_program(
+            c"./finish",
+            &[code.to_string().as_bytes(), signal.to_string().as_bytes()],
+        ) {
             Ok(pid) => m.finish_started(pid, Instant::now()),
             Err(e) => {
                 warn(

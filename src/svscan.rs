@@ -303,6 +303,7 @@ impl Scanner {
             return;
         };
         let mut cmd = Command::new(&self.opts.supervise);
+        crate::spawn::reset_signals(&mut cmd);
         let pipe_end = |fd: Option<&OwnedFd>| fd.and_then(|f| f.try_clone().ok()).map(Stdio::from);
         match role {
             Role::Main => {

@@ -704,3 +704,61 @@ fn a_check_that_hangs_is_killed_at_its_timeout() {
     svc("-d", &s);
     must("down", || status_pid(&s) == 0);
 }
+
+/// A script line that records the script's ignored and blocked signal masks in `file`.
+fn record_signals(file: &str) -> String {
+    format!(
+        "grep -E '^Sig(Ign|Blk)' /proc/self/status | tr '\\n' ' ' > {file}.tmp && mv {file}.tmp {file}"
+    )
+}
+
+#[test]
+fn every_program_starts_with_default_signals_and_an_empty_mask() {
+    let t = TempDir::new("signals");
+    let s = service(
+        &t.join("s"),
+        &format!("{}\nexec sleep 1000", record_signals("sig-run")),
+    );
+    script(
+        &s.join("check"),
+        &format!("{}\n[ -e sig-run ]", record_signals("sig-check")),
+    );
+    script(&s.join("finish"), &record_signals("sig-finish"));
+    script(&s.join("notify"), &record_signals("sig-notify-$2"));
+    // supervise itself starts with signals ignored and blocked that a service must not
+    // inherit (Rust's own posix_spawn leaves glibc's 32 and 33 ignored here, too).
+    let mut c = cmd("supervise");
+    c.arg(&s).stdin(std::process::Stdio::null());
+    // SAFETY: signal(2) and sigprocmask(2) in the forked child, async-signal-safe.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(&mut c, || {
+            libc::signal(libc::SIGHUP, libc::SIG_IGN);
+            libc::signal(libc::SIGUSR1, libc::SIG_IGN);
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            libc::sigaddset(&mut set, libc::SIGUSR2);
+            libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+            Ok(())
+        });
+    }
+    let mut p = Proc::spawn(&mut c);
+    p.services.push(s.clone());
+    must("ready", || s.join("sig-notify-ready").exists());
+    svc("-d", &s);
+    must("finished", || s.join("sig-finish").exists());
+    must("down told", || s.join("sig-notify-down").exists());
+    for f in [
+        "sig-run",
+        "sig-check",
+        "sig-finish",
+        "sig-notify-start",
+        "sig-notify-ready",
+    ] {
+        let got = std::fs::read_to_string(s.join(f)).unwrap();
+        assert_eq!(
+            got.split_whitespace().collect::<Vec<_>>(),
+            ["SigBlk:", "0000000000000000", "SigIgn:", "0000000000000000"],
+            "{f}"
+        );
+    }
+}
