@@ -283,7 +283,7 @@ fn status_extension_counts_starts_and_last_exit() {
 
 #[test]
 fn usage_errors() {
-    for args in [&[][..], &["a", "b"][..], &["-x"][..]] {
+    for args in [&[][..], &["a", "b"][..]] {
         let (code, _, err) = out(cmd("supervise").args(args));
         assert_eq!(code, 100);
         assert_eq!(err, "supervise: usage: supervise dir\n");
@@ -761,4 +761,231 @@ fn every_program_starts_with_default_signals_and_an_empty_mask() {
             "{f}"
         );
     }
+}
+
+/// A throwaway account, removed on drop: attacks are tried as someone who is not root.
+struct User {
+    name: String,
+    uid: u32,
+}
+
+impl User {
+    fn new(tag: &str) -> User {
+        let name = format!("svk{tag}{}", std::process::id());
+        // useradd fails while another one holds /etc/passwd's lock: try again.
+        let made = wait_for(DEADLINE, || {
+            run(std::process::Command::new("useradd")
+                .args(["-M", "-N", "-s", "/bin/false"])
+                .arg(&name))
+            .status
+            .success()
+        });
+        assert!(made, "useradd {name}");
+        // Removed on drop from here on, even if what follows fails.
+        let mut user = User {
+            uid: u32::MAX,
+            name: name.clone(),
+        };
+        let (_, id, _) = out(std::process::Command::new("id").arg("-u").arg(&name));
+        user.uid = id.trim().parse().unwrap();
+        user
+    }
+
+    /// `prog` (copied where the account can run it) run as the account.
+    fn command(&self, t: &TempDir, prog: &str) -> std::process::Command {
+        use std::os::unix::fs::PermissionsExt;
+        let copy = t.join(format!("{prog}-copy"));
+        if !copy.exists() {
+            std::fs::copy(bin(prog), &copy).unwrap();
+            std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        let mut c = cmd("setuidgid");
+        c.arg(&self.name).arg(copy);
+        c
+    }
+}
+
+impl Drop for User {
+    fn drop(&mut self) {
+        wait_for(DEADLINE, || {
+            run(std::process::Command::new("userdel").arg(&self.name))
+                .status
+                .success()
+        });
+    }
+}
+
+/// Root's secrets beside a service, and the traps an account lays in its
+/// `supervise/`: a control FIFO anyone may write, and symbolic links from status.new,
+/// lock and event/x to the secrets (lock's to a file that does not exist yet).
+struct Trap {
+    t: TempDir,
+    s: std::path::PathBuf,
+}
+
+impl Trap {
+    fn new(tag: &str, user: &User, sup_owner: u32, sup_mode: u32) -> Trap {
+        use std::os::unix::fs::{PermissionsExt, chown, symlink};
+        let t = TempDir::new(tag);
+        std::fs::set_permissions(t.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let s = service(&t.join("s"), "echo $$ >> starts\nexec sleep 1000");
+        for secret in ["secret-status", "secret-event"] {
+            std::fs::write(t.join(secret), "precious\n").unwrap();
+            std::fs::set_permissions(t.join(secret), std::fs::Permissions::from_mode(0o600))
+                .unwrap();
+        }
+        let sup = s.join("supervise");
+        std::fs::create_dir_all(sup.join("event")).unwrap();
+        let fifo = std::ffi::CString::new(sup.join("control").to_str().unwrap()).unwrap();
+        // SAFETY: mkfifo(3) with a NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o666) }, 0);
+        std::fs::set_permissions(sup.join("control"), std::fs::Permissions::from_mode(0o666))
+            .unwrap();
+        symlink(t.join("secret-status"), sup.join("status.new")).unwrap();
+        symlink(t.join("created-by-lock"), sup.join("lock")).unwrap();
+        symlink(t.join("secret-event"), sup.join("event/x")).unwrap();
+        std::fs::write(sup.join("event/y"), "").unwrap();
+        for p in ["control", "event/y"] {
+            chown(sup.join(p), Some(user.uid), None).unwrap();
+        }
+        std::fs::set_permissions(sup.join("event"), std::fs::Permissions::from_mode(0o777))
+            .unwrap();
+        chown(&sup, Some(sup_owner), None).unwrap();
+        std::fs::set_permissions(&sup, std::fs::Permissions::from_mode(sup_mode)).unwrap();
+        Trap { t, s }
+    }
+
+    #[track_caller]
+    fn assert_secrets_intact(&self) {
+        for secret in ["secret-status", "secret-event"] {
+            assert_eq!(
+                std::fs::read_to_string(self.t.join(secret)).unwrap(),
+                "precious\n",
+                "{secret}"
+            );
+        }
+        assert!(!self.t.join("created-by-lock").exists());
+        assert_eq!(
+            std::fs::read(self.s.join("supervise/event/y")).unwrap(),
+            b""
+        );
+    }
+}
+
+#[test]
+fn a_supervise_dir_of_another_account_is_refused() {
+    let user = User::new("a");
+    let trap = Trap::new("foreign", &user, user.uid, 0o755);
+    let s = &trap.s;
+    let mut p = Proc::supervise_capturing_stderr(s);
+    p.services.push(s.clone());
+    assert_eq!(p.wait_exit(), Some(111));
+    assert_eq!(
+        p.stderr(),
+        format!(
+            "supervise: fatal: unable to use {}/supervise: owned by uid {}, not by uid 0: remove it or chown it\n",
+            s.display(),
+            user.uid
+        )
+    );
+    assert!(!s.join("starts").exists(), "the service must not start");
+    trap.assert_secrets_intact();
+    let (code, _, err) = out(user.command(&trap.t, "svc").arg("-k").arg(s));
+    assert_eq!(code, 111, "{err}");
+}
+
+#[test]
+fn a_supervise_dir_others_may_write_is_repaired_and_its_traps_replaced() {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let user = User::new("b");
+    let trap = Trap::new("writable", &user, 0, 0o777);
+    let s = &trap.s;
+    let mut p = Proc::supervise_capturing_stderr(s);
+    p.services.push(s.clone());
+    must("up", || status_pid(s) != 0);
+    let pid = status_pid(s);
+    // Several status writes and wake-ups.
+    svc("-p", s);
+    svc("-c", s);
+    must("continued", || {
+        std::fs::read(s.join("supervise/status")).is_ok_and(|b| b.len() >= 18 && b[16] == 0)
+    });
+    trap.assert_secrets_intact();
+    for d in ["supervise", "supervise/event"] {
+        let m = std::fs::metadata(s.join(d)).unwrap();
+        assert_eq!(m.mode() & 0o7777, 0o755, "{d}");
+    }
+    let control = std::fs::symlink_metadata(s.join("supervise/control")).unwrap();
+    assert!(control.file_type().is_fifo());
+    assert_eq!((control.uid(), control.mode() & 0o7777), (0, 0o600));
+    let lock = std::fs::symlink_metadata(s.join("supervise/lock")).unwrap();
+    assert!(lock.file_type().is_file());
+    // The account can no longer control the service.
+    let (code, _, err) = out(user.command(&trap.t, "svc").arg("-k").arg(s));
+    assert_ne!(code, 0, "{err}");
+    assert!(err.contains("access denied"), "{err}");
+    assert!(alive(pid) && status_pid(s) == pid);
+    p.stop();
+    let err = p.stderr();
+    let sd = format!("{}/supervise", s.display());
+    for line in [
+        format!(
+            "supervise: warning: {sd} was writable by other accounts (mode 0777): made it 0755"
+        ),
+        format!("supervise: warning: replacing {sd}/lock: a symbolic link"),
+        format!("supervise: warning: replacing {sd}/control: owned by another account"),
+        format!(
+            "supervise: warning: {sd}/event was writable by other accounts (mode 0777): made it 0755"
+        ),
+    ] {
+        assert!(
+            err.lines().any(|l| l == line),
+            "missing {line:?} in:\n{err}"
+        );
+    }
+}
+
+#[test]
+fn a_service_name_that_is_not_utf8_or_begins_with_a_dash() {
+    use std::os::unix::ffi::OsStrExt;
+    let t = TempDir::new("names");
+    for name in [&b"-x"[..], &b"caf\xe9"[..], &b"-\xff"[..]] {
+        let name = std::ffi::OsStr::from_bytes(name);
+        let s = service(&t.join(name), "exec sleep 1000");
+        script(&s.join("notify"), "printf '%s' \"$1\" > notified");
+        let mut p = Proc::spawn(
+            cmd("supervise")
+                .arg(name)
+                .current_dir(t.path())
+                .stdin(std::process::Stdio::null()),
+        );
+        p.services.push(s.clone());
+        must("up", || status_pid(&s) != 0);
+        let abs = std::fs::canonicalize(&s).unwrap();
+        must("notified", || {
+            std::fs::read(s.join("notified")).is_ok_and(|b| b == abs.as_os_str().as_bytes())
+        });
+        svc("-dx", &s);
+        assert_eq!(p.wait_exit(), Some(0), "{name:?}");
+    }
+}
+
+#[test]
+fn a_supervise_that_cannot_start_leaves_no_service_running() {
+    let t = TempDir::new("nook");
+    let s = service(&t.join("s"), "echo $$ >> starts\nexec sleep 1000");
+    // Something supervise cannot replace where its ok FIFO goes.
+    std::fs::create_dir_all(s.join("supervise/ok/x")).unwrap();
+    let mut p = Proc::supervise_capturing_stderr(&s);
+    let code = p.wait_exit();
+    // Whatever happened, nothing started is left behind.
+    for pid in lines(&s.join("starts")) {
+        signal(pid.parse().unwrap(), libc::SIGKILL);
+    }
+    assert_eq!(code, Some(111));
+    assert!(p.stderr().ends_with(&format!(
+        "supervise: fatal: unable to read {}/supervise/ok: is a directory\n",
+        s.display()
+    )),);
+    assert!(!s.join("starts").exists(), "run was started");
 }
