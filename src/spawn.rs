@@ -11,8 +11,9 @@
 //! `pre_exec` variant uses the raw system calls.
 
 use nix::errno::Errno;
+use nix::fcntl::OFlag;
 use std::ffi::{CStr, CString};
-use std::os::fd::RawFd;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::process::CommandExt;
 use std::process::Command;
 
@@ -102,6 +103,122 @@ pub fn spawn(path: &CStr, args: &[&[u8]], opts: Options) -> Result<u32, Errno> {
     match r {
         0 => Ok(pid as u32),
         e => Err(Errno::from_raw(e)),
+    }
+}
+
+/// A child forked to run a program, held before exec until `release`: its starter
+/// can first publish its pid (supervise writes the status, so that `run` finds itself
+/// up the moment it starts).
+pub struct Held {
+    pub pid: u32,
+    gate: Option<OwnedFd>,
+    errors: OwnedFd,
+}
+
+/// As `spawn`, but through fork, the child waiting for `Held::release` before exec.
+pub fn spawn_held(path: &CStr, args: &[&[u8]], opts: Options) -> Result<Held, Errno> {
+    let args: Vec<CString> = args
+        .iter()
+        .map(|a| CString::new(*a).map_err(|_| Errno::EINVAL))
+        .collect::<Result<_, _>>()?;
+    let mut argv: Vec<*const libc::c_char> = vec![path.as_ptr()];
+    argv.extend(args.iter().map(|a| a.as_ptr()));
+    argv.push(std::ptr::null());
+    let (gate_r, gate_w) = nix::unistd::pipe2(OFlag::O_CLOEXEC)?;
+    let (err_r, err_w) = nix::unistd::pipe2(OFlag::O_CLOEXEC)?;
+    let (gr, gw, ew) = (gate_r.as_raw_fd(), gate_w.as_raw_fd(), err_w.as_raw_fd());
+    // SAFETY: in the child, only async-signal-safe calls (close, read, raw signal
+    // system calls, setsid, dup2, fcntl, execve, write, _exit) on data prepared before
+    // the fork; the parent only records the pid.
+    let pid = unsafe { libc::fork() };
+    if pid < 0 {
+        return Err(Errno::last());
+    }
+    if pid == 0 {
+        // SAFETY: as above; this never returns.
+        unsafe { held_child(gr, gw, ew, path, &argv, opts) }
+    }
+    drop((gate_r, err_w));
+    Ok(Held {
+        pid: pid as u32,
+        gate: Some(gate_w),
+        errors: err_r,
+    })
+}
+
+/// The child's side of `spawn_held`.
+///
+/// # Safety
+/// To be called only in a child just forked, with descriptors and argv from
+/// `spawn_held`.
+unsafe fn held_child(
+    gate_r: RawFd,
+    gate_w: RawFd,
+    err_w: RawFd,
+    path: &CStr,
+    argv: &[*const libc::c_char],
+    opts: Options,
+) -> ! {
+    // SAFETY: see spawn_held: async-signal-safe calls only.
+    unsafe {
+        let fail = |e: i32| -> ! {
+            let b = e.to_ne_bytes();
+            libc::write(err_w, b.as_ptr().cast(), b.len());
+            libc::_exit(127)
+        };
+        libc::close(gate_w);
+        let mut b = [0u8; 1];
+        loop {
+            let n = libc::read(gate_r, b.as_mut_ptr().cast(), 1);
+            if n >= 0 || Errno::last_raw() != libc::EINTR {
+                break;
+            }
+        }
+        if let Err(e) = reset_in_child() {
+            fail(e as i32);
+        }
+        if opts.setsid && libc::setsid() < 0 {
+            fail(Errno::last_raw());
+        }
+        if let Some((from, to)) = opts.dup {
+            let r = if from == to {
+                libc::fcntl(from, libc::F_SETFD, 0)
+            } else {
+                libc::dup2(from, to)
+            };
+            if r < 0 {
+                fail(Errno::last_raw());
+            }
+        }
+        libc::execve(
+            path.as_ptr(),
+            argv.as_ptr(),
+            libc::environ as *const *const libc::c_char,
+        );
+        fail(Errno::last_raw())
+    }
+}
+
+impl Held {
+    /// Lets the child exec; its pid if it did, the reason if it could not (the child
+    /// is then reaped).
+    pub fn release(mut self) -> Result<u32, Errno> {
+        drop(self.gate.take());
+        let mut b = [0u8; 4];
+        let mut n = 0;
+        while n < b.len() {
+            match nix::unistd::read(&self.errors, &mut b[n..]) {
+                Ok(0) => break,
+                Ok(k) => n += k,
+                Err(Errno::EINTR) => {}
+                Err(_) => break,
+            }
+        }
+        if n < b.len() {
+            return Ok(self.pid);
+        }
+        let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(self.pid as i32), None);
+        Err(Errno::from_raw(i32::from_ne_bytes(b)))
     }
 }
 
@@ -203,6 +320,36 @@ mod tests {
         );
         // SAFETY: as above.
         unsafe { libc::signal(libc::SIGUSR2, libc::SIG_DFL) };
+    }
+
+    #[test]
+    fn a_held_child_waits_and_reports_exec_failure() {
+        let dir = std::env::temp_dir().join(format!("svkit-held-{}", std::process::id()));
+        let _ = std::fs::remove_file(&dir);
+        let script = format!("echo x > {}", dir.display());
+        let held = spawn_held(c"/bin/sh", &[b"-c", script.as_bytes()], Options::default()).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        assert!(!dir.exists(), "ran before release");
+        let pid = held.release().unwrap();
+        let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid as i32), None);
+        assert!(dir.exists());
+        let _ = std::fs::remove_file(&dir);
+        let held = spawn_held(c"/nonexistent", &[], Options::default()).unwrap();
+        assert_eq!(held.release(), Err(Errno::ENOENT));
+        let (ign, blk) = masks(|p, a| {
+            spawn_held(
+                p,
+                a,
+                Options {
+                    setsid: true,
+                    dup: None,
+                },
+            )
+            .unwrap()
+            .release()
+            .unwrap()
+        });
+        assert_eq!((ign, blk), (0, 0));
     }
 
     #[test]

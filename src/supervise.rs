@@ -76,7 +76,7 @@ impl Event {
 }
 
 /// The supervise state: everything that decides what happens next, nothing that does it.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Machine {
     pub pid: Option<u32>,
     pub want: Want,
@@ -484,6 +484,7 @@ pub fn run(dir_os: &std::ffi::OsStr) -> Result<(), Fatal> {
         check: None,
         sup: files.dir.as_fd(),
         event: files.event.as_ref().map(|e| e.as_fd()),
+        written: None,
     };
     // A status, then the ok FIFO (svok says "running" from then on), then the service:
     // a supervise that cannot start never leaves a service running behind it.
@@ -545,8 +546,8 @@ pub fn run(dir_os: &std::ffi::OsStr) -> Result<(), Fatal> {
                 }
             }
         }
-        // One status write for an exit and the restart that follows it, after the
-        // restart: the new run starts without waiting for the file system.
+        // One status write for an exit and the restart that follows it: spawn writes it
+        // as soon as the new run is started.
         ctx.flush(&m);
         if term.swap(false, Ordering::SeqCst) {
             let acts = m.terminate(Instant::now());
@@ -889,17 +890,11 @@ fn read_duration(name: &str, dir: &str) -> Option<Duration> {
 /// Starts a program of the service directory as a session leader, in a clean signal
 /// state (see `crate::spawn`).
 fn spawn_program(path: &std::ffi::CStr, args: &[&[u8]]) -> Result<u32, Errno> {
-    spawn_program_with(path, args, None)
-}
-
-/// `spawn_program`, giving the child `dup.0` as its descriptor `dup.1` (the
-/// notification-fd).
-fn spawn_program_with(
-    path: &std::ffi::CStr,
-    args: &[&[u8]],
-    dup: Option<(std::os::fd::RawFd, std::os::fd::RawFd)>,
-) -> Result<u32, Errno> {
-    crate::spawn::spawn(path, args, crate::spawn::Options { setsid: true, dup })
+    let opts = crate::spawn::Options {
+        setsid: true,
+        dup: None,
+    };
+    crate::spawn::spawn(path, args, opts)
 }
 
 /// The side of supervise that touches the world: spawn, signal, write status.
@@ -915,6 +910,8 @@ struct Context<'a> {
     /// `supervise/` and `supervise/event`, where the status is written and waiters are.
     sup: BorrowedFd<'a>,
     event: Option<BorrowedFd<'a>>,
+    /// The status last written, not written again.
+    written: Option<Status>,
 }
 
 impl Context<'_> {
@@ -1014,7 +1011,23 @@ impl Context<'_> {
             (Some((_, w)), Some(n)) => Some((std::os::fd::AsRawFd::as_raw_fd(w), n)),
             _ => None,
         };
-        let spawned = spawn_program_with(c"./run", &[], dup);
+        m.settings_problem = SETTINGS_PROBLEM.load(Ordering::Relaxed);
+        // The status says up with the new pid before run execs: run, or what it starts,
+        // may look at once and must find itself up. A run that is missing or not
+        // executable is caught first; should the exec fail all the same (a bad
+        // interpreter), the status is put back within microseconds.
+        let (now, wall) = (Instant::now(), Tai64N::now());
+        let spawned = nix::unistd::access(c"./run", nix::unistd::AccessFlags::X_OK)
+            .and_then(|()| {
+                crate::spawn::spawn_held(c"./run", &[], crate::spawn::Options { setsid: true, dup })
+            })
+            .and_then(|held| {
+                let mut preview = m.clone();
+                preview.started(held.pid, now, wall);
+                self.dirty = true;
+                self.flush(&preview);
+                held.release()
+            });
         self.ready_pipe = pipe.filter(|_| spawned.is_ok()).map(|(r, _)| r);
         self.check = None;
         if has_check && spawned.is_ok() {
@@ -1027,14 +1040,15 @@ impl Context<'_> {
                 interval: read_duration(CHECK_INTERVAL, self.dir).unwrap_or(DEFAULT_CHECK_INTERVAL),
             });
         }
-        m.settings_problem = SETTINGS_PROBLEM.load(Ordering::Relaxed);
         match spawned {
-            Ok(pid) => m.started(pid, Instant::now(), Tai64N::now()),
+            // The status was written before run started: this one is the same.
+            Ok(pid) => m.started(pid, now, wall),
             Err(e) => {
                 warn(
                     "supervise",
                     &format!("unable to start {}/{RUN}: {}", self.dir, errstr(e)),
                 );
+                self.dirty = true;
                 m.start_failed(Instant::now())
             }
         }
@@ -1156,7 +1170,11 @@ impl Context<'_> {
             let wait = at.saturating_duration_since(Instant::now());
             ext.next_start = Some(Tai64N::from_system(std::time::SystemTime::now() + wait));
         }
+        if self.written == Some(status) {
+            return;
+        }
         let written = status.write_at(self.sup);
+        self.written = written.is_ok().then_some(status);
         if let (Ok(()), Some(event)) = (written, self.event) {
             crate::control::wake_waiters(event);
         }

@@ -57,6 +57,8 @@ fn down_file_then_up_down_once() {
     svc("-u", &s);
     must("up", || status_pid(&s) != 0);
     assert!(svstat(&s).ends_with("seconds, normally down"));
+    // The status says up before run execs: wait for the script before stopping it.
+    must("run started", || starts(&s) == 1);
     svc("-d", &s);
     must("down", || status_pid(&s) == 0);
     assert_eq!(starts(&s), 1);
@@ -988,4 +990,44 @@ fn a_supervise_that_cannot_start_leaves_no_service_running() {
         s.display()
     )),);
     assert!(!s.join("starts").exists(), "run was started");
+}
+
+#[test]
+fn run_finds_itself_up_in_its_status_at_once() {
+    let t = TempDir::new("upatonce");
+    // The pid in supervise/status (od reads host order: x86 and arm64 are
+    // little-endian, as the field is) as run sees it the moment it starts: 25
+    // services restarted 8 times each (the throttle allows one start a second).
+    let mut sups = Vec::new();
+    let mut dirs = Vec::new();
+    for i in 0..25 {
+        let s = service(
+            &t.join(format!("s{i}")),
+            "p=$(od -An -tu4 -j12 -N4 supervise/status | tr -d ' ')\n\
+             echo \"$$ $p\" >> seen\n\
+             [ $(wc -l < seen) -ge 8 ] && exec sleep 1000\n\
+             exit 0",
+        );
+        sups.push(Proc::supervise(&s));
+        dirs.push(s);
+    }
+    for s in &dirs {
+        assert!(
+            wait_for(Duration::from_secs(60), || lines(&s.join("seen")).len()
+                >= 8),
+            "8 starts of {}",
+            s.display()
+        );
+    }
+    let seen: Vec<String> = dirs.iter().flat_map(|s| lines(&s.join("seen"))).collect();
+    let wrong: Vec<&String> = seen
+        .iter()
+        .filter(|l| l.split_once(' ').is_none_or(|(a, b)| a != b))
+        .collect();
+    assert!(
+        wrong.is_empty(),
+        "{} of {} starts saw another pid: {wrong:?}",
+        wrong.len(),
+        seen.len()
+    );
 }
