@@ -324,7 +324,13 @@ impl Machine {
                 acts.push(Action::Announce);
                 self.request_start(now, &mut acts);
             }
-            b'd' => self.bring_down(now, &mut acts),
+            b'd' => {
+                let waiting = self.waiting_to_start();
+                self.bring_down(now, &mut acts);
+                if waiting {
+                    self.events.push(Event::Down);
+                }
+            }
             // svkit's: stop the service as d does, and start it again (svcrestart).
             b'r' => {
                 let was_up = self.pid.is_some();
@@ -367,8 +373,19 @@ impl Machine {
     pub fn terminate(&mut self, now: Instant) -> Vec<Action> {
         let mut acts = Vec::new();
         self.exit_when_down = true;
+        let waiting = self.waiting_to_start();
         self.bring_down(now, &mut acts);
+        if waiting {
+            self.events.push(Event::Down);
+        }
         self.check_exit(acts)
+    }
+
+    /// Down, with a start pending (throttle or backoff): `d` cancels it, and the
+    /// service is then down for good, which `notify` hears. (With finish still
+    /// running, its end says so.)
+    fn waiting_to_start(&self) -> bool {
+        self.pid.is_none() && self.finish_pid.is_none() && self.pending_start.is_some()
     }
 
     fn bring_down(&mut self, now: Instant, acts: &mut Vec<Action>) {
@@ -1464,12 +1481,44 @@ mod tests {
                 Event::Start,
                 Event::Exit(1),
                 Event::Backoff(3),
+                // d cancelled the restart.
+                Event::Down,
                 Event::Start,
                 Event::Signal(9),
                 Event::Down
             ]
         );
         assert_eq!(Event::Backoff(3).args(), vec!["backoff", "3"]);
+    }
+
+    #[test]
+    fn down_cancelling_a_pending_restart_is_down_for_notify() {
+        let t = Instant::now();
+        let mut m = Machine::new(true, wall());
+        m.set_restart_policy(RestartPolicy::Exponential {
+            initial: Duration::from_secs(3),
+            cap: Duration::from_secs(60),
+        });
+        m.boot(t);
+        m.started(10, t, wall());
+        exit_without_finish(&mut m, 10, 1 << 8, t);
+        assert!(m.pending_start.is_some());
+        m.events.clear();
+        m.control(b'd', t);
+        assert_eq!(m.events, vec![Event::Down]);
+        assert_eq!(m.pending_start, None);
+        // Once down, another d says nothing new.
+        m.events.clear();
+        m.control(b'd', t);
+        assert!(m.events.is_empty());
+        // TERM to supervise while waiting: down too.
+        let mut m = Machine::new(true, wall());
+        m.boot(t);
+        m.started(10, t, wall());
+        exit_without_finish(&mut m, 10, 1 << 8, t);
+        m.events.clear();
+        assert!(m.terminate(t).contains(&Action::Exit));
+        assert_eq!(m.events, vec![Event::Down]);
     }
 
     #[test]

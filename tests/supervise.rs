@@ -1031,3 +1031,19 @@ fn run_finds_itself_up_in_its_status_at_once() {
         seen.len()
     );
 }
+
+#[test]
+fn notify_hears_down_when_a_pending_restart_is_cancelled() {
+    let t = TempDir::new("downpending");
+    let s = service(&t.join("s"), "exit 1");
+    std::fs::write(s.join("restart"), "exponential 30s 1m").unwrap();
+    script(&s.join("notify"), "echo \"$2\" >> events");
+    let _p = Proc::supervise(&s);
+    must("backing off", || {
+        lines(&s.join("events")).contains(&"backoff".to_string())
+    });
+    svc("-d", &s);
+    must("down", || {
+        lines(&s.join("events")).contains(&"down".to_string())
+    });
+}
