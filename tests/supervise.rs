@@ -1047,3 +1047,30 @@ fn notify_hears_down_when_a_pending_restart_is_cancelled() {
         lines(&s.join("events")).contains(&"down".to_string())
     });
 }
+
+#[test]
+fn each_message_is_one_write() {
+    // supervises share svscan's stderr: a line in several writes interleaves with
+    // theirs. A datagram socket as stderr shows each write(2) apart.
+    let t = TempDir::new("onewrite");
+    let s = t.join("s");
+    std::fs::create_dir_all(&s).unwrap();
+    let (mine, theirs) = std::os::unix::net::UnixDatagram::pair().unwrap();
+    let mut p = Proc::spawn(
+        cmd("supervise")
+            .arg(&s)
+            .stdin(std::process::Stdio::null())
+            .stderr(std::os::fd::OwnedFd::from(theirs)),
+    );
+    p.services.push(s.clone());
+    mine.set_read_timeout(Some(DEADLINE)).unwrap();
+    let mut buf = [0u8; 4096];
+    let n = mine.recv(&mut buf).unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&buf[..n]),
+        format!(
+            "supervise: warning: unable to start {}/run: file does not exist\n",
+            s.display()
+        )
+    );
+}
