@@ -7,6 +7,7 @@ use crate::service_dir::{
 };
 use crate::status::{Extension, Readiness, Status, Want};
 use crate::tai64::Tai64N;
+use crate::units::deadline_after;
 use crate::wakeup::{SelfPipe, timeout_until};
 use nix::errno::Errno;
 use nix::fcntl::{Flock, FlockArg, OFlag, open, openat};
@@ -289,7 +290,7 @@ impl Machine {
 
     pub fn finish_started(&mut self, pid: u32, now: Instant) -> Vec<Action> {
         self.finish_pid = Some(pid);
-        self.finish_kill_at = now.checked_add(self.finish_timeout);
+        self.finish_kill_at = Some(deadline_after(now, self.finish_timeout));
         vec![Action::Announce]
     }
 
@@ -396,7 +397,7 @@ impl Machine {
             acts.push(Action::Kill(Signal::SIGCONT));
             self.paused = false;
             if self.kill_at.is_none() {
-                self.kill_at = self.stop.kill_after.and_then(|d| now.checked_add(d));
+                self.kill_at = self.stop.kill_after.map(|d| deadline_after(now, d));
             }
         }
         acts.push(Action::Announce);
@@ -895,7 +896,8 @@ fn read_notification_fd(dir: &str) -> Option<std::os::fd::RawFd> {
 /// A duration from a settings file of the service directory, if it has a usable one.
 fn read_duration(name: &str, dir: &str) -> Option<Duration> {
     let text = std::fs::read_to_string(name).ok()?;
-    match crate::units::parse_duration(text.trim()) {
+    // Saturating: a setting past a hundred years means "for ever".
+    match crate::units::parse_duration_saturating(text.trim()) {
         Ok(d) => Some(d),
         Err(e) => {
             settings_warning(&format!("{dir}/{name}: {e}, using the default"));
@@ -1052,8 +1054,10 @@ impl Context<'_> {
             self.check = Some(Check {
                 pid: None,
                 next_at: Some(now),
-                give_up_at: now
-                    + read_duration(CHECK_TIMEOUT, self.dir).unwrap_or(DEFAULT_CHECK_TIMEOUT),
+                give_up_at: deadline_after(
+                    now,
+                    read_duration(CHECK_TIMEOUT, self.dir).unwrap_or(DEFAULT_CHECK_TIMEOUT),
+                ),
                 interval: read_duration(CHECK_INTERVAL, self.dir).unwrap_or(DEFAULT_CHECK_INTERVAL),
             });
         }
@@ -1115,7 +1119,7 @@ impl Context<'_> {
             self.check = None;
             return m.check_failed(Tai64N::now());
         }
-        c.next_at = Some(now + c.interval);
+        c.next_at = Some(deadline_after(now, c.interval));
         Vec::new()
     }
 
@@ -1143,7 +1147,7 @@ impl Context<'_> {
                         "supervise",
                         &format!("unable to start {}/{CHECK}: {}", self.dir, errstr(e)),
                     );
-                    c.next_at = Some(now + c.interval);
+                    c.next_at = Some(deadline_after(now, c.interval));
                 }
             }
         }

@@ -1074,3 +1074,17 @@ fn each_message_is_one_write() {
         )
     );
 }
+
+#[test]
+fn a_setting_past_a_hundred_years_means_for_ever() {
+    let t = TempDir::new("forever");
+    let s = service(&t.join("s"), "exec sleep 1000");
+    script(&s.join("check"), "echo x >> checks\nexit 1");
+    std::fs::write(s.join("check-timeout"), "110000000000000d").unwrap();
+    let mut p = Proc::supervise_capturing_stderr(&s);
+    must("checked", || lines(&s.join("checks")).len() >= 2);
+    let (_, json, _) = out(cmd("svstat").arg("-j").arg(&s));
+    assert!(json.contains("\"bad_settings\":false"), "{json}");
+    p.stop();
+    assert_eq!(p.stderr(), "");
+}
