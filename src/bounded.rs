@@ -65,7 +65,7 @@ pub fn run(
 ) -> std::io::Result<Ending> {
     // Duration::MAX: no limit at all.
     let deadline = Instant::now().checked_add(limit);
-    let mut child = cmd.process_group(0).spawn()?;
+    let mut child = crate::spawn::reset_signals(cmd).process_group(0).spawn()?;
     let pid = child.id() as libc::pid_t;
     let pidfd = pidfd_open(pid);
     let caught = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));

@@ -5,9 +5,11 @@
 
 use crate::service_dir::{CONTROL, EVENT, OK, ServiceDir};
 use nix::errno::Errno;
-use nix::fcntl::{OFlag, open};
+use nix::fcntl::{AtFlags, OFlag, open, openat};
 use nix::sys::stat::Mode;
-use std::os::fd::OwnedFd;
+use nix::unistd::{UnlinkatFlags, unlinkat};
+use std::ffi::CString;
+use std::os::fd::{BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 /// Command bytes supervise obeys, in svc's option letters (`r` is svkit's: restart).
@@ -96,32 +98,78 @@ pub fn wait_unsupervised(dir: &ServiceDir, timeout: std::time::Duration) -> bool
     }
 }
 
-/// Wakes every waiter with a FIFO in `event_dir` (supervise's side). A FIFO nobody
-/// reads any more belongs to a waiter that died: it is removed. Names starting with a
-/// dot are FIFOs being set up.
-pub fn wake_waiters(event_dir: &Path) {
-    let Ok(rd) = std::fs::read_dir(event_dir) else {
-        return;
-    };
-    for e in rd.flatten() {
-        if e.file_name().as_encoded_bytes().starts_with(b".") {
+/// Wakes every waiter with a FIFO in the event directory open at `event_dir`
+/// (supervise's side). A FIFO nobody reads any more belongs to a waiter that died: it
+/// is removed. Names starting with a dot are FIFOs being set up. Only FIFOs are
+/// written to, opened relative to the directory without following a symbolic link and
+/// checked once open: a link or a regular file put there is left alone, never written
+/// through.
+pub fn wake_waiters(event_dir: BorrowedFd<'_>) {
+    use nix::sys::stat::{SFlag, fstat, fstatat};
+    let is_fifo = |mode: libc::mode_t| mode & SFlag::S_IFMT.bits() == SFlag::S_IFIFO.bits();
+    for name in dir_entries(event_dir) {
+        if name.to_bytes().starts_with(b".") {
             continue;
         }
-        let path = e.path();
-        match open(
-            &path,
-            OFlag::O_WRONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC,
+        match fstatat(event_dir, name.as_c_str(), AtFlags::AT_SYMLINK_NOFOLLOW) {
+            Ok(st) if is_fifo(st.st_mode) => {}
+            _ => continue,
+        }
+        match openat(
+            event_dir,
+            name.as_c_str(),
+            OFlag::O_WRONLY
+                | OFlag::O_NONBLOCK
+                | OFlag::O_NOFOLLOW
+                | OFlag::O_NOCTTY
+                | OFlag::O_CLOEXEC,
             Mode::empty(),
         ) {
             Ok(fd) => {
-                let _ = nix::unistd::write(&fd, b"s");
+                if fstat(&fd).is_ok_and(|st| is_fifo(st.st_mode)) {
+                    let _ = nix::unistd::write(&fd, b"s");
+                }
             }
             Err(Errno::ENXIO) => {
-                let _ = std::fs::remove_file(&path);
+                let _ = unlinkat(event_dir, name.as_c_str(), UnlinkatFlags::NoRemoveDir);
             }
             Err(_) => {}
         }
     }
+}
+
+/// The names in the directory open at `dir`, but `.` and `..`; none if it cannot be
+/// read.
+fn dir_entries(dir: BorrowedFd<'_>) -> Vec<CString> {
+    let mut names = Vec::new();
+    // A descriptor of our own for the directory stream (closedir closes it); it shares
+    // the offset with `dir`, so the stream is rewound first.
+    let Ok(fd) = nix::fcntl::fcntl(dir, nix::fcntl::FcntlArg::F_DUPFD_CLOEXEC(0)) else {
+        return names;
+    };
+    // SAFETY: fd is a descriptor we own, handed to fdopendir (or closed if that fails);
+    // each dirent readdir returns is valid until the next readdir, and its d_name is
+    // NUL-terminated; the stream is closed once.
+    unsafe {
+        let d = libc::fdopendir(fd);
+        if d.is_null() {
+            libc::close(fd);
+            return names;
+        }
+        libc::rewinddir(d);
+        loop {
+            let e = libc::readdir(d);
+            if e.is_null() {
+                break;
+            }
+            let name = std::ffi::CStr::from_ptr((*e).d_name.as_ptr());
+            if name.to_bytes() != b"." && name.to_bytes() != b".." {
+                names.push(name.to_owned());
+            }
+        }
+        libc::closedir(d);
+    }
+    names
 }
 
 /// A waiter's FIFO in a service's event directory, removed on drop.

@@ -84,20 +84,46 @@ pub fn ioerrstr(e: &std::io::Error) -> String {
     }
 }
 
+/// Writes `text` to `fd` with one write(2), so that lines of processes sharing the
+/// descriptor (many supervises on svscan's stderr) never interleave: a pipe keeps a
+/// write of up to PIPE_BUF bytes whole. (`writeln!` on stderr makes a write for each
+/// piece of the format.) Only what a short write left over goes in a second one.
+pub fn write_whole(fd: std::os::fd::BorrowedFd<'_>, text: &[u8]) -> Result<(), Errno> {
+    let mut rest = text;
+    while !rest.is_empty() {
+        match nix::unistd::write(fd, rest) {
+            Ok(0) => return Err(Errno::EIO),
+            Ok(n) => rest = &rest[n..],
+            Err(Errno::EINTR) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// One line on stderr, in one write.
+fn line(prog: &str, kind: &str, msg: &str) {
+    let text = format!("{prog}: {kind}{msg}\n");
+    let _ = write_whole(
+        std::os::fd::AsFd::as_fd(&std::io::stderr()),
+        text.as_bytes(),
+    );
+}
+
 /// Writes one `PROG: warning: MSG` line to stderr.
 pub fn warn(prog: &str, msg: &str) {
-    let _ = writeln!(std::io::stderr(), "{prog}: warning: {msg}");
+    line(prog, "warning: ", msg);
 }
 
 /// Writes `PROG: fatal: MSG` to stderr and exits with `code`.
 pub fn fatal(prog: &str, code: i32, msg: &str) -> ! {
-    let _ = writeln!(std::io::stderr(), "{prog}: fatal: {msg}");
+    line(prog, "fatal: ", msg);
     std::process::exit(code)
 }
 
 /// Writes `PROG: usage: SYNOPSIS` to stderr and exits 100.
 pub fn usage(prog: &str, synopsis: &str) -> ! {
-    let _ = writeln!(std::io::stderr(), "{prog}: usage: {synopsis}");
+    line(prog, "usage: ", synopsis);
     std::process::exit(EXIT_USAGE)
 }
 
@@ -108,8 +134,8 @@ pub fn usage_error(prog: &str, synopsis: &str, what: impl std::fmt::Display) -> 
 
 /// As `usage_error`, for a tool whose usage exit code is not 100 (SWOC's is 64).
 pub fn usage_error_exit(prog: &str, synopsis: &str, code: i32, what: impl std::fmt::Display) -> ! {
-    let _ = writeln!(std::io::stderr(), "{prog}: {what}");
-    let _ = writeln!(std::io::stderr(), "{prog}: usage: {synopsis}");
+    line(prog, "", &what.to_string());
+    line(prog, "usage: ", synopsis);
     std::process::exit(code)
 }
 
@@ -158,6 +184,17 @@ pub fn help_if_asked(prog: &str, synopsis: &str, h_is_help: bool) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_line_is_one_write() {
+        // A datagram socket keeps each write(2) apart: one read is one write.
+        let (a, b) = std::os::unix::net::UnixDatagram::pair().unwrap();
+        let text = format!("prog: warning: {}\n", "x".repeat(3000));
+        write_whole(std::os::fd::AsFd::as_fd(&a), text.as_bytes()).unwrap();
+        let mut buf = [0u8; 8192];
+        let n = nix::unistd::read(&b, &mut buf).unwrap();
+        assert_eq!(&buf[..n], text.as_bytes());
+    }
 
     #[test]
     fn daemontools_wording() {

@@ -41,7 +41,9 @@ pub fn run(mut cmd: Command) -> Result<Ended, FghackError> {
             Ok(())
         });
     }
-    let mut child = cmd.spawn().map_err(FghackError::Run)?;
+    let mut child = crate::spawn::reset_signals(&mut cmd)
+        .spawn()
+        .map_err(FghackError::Run)?;
     drop(w);
     let mut buf = [0u8; 512];
     loop {

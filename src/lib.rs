@@ -23,6 +23,7 @@ pub mod restart;
 pub mod service_dir;
 pub mod sibling;
 pub mod softlimit;
+pub mod spawn;
 pub mod status;
 pub mod supervise;
 pub mod svscan;

@@ -410,7 +410,7 @@ fn run_processor(dir: &Path, processor: &str) -> std::io::Result<()> {
             Ok(())
         });
     }
-    let status = cmd.status()?;
+    let status = crate::spawn::reset_signals(&mut cmd).status()?;
     if !status.success() {
         return Err(std::io::Error::other(status.to_string()));
     }

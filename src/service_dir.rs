@@ -29,6 +29,17 @@ pub const NOTIFICATION_FD: &str = "notification-fd";
 pub const TIMEOUT_FINISH: &str = "timeout-finish";
 pub const TIMEOUT_KILL: &str = "timeout-kill";
 
+/// The `supervise/` files by their names inside it: supervise works relative to the
+/// directory's descriptor, never through a path another account could redirect.
+pub mod in_supervise {
+    pub const STATUS: &str = "status";
+    pub const STATUS_NEW: &str = "status.new";
+    pub const CONTROL: &str = "control";
+    pub const OK: &str = "ok";
+    pub const LOCK: &str = "lock";
+    pub const EVENT: &str = "event";
+}
+
 /// How the service is brought down: `down-signal` (default TERM, sent with CONT as
 /// daemontools does) and `timeout-kill` (default none: after that long, KILL the
 /// service's process group). IS::Init's ladder (TERM, then KILL after waits of 1, 2, 4,

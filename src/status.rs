@@ -13,12 +13,13 @@
 //! - 28..40 TAI64N of the next start the restart policy waits for, zeros if none
 //! - 40..52 TAI64N since when the service is ready, or failing its check (flags say)
 
-use crate::service_dir::{STATUS, STATUS_NEW, ServiceDir};
+use crate::service_dir::{STATUS, ServiceDir, in_supervise};
 use crate::tai64::Tai64N;
 use nix::errno::Errno;
-use nix::fcntl::OFlag;
+use nix::fcntl::{OFlag, openat, renameat};
 use nix::sys::stat::Mode;
-use std::io::Write;
+use nix::unistd::{UnlinkatFlags, unlinkat};
+use std::os::fd::BorrowedFd;
 
 pub const DAEMONTOOLS_LEN: usize = 18;
 pub const EXT_V1_LEN: usize = 52;
@@ -265,17 +266,43 @@ impl Status {
         Status::unpack(&buf[..n])
     }
 
-    /// Replaces `supervise/status` (relative to the current directory, where supervise
-    /// lives) atomically: readers see the old record or the new one, never a mix.
-    pub fn write_here(&self) -> std::io::Result<()> {
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(STATUS_NEW)?;
-        f.write_all(&self.pack())?;
-        drop(f);
-        std::fs::rename(STATUS_NEW, STATUS)
+    /// Replaces `status` in the `supervise/` directory open at `dir` atomically: readers
+    /// see the old record or the new one, never a mix. `status.new` is made anew with
+    /// O_EXCL and O_NOFOLLOW (a stale one is removed first), so whatever was put in its
+    /// place, a symbolic link or a link to another file, is never written through.
+    pub fn write_at(&self, dir: BorrowedFd<'_>) -> Result<(), Errno> {
+        let create = || {
+            openat(
+                dir,
+                in_supervise::STATUS_NEW,
+                OFlag::O_WRONLY
+                    | OFlag::O_CREAT
+                    | OFlag::O_EXCL
+                    | OFlag::O_NOFOLLOW
+                    | OFlag::O_NOCTTY
+                    | OFlag::O_CLOEXEC,
+                Mode::from_bits_truncate(0o644),
+            )
+        };
+        let fd = match create() {
+            Err(Errno::EEXIST) => {
+                unlinkat(dir, in_supervise::STATUS_NEW, UnlinkatFlags::NoRemoveDir)?;
+                create()?
+            }
+            r => r?,
+        };
+        let bytes = self.pack();
+        let mut rest = &bytes[..];
+        while !rest.is_empty() {
+            match nix::unistd::write(&fd, rest) {
+                Ok(0) => return Err(Errno::EIO),
+                Ok(n) => rest = &rest[n..],
+                Err(Errno::EINTR) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        drop(fd);
+        renameat(dir, in_supervise::STATUS_NEW, dir, in_supervise::STATUS)
     }
 }
 

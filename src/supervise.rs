@@ -2,21 +2,22 @@
 
 use crate::diag::{errstr, ioerrstr, warn};
 use crate::service_dir::{
-    CHECK, CHECK_INTERVAL, CHECK_TIMEOUT, CONTROL, FINISH, LOCK, NOTIFICATION_FD, NOTIFY, OK, RUN,
-    SUPERVISE, ServiceDir, StopPolicy, TIMEOUT_FINISH,
+    CHECK, CHECK_INTERVAL, CHECK_TIMEOUT, FINISH, NOTIFICATION_FD, NOTIFY, OK, RUN, SUPERVISE, ServiceDir, StopPolicy, TIMEOUT_FINISH, in_supervise,
 };
 use crate::status::{Extension, Readiness, Status, Want};
 use crate::tai64::Tai64N;
+use crate::units::deadline_after;
 use crate::wakeup::{SelfPipe, timeout_until};
 use nix::errno::Errno;
-use nix::fcntl::{Flock, FlockArg, OFlag, open};
+use nix::fcntl::{Flock, FlockArg, OFlag, open, openat};
 use nix::poll::{PollFd, PollFlags, poll};
 use nix::sys::signal::{Signal, kill};
-use nix::sys::stat::Mode;
+use nix::sys::stat::{Mode, fchmod, fstat, mkdirat};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
-use nix::unistd::Pid;
-use std::os::fd::{AsFd, OwnedFd};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use nix::unistd::{Pid, UnlinkatFlags, mkfifoat, unlinkat};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::os::unix::fs::DirBuilderExt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -75,7 +76,7 @@ impl Event {
 }
 
 /// The supervise state: everything that decides what happens next, nothing that does it.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Machine {
     pub pid: Option<u32>,
     pub want: Want,
@@ -288,7 +289,7 @@ impl Machine {
 
     pub fn finish_started(&mut self, pid: u32, now: Instant) -> Vec<Action> {
         self.finish_pid = Some(pid);
-        self.finish_kill_at = now.checked_add(self.finish_timeout);
+        self.finish_kill_at = Some(deadline_after(now, self.finish_timeout));
         vec![Action::Announce]
     }
 
@@ -323,7 +324,13 @@ impl Machine {
                 acts.push(Action::Announce);
                 self.request_start(now, &mut acts);
             }
-            b'd' => self.bring_down(now, &mut acts),
+            b'd' => {
+                let waiting = self.waiting_to_start();
+                self.bring_down(now, &mut acts);
+                if waiting {
+                    self.events.push(Event::Down);
+                }
+            }
             // svkit's: stop the service as d does, and start it again (svcrestart).
             b'r' => {
                 let was_up = self.pid.is_some();
@@ -366,8 +373,19 @@ impl Machine {
     pub fn terminate(&mut self, now: Instant) -> Vec<Action> {
         let mut acts = Vec::new();
         self.exit_when_down = true;
+        let waiting = self.waiting_to_start();
         self.bring_down(now, &mut acts);
+        if waiting {
+            self.events.push(Event::Down);
+        }
         self.check_exit(acts)
+    }
+
+    /// Down, with a start pending (throttle or backoff): `d` cancels it, and the
+    /// service is then down for good, which `notify` hears. (With finish still
+    /// running, its end says so.)
+    fn waiting_to_start(&self) -> bool {
+        self.pid.is_none() && self.finish_pid.is_none() && self.pending_start.is_some()
     }
 
     fn bring_down(&mut self, now: Instant, acts: &mut Vec<Action>) {
@@ -378,7 +396,7 @@ impl Machine {
             acts.push(Action::Kill(Signal::SIGCONT));
             self.paused = false;
             if self.kill_at.is_none() {
-                self.kill_at = self.stop.kill_after.and_then(|d| now.checked_add(d));
+                self.kill_at = self.stop.kill_after.map(|d| deadline_after(now, d));
             }
         }
         acts.push(Action::Announce);
@@ -437,14 +455,23 @@ pub type Fatal = String;
 
 /// The open files a running supervise holds.
 struct Files {
+    /// The `supervise/` directory, checked to be ours: every file in it is reached
+    /// relative to this descriptor.
+    dir: OwnedFd,
+    /// `supervise/event`, if it could be made and is ours.
+    event: Option<OwnedFd>,
     _lock: Flock<std::fs::File>,
     control: OwnedFd,
     _control_writer: OwnedFd,
 }
 
-/// Runs supervise on `dir` until told to exit. Returns only on start-up errors.
-pub fn run(dir_arg: &str) -> Result<(), Fatal> {
-    let dir = ServiceDir::new(dir_arg);
+/// Runs supervise on `dir_os` until told to exit. Returns only on start-up errors,
+/// all of which come before `run` is started: once it runs, nothing ends supervise
+/// but `svc -x` or TERM with the service down.
+pub fn run(dir_os: &std::ffi::OsStr) -> Result<(), Fatal> {
+    let shown = std::path::Path::new(dir_os).display().to_string();
+    let dir_arg: &str = &shown;
+    let dir = ServiceDir::new(dir_os);
     std::env::set_current_dir(dir.path())
         .map_err(|e| format!("unable to chdir to {dir_arg}: {}", ioerrstr(&e)))?;
     let normally_up = ServiceDir::new(".")
@@ -463,38 +490,28 @@ pub fn run(dir_arg: &str) -> Result<(), Fatal> {
     }
 
     let files = open_files(dir_arg)?;
-    match std::fs::DirBuilder::new()
-        .mode(0o700)
-        .create(crate::service_dir::EVENT)
-    {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-        Err(e) => warn(
-            "supervise",
-            &format!(
-                "unable to create {dir_arg}/{}: {}",
-                crate::service_dir::EVENT,
-                ioerrstr(&e)
-            ),
-        ),
-    }
     let mut m = Machine::new(normally_up, Tai64N::now());
-    let boot = m.boot(Instant::now());
     let mut ctx = Context {
         dir: dir_arg,
         name: std::env::current_dir()
-            .map(|p| p.display().to_string())
-            .unwrap_or_else(|_| dir_arg.to_string()),
+            .map(|p| p.into_os_string().into_vec())
+            .unwrap_or_else(|_| dir_os.as_bytes().to_vec()),
         dirty: false,
         ready_pipe: None,
         check: None,
+        sup: files.dir.as_fd(),
+        event: files.event.as_ref().map(|e| e.as_fd()),
+        written: None,
     };
+    // A status, then the ok FIFO (svok says "running" from then on), then the service:
+    // a supervise that cannot start never leaves a service running behind it.
+    ctx.dirty = true;
+    ctx.flush(&m);
+    let _ok = fifo_at(&files.dir, in_supervise::OK, &format!("{dir_arg}/{OK}"))
+        .map_err(|e| format!("unable to read {dir_arg}/{OK}: {}", errstr(e)))?;
+    let boot = m.boot(Instant::now());
     ctx.apply(&mut m, boot);
     ctx.flush(&m);
-    // The ok FIFO appears last: svok says "running" only once a status exists.
-    let ok = make_fifo_and_open(OK, OFlag::O_RDONLY)
-        .map_err(|e| format!("unable to read {dir_arg}/{OK}: {}", errstr(e)))?;
-    let _ok = ok;
 
     let mut buf = [0u8; 256];
     loop {
@@ -546,8 +563,8 @@ pub fn run(dir_arg: &str) -> Result<(), Fatal> {
                 }
             }
         }
-        // One status write for an exit and the restart that follows it, after the
-        // restart: the new run starts without waiting for the file system.
+        // One status write for an exit and the restart that follows it: spawn writes it
+        // as soon as the new run is started.
         ctx.flush(&m);
         if term.swap(false, Ordering::SeqCst) {
             let acts = m.terminate(Instant::now());
@@ -586,10 +603,18 @@ struct Check {
 pub const DEFAULT_CHECK_INTERVAL: Duration = Duration::from_millis(100);
 pub const DEFAULT_CHECK_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// Creates `supervise/`, takes the lock, opens the control FIFO both ways.
+/// Opens `supervise/` (making it if need be) and checks that it is ours and that no
+/// other account may write in it; takes the lock; opens the control FIFO both ways,
+/// the event directory.
+///
+/// A `supervise` that is a symbolic link is followed (a read-only service tree may
+/// point it into /run, as Debian's daemontools allows): whoever can put it there can
+/// change `run` as well. Whatever it leads to must pass the same checks. Inside it,
+/// nothing is followed: every file is opened relative to the directory with
+/// O_NOFOLLOW and checked once open, and what is not what supervise made is replaced,
+/// saying so.
 fn open_files(dir_arg: &str) -> Result<Files, Fatal> {
-    // `supervise` may be a symlink into a writable place (/run) for a read-only service
-    // tree, as Debian's daemontools allows: make its target if it is missing.
+    let sup_name = |name: &str| format!("{dir_arg}/{SUPERVISE}/{name}");
     if let Ok(target) = std::fs::read_link(SUPERVISE)
         && !std::path::Path::new(SUPERVISE).exists()
     {
@@ -607,49 +632,237 @@ fn open_files(dir_arg: &str) -> Result<Files, Fatal> {
             ));
         }
     }
-    let lockfile = std::fs::OpenOptions::new()
-        .mode(0o600)
-        .append(true)
-        .create(true)
-        .open(LOCK)
-        .map_err(|e| format!("unable to acquire {dir_arg}/{LOCK}: {}", ioerrstr(&e)))?;
-    let lock = Flock::lock(lockfile, FlockArg::LockExclusiveNonblock)
-        .map_err(|(_, e)| format!("unable to acquire {dir_arg}/{LOCK}: {}", errstr(e)))?;
-    let control = make_fifo_and_open(CONTROL, OFlag::O_RDONLY)
-        .map_err(|e| format!("unable to read {dir_arg}/{CONTROL}: {}", errstr(e)))?;
-    // Holding a writer keeps reads from seeing end-of-file when svc closes its end.
-    let control_writer = open(
-        CONTROL,
-        OFlag::O_WRONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC,
+    let dir = open(
+        SUPERVISE,
+        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC,
         Mode::empty(),
     )
-    .map_err(|e| format!("unable to write {dir_arg}/{CONTROL}: {}", errstr(e)))?;
+    .map_err(|e| format!("unable to open {dir_arg}/{SUPERVISE}: {}", errstr(e)))?;
+    own_directory(&dir, &format!("{dir_arg}/{SUPERVISE}"))?;
+
+    let lock = lock_at(&dir, &sup_name(in_supervise::LOCK))?;
+    let control = fifo_at(
+        &dir,
+        in_supervise::CONTROL,
+        &sup_name(in_supervise::CONTROL),
+    )
+    .map_err(|e| {
+        format!(
+            "unable to read {}: {}",
+            sup_name(in_supervise::CONTROL),
+            errstr(e)
+        )
+    })?;
+    // Holding a writer keeps reads from seeing end-of-file when svc closes its end.
+    let control_writer = openat(
+        &dir,
+        in_supervise::CONTROL,
+        OFlag::O_WRONLY | OFlag::O_NONBLOCK | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .and_then(|w| same_file(&control, &w).then_some(w).ok_or(Errno::ESTALE))
+    .map_err(|e| {
+        format!(
+            "unable to write {}: {}",
+            sup_name(in_supervise::CONTROL),
+            errstr(e)
+        )
+    })?;
+    let event = event_dir(&dir, &sup_name(in_supervise::EVENT));
     Ok(Files {
+        dir,
+        event,
         _lock: lock,
         control,
         _control_writer: control_writer,
     })
 }
 
-/// Opens the FIFO at `path`, making it first. Something else in its place (a regular
-/// file left by a botched copy) is replaced: reading one would spin the poll loop.
-fn make_fifo_and_open(path: &str, flags: OFlag) -> Result<OwnedFd, Errno> {
-    let is_fifo =
-        |p: &str| nix::sys::stat::lstat(p).map(|st| st.st_mode & libc::S_IFMT == libc::S_IFIFO);
-    match is_fifo(path) {
-        Ok(true) => {}
-        Ok(false) => {
-            nix::unistd::unlink(path)?;
-            nix::unistd::mkfifo(path, Mode::from_bits_truncate(0o600))?;
-        }
-        Err(Errno::ENOENT) => nix::unistd::mkfifo(path, Mode::from_bits_truncate(0o600))?,
-        Err(e) => return Err(e),
+/// Whether two descriptors are the same file.
+fn same_file(a: &OwnedFd, b: &OwnedFd) -> bool {
+    match (fstat(a), fstat(b)) {
+        (Ok(x), Ok(y)) => x.st_dev == y.st_dev && x.st_ino == y.st_ino,
+        _ => false,
     }
-    open(
-        path,
-        flags | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC,
+}
+
+/// Checks that the directory open at `fd` belongs to us and that no other account may
+/// write in it. One owned by another account is refused: it may hold anything, and
+/// its owner may change it at any time. One of ours that others may write in is made
+/// unwritable to them (on the descriptor), with a warning; its entries are checked
+/// one by one after that.
+fn own_directory(fd: &OwnedFd, shown: &str) -> Result<(), Fatal> {
+    let st = fstat(fd).map_err(|e| format!("unable to stat {shown}: {}", errstr(e)))?;
+    let euid = nix::unistd::geteuid().as_raw();
+    if st.st_uid != euid {
+        return Err(format!(
+            "unable to use {shown}: owned by uid {}, not by uid {euid}: remove it or chown it",
+            st.st_uid
+        ));
+    }
+    let mode = st.st_mode & 0o7777;
+    if mode & 0o022 != 0 {
+        let fixed = mode & !0o022;
+        fchmod(fd, Mode::from_bits_truncate(fixed))
+            .map_err(|e| format!("unable to chmod {shown}: {}", errstr(e)))?;
+        warn(
+            "supervise",
+            &format!(
+                "{shown} was writable by other accounts (mode {mode:04o}): made it {fixed:04o}"
+            ),
+        );
+    }
+    Ok(())
+}
+
+/// What is wrong with a file supervise finds in place of one it makes, if anything.
+fn not_ours(st: &nix::sys::stat::FileStat, kind: libc::mode_t) -> Option<&'static str> {
+    let euid = nix::unistd::geteuid().as_raw();
+    if st.st_mode & libc::S_IFMT != kind {
+        Some(if kind == libc::S_IFIFO {
+            "not a FIFO"
+        } else {
+            "not a regular file"
+        })
+    } else if st.st_uid != euid {
+        Some("owned by another account")
+    } else if st.st_nlink != 1 {
+        Some("a link to another file")
+    } else if st.st_mode & 0o077 != 0 {
+        Some("open to other accounts")
+    } else {
+        None
+    }
+}
+
+/// Removes `name` from the directory `dir` and says why, so it can be made anew.
+fn replace(dir: &OwnedFd, name: &str, shown: &str, why: &str) -> Result<(), Errno> {
+    warn("supervise", &format!("replacing {shown}: {why}"));
+    unlinkat(dir, name, UnlinkatFlags::NoRemoveDir)
+}
+
+/// Opens the FIFO `name` of `supervise/` for reading, making it first. Anything else
+/// in its place (a symbolic link, a regular file, a FIFO of another account's or one
+/// other accounts could open) is replaced by a new FIFO: a new one is open to nobody
+/// else.
+fn fifo_at(dir: &OwnedFd, name: &str, shown: &str) -> Result<OwnedFd, Errno> {
+    let flags = OFlag::O_RDONLY
+        | OFlag::O_NONBLOCK
+        | OFlag::O_NOFOLLOW
+        | OFlag::O_NOCTTY
+        | OFlag::O_CLOEXEC;
+    for _ in 0..3 {
+        match openat(dir, name, flags, Mode::empty()) {
+            Ok(fd) => {
+                let st = fstat(&fd)?;
+                match not_ours(&st, libc::S_IFIFO) {
+                    None => {
+                        if st.st_mode & 0o7777 != 0o600 {
+                            fchmod(&fd, Mode::from_bits_truncate(0o600))?;
+                        }
+                        return Ok(fd);
+                    }
+                    Some(why) => replace(dir, name, shown, why)?,
+                }
+            }
+            Err(Errno::ENOENT) => {}
+            Err(Errno::ELOOP) => replace(dir, name, shown, "a symbolic link")?,
+            Err(e) => return Err(e),
+        }
+        match mkfifoat(dir, name, Mode::from_bits_truncate(0o600)) {
+            Ok(()) | Err(Errno::EEXIST) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Err(Errno::EAGAIN)
+}
+
+/// Opens and locks `supervise/lock`, making it first; a symbolic link, a FIFO or
+/// another account's file in its place is replaced.
+fn lock_at(dir: &OwnedFd, shown: &str) -> Result<Flock<std::fs::File>, Fatal> {
+    let failed = |e: Errno| format!("unable to acquire {shown}: {}", errstr(e));
+    let open_lock = |extra: OFlag| {
+        openat(
+            dir,
+            in_supervise::LOCK,
+            OFlag::O_WRONLY
+                | OFlag::O_APPEND
+                | OFlag::O_CREAT
+                | OFlag::O_NONBLOCK
+                | OFlag::O_NOFOLLOW
+                | OFlag::O_NOCTTY
+                | OFlag::O_CLOEXEC
+                | extra,
+            Mode::from_bits_truncate(0o600),
+        )
+    };
+    let fd = match open_lock(OFlag::empty()) {
+        Ok(fd) => match fstat(&fd).map(|st| not_ours(&st, libc::S_IFREG)) {
+            Ok(None) => fd,
+            // A lock other accounts may read does no harm: daemontools' is 0644.
+            Ok(Some("open to other accounts")) => fd,
+            Ok(Some(why)) => {
+                drop(fd);
+                replace(dir, in_supervise::LOCK, shown, why).map_err(failed)?;
+                open_lock(OFlag::O_EXCL).map_err(failed)?
+            }
+            Err(e) => return Err(failed(e)),
+        },
+        // ENXIO: a FIFO nobody reads.
+        Err(e @ (Errno::ELOOP | Errno::ENXIO)) => {
+            let why = if e == Errno::ELOOP {
+                "a symbolic link"
+            } else {
+                "not a regular file"
+            };
+            replace(dir, in_supervise::LOCK, shown, why).map_err(failed)?;
+            open_lock(OFlag::O_EXCL).map_err(failed)?
+        }
+        Err(e) => return Err(failed(e)),
+    };
+    Flock::lock(std::fs::File::from(fd), FlockArg::LockExclusiveNonblock)
+        .map_err(|(_, e)| failed(e))
+}
+
+/// Makes and opens `supervise/event`, checked as `supervise/` is; without it waiters
+/// poll instead, so a problem is a warning.
+fn event_dir(dir: &OwnedFd, shown: &str) -> Option<OwnedFd> {
+    match mkdirat(dir, in_supervise::EVENT, Mode::from_bits_truncate(0o700)) {
+        Ok(()) | Err(Errno::EEXIST) => {}
+        Err(e) => {
+            warn(
+                "supervise",
+                &format!("unable to create {shown}: {}", errstr(e)),
+            );
+            return None;
+        }
+    }
+    let fd = match openat(
+        dir,
+        in_supervise::EVENT,
+        OFlag::O_RDONLY
+            | OFlag::O_DIRECTORY
+            | OFlag::O_NOFOLLOW
+            | OFlag::O_NONBLOCK
+            | OFlag::O_CLOEXEC,
         Mode::empty(),
-    )
+    ) {
+        Ok(fd) => fd,
+        Err(e) => {
+            warn(
+                "supervise",
+                &format!("unable to open {shown}: {}", errstr(e)),
+            );
+            return None;
+        }
+    };
+    match own_directory(&fd, shown) {
+        Ok(()) => Some(fd),
+        Err(msg) => {
+            warn("supervise", &msg);
+            None
+        }
+    }
 }
 
 fn raw_wait_status(ws: WaitStatus) -> Option<(u32, i32)> {
@@ -699,81 +912,31 @@ fn read_duration(name: &str, dir: &str) -> Option<Duration> {
     }
 }
 
-/// Starts a program of the service directory as a session leader, with an empty signal mask and SIGPIPE back to
-/// default (Rust ignores it), through posix_spawn: the child starts without copying our
-/// page tables, and an exec failure comes back as the result.
-fn spawn_program(path: &std::ffi::CStr, args: &[&str]) -> Result<u32, Errno> {
-    spawn_program_with(path, args, None)
-}
-
-/// `spawn_program`, giving the child `dup.0` as its descriptor `dup.1` (the
-/// notification-fd).
-fn spawn_program_with(
-    path: &std::ffi::CStr,
-    args: &[&str],
-    dup: Option<(std::os::fd::RawFd, std::os::fd::RawFd)>,
-) -> Result<u32, Errno> {
-    let args: Vec<std::ffi::CString> = args
-        .iter()
-        .map(|a| std::ffi::CString::new(*a).map_err(|_| Errno::EINVAL))
-        .collect::<Result<_, _>>()?;
-    let mut argv = vec![path.as_ptr().cast_mut()];
-    argv.extend(args.iter().map(|a| a.as_ptr().cast_mut()));
-    argv.push(std::ptr::null_mut());
-    let mut pid: libc::pid_t = 0;
-    // SAFETY: attr and the sigsets are initialised by their init functions before use and
-    // destroyed once; argv is a NULL-terminated array of C strings that outlive the call;
-    // environ is libc's own NULL-terminated environment, not modified by this process.
-    let r = unsafe {
-        let mut attr: libc::posix_spawnattr_t = std::mem::zeroed();
-        libc::posix_spawnattr_init(&mut attr);
-        let mut mask: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut mask);
-        let mut dfl: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut dfl);
-        libc::sigaddset(&mut dfl, libc::SIGPIPE);
-        libc::posix_spawnattr_setsigmask(&mut attr, &mask);
-        libc::posix_spawnattr_setsigdefault(&mut attr, &dfl);
-        libc::posix_spawnattr_setflags(
-            &mut attr,
-            libc::POSIX_SPAWN_SETSID
-                | libc::POSIX_SPAWN_SETSIGMASK as libc::c_short
-                | libc::POSIX_SPAWN_SETSIGDEF as libc::c_short,
-        );
-        let mut actions: libc::posix_spawn_file_actions_t = std::mem::zeroed();
-        libc::posix_spawn_file_actions_init(&mut actions);
-        if let Some((from, to)) = dup {
-            // dup2 leaves the new descriptor open across exec.
-            libc::posix_spawn_file_actions_adddup2(&mut actions, from, to);
-        }
-        let r = libc::posix_spawn(
-            &mut pid,
-            path.as_ptr(),
-            &actions,
-            &attr,
-            argv.as_ptr(),
-            libc::environ.cast_const(),
-        );
-        libc::posix_spawn_file_actions_destroy(&mut actions);
-        libc::posix_spawnattr_destroy(&mut attr);
-        r
+/// Starts a program of the service directory as a session leader, in a clean signal
+/// state (see `crate::spawn`).
+fn spawn_program(path: &std::ffi::CStr, args: &[&[u8]]) -> Result<u32, Errno> {
+    let opts = crate::spawn::Options {
+        setsid: true,
+        dup: None,
     };
-    match r {
-        0 => Ok(pid as u32),
-        e => Err(Errno::from_raw(e)),
-    }
+    crate::spawn::spawn(path, args, opts)
 }
 
 /// The side of supervise that touches the world: spawn, signal, write status.
 struct Context<'a> {
     dir: &'a str,
     /// The service's absolute path, the NAME `notify` gets.
-    name: String,
+    name: Vec<u8>,
     /// The status changed since it was last written.
     dirty: bool,
     /// The read end of the run's notification-fd, until it says ready.
     ready_pipe: Option<OwnedFd>,
     check: Option<Check>,
+    /// `supervise/` and `supervise/event`, where the status is written and waiters are.
+    sup: BorrowedFd<'a>,
+    event: Option<BorrowedFd<'a>>,
+    /// The status last written, not written again.
+    written: Option<Status>,
 }
 
 impl Context<'_> {
@@ -793,8 +956,8 @@ impl Context<'_> {
             return;
         }
         let mut args = vec![self.name.clone()];
-        args.extend(ev.args());
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        args.extend(ev.args().into_iter().map(String::into_bytes));
+        let args: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
         if let Err(e) = spawn_program(c"./notify", &args) {
             warn(
                 "supervise",
@@ -873,7 +1036,23 @@ impl Context<'_> {
             (Some((_, w)), Some(n)) => Some((std::os::fd::AsRawFd::as_raw_fd(w), n)),
             _ => None,
         };
-        let spawned = spawn_program_with(c"./run", &[], dup);
+        m.settings_problem = SETTINGS_PROBLEM.load(Ordering::Relaxed);
+        // The status says up with the new pid before run execs: run, or what it starts,
+        // may look at once and must find itself up. A run that is missing or not
+        // executable is caught first; should the exec fail all the same (a bad
+        // interpreter), the status is put back within microseconds.
+        let (now, wall) = (Instant::now(), Tai64N::now());
+        let spawned = nix::unistd::access(c"./run", nix::unistd::AccessFlags::X_OK)
+            .and_then(|()| {
+                crate::spawn::spawn_held(c"./run", &[], crate::spawn::Options { setsid: true, dup })
+            })
+            .and_then(|held| {
+                let mut preview = m.clone();
+                preview.started(held.pid, now, wall);
+                self.dirty = true;
+                self.flush(&preview);
+                held.release()
+            });
         self.ready_pipe = pipe.filter(|_| spawned.is_ok()).map(|(r, _)| r);
         self.check = None;
         if has_check && spawned.is_ok() {
@@ -881,21 +1060,22 @@ impl Context<'_> {
             self.check = Some(Check {
                 pid: None,
                 next_at: Some(now),
-                give_up_at: crate::units::deadline_after(
+                give_up_at: deadline_after(
                     now,
                     read_duration(CHECK_TIMEOUT, self.dir).unwrap_or(DEFAULT_CHECK_TIMEOUT),
                 ),
                 interval: read_duration(CHECK_INTERVAL, self.dir).unwrap_or(DEFAULT_CHECK_INTERVAL),
             });
         }
-        m.settings_problem = SETTINGS_PROBLEM.load(Ordering::Relaxed);
         match spawned {
-            Ok(pid) => m.started(pid, Instant::now(), Tai64N::now()),
+            // The status was written before run started: this one is the same.
+            Ok(pid) => m.started(pid, now, wall),
             Err(e) => {
                 warn(
                     "supervise",
                     &format!("unable to start {}/{RUN}: {}", self.dir, errstr(e)),
                 );
+                self.dirty = true;
                 m.start_failed(Instant::now())
             }
         }
@@ -945,7 +1125,7 @@ impl Context<'_> {
             self.check = None;
             return m.check_failed(Tai64N::now());
         }
-        c.next_at = Some(now + c.interval);
+        c.next_at = Some(deadline_after(now, c.interval));
         Vec::new()
     }
 
@@ -973,7 +1153,7 @@ impl Context<'_> {
                         "supervise",
                         &format!("unable to start {}/{CHECK}: {}", self.dir, errstr(e)),
                     );
-                    c.next_at = Some(now + c.interval);
+                    c.next_at = Some(deadline_after(now, c.interval));
                 }
             }
         }
@@ -987,7 +1167,10 @@ impl Context<'_> {
         }
         m.finish_timeout =
             read_duration(TIMEOUT_FINISH, self.dir).unwrap_or(DEFAULT_FINISH_TIMEOUT);
-        match spawn_program(c"./finish", &[&code.to_string(), &signal.to_string()]) {
+        match spawn_program(
+            c"./finish",
+            &[code.to_string().as_bytes(), signal.to_string().as_bytes()],
+        ) {
             Ok(pid) => m.finish_started(pid, Instant::now()),
             Err(e) => {
                 warn(
@@ -1014,9 +1197,13 @@ impl Context<'_> {
             let wait = at.saturating_duration_since(Instant::now());
             ext.next_start = Some(Tai64N::from_system(std::time::SystemTime::now() + wait));
         }
-        let written = status.write_here();
-        if written.is_ok() {
-            crate::control::wake_waiters(std::path::Path::new(crate::service_dir::EVENT));
+        if self.written == Some(status) {
+            return;
+        }
+        let written = status.write_at(self.sup);
+        self.written = written.is_ok().then_some(status);
+        if let (Ok(()), Some(event)) = (written, self.event) {
+            crate::control::wake_waiters(event);
         }
         if let Err(e) = written {
             // Try again at the next event rather than lose the change.
@@ -1026,7 +1213,7 @@ impl Context<'_> {
                 &format!(
                     "unable to write {}/supervise/status: {}",
                     self.dir,
-                    ioerrstr(&e)
+                    errstr(e)
                 ),
             );
         }
@@ -1304,12 +1491,44 @@ mod tests {
                 Event::Start,
                 Event::Exit(1),
                 Event::Backoff(3),
+                // d cancelled the restart.
+                Event::Down,
                 Event::Start,
                 Event::Signal(9),
                 Event::Down
             ]
         );
         assert_eq!(Event::Backoff(3).args(), vec!["backoff", "3"]);
+    }
+
+    #[test]
+    fn down_cancelling_a_pending_restart_is_down_for_notify() {
+        let t = Instant::now();
+        let mut m = Machine::new(true, wall());
+        m.set_restart_policy(RestartPolicy::Exponential {
+            initial: Duration::from_secs(3),
+            cap: Duration::from_secs(60),
+        });
+        m.boot(t);
+        m.started(10, t, wall());
+        exit_without_finish(&mut m, 10, 1 << 8, t);
+        assert!(m.pending_start.is_some());
+        m.events.clear();
+        m.control(b'd', t);
+        assert_eq!(m.events, vec![Event::Down]);
+        assert_eq!(m.pending_start, None);
+        // Once down, another d says nothing new.
+        m.events.clear();
+        m.control(b'd', t);
+        assert!(m.events.is_empty());
+        // TERM to supervise while waiting: down too.
+        let mut m = Machine::new(true, wall());
+        m.boot(t);
+        m.started(10, t, wall());
+        exit_without_finish(&mut m, 10, 1 << 8, t);
+        m.events.clear();
+        assert!(m.terminate(t).contains(&Action::Exit));
+        assert_eq!(m.events, vec![Event::Down]);
     }
 
     #[test]

@@ -440,6 +440,7 @@ impl Scanner {
             return;
         };
         let mut cmd = Command::new(&self.opts.supervise);
+        crate::spawn::reset_signals(&mut cmd);
         // The pipe end a supervise needs; without it, it does not start at all.
         self.spare.release();
         let pipe_end = match (role, &entry.pipe) {

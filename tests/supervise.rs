@@ -57,6 +57,8 @@ fn down_file_then_up_down_once() {
     svc("-u", &s);
     must("up", || status_pid(&s) != 0);
     assert!(svstat(&s).ends_with("seconds, normally down"));
+    // The status says up before run execs: wait for the script before stopping it.
+    must("run started", || starts(&s) == 1);
     svc("-d", &s);
     must("down", || status_pid(&s) == 0);
     assert_eq!(starts(&s), 1);
@@ -283,7 +285,7 @@ fn status_extension_counts_starts_and_last_exit() {
 
 #[test]
 fn usage_errors() {
-    for args in [&[][..], &["a", "b"][..], &["-x"][..]] {
+    for args in [&[][..], &["a", "b"][..]] {
         let (code, _, err) = out(cmd("supervise").args(args));
         assert_eq!(code, 100);
         assert_eq!(err, "supervise: usage: supervise dir\n");
@@ -703,4 +705,386 @@ fn a_check_that_hangs_is_killed_at_its_timeout() {
     // Still obeys svc.
     svc("-d", &s);
     must("down", || status_pid(&s) == 0);
+}
+
+/// A script line that records the script's ignored and blocked signal masks in `file`.
+fn record_signals(file: &str) -> String {
+    format!(
+        "grep -E '^Sig(Ign|Blk)' /proc/self/status | tr '\\n' ' ' > {file}.tmp && mv {file}.tmp {file}"
+    )
+}
+
+#[test]
+fn every_program_starts_with_default_signals_and_an_empty_mask() {
+    let t = TempDir::new("signals");
+    let s = service(
+        &t.join("s"),
+        &format!("{}\nexec sleep 1000", record_signals("sig-run")),
+    );
+    script(
+        &s.join("check"),
+        &format!("{}\n[ -e sig-run ]", record_signals("sig-check")),
+    );
+    script(&s.join("finish"), &record_signals("sig-finish"));
+    script(&s.join("notify"), &record_signals("sig-notify-$2"));
+    // supervise itself starts with signals ignored and blocked that a service must not
+    // inherit (Rust's own posix_spawn leaves glibc's 32 and 33 ignored here, too).
+    let mut c = cmd("supervise");
+    c.arg(&s).stdin(std::process::Stdio::null());
+    // SAFETY: signal(2) and sigprocmask(2) in the forked child, async-signal-safe.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(&mut c, || {
+            libc::signal(libc::SIGHUP, libc::SIG_IGN);
+            libc::signal(libc::SIGUSR1, libc::SIG_IGN);
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            libc::sigaddset(&mut set, libc::SIGUSR2);
+            libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+            Ok(())
+        });
+    }
+    let mut p = Proc::spawn(&mut c);
+    p.services.push(s.clone());
+    must("ready", || s.join("sig-notify-ready").exists());
+    svc("-d", &s);
+    must("finished", || s.join("sig-finish").exists());
+    must("down told", || s.join("sig-notify-down").exists());
+    for f in [
+        "sig-run",
+        "sig-check",
+        "sig-finish",
+        "sig-notify-start",
+        "sig-notify-ready",
+    ] {
+        let got = std::fs::read_to_string(s.join(f)).unwrap();
+        assert_eq!(
+            got.split_whitespace().collect::<Vec<_>>(),
+            ["SigBlk:", "0000000000000000", "SigIgn:", "0000000000000000"],
+            "{f}"
+        );
+    }
+}
+
+/// A throwaway account, removed on drop: attacks are tried as someone who is not root.
+struct User {
+    name: String,
+    uid: u32,
+}
+
+impl User {
+    fn new(tag: &str) -> User {
+        let name = format!("svk{tag}{}", std::process::id());
+        // useradd fails while another one holds /etc/passwd's lock: try again.
+        let made = wait_for(DEADLINE, || {
+            run(std::process::Command::new("useradd")
+                .args(["-M", "-N", "-s", "/bin/false"])
+                .arg(&name))
+            .status
+            .success()
+        });
+        assert!(made, "useradd {name}");
+        // Removed on drop from here on, even if what follows fails.
+        let mut user = User {
+            uid: u32::MAX,
+            name: name.clone(),
+        };
+        let (_, id, _) = out(std::process::Command::new("id").arg("-u").arg(&name));
+        user.uid = id.trim().parse().unwrap();
+        user
+    }
+
+    /// `prog` (copied where the account can run it) run as the account.
+    fn command(&self, t: &TempDir, prog: &str) -> std::process::Command {
+        use std::os::unix::fs::PermissionsExt;
+        let copy = t.join(format!("{prog}-copy"));
+        if !copy.exists() {
+            std::fs::copy(bin(prog), &copy).unwrap();
+            std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        let mut c = cmd("setuidgid");
+        c.arg(&self.name).arg(copy);
+        c
+    }
+}
+
+impl Drop for User {
+    fn drop(&mut self) {
+        wait_for(DEADLINE, || {
+            run(std::process::Command::new("userdel").arg(&self.name))
+                .status
+                .success()
+        });
+    }
+}
+
+/// Root's secrets beside a service, and the traps an account lays in its
+/// `supervise/`: a control FIFO anyone may write, and symbolic links from status.new,
+/// lock and event/x to the secrets (lock's to a file that does not exist yet).
+struct Trap {
+    t: TempDir,
+    s: std::path::PathBuf,
+}
+
+impl Trap {
+    fn new(tag: &str, user: &User, sup_owner: u32, sup_mode: u32) -> Trap {
+        use std::os::unix::fs::{PermissionsExt, chown, symlink};
+        let t = TempDir::new(tag);
+        std::fs::set_permissions(t.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let s = service(&t.join("s"), "echo $$ >> starts\nexec sleep 1000");
+        for secret in ["secret-status", "secret-event"] {
+            std::fs::write(t.join(secret), "precious\n").unwrap();
+            std::fs::set_permissions(t.join(secret), std::fs::Permissions::from_mode(0o600))
+                .unwrap();
+        }
+        let sup = s.join("supervise");
+        std::fs::create_dir_all(sup.join("event")).unwrap();
+        let fifo = std::ffi::CString::new(sup.join("control").to_str().unwrap()).unwrap();
+        // SAFETY: mkfifo(3) with a NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o666) }, 0);
+        std::fs::set_permissions(sup.join("control"), std::fs::Permissions::from_mode(0o666))
+            .unwrap();
+        symlink(t.join("secret-status"), sup.join("status.new")).unwrap();
+        symlink(t.join("created-by-lock"), sup.join("lock")).unwrap();
+        symlink(t.join("secret-event"), sup.join("event/x")).unwrap();
+        std::fs::write(sup.join("event/y"), "").unwrap();
+        for p in ["control", "event/y"] {
+            chown(sup.join(p), Some(user.uid), None).unwrap();
+        }
+        std::fs::set_permissions(sup.join("event"), std::fs::Permissions::from_mode(0o777))
+            .unwrap();
+        chown(&sup, Some(sup_owner), None).unwrap();
+        std::fs::set_permissions(&sup, std::fs::Permissions::from_mode(sup_mode)).unwrap();
+        Trap { t, s }
+    }
+
+    #[track_caller]
+    fn assert_secrets_intact(&self) {
+        for secret in ["secret-status", "secret-event"] {
+            assert_eq!(
+                std::fs::read_to_string(self.t.join(secret)).unwrap(),
+                "precious\n",
+                "{secret}"
+            );
+        }
+        assert!(!self.t.join("created-by-lock").exists());
+        assert_eq!(
+            std::fs::read(self.s.join("supervise/event/y")).unwrap(),
+            b""
+        );
+    }
+}
+
+#[test]
+fn a_supervise_dir_of_another_account_is_refused() {
+    let user = User::new("a");
+    let trap = Trap::new("foreign", &user, user.uid, 0o755);
+    let s = &trap.s;
+    let mut p = Proc::supervise_capturing_stderr(s);
+    p.services.push(s.clone());
+    assert_eq!(p.wait_exit(), Some(111));
+    assert_eq!(
+        p.stderr(),
+        format!(
+            "supervise: fatal: unable to use {}/supervise: owned by uid {}, not by uid 0: remove it or chown it\n",
+            s.display(),
+            user.uid
+        )
+    );
+    assert!(!s.join("starts").exists(), "the service must not start");
+    trap.assert_secrets_intact();
+    let (code, _, err) = out(user.command(&trap.t, "svc").arg("-k").arg(s));
+    assert_eq!(code, 111, "{err}");
+}
+
+#[test]
+fn a_supervise_dir_others_may_write_is_repaired_and_its_traps_replaced() {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let user = User::new("b");
+    let trap = Trap::new("writable", &user, 0, 0o777);
+    let s = &trap.s;
+    let mut p = Proc::supervise_capturing_stderr(s);
+    p.services.push(s.clone());
+    must("up", || status_pid(s) != 0);
+    let pid = status_pid(s);
+    // Several status writes and wake-ups.
+    svc("-p", s);
+    svc("-c", s);
+    must("continued", || {
+        std::fs::read(s.join("supervise/status")).is_ok_and(|b| b.len() >= 18 && b[16] == 0)
+    });
+    trap.assert_secrets_intact();
+    for d in ["supervise", "supervise/event"] {
+        let m = std::fs::metadata(s.join(d)).unwrap();
+        assert_eq!(m.mode() & 0o7777, 0o755, "{d}");
+    }
+    let control = std::fs::symlink_metadata(s.join("supervise/control")).unwrap();
+    assert!(control.file_type().is_fifo());
+    assert_eq!((control.uid(), control.mode() & 0o7777), (0, 0o600));
+    let lock = std::fs::symlink_metadata(s.join("supervise/lock")).unwrap();
+    assert!(lock.file_type().is_file());
+    // The account can no longer control the service.
+    let (code, _, err) = out(user.command(&trap.t, "svc").arg("-k").arg(s));
+    assert_ne!(code, 0, "{err}");
+    assert!(err.contains("access denied"), "{err}");
+    assert!(alive(pid) && status_pid(s) == pid);
+    p.stop();
+    let err = p.stderr();
+    let sd = format!("{}/supervise", s.display());
+    for line in [
+        format!(
+            "supervise: warning: {sd} was writable by other accounts (mode 0777): made it 0755"
+        ),
+        format!("supervise: warning: replacing {sd}/lock: a symbolic link"),
+        format!("supervise: warning: replacing {sd}/control: owned by another account"),
+        format!(
+            "supervise: warning: {sd}/event was writable by other accounts (mode 0777): made it 0755"
+        ),
+    ] {
+        assert!(
+            err.lines().any(|l| l == line),
+            "missing {line:?} in:\n{err}"
+        );
+    }
+}
+
+#[test]
+fn a_service_name_that_is_not_utf8_or_begins_with_a_dash() {
+    use std::os::unix::ffi::OsStrExt;
+    let t = TempDir::new("names");
+    for name in [&b"-x"[..], &b"caf\xe9"[..], &b"-\xff"[..]] {
+        let name = std::ffi::OsStr::from_bytes(name);
+        let s = service(&t.join(name), "exec sleep 1000");
+        script(&s.join("notify"), "printf '%s' \"$1\" > notified");
+        let mut p = Proc::spawn(
+            cmd("supervise")
+                .arg(name)
+                .current_dir(t.path())
+                .stdin(std::process::Stdio::null()),
+        );
+        p.services.push(s.clone());
+        must("up", || status_pid(&s) != 0);
+        let abs = std::fs::canonicalize(&s).unwrap();
+        must("notified", || {
+            std::fs::read(s.join("notified")).is_ok_and(|b| b == abs.as_os_str().as_bytes())
+        });
+        svc("-dx", &s);
+        assert_eq!(p.wait_exit(), Some(0), "{name:?}");
+    }
+}
+
+#[test]
+fn a_supervise_that_cannot_start_leaves_no_service_running() {
+    let t = TempDir::new("nook");
+    let s = service(&t.join("s"), "echo $$ >> starts\nexec sleep 1000");
+    // Something supervise cannot replace where its ok FIFO goes.
+    std::fs::create_dir_all(s.join("supervise/ok/x")).unwrap();
+    let mut p = Proc::supervise_capturing_stderr(&s);
+    let code = p.wait_exit();
+    // Whatever happened, nothing started is left behind.
+    for pid in lines(&s.join("starts")) {
+        signal(pid.parse().unwrap(), libc::SIGKILL);
+    }
+    assert_eq!(code, Some(111));
+    assert!(p.stderr().ends_with(&format!(
+        "supervise: fatal: unable to read {}/supervise/ok: is a directory\n",
+        s.display()
+    )),);
+    assert!(!s.join("starts").exists(), "run was started");
+}
+
+#[test]
+fn run_finds_itself_up_in_its_status_at_once() {
+    let t = TempDir::new("upatonce");
+    // The pid in supervise/status (od reads host order: x86 and arm64 are
+    // little-endian, as the field is) as run sees it the moment it starts: 25
+    // services restarted 8 times each (the throttle allows one start a second).
+    let mut sups = Vec::new();
+    let mut dirs = Vec::new();
+    for i in 0..25 {
+        let s = service(
+            &t.join(format!("s{i}")),
+            "p=$(od -An -tu4 -j12 -N4 supervise/status | tr -d ' ')\n\
+             echo \"$$ $p\" >> seen\n\
+             [ $(wc -l < seen) -ge 8 ] && exec sleep 1000\n\
+             exit 0",
+        );
+        sups.push(Proc::supervise(&s));
+        dirs.push(s);
+    }
+    for s in &dirs {
+        assert!(
+            wait_for(Duration::from_secs(60), || lines(&s.join("seen")).len()
+                >= 8),
+            "8 starts of {}",
+            s.display()
+        );
+    }
+    let seen: Vec<String> = dirs.iter().flat_map(|s| lines(&s.join("seen"))).collect();
+    let wrong: Vec<&String> = seen
+        .iter()
+        .filter(|l| l.split_once(' ').is_none_or(|(a, b)| a != b))
+        .collect();
+    assert!(
+        wrong.is_empty(),
+        "{} of {} starts saw another pid: {wrong:?}",
+        wrong.len(),
+        seen.len()
+    );
+}
+
+#[test]
+fn notify_hears_down_when_a_pending_restart_is_cancelled() {
+    let t = TempDir::new("downpending");
+    let s = service(&t.join("s"), "exit 1");
+    std::fs::write(s.join("restart"), "exponential 30s 1m").unwrap();
+    script(&s.join("notify"), "echo \"$2\" >> events");
+    let _p = Proc::supervise(&s);
+    must("backing off", || {
+        lines(&s.join("events")).contains(&"backoff".to_string())
+    });
+    svc("-d", &s);
+    must("down", || {
+        lines(&s.join("events")).contains(&"down".to_string())
+    });
+}
+
+#[test]
+fn each_message_is_one_write() {
+    // supervises share svscan's stderr: a line in several writes interleaves with
+    // theirs. A datagram socket as stderr shows each write(2) apart.
+    let t = TempDir::new("onewrite");
+    let s = t.join("s");
+    std::fs::create_dir_all(&s).unwrap();
+    let (mine, theirs) = std::os::unix::net::UnixDatagram::pair().unwrap();
+    let mut p = Proc::spawn(
+        cmd("supervise")
+            .arg(&s)
+            .stdin(std::process::Stdio::null())
+            .stderr(std::os::fd::OwnedFd::from(theirs)),
+    );
+    p.services.push(s.clone());
+    mine.set_read_timeout(Some(DEADLINE)).unwrap();
+    let mut buf = [0u8; 4096];
+    let n = mine.recv(&mut buf).unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&buf[..n]),
+        format!(
+            "supervise: warning: unable to start {}/run: file does not exist\n",
+            s.display()
+        )
+    );
+}
+
+#[test]
+fn a_setting_past_a_hundred_years_means_for_ever() {
+    let t = TempDir::new("forever");
+    let s = service(&t.join("s"), "exec sleep 1000");
+    script(&s.join("check"), "echo x >> checks\nexit 1");
+    std::fs::write(s.join("check-timeout"), "110000000000000d").unwrap();
+    let mut p = Proc::supervise_capturing_stderr(&s);
+    must("checked", || lines(&s.join("checks")).len() >= 2);
+    let (_, json, _) = out(cmd("svstat").arg("-j").arg(&s));
+    assert!(json.contains("\"bad_settings\":false"), "{json}");
+    p.stop();
+    assert_eq!(p.stderr(), "");
 }

@@ -5,13 +5,15 @@ use svkit::diag::{EXIT_TEMP, fatal, help_if_asked, usage};
 const SYNOPSIS: &str = "supervise dir";
 
 fn main() {
-    help_if_asked("supervise", SYNOPSIS, true);
-    let mut args = std::env::args().skip(1);
+    // Its one argument is a directory, whatever it looks like (svscan passes service
+    // names as they are, `-x` included); `-h` and `--help` ask for help unless such a
+    // directory exists.
+    let mut args = std::env::args_os().skip(1);
     let (Some(dir), None) = (args.next(), args.next()) else {
         usage("supervise", SYNOPSIS);
     };
-    if dir.starts_with('-') {
-        usage("supervise", SYNOPSIS);
+    if !std::path::Path::new(&dir).is_dir() {
+        help_if_asked("supervise", SYNOPSIS, true);
     }
     if let Err(msg) = svkit::supervise::run(&dir) {
         fatal("supervise", EXIT_TEMP, &msg);

@@ -1,0 +1,368 @@
+//! Starting programs in a clean signal state: every signal at its default disposition
+//! and an empty signal mask, whatever this process ignores, catches or blocks.
+//!
+//! Why it takes more than `posix_spawnattr_setsigdefault` with `sigfillset`: glibc
+//! (2.36 here) keeps two signals for itself, 32 (SIGCANCEL) and 33 (SIGSETXID). Its
+//! `posix_spawn` child sets them to SIG_IGN while it shares our memory and leaves them
+//! so unless they are in the sigdefault set; and its `sigfillset`/`sigaddset` refuse to
+//! put them there, as its `sigaction` refuses to touch them. Programs supervise started
+//! therefore ran with `SigIgn: 0x180000000` (daemontools' fork+exec does not do this).
+//! Here the set is filled bit by bit (the kernel's layout: signal n is bit n-1), and the
+//! `pre_exec` variant uses the raw system calls.
+
+use nix::errno::Errno;
+use nix::fcntl::OFlag;
+use std::ffi::{CStr, CString};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::unix::process::CommandExt;
+use std::process::Command;
+
+/// The kernel's highest signal number (`_NSIG - 1` on Linux).
+pub const MAX_SIGNAL: libc::c_int = 64;
+
+/// Size of the kernel's signal set, what `rt_sigaction` and `rt_sigprocmask` take.
+const KERNEL_SIGSET_SIZE: usize = 8;
+
+/// Every signal whose disposition can be set (all but KILL and STOP), including the
+/// ones glibc keeps for itself.
+pub fn all_signals() -> libc::sigset_t {
+    // SAFETY: sigset_t is plain data; all zeros is the empty set.
+    let mut set: libc::sigset_t = unsafe { std::mem::zeroed() };
+    let words = std::mem::size_of::<libc::sigset_t>() / std::mem::size_of::<libc::c_ulong>();
+    let bits = libc::c_ulong::BITS as usize;
+    let p = (&mut set as *mut libc::sigset_t).cast::<libc::c_ulong>();
+    for sig in 1..=MAX_SIGNAL {
+        if sig == libc::SIGKILL || sig == libc::SIGSTOP {
+            continue;
+        }
+        let bit = (sig - 1) as usize;
+        if bit / bits < words {
+            // SAFETY: bit / bits is within the words of `set`, which is an array of
+            // c_ulong in glibc's and the kernel's layout.
+            unsafe { *p.add(bit / bits) |= 1 << (bit % bits) };
+        }
+    }
+    set
+}
+
+/// What a program gets besides its arguments.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Options {
+    /// Make it a session (and process group) leader.
+    pub setsid: bool,
+    /// Give it descriptor `.0` as its descriptor `.1` (left open across exec).
+    pub dup: Option<(RawFd, RawFd)>,
+}
+
+/// Starts `path` with `args` (argv[0] is `path`) and this process's environment through
+/// posix_spawn (no copy of our page tables; an exec failure comes back as the result),
+/// with every signal at default and an empty mask. Returns the child's pid.
+pub fn spawn(path: &CStr, args: &[&[u8]], opts: Options) -> Result<u32, Errno> {
+    let args: Vec<CString> = args
+        .iter()
+        .map(|a| CString::new(*a).map_err(|_| Errno::EINVAL))
+        .collect::<Result<_, _>>()?;
+    let mut argv = vec![path.as_ptr().cast_mut()];
+    argv.extend(args.iter().map(|a| a.as_ptr().cast_mut()));
+    argv.push(std::ptr::null_mut());
+    let dfl = all_signals();
+    let mut flags = (libc::POSIX_SPAWN_SETSIGMASK | libc::POSIX_SPAWN_SETSIGDEF) as libc::c_short;
+    if opts.setsid {
+        flags |= libc::POSIX_SPAWN_SETSID;
+    }
+    let mut pid: libc::pid_t = 0;
+    // SAFETY: attr, actions and the mask are initialised by their init functions before
+    // use and destroyed once; argv is a NULL-terminated array of C strings that outlive
+    // the call; environ is libc's own NULL-terminated environment, not modified by this
+    // process.
+    let r = unsafe {
+        let mut attr: libc::posix_spawnattr_t = std::mem::zeroed();
+        libc::posix_spawnattr_init(&mut attr);
+        let mut mask: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut mask);
+        libc::posix_spawnattr_setsigmask(&mut attr, &mask);
+        libc::posix_spawnattr_setsigdefault(&mut attr, &dfl);
+        libc::posix_spawnattr_setflags(&mut attr, flags);
+        let mut actions: libc::posix_spawn_file_actions_t = std::mem::zeroed();
+        libc::posix_spawn_file_actions_init(&mut actions);
+        if let Some((from, to)) = opts.dup {
+            libc::posix_spawn_file_actions_adddup2(&mut actions, from, to);
+        }
+        let r = libc::posix_spawn(
+            &mut pid,
+            path.as_ptr(),
+            &actions,
+            &attr,
+            argv.as_ptr(),
+            libc::environ.cast_const(),
+        );
+        libc::posix_spawn_file_actions_destroy(&mut actions);
+        libc::posix_spawnattr_destroy(&mut attr);
+        r
+    };
+    match r {
+        0 => Ok(pid as u32),
+        e => Err(Errno::from_raw(e)),
+    }
+}
+
+/// A child forked to run a program, held before exec until `release`: its starter
+/// can first publish its pid (supervise writes the status, so that `run` finds itself
+/// up the moment it starts).
+pub struct Held {
+    pub pid: u32,
+    gate: Option<OwnedFd>,
+    errors: OwnedFd,
+}
+
+/// As `spawn`, but through fork, the child waiting for `Held::release` before exec.
+pub fn spawn_held(path: &CStr, args: &[&[u8]], opts: Options) -> Result<Held, Errno> {
+    let args: Vec<CString> = args
+        .iter()
+        .map(|a| CString::new(*a).map_err(|_| Errno::EINVAL))
+        .collect::<Result<_, _>>()?;
+    let mut argv: Vec<*const libc::c_char> = vec![path.as_ptr()];
+    argv.extend(args.iter().map(|a| a.as_ptr()));
+    argv.push(std::ptr::null());
+    let (gate_r, gate_w) = nix::unistd::pipe2(OFlag::O_CLOEXEC)?;
+    let (err_r, err_w) = nix::unistd::pipe2(OFlag::O_CLOEXEC)?;
+    let (gr, gw, ew) = (gate_r.as_raw_fd(), gate_w.as_raw_fd(), err_w.as_raw_fd());
+    // SAFETY: in the child, only async-signal-safe calls (close, read, raw signal
+    // system calls, setsid, dup2, fcntl, execve, write, _exit) on data prepared before
+    // the fork; the parent only records the pid.
+    let pid = unsafe { libc::fork() };
+    if pid < 0 {
+        return Err(Errno::last());
+    }
+    if pid == 0 {
+        // SAFETY: as above; this never returns.
+        unsafe { held_child(gr, gw, ew, path, &argv, opts) }
+    }
+    drop((gate_r, err_w));
+    Ok(Held {
+        pid: pid as u32,
+        gate: Some(gate_w),
+        errors: err_r,
+    })
+}
+
+/// The child's side of `spawn_held`.
+///
+/// # Safety
+/// To be called only in a child just forked, with descriptors and argv from
+/// `spawn_held`.
+unsafe fn held_child(
+    gate_r: RawFd,
+    gate_w: RawFd,
+    err_w: RawFd,
+    path: &CStr,
+    argv: &[*const libc::c_char],
+    opts: Options,
+) -> ! {
+    // SAFETY: see spawn_held: async-signal-safe calls only.
+    unsafe {
+        let fail = |e: i32| -> ! {
+            let b = e.to_ne_bytes();
+            libc::write(err_w, b.as_ptr().cast(), b.len());
+            libc::_exit(127)
+        };
+        libc::close(gate_w);
+        let mut b = [0u8; 1];
+        loop {
+            let n = libc::read(gate_r, b.as_mut_ptr().cast(), 1);
+            if n >= 0 || Errno::last_raw() != libc::EINTR {
+                break;
+            }
+        }
+        if let Err(e) = reset_in_child() {
+            fail(e as i32);
+        }
+        if opts.setsid && libc::setsid() < 0 {
+            fail(Errno::last_raw());
+        }
+        if let Some((from, to)) = opts.dup {
+            let r = if from == to {
+                libc::fcntl(from, libc::F_SETFD, 0)
+            } else {
+                libc::dup2(from, to)
+            };
+            if r < 0 {
+                fail(Errno::last_raw());
+            }
+        }
+        libc::execve(
+            path.as_ptr(),
+            argv.as_ptr(),
+            libc::environ as *const *const libc::c_char,
+        );
+        fail(Errno::last_raw())
+    }
+}
+
+impl Held {
+    /// Lets the child exec; its pid if it did, the reason if it could not (the child
+    /// is then reaped).
+    pub fn release(mut self) -> Result<u32, Errno> {
+        drop(self.gate.take());
+        let mut b = [0u8; 4];
+        let mut n = 0;
+        while n < b.len() {
+            match nix::unistd::read(&self.errors, &mut b[n..]) {
+                Ok(0) => break,
+                Ok(k) => n += k,
+                Err(Errno::EINTR) => {}
+                Err(_) => break,
+            }
+        }
+        if n < b.len() {
+            return Ok(self.pid);
+        }
+        let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(self.pid as i32), None);
+        Err(Errno::from_raw(i32::from_ne_bytes(b)))
+    }
+}
+
+/// Makes `cmd`'s program start with every signal at default and an empty mask (for
+/// callers of std's `Command`; it then forks instead of using posix_spawn).
+pub fn reset_signals(cmd: &mut Command) -> &mut Command {
+    // SAFETY: the closure runs in the forked child and makes only raw rt_sigaction and
+    // rt_sigprocmask system calls, which are async-signal-safe, on stack data.
+    unsafe { cmd.pre_exec(|| reset_in_child().map_err(std::io::Error::from)) }
+}
+
+/// Sets every signal to SIG_DFL and empties the mask, in a child about to exec. Raw
+/// system calls: glibc's wrappers refuse its internal signals 32 and 33.
+fn reset_in_child() -> Result<(), Errno> {
+    // A kernel sigaction with handler SIG_DFL (0), no flags, no restorer, empty mask
+    // is all zeros whatever the architecture's field order.
+    let dfl = [0u64; 4];
+    for sig in 1..=MAX_SIGNAL {
+        if sig == libc::SIGKILL || sig == libc::SIGSTOP {
+            continue;
+        }
+        // SAFETY: rt_sigaction reads a kernel sigaction from `dfl`, which is large
+        // enough for any architecture's layout, and writes nothing (oldact is NULL).
+        let r = unsafe {
+            libc::syscall(
+                libc::SYS_rt_sigaction,
+                sig,
+                dfl.as_ptr(),
+                std::ptr::null_mut::<libc::c_void>(),
+                KERNEL_SIGSET_SIZE,
+            )
+        };
+        if r < 0 {
+            return Err(Errno::last());
+        }
+    }
+    let empty = 0u64;
+    // SAFETY: rt_sigprocmask reads one kernel sigset from `empty`; oldset is NULL.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_rt_sigprocmask,
+            libc::SIG_SETMASK,
+            &empty as *const u64,
+            std::ptr::null_mut::<libc::c_void>(),
+            KERNEL_SIGSET_SIZE,
+        )
+    };
+    if r < 0 {
+        return Err(Errno::last());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The SigIgn and SigBlk masks of a program started with `how`.
+    fn masks(how: impl FnOnce(&CStr, &[&[u8]]) -> u32) -> (u64, u64) {
+        let out = std::env::temp_dir().join(format!("svkit-spawn-{}", std::process::id()));
+        let script = format!(
+            "grep -E '^Sig(Ign|Blk)' /proc/self/status > {}",
+            out.display()
+        );
+        let pid = how(c"/bin/sh", &[b"-c", script.as_bytes()]);
+        let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid as i32), None);
+        let text = std::fs::read_to_string(&out).unwrap();
+        let _ = std::fs::remove_file(&out);
+        let field = |name: &str| {
+            let l = text.lines().find(|l| l.starts_with(name)).unwrap();
+            u64::from_str_radix(l.split_whitespace().nth(1).unwrap(), 16).unwrap()
+        };
+        (field("SigIgn:"), field("SigBlk:"))
+    }
+
+    #[test]
+    fn spawned_programs_start_with_default_signals() {
+        // This test process ignores SIGPIPE (Rust's runtime) and here SIGUSR2 too.
+        // SAFETY: SIG_IGN installs no handler.
+        unsafe { libc::signal(libc::SIGUSR2, libc::SIG_IGN) };
+        let (ign, blk) = masks(|p, a| spawn(p, a, Options::default()).unwrap());
+        assert_eq!(
+            (ign, blk),
+            (0, 0),
+            "posix_spawn: SigIgn {ign:x} SigBlk {blk:x}"
+        );
+        let (ign, blk) = masks(|_, a| {
+            let mut cmd = Command::new("/bin/sh");
+            cmd.args(
+                a.iter()
+                    .map(|x| std::ffi::OsStr::new(std::str::from_utf8(x).unwrap())),
+            );
+            reset_signals(&mut cmd).spawn().unwrap().id()
+        });
+        assert_eq!(
+            (ign, blk),
+            (0, 0),
+            "pre_exec: SigIgn {ign:x} SigBlk {blk:x}"
+        );
+        // SAFETY: as above.
+        unsafe { libc::signal(libc::SIGUSR2, libc::SIG_DFL) };
+    }
+
+    #[test]
+    fn a_held_child_waits_and_reports_exec_failure() {
+        let dir = std::env::temp_dir().join(format!("svkit-held-{}", std::process::id()));
+        let _ = std::fs::remove_file(&dir);
+        let script = format!("echo x > {}", dir.display());
+        let held = spawn_held(c"/bin/sh", &[b"-c", script.as_bytes()], Options::default()).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        assert!(!dir.exists(), "ran before release");
+        let pid = held.release().unwrap();
+        let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid as i32), None);
+        assert!(dir.exists());
+        let _ = std::fs::remove_file(&dir);
+        let held = spawn_held(c"/nonexistent", &[], Options::default()).unwrap();
+        assert_eq!(held.release(), Err(Errno::ENOENT));
+        let (ign, blk) = masks(|p, a| {
+            spawn_held(
+                p,
+                a,
+                Options {
+                    setsid: true,
+                    dup: None,
+                },
+            )
+            .unwrap()
+            .release()
+            .unwrap()
+        });
+        assert_eq!((ign, blk), (0, 0));
+    }
+
+    #[test]
+    fn the_set_has_glibcs_signals_but_not_kill_and_stop() {
+        let set = all_signals();
+        // SAFETY: sigismember reads an initialised set.
+        let has = |s| unsafe { libc::sigismember(&set, s) } == 1;
+        assert!(has(libc::SIGPIPE) && has(libc::SIGTERM) && has(64));
+        assert!(!has(libc::SIGKILL) && !has(libc::SIGSTOP));
+        // glibc's sigismember refuses 32 and 33; look at the bits.
+        let word = (&set as *const libc::sigset_t).cast::<u64>();
+        // SAFETY: sigset_t is at least 8 bytes.
+        let w = unsafe { *word };
+        assert_eq!(w >> 31 & 3, 3);
+    }
+}
