@@ -83,12 +83,7 @@ fn main() {
         _ => bad(&"-r and -k take no group or level"),
     }
     let tab = Cltab::read(cltab.as_ref()).unwrap_or_else(|e| fatal("clinit", EXIT_USAGE, &e));
-    let clinit = Clinit {
-        tab,
-        scan: scan.into(),
-        timeout,
-        settle,
-    };
+    let clinit = Clinit::new(tab, scan.into(), timeout, settle);
     let _lock = clinit.lock().unwrap_or_else(|e| fail(e));
     let done = match command {
         Command::Switch => clinit.switch(&words[0], &words[1]),
