@@ -722,3 +722,80 @@ fn a_shared_clstat_directory_cannot_redirect_clinit() {
     );
     victim_intact(&v);
 }
+
+/// Arguments are bytes: a group or level that is not UTF-8 is refused by name (clstat
+/// is text), and paths that are not UTF-8 work.
+#[test]
+fn arguments_that_are_not_utf8() {
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
+    let tree = Tree::new("clinit-bytes");
+    tree.cltab("g:w:1:wait:echo ran >> T/log\n");
+    let ff = OsStr::from_bytes(b"\xff");
+    let [g, one, t] = ["g", "1", "-t"].map(OsStr::new);
+    for (args, want) in [
+        (vec![g, ff], "clinit: level \"\\xFF\" is not UTF-8 text\n"),
+        (vec![ff, one], "clinit: group \"\\xFF\" is not UTF-8 text\n"),
+        (
+            vec![t, ff, g, one],
+            "clinit: duration \"\\xFF\" is not UTF-8 text\n",
+        ),
+    ] {
+        let (code, _, err) = out(tree.command(&[]).args(&args));
+        assert_eq!(code, 100, "{args:?}: {err}");
+        assert!(err.starts_with(want), "{err}");
+        assert!(err.contains("clinit: usage: "), "{err}");
+    }
+    assert!(!tree.path().join("clstat").exists());
+    assert!(!tree.path().join("log").exists());
+    let cltab = tree.path().join(OsStr::from_bytes(b"cl\xfftab"));
+    std::fs::copy(tree.path().join("cltab"), &cltab).unwrap();
+    let (code, _, err) = out(cmd("clinit")
+        .arg("-f")
+        .arg(&cltab)
+        .arg("-S")
+        .arg(&tree.scan)
+        .args(["g", "1"]));
+    assert_eq!((code, err.as_str()), (0, ""));
+    assert_eq!(lines(&tree.path().join("log")), ["ran"]);
+}
+
+/// Durations past a hundred years (2^63 s and more crashed on adding them to the
+/// clock): refused on the command line (usage, 100) and in the cltab (file:line, 100).
+/// A hundred years is taken and overflows nothing.
+#[test]
+fn durations_past_a_hundred_years_are_refused() {
+    let tree = Tree::new("clinit-durations");
+    tree.cltab("g:w:1:wait:true\n");
+    for opt in ["-t", "--settle"] {
+        let (code, _, err) = tree.clinit(&[opt, "110000000000000d", "g", "1"]);
+        assert_eq!(code, 100, "{err}");
+        assert!(
+            err.starts_with("clinit: duration \"110000000000000d\" too long (at most 36500d)\n"),
+            "{err}"
+        );
+    }
+    for setting in ["wait-timeout", "stop-interval"] {
+        tree.cltab(&format!(":::{setting}:110000000000000d\ng:w:1:wait:true\n"));
+        let (code, _, err) = tree.clinit(&["g", "1"]);
+        assert_eq!(code, 100, "{err}");
+        assert_eq!(
+            err,
+            format!(
+                "clinit: fatal: {}:3: duration \"110000000000000d\" too long (at most 36500d)\n",
+                tree.path().join("cltab").display()
+            )
+        );
+    }
+    assert!(!tree.path().join("clstat").exists());
+    tree.cltab(
+        ":::wait-timeout:36500d\n:::stop-interval:36500d\n\
+         g:w:1:wait:true\ng:a:1:respawn:exec sleep 1028\n",
+    );
+    let (code, _, err) = tree.clinit(&["-t", "36500d", "g", "1"]);
+    assert_eq!((code, err.as_str()), (0, ""));
+    assert!(tree.pid("g.a") != 0);
+    let (code, _, err) = tree.clinit(&["-t", "36500d", "g", "2"]);
+    assert_eq!((code, err.as_str()), (0, ""));
+    assert_eq!(tree.pid("g.a"), 0);
+}

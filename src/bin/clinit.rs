@@ -50,18 +50,22 @@ fn main() {
             Arg::Short('S') => scan = p.value().unwrap_or_else(|e| bad(&e)),
             Arg::Short('t') => {
                 let v = p.value().unwrap_or_else(|e| bad(&e));
-                timeout = parse_duration(&v.to_string_lossy()).unwrap_or_else(|e| bad(&e));
+                timeout = duration(&v).unwrap_or_else(|e| bad(&e));
             }
             // Long only: -s is status, as in Cluster::Init.
             Arg::Long("settle") => {
                 let v = p.value().unwrap_or_else(|e| bad(&e));
-                settle = parse_duration(&v.to_string_lossy()).unwrap_or_else(|e| bad(&e));
+                settle = duration(&v).unwrap_or_else(|e| bad(&e));
             }
             Arg::Long("clstat") => clstat = Some(p.value().unwrap_or_else(|e| bad(&e))),
             Arg::Short('s') => set(Command::Status),
             Arg::Short('r') => set(Command::Reread),
             Arg::Short('k') => set(Command::Kill),
-            Arg::Value(v) => words.push(v.to_string_lossy().into_owned()),
+            // Groups and levels are text: clstat is, and Cluster::Init's status() reads it.
+            Arg::Value(v) => words.push(v.into_string().unwrap_or_else(|v| {
+                let what = ["group", "level", "operand"][words.len().min(2)];
+                bad(&format!("{what} {v:?} is not UTF-8 text"))
+            })),
             other => bad(&other.unexpected()),
         }
     }
@@ -95,6 +99,15 @@ fn main() {
         Ok(true) => std::process::exit(EXIT_OK),
         Ok(false) => std::process::exit(EXIT_NO),
         Err(e) => fail(e),
+    }
+}
+
+/// A duration from the command line: at most a hundred years (`units::MAX_DURATION`),
+/// so that no deadline overflows.
+fn duration(v: &std::ffi::OsStr) -> Result<std::time::Duration, String> {
+    match v.to_str() {
+        Some(s) => parse_duration(s).map_err(|e| e.to_string()),
+        None => Err(format!("duration {v:?} is not UTF-8 text")),
     }
 }
 
