@@ -538,24 +538,34 @@ fn a_marker_another_account_planted_is_not_clinits() {
     set_mode(tree.path(), 0o755);
     tree.cltab("g:a:1:respawn:exec sleep 1022\n");
     assert_eq!(tree.clinit(&["g", "1"]).0, 0);
-    let x = tree.svc_dir("g.x");
-    service(&x, "exec sleep 1023");
-    service(&x.join("log"), "exec cat >/dev/null");
-    std::fs::create_dir(x.join("log/main")).unwrap();
-    std::fs::write(x.join("log/main/current"), "a log line\n").unwrap();
-    let logger = tree.svc_dir("web-log");
-    service(&logger, "exec sleep 1024");
-    std::fs::create_dir(logger.join("main")).unwrap();
-    std::fs::write(logger.join("main/current"), "a log line\n").unwrap();
-    chown_nobody(&x);
-    chown_nobody(&logger);
+    // Made outside the scan directory and moved in whole: svscan's supervise must
+    // find them finished (and chown -R not meet its files).
+    let build = |name: &str| {
+        let d = tree.path().join(name);
+        std::fs::create_dir(&d).unwrap();
+        d
+    };
+    let xb = build("x");
+    service(&xb, "exec sleep 1023");
+    service(&xb.join("log"), "exec cat >/dev/null");
+    std::fs::create_dir(xb.join("log/main")).unwrap();
+    std::fs::write(xb.join("log/main/current"), "a log line\n").unwrap();
+    let lb = build("logger");
+    service(&lb, "exec sleep 1024");
+    std::fs::create_dir(lb.join("main")).unwrap();
+    std::fs::write(lb.join("main/current"), "a log line\n").unwrap();
+    chown_nobody(&xb);
+    chown_nobody(&lb);
+    let (x, logger) = (tree.svc_dir("g.x"), tree.svc_dir("web-log"));
     let marker = "printf 'group g\\ntag x\\nmode respawn\\n'";
     as_nobody(&format!(
         "{marker} > {x}/clinit && {marker} > {x}/log/clinit && {marker} > {l}/clinit && \
          ln -s ../g.a/clinit {l}/clinit2",
-        x = x.display(),
-        l = logger.display()
+        x = xb.display(),
+        l = lb.display()
     ));
+    std::fs::rename(&xb, &x).unwrap();
+    std::fs::rename(&lb, &logger).unwrap();
     must("nobody's services supervised", || {
         tree.pid("g.x") != 0 && tree.pid("web-log") != 0
     });
