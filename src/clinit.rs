@@ -1362,9 +1362,19 @@ mod at {
         Ok(fd)
     }
 
-    /// Renames inside one directory, never over something that is there.
+    /// Renames inside one directory, never over something that is there (on a
+    /// filesystem without RENAME_NOREPLACE, after looking).
     pub fn rename_new(dir: BorrowedFd<'_>, from: &OsStr, to: &OsStr) -> Result<(), Errno> {
-        renameat2(dir, from, dir, to, RenameFlags::RENAME_NOREPLACE)
+        match renameat2(dir, from, dir, to, RenameFlags::RENAME_NOREPLACE) {
+            Err(Errno::EINVAL | Errno::ENOSYS) => {
+                match nix::sys::stat::fstatat(dir, to, nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW) {
+                    Ok(_) => Err(Errno::EEXIST),
+                    Err(Errno::ENOENT) => nix::fcntl::renameat(dir, from, dir, to),
+                    Err(e) => Err(e),
+                }
+            }
+            r => r,
+        }
     }
 
     pub fn unlink(dir: BorrowedFd<'_>, name: &OsStr) -> Result<(), Errno> {
