@@ -30,6 +30,33 @@ const CLSTAT_WORD: &str = "Cluster::Init::Group";
 /// The level of a group never switched, or stopped by `clinit -k`.
 pub const NO_LEVEL: &str = "-";
 
+/// The group word of Cluster::Init's commands to the daemon as a whole:
+/// `tell(":::ALL:::", ":::REREAD:::")` and `tell(":::ALL:::", ":::SHUTDOWN:::")`.
+pub const ALL: &str = ":::ALL:::";
+
+/// What `clinit GROUP LEVEL` asks for when GROUP is `:::ALL:::`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AllCommand {
+    /// `:::REREAD:::`: `clinit -r`.
+    Reread,
+    /// `:::SHUTDOWN:::`: `clinit -k` (there is no daemon to exit).
+    Shutdown,
+}
+
+/// Cluster::Init's tell() forms for the whole daemon: None for an ordinary group.
+pub fn all_command(group: &str, level: &str) -> Result<Option<AllCommand>> {
+    if group != ALL {
+        return Ok(None);
+    }
+    match level {
+        ":::REREAD:::" => Ok(Some(AllCommand::Reread)),
+        ":::SHUTDOWN:::" => Ok(Some(AllCommand::Shutdown)),
+        _ => Err(ClinitError::Usage(format!(
+            "{ALL} {level}: want {ALL} :::REREAD::: (as -r) or {ALL} :::SHUTDOWN::: (as -k)"
+        ))),
+    }
+}
+
 /// A group's state in clstat.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum State {
@@ -892,15 +919,41 @@ impl Clinit {
             )));
         }
         if !self.tab.groups().contains(&group) {
+            // Cluster::Init re-read its cltab on any tell(): here every run does,
+            // and -r is the way to ask for only that.
             return Err(ClinitError::Usage(format!(
-                "no group {group} in {}",
+                "no group {group} in {} (to have the cltab read again: clinit -r)",
                 self.tab.path.display()
             )));
+        }
+        if let Some(why) = self.unknown_level(group, level) {
+            warn(PROG, &why);
         }
         let mut ok = self.apply_cltab()?;
         let mut groups = self.load_status()?;
         ok &= self.switch_loaded(&mut groups, group, level)?;
         Ok(ok)
+    }
+
+    /// Why a switch to `level` is likely a mistake: no entry of the group has it, so
+    /// every entry of the group is stopped (Cluster::Init's way of stopping a group,
+    /// `clinit foo 999`, which still works).
+    fn unknown_level(&self, group: &str, level: &str) -> Option<String> {
+        let known = self
+            .tab
+            .entries
+            .iter()
+            .any(|e| e.group == group && e.mode != Mode::Off && e.in_level(level));
+        if known {
+            return None;
+        }
+        let mut why = format!("{group}: no entry has level {level}: the whole group is stopped");
+        if level.chars().count() > 1 {
+            why.push_str(&format!(
+                " (a LEVELS field without a comma is one level per character: write {level},{level} for a level named {level})"
+            ));
+        }
+        Some(why)
     }
 
     /// Switches a group whose status is loaded; a switch that breaks off leaves the

@@ -800,7 +800,7 @@ fn durations_past_a_hundred_years_are_refused() {
     assert!(!tree.path().join("clstat").exists());
     tree.cltab(
         ":::wait-timeout:36500d\n:::stop-interval:36500d\n\
-         g:w:1:wait:true\ng:a:1:respawn:exec sleep 1028\n",
+         g:w:1:wait:true\ng:a:1:respawn:exec sleep 1028\ng:z:2:wait:true\n",
     );
     let (code, _, err) = tree.clinit(&["-t", "36500d", "g", "1"]);
     assert_eq!((code, err.as_str()), (0, ""));
@@ -808,4 +808,72 @@ fn durations_past_a_hundred_years_are_refused() {
     let (code, _, err) = tree.clinit(&["-t", "36500d", "g", "2"]);
     assert_eq!((code, err.as_str()), (0, ""));
     assert_eq!(tree.pid("g.a"), 0);
+}
+
+/// Cluster::Init's QUICK START and tell() forms: `clinit -d` says what takes the
+/// daemon's place; `:::ALL::: :::REREAD:::` is -r, `:::ALL::: :::SHUTDOWN:::` is -k;
+/// a level no entry of the group has (a name read as one-character levels) is warned
+/// about, and still stops the group as Cluster::Init's `clinit foo 999` does.
+#[test]
+fn cluster_init_forms() {
+    let tree = Tree::new("clinit-forms");
+    let (code, _, err) = tree.clinit(&["-d"]);
+    assert_eq!(code, 100);
+    assert!(
+        err.starts_with("clinit: fatal: -d: svkit has no clinit daemon: svscan takes its place"),
+        "{err}"
+    );
+    assert!(
+        err.contains("run svscan on the scan directory instead"),
+        "{err}"
+    );
+    tree.cltab(
+        "g:a:runmore:respawn:exec sleep 1029\n\
+         g:b:1:respawn:exec sleep 1030\n",
+    );
+    let (code, _, err) = tree.clinit(&["g", "1"]);
+    assert_eq!((code, err.as_str()), (0, ""));
+    assert!(tree.pid("g.b") != 0);
+    let (code, _, err) = tree.clinit(&["g", "runmore"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        err,
+        "clinit: warning: g: no entry has level runmore: the whole group is stopped \
+         (a LEVELS field without a comma is one level per character: write \
+         runmore,runmore for a level named runmore)\n"
+    );
+    assert_eq!(tree.pid("g.b"), 0);
+    assert_eq!(tree.pid("g.a"), 0);
+    assert_eq!(tree.status(&["g"]), "runmore run\n");
+    // Written as the warning says, the level is one.
+    tree.cltab(
+        "g:a:runmore,runmore:respawn:exec sleep 1029\n\
+         g:b:1:respawn:exec sleep 1030\n",
+    );
+    let (code, _, err) = tree.clinit(&["g", "runmore"]);
+    assert_eq!((code, err.as_str()), (0, ""));
+    assert!(tree.pid("g.a") != 0);
+    // :::REREAD:::: the cltab again (b removed), every group at its level again.
+    tree.cltab("g:a:runmore,runmore:respawn:exec sleep 1029\n");
+    let (code, _, err) = tree.clinit(&[":::ALL:::", ":::REREAD:::"]);
+    assert_eq!((code, err.as_str()), (0, ""));
+    must("g.b gone", || !tree.svc_dir("g.b").exists());
+    assert!(tree.pid("g.a") != 0);
+    // :::SHUTDOWN:::: everything stopped.
+    let (code, _, err) = tree.clinit(&[":::ALL:::", ":::SHUTDOWN:::"]);
+    assert_eq!((code, err.as_str()), (0, ""));
+    assert_eq!(tree.pid("g.a"), 0);
+    assert_eq!(tree.status(&[]), "g - stopped\n");
+    let (code, _, err) = tree.clinit(&[":::ALL:::", ":::RESTART:::"]);
+    assert_eq!(code, 100);
+    assert!(
+        err.starts_with("clinit: fatal: :::ALL::: :::RESTART:::: want :::ALL::: :::REREAD:::"),
+        "{err}"
+    );
+    let (code, _, err) = tree.clinit(&["nosuch", "1"]);
+    assert_eq!(code, 100);
+    assert!(
+        err.contains("(to have the cltab read again: clinit -r)"),
+        "{err}"
+    );
 }

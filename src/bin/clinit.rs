@@ -1,6 +1,6 @@
 //! clinit [-f cltab] [-S scandir] [-t timeout] GROUP LEVEL | -s [GROUP [LEVEL]] | -r | -k
 
-use svkit::clinit::{Clinit, ClinitError, filter_status, read_clstat};
+use svkit::clinit::{AllCommand, Clinit, ClinitError, all_command, filter_status, read_clstat};
 use svkit::cltab::{Cltab, DEFAULT_CLSTAT};
 use svkit::diag::{EXIT_NO, EXIT_OK, EXIT_TEMP, EXIT_USAGE, fatal, help_if_asked, usage_error};
 use svkit::units::parse_duration;
@@ -61,6 +61,15 @@ fn main() {
             Arg::Short('s') => set(Command::Status),
             Arg::Short('r') => set(Command::Reread),
             Arg::Short('k') => set(Command::Kill),
+            // Cluster::Init's QUICK START begins with `clinit -d`.
+            Arg::Short('d') => fatal(
+                "clinit",
+                EXIT_USAGE,
+                "-d: svkit has no clinit daemon: svscan takes its place, supervising \
+                 every entry; run svscan on the scan directory instead (svscanboot, or \
+                 svscan /service as a respawn entry in /etc/inittab), then clinit GROUP \
+                 LEVEL to switch a group, clinit -r for :::REREAD:::, clinit -k to stop all",
+            ),
             // Groups and levels are text: clstat is, and Cluster::Init's status() reads it.
             Arg::Value(v) => words.push(v.into_string().unwrap_or_else(|v| {
                 let what = ["group", "level", "operand"][words.len().min(2)];
@@ -80,6 +89,20 @@ fn main() {
     }
     if clstat.is_some() {
         bad(&"--clstat goes with -s");
+    }
+    if command == Command::Switch && words.len() == 2 {
+        match all_command(&words[0], &words[1]) {
+            Ok(None) => {}
+            Ok(Some(AllCommand::Reread)) => {
+                command = Command::Reread;
+                words.clear();
+            }
+            Ok(Some(AllCommand::Shutdown)) => {
+                command = Command::Kill;
+                words.clear();
+            }
+            Err(e) => fail(e),
+        }
     }
     match (&command, words.len()) {
         (Command::Switch, 2) | (Command::Reread | Command::Kill, 0) => {}
