@@ -504,8 +504,9 @@ impl Clinit {
     ) -> Result<bool> {
         let path = self.scan.join(name);
         let failed = |f: &str| temporary(format!("unable to write {}", path.join(f).display()));
-        let (dir, _) = at::open_subdir(scan, OsStr::new(name))
-            .map_err(|e| failed("")(std::io::Error::from(e)))?;
+        let (dir, _) = at::open_subdir(scan, OsStr::new(name)).map_err(|e| {
+            ClinitError::Temporary(format!("unable to open {}: {}", path.display(), errstr(e)))
+        })?;
         let dir = dir.as_fd();
         let mut changed = false;
         for (f, body, mode) in files {
