@@ -8,18 +8,54 @@ use crate::diag::{errstr, ioerrstr, warn};
 use crate::service_dir::{DOWN, DOWN_SIGNAL, RESTART, RUN, SUPERVISE, ServiceDir};
 use crate::svwait::{Goal, Outcome, wait};
 use nix::errno::Errno;
-use std::io::Write;
-use std::os::unix::fs::PermissionsExt;
+use nix::sys::stat::SFlag;
+use std::cell::OnceCell;
+use std::ffi::{OsStr, OsString};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 const PROG: &str = "clinit";
-/// The file that marks a service directory as clinit's, saying which entry it is.
+/// The file that marks a service directory as clinit's, saying which entry it is. It
+/// counts only as a regular file with one link, owned by clinit's account and writable
+/// by no other, in a directory of that account's that no other may write, and naming
+/// the directory's own entry: another account cannot make one (see `claim`).
 pub const MARKER: &str = "clinit";
+/// Prefixes of clinit's directories that svscan must not see: one being built, one
+/// being taken away. A random word follows the entry's name.
+const NEW_PREFIX: &str = ".clinit-new.";
+const REMOVED_PREFIX: &str = ".clinit-removed.";
 /// The first word of every clstat line, as Cluster::Init's status() expects it.
 const CLSTAT_WORD: &str = "Cluster::Init::Group";
 /// The level of a group never switched, or stopped by `clinit -k`.
 pub const NO_LEVEL: &str = "-";
+
+/// The group word of Cluster::Init's commands to the daemon as a whole:
+/// `tell(":::ALL:::", ":::REREAD:::")` and `tell(":::ALL:::", ":::SHUTDOWN:::")`.
+pub const ALL: &str = ":::ALL:::";
+
+/// What `clinit GROUP LEVEL` asks for when GROUP is `:::ALL:::`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AllCommand {
+    /// `:::REREAD:::`: `clinit -r`.
+    Reread,
+    /// `:::SHUTDOWN:::`: `clinit -k` (there is no daemon to exit).
+    Shutdown,
+}
+
+/// Cluster::Init's tell() forms for the whole daemon: None for an ordinary group.
+pub fn all_command(group: &str, level: &str) -> Result<Option<AllCommand>> {
+    if group != ALL {
+        return Ok(None);
+    }
+    match level {
+        ":::REREAD:::" => Ok(Some(AllCommand::Reread)),
+        ":::SHUTDOWN:::" => Ok(Some(AllCommand::Shutdown)),
+        _ => Err(ClinitError::Usage(format!(
+            "{ALL} {level}: want {ALL} :::REREAD::: (as -r) or {ALL} :::SHUTDOWN::: (as -k)"
+        ))),
+    }
+}
 
 /// A group's state in clstat.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -104,13 +140,29 @@ pub fn parse_clstat(text: &str) -> Vec<GroupStatus> {
         .collect()
 }
 
-/// Reads a clstat file; one that does not exist holds no groups.
+/// Reads a clstat file for `clinit -s` (anyone's, another node's); one that does not
+/// exist holds no groups. A FIFO or device there is refused, not waited on.
 pub fn read_clstat(path: &Path) -> Result<Vec<GroupStatus>> {
-    match std::fs::read_to_string(path) {
-        Ok(t) => Ok(parse_clstat(&t)),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
-        Err(e) => Err(temporary(format!("unable to read {}", path.display()))(e)),
+    use std::os::unix::fs::OpenOptionsExt;
+    let what = || format!("unable to read {}", path.display());
+    let f = match std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)
+    {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(temporary(what())(e)),
+    };
+    if !f.metadata().map_err(temporary(what()))?.is_file() {
+        return Err(ClinitError::Temporary(format!(
+            "{}: not a regular file",
+            what()
+        )));
     }
+    let mut data = Vec::new();
+    std::io::Read::read_to_end(&mut &f, &mut data).map_err(temporary(what()))?;
+    Ok(parse_clstat(&String::from_utf8_lossy(&data)))
 }
 
 pub fn format_clstat(groups: &[GroupStatus]) -> String {
@@ -142,27 +194,6 @@ pub fn filter_status(groups: &[GroupStatus], group: Option<&str>, level: Option<
     out
 }
 
-/// Writes a file whole or not at all: a temp file beside it, renamed. Only clstat is
-/// fsynced first: service files are made again from the cltab by the next clinit,
-/// and a thousand fsyncs made the first switch of 200 entries take seconds.
-fn write_atomically(path: &Path, data: &[u8], mode: u32, durable: bool) -> std::io::Result<()> {
-    let name = path.file_name().unwrap_or_default().to_string_lossy();
-    let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
-    let r = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(data)?;
-        f.set_permissions(std::fs::Permissions::from_mode(mode))?;
-        if durable {
-            f.sync_all()?;
-        }
-        std::fs::rename(&tmp, path)
-    })();
-    if r.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    r
-}
-
 /// The service directory name of an entry: `GROUP.TAG`.
 pub fn service_name(e: &Entry) -> String {
     format!("{}.{}", e.group, e.tag)
@@ -171,6 +202,49 @@ pub fn service_name(e: &Entry) -> String {
 /// Single quotes for /bin/sh.
 fn sh_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', "'\\''"))
+}
+
+/// The marker's text: which entry the directory is.
+fn marker_text(e: &Entry) -> String {
+    format!("group {}\ntag {}\nmode {}\n", e.group, e.tag, e.mode.name())
+}
+
+/// The directory name a marker's text says it belongs to (`GROUP.TAG`).
+fn marker_names(text: &[u8]) -> Option<String> {
+    let text = std::str::from_utf8(text).ok()?;
+    let field = |k: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(k)?.strip_prefix(' '))
+    };
+    Some(format!("{}.{}", field("group")?, field("tag")?))
+}
+
+/// The names clinit writes in an entry's directory, and nothing else: what it
+/// removes. (`supervise/` is supervise's, and goes with the directory.)
+const OWN_FILES: [&str; 5] = [RUN, MARKER, DOWN_SIGNAL, DOWN, RESTART];
+
+/// A temp file of `at::replace` for one of `OWN_FILES` (`.run.RANDOM.tmp`), or of
+/// the clinits before it (`.run.PID.tmp`).
+fn own_temp(name: &str) -> bool {
+    OWN_FILES.iter().any(|f| {
+        name.strip_prefix('.')
+            .and_then(|r| r.strip_prefix(f))
+            .and_then(|r| r.strip_prefix('.'))
+            .and_then(|r| r.strip_suffix(".tmp"))
+            .is_some_and(|w| !w.is_empty() && w.bytes().all(|b| b.is_ascii_alphanumeric()))
+    })
+}
+
+/// What a directory in the scan directory is to clinit.
+#[derive(Debug, PartialEq, Eq)]
+enum Claim {
+    /// Made by clinit: it may change and remove it.
+    Ours,
+    /// No marker: someone else's, left alone.
+    NotMarked,
+    /// A marker clinit cannot have made, or in a directory it cannot trust: left alone
+    /// and said so.
+    Forged(String),
 }
 
 /// The files clinit writes in an entry's service directory, by name.
@@ -186,11 +260,7 @@ fn service_files(tab: &Cltab, e: &Entry) -> Vec<(&'static str, String, u32)> {
             ),
             0o755,
         ),
-        (
-            MARKER,
-            format!("group {}\ntag {}\nmode {}\n", e.group, e.tag, e.mode.name()),
-            0o644,
-        ),
+        (MARKER, marker_text(e), 0o644),
         // Cluster::Init stops with INT first; TERM and KILL follow from clinit.
         (DOWN_SIGNAL, "INT\n".to_string(), 0o644),
         // Nothing starts before its group is told (nor at boot, by svscan alone).
@@ -212,6 +282,13 @@ struct Sync {
     orphans: Vec<String>,
 }
 
+/// clstat's directory, open, and the names in it.
+struct StateDir {
+    fd: OwnedFd,
+    clstat: OsString,
+    lock: OsString,
+}
+
 /// clinit at work on one scan directory with one cltab.
 pub struct Clinit {
     pub tab: Cltab,
@@ -221,9 +298,65 @@ pub struct Clinit {
     /// How long every respawn entry must then stay up (`--settle`; none by default, as in
     /// Cluster::Init, where started is started).
     pub settle: Duration,
+    /// The scan directory, opened once: everything in it is reached from here.
+    scan_fd: OnceCell<OwnedFd>,
+    /// clstat's directory, opened once (by `lock`).
+    state: OnceCell<StateDir>,
 }
 
 impl Clinit {
+    pub fn new(tab: Cltab, scan: PathBuf, timeout: Duration, settle: Duration) -> Clinit {
+        Clinit {
+            tab,
+            scan,
+            timeout,
+            settle,
+            scan_fd: OnceCell::new(),
+            state: OnceCell::new(),
+        }
+    }
+
+    fn scan_fd(&self) -> Result<BorrowedFd<'_>> {
+        if let Some(fd) = self.scan_fd.get() {
+            return Ok(fd.as_fd());
+        }
+        let fd = at::open_dir(&self.scan).map_err(|e| {
+            ClinitError::Temporary(format!(
+                "unable to open {}: {}",
+                self.scan.display(),
+                errstr(e)
+            ))
+        })?;
+        Ok(self.scan_fd.get_or_init(|| fd).as_fd())
+    }
+
+    /// clstat's directory (made if need be: /var/run is a tmpfs), opened.
+    fn state(&self) -> Result<&StateDir> {
+        if let Some(s) = self.state.get() {
+            return Ok(s);
+        }
+        let p = &self.tab.clstat;
+        let name = p
+            .file_name()
+            .ok_or_else(|| ClinitError::Usage(format!("clstat {} names no file", p.display())))?;
+        let dir = match p.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => Path::new("."),
+        };
+        std::fs::create_dir_all(dir)
+            .map_err(temporary(format!("unable to create {}", dir.display())))?;
+        let fd = at::open_dir(dir).map_err(|e| {
+            ClinitError::Temporary(format!("unable to open {}: {}", dir.display(), errstr(e)))
+        })?;
+        let mut lock = name.to_owned();
+        lock.push(".lock");
+        Ok(self.state.get_or_init(|| StateDir {
+            fd,
+            clstat: name.to_owned(),
+            lock,
+        }))
+    }
+
     fn dir(&self, name: &str) -> ServiceDir {
         ServiceDir::new(self.scan.join(name))
     }
@@ -239,15 +372,59 @@ impl Clinit {
         self.tab.entries.iter().filter(|e| e.mode.supervised())
     }
 
-    /// The names of directories in the scan directory that carry clinit's marker.
+    /// What directory `name` of the scan directory is to clinit. `as_name`: the entry
+    /// its marker must name (a directory being taken away has another name).
+    fn claim(&self, scan: BorrowedFd<'_>, name: &OsStr, as_name: Option<&str>) -> Claim {
+        let Ok((fd, st)) = at::open_subdir(scan, name) else {
+            // Not a directory, or a symbolic link to one: not clinit's.
+            return Claim::NotMarked;
+        };
+        let text = match at::read_own(fd.as_fd(), OsStr::new(MARKER), true) {
+            Ok(at::Found::File(t)) => t,
+            Ok(at::Found::Missing) | Err(_) => return Claim::NotMarked,
+            Ok(at::Found::Untrusted(why)) => {
+                return Claim::Forged(format!("its {MARKER} file is {why}"));
+            }
+        };
+        if let Some(why) = at::untrusted(&st, SFlag::S_IFDIR) {
+            return Claim::Forged(format!("the directory is {why}"));
+        }
+        match (marker_names(&text), as_name) {
+            (Some(n), Some(want)) if n != want => {
+                Claim::Forged(format!("its {MARKER} file names {n}"))
+            }
+            (None, _) => Claim::Forged(format!("its {MARKER} file names no entry")),
+            _ => Claim::Ours,
+        }
+    }
+
+    /// The names of the directories in the scan directory that are clinit's; those
+    /// that only pretend to be are named in a warning and left alone.
     fn ours(&self) -> Result<Vec<String>> {
-        let rd = std::fs::read_dir(&self.scan)
-            .map_err(temporary(format!("unable to read {}", self.scan.display())))?;
+        let scan = self.scan_fd()?;
+        let names = at::names(scan).map_err(|e| {
+            ClinitError::Temporary(format!(
+                "unable to read {}: {}",
+                self.scan.display(),
+                errstr(e)
+            ))
+        })?;
         let mut out = Vec::new();
-        for de in rd.flatten() {
-            let name = de.file_name().to_string_lossy().into_owned();
-            if !name.starts_with('.') && de.path().join(MARKER).is_file() {
-                out.push(name);
+        for n in names {
+            // Entries' names are ASCII; a dot name is svscan's to ignore.
+            let Some(name) = n.to_str().filter(|n| !n.starts_with('.')) else {
+                continue;
+            };
+            match self.claim(scan, &n, Some(name)) {
+                Claim::Ours => out.push(name.to_string()),
+                Claim::NotMarked => {}
+                Claim::Forged(why) => warn(
+                    PROG,
+                    &format!(
+                        "{}: not clinit's ({why}): left alone",
+                        self.scan.join(name).display()
+                    ),
+                ),
             }
         }
         out.sort();
@@ -263,15 +440,22 @@ impl Clinit {
             changed: Vec::new(),
             orphans: Vec::new(),
         };
+        let scan = self.scan_fd()?;
         let present = self.ours()?;
         // Refuse before touching anything: a bad cltab changes nothing.
         for e in self.supervised_entries() {
             let name = service_name(e);
-            let path = self.scan.join(&name);
-            if !present.contains(&name) && std::fs::symlink_metadata(&path).is_ok() {
+            if !present.contains(&name)
+                && nix::sys::stat::fstatat(
+                    scan,
+                    name.as_str(),
+                    nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+                )
+                .is_ok()
+            {
                 return Err(ClinitError::Usage(format!(
                     "{} exists and is not clinit's: rename tag {} (cltab line {}) or move it away",
-                    path.display(),
+                    self.scan.join(&name).display(),
                     e.tag,
                     e.line
                 )));
@@ -282,46 +466,24 @@ impl Clinit {
             let files = service_files(&self.tab, e);
             let path = self.scan.join(&name);
             if present.contains(&name) {
-                let mut changed = false;
-                for (f, body, mode) in &files {
-                    if *f == DOWN {
-                        continue;
-                    }
-                    let p = path.join(f);
-                    if std::fs::read(&p).ok().as_deref() != Some(body.as_bytes()) {
-                        write_atomically(&p, body.as_bytes(), *mode, false)
-                            .map_err(temporary(format!("unable to write {}", p.display())))?;
-                        changed = true;
-                    }
-                }
-                // A respawn entry turned once keeps no respawn throttle.
-                if e.mode != Mode::Respawn && path.join(RESTART).exists() {
-                    std::fs::remove_file(path.join(RESTART)).map_err(temporary(format!(
-                        "unable to remove {}",
-                        path.join(RESTART).display()
-                    )))?;
-                    changed = true;
-                }
-                if !path.join(DOWN).exists() {
-                    write_atomically(&path.join(DOWN), b"", 0o644, false).map_err(temporary(
-                        format!("unable to write {}", path.join(DOWN).display()),
-                    ))?;
-                }
-                if changed {
+                if self.update(scan, &name, e, &files)? {
                     s.changed.push(name);
                 }
                 continue;
             }
-            let tmp = self.scan.join(format!(".clinit-new.{name}"));
-            let _ = std::fs::remove_dir_all(&tmp);
+            let tmp = format!("{NEW_PREFIX}{name}.{}", at::random());
             let build = || -> std::io::Result<()> {
-                std::fs::create_dir(&tmp)?;
+                let dir = at::mkdir(scan, &tmp)?;
                 for (f, body, mode) in &files {
-                    write_atomically(&tmp.join(f), body.as_bytes(), *mode, false)?;
+                    at::create(dir.as_fd(), OsStr::new(f), body.as_bytes(), *mode)?;
                 }
-                std::fs::rename(&tmp, &path)
+                at::rename_new(scan, OsStr::new(&tmp), OsStr::new(&name))?;
+                Ok(())
             };
-            build().map_err(temporary(format!("unable to create {}", path.display())))?;
+            if let Err(e) = build() {
+                let _ = self.remove(scan, OsStr::new(&tmp));
+                return Err(temporary(format!("unable to create {}", path.display()))(e));
+            }
             s.created.push(name);
         }
         let wanted: Vec<String> = self.supervised_entries().map(service_name).collect();
@@ -330,6 +492,90 @@ impl Clinit {
             .filter(|n| !wanted.contains(n))
             .collect();
         Ok(s)
+    }
+
+    /// Rewrites what differs in an entry's existing directory; whether anything did.
+    fn update(
+        &self,
+        scan: BorrowedFd<'_>,
+        name: &str,
+        e: &Entry,
+        files: &[(&'static str, String, u32)],
+    ) -> Result<bool> {
+        let path = self.scan.join(name);
+        let failed = |f: &str| temporary(format!("unable to write {}", path.join(f).display()));
+        let (dir, _) = at::open_subdir(scan, OsStr::new(name)).map_err(|e| {
+            ClinitError::Temporary(format!("unable to open {}: {}", path.display(), errstr(e)))
+        })?;
+        let dir = dir.as_fd();
+        let mut changed = false;
+        for (f, body, mode) in files {
+            if *f == DOWN {
+                continue;
+            }
+            let same = matches!(
+                at::read_own(dir, OsStr::new(f), false),
+                Ok(at::Found::File(t)) if t == body.as_bytes()
+            );
+            if !same {
+                at::replace(dir, OsStr::new(f), body.as_bytes(), *mode, false)
+                    .map_err(failed(f))?;
+                changed = true;
+            }
+        }
+        // A respawn entry turned once keeps no respawn throttle.
+        if e.mode != Mode::Respawn {
+            match at::unlink(dir, OsStr::new(RESTART)) {
+                Ok(()) => changed = true,
+                Err(Errno::ENOENT) => {}
+                Err(err) => {
+                    return Err(ClinitError::Temporary(format!(
+                        "unable to remove {}: {}",
+                        path.join(RESTART).display(),
+                        errstr(err)
+                    )));
+                }
+            }
+        }
+        match at::create(dir, OsStr::new(DOWN), b"", 0o644) {
+            Ok(()) => {}
+            Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(err) => return Err(failed(DOWN)(err)),
+        }
+        Ok(changed)
+    }
+
+    /// Removes a directory of clinit's from the scan directory, and of it only what
+    /// clinit made (`OWN_FILES`, their temp files) and supervise's `supervise/`: never
+    /// through a symbolic link, never anything another account could have put there.
+    /// A directory holding anything else stays, and why is said.
+    fn remove(&self, scan: BorrowedFd<'_>, name: &OsStr) -> std::result::Result<(), String> {
+        let (dir, st) = at::open_subdir(scan, name).map_err(|e| errstr(e).to_string())?;
+        if let Some(why) = at::untrusted(&st, SFlag::S_IFDIR) {
+            return Err(format!("the directory is {why}"));
+        }
+        let dir = dir.as_fd();
+        let mut foreign = Vec::new();
+        for n in at::names(dir).map_err(|e| errstr(e).to_string())? {
+            let s = n.to_str().unwrap_or_default();
+            let gone = if OWN_FILES.contains(&s) || own_temp(s) {
+                at::unlink(dir, &n).map_err(|e| errstr(e).to_string())
+            } else if s == SUPERVISE {
+                clear_supervise(dir)
+            } else {
+                Err("not made by clinit".to_string())
+            };
+            if let Err(why) = gone {
+                foreign.push(format!("{} ({why})", n.to_string_lossy()));
+            }
+        }
+        match at::rmdir(scan, name) {
+            Ok(()) => Ok(()),
+            Err(Errno::ENOTEMPTY | Errno::EEXIST) if !foreign.is_empty() => {
+                Err(format!("it holds {}", foreign.join(", ")))
+            }
+            Err(e) => Err(errstr(e).to_string()),
+        }
     }
 
     /// Waits until a supervise runs in each directory (svscan starts them; ours at
@@ -348,7 +594,7 @@ impl Clinit {
         if names.is_empty() {
             return Ok(());
         }
-        let deadline = Instant::now() + self.timeout;
+        let deadline = crate::units::deadline_after(Instant::now(), self.timeout);
         // Without inotify (the user's instances all taken, say), look ten times a second.
         let inotify = Inotify::init(InitFlags::IN_CLOEXEC | InitFlags::IN_NONBLOCK).ok();
         let add_watch =
@@ -493,51 +739,89 @@ impl Clinit {
     /// sight (a dot name), lets their supervise exit and removes them.
     fn retire(&self, names: &[String]) -> Result<Vec<String>> {
         let stuck = self.stop(names)?;
+        let scan = self.scan_fd()?;
         for n in names {
             if stuck.contains(n) {
                 continue;
             }
-            let from = self.scan.join(n);
-            let to = self
-                .scan
-                .join(format!(".clinit-removed.{n}.{}", std::process::id()));
-            std::fs::rename(&from, &to)
-                .map_err(temporary(format!("unable to rename {}", from.display())))?;
-            self.dismiss(&to);
+            let to = format!("{REMOVED_PREFIX}{n}.{}", at::random());
+            at::rename_new(scan, OsStr::new(n), OsStr::new(&to)).map_err(|e| {
+                ClinitError::Temporary(format!(
+                    "unable to rename {}: {}",
+                    self.scan.join(n).display(),
+                    errstr(e)
+                ))
+            })?;
+            self.dismiss(scan, &to);
         }
         Ok(stuck)
     }
 
     /// Tells the supervise of a directory svscan no longer sees to exit, waits for it
     /// (at most the timeout) and removes the directory.
-    fn dismiss(&self, path: &Path) {
-        let dir = ServiceDir::new(path);
+    fn dismiss(&self, scan: BorrowedFd<'_>, name: &str) {
+        let dir = self.dir(name);
         let _ = send(&dir, b"dx");
         // supervise exits as soon as the service is down.
         crate::control::wait_unsupervised(&dir, self.timeout);
-        let _ = std::fs::remove_dir_all(path);
+        self.remove_or_warn(scan, OsStr::new(name));
+    }
+
+    fn remove_or_warn(&self, scan: BorrowedFd<'_>, name: &OsStr) {
+        if let Err(why) = self.remove(scan, name) {
+            warn(
+                PROG,
+                &format!(
+                    "unable to remove {}: {why}: left in place",
+                    self.scan.join(name).display()
+                ),
+            );
+        }
     }
 
     /// What a clinit killed half way left: a directory being built, or one taken out
-    /// of svscan's sight whose supervise may still run.
-    fn sweep(&self) {
-        let Ok(rd) = std::fs::read_dir(&self.scan) else {
-            return;
+    /// of svscan's sight whose supervise may still run. Only clinit's own: a dot
+    /// directory another account made under such a name is left alone.
+    fn sweep(&self) -> Result<()> {
+        let scan = self.scan_fd()?;
+        let Ok(names) = at::names(scan) else {
+            return Ok(());
         };
-        for de in rd.flatten() {
-            let name = de.file_name().to_string_lossy().into_owned();
-            if name.starts_with(".clinit-new.") {
-                let _ = std::fs::remove_dir_all(de.path());
-            } else if name.starts_with(".clinit-removed.") {
-                self.dismiss(&de.path());
+        for n in names {
+            let name = n.to_string_lossy();
+            if name.starts_with(NEW_PREFIX) {
+                // Half built, perhaps before its marker: `remove` takes only what
+                // clinit makes, from a directory of its account's.
+                self.remove_or_warn(scan, &n);
+            } else if name.starts_with(REMOVED_PREFIX) {
+                match self.claim(scan, &n, None) {
+                    Claim::Ours => self.dismiss(scan, &name),
+                    Claim::NotMarked => {
+                        warn(
+                            PROG,
+                            &format!(
+                                "{}: not clinit's (no {MARKER} file): left alone",
+                                self.scan.join(&n).display()
+                            ),
+                        );
+                    }
+                    Claim::Forged(why) => warn(
+                        PROG,
+                        &format!(
+                            "{}: not clinit's ({why}): left alone",
+                            self.scan.join(&n).display()
+                        ),
+                    ),
+                }
             }
         }
+        Ok(())
     }
 
     /// Brings the scan directory in line with the cltab: new directories supervised,
     /// changed running ones restarted, unwanted ones stopped and removed.
     fn apply_cltab(&self) -> Result<bool> {
-        self.sweep();
+        self.sweep()?;
         let s = self.sync()?;
         self.wait_supervised(&s.created)?;
         for n in &s.changed {
@@ -560,7 +844,25 @@ impl Clinit {
     }
 
     fn load_status(&self) -> Result<Vec<GroupStatus>> {
-        let old = read_clstat(&self.tab.clstat)?;
+        let st = self.state()?;
+        let p = &self.tab.clstat;
+        let old = match at::read_own(st.fd.as_fd(), &st.clstat, false) {
+            Ok(at::Found::Missing) => Vec::new(),
+            Ok(at::Found::File(t)) => parse_clstat(&String::from_utf8_lossy(&t)),
+            Ok(at::Found::Untrusted(why)) => {
+                return Err(ClinitError::Temporary(format!(
+                    "unable to read {}: {why}: not written by clinit, remove it",
+                    p.display()
+                )));
+            }
+            Err(e) => {
+                return Err(ClinitError::Temporary(format!(
+                    "unable to read {}: {}",
+                    p.display(),
+                    errstr(e)
+                )));
+            }
+        };
         // Every group of the cltab, in its order; groups no longer in it are gone.
         Ok(self
             .tab
@@ -579,10 +881,20 @@ impl Clinit {
             .collect())
     }
 
+    /// Writes clstat whole (the only file clinit fsyncs: the service files are made
+    /// again from the cltab by the next clinit, and a thousand fsyncs made the first
+    /// switch of 200 entries take seconds).
     fn save_status(&self, groups: &[GroupStatus]) -> Result<()> {
+        let st = self.state()?;
         let p = &self.tab.clstat;
-        write_atomically(p, format_clstat(groups).as_bytes(), 0o644, true)
-            .map_err(temporary(format!("unable to write {}", p.display())))
+        at::replace(
+            st.fd.as_fd(),
+            &st.clstat,
+            format_clstat(groups).as_bytes(),
+            0o644,
+            true,
+        )
+        .map_err(temporary(format!("unable to write {}", p.display())))
     }
 
     fn set_status(
@@ -608,15 +920,41 @@ impl Clinit {
             )));
         }
         if !self.tab.groups().contains(&group) {
+            // Cluster::Init re-read its cltab on any tell(): here every run does,
+            // and -r is the way to ask for only that.
             return Err(ClinitError::Usage(format!(
-                "no group {group} in {}",
+                "no group {group} in {} (to have the cltab read again: clinit -r)",
                 self.tab.path.display()
             )));
+        }
+        if let Some(why) = self.unknown_level(group, level) {
+            warn(PROG, &why);
         }
         let mut ok = self.apply_cltab()?;
         let mut groups = self.load_status()?;
         ok &= self.switch_loaded(&mut groups, group, level)?;
         Ok(ok)
+    }
+
+    /// Why a switch to `level` is likely a mistake: no entry of the group has it, so
+    /// every entry of the group is stopped (Cluster::Init's way of stopping a group,
+    /// `clinit foo 999`, which still works).
+    fn unknown_level(&self, group: &str, level: &str) -> Option<String> {
+        let known = self
+            .tab
+            .entries
+            .iter()
+            .any(|e| e.group == group && e.mode != Mode::Off && e.in_level(level));
+        if known {
+            return None;
+        }
+        let mut why = format!("{group}: no entry has level {level}: the whole group is stopped");
+        if level.chars().count() > 1 {
+            why.push_str(&format!(
+                " (a LEVELS field without a comma is one level per character: write {level},{level} for a level named {level})"
+            ));
+        }
+        Some(why)
     }
 
     /// Switches a group whose status is loaded; a switch that breaks off leaves the
@@ -789,34 +1127,355 @@ impl Clinit {
         Ok(stuck.is_empty())
     }
 
-    /// Holds the lock beside clstat for as long as the result lives: one clinit
-    /// changes things at a time; the next waits.
+    /// Holds the lock beside clstat (`CLSTAT.lock`) for as long as the result lives:
+    /// one clinit changes things at a time; the next waits. Not inherited by the wait
+    /// and test commands: a daemon one of them leaves behind would hold every later
+    /// clinit up.
     pub fn lock(&self) -> Result<std::fs::File> {
-        let p = &self.tab.clstat;
-        if let Some(d) = p.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(d)
-                .map_err(temporary(format!("unable to create {}", d.display())))?;
+        let st = self.state()?;
+        at::lock(st.fd.as_fd(), &st.lock)
+            .map(std::fs::File::from)
+            .map_err(|why| {
+                let mut p = self.tab.clstat.as_os_str().to_owned();
+                p.push(".lock");
+                ClinitError::Temporary(format!("unable to lock {}: {why}", Path::new(&p).display()))
+            })
+    }
+}
+
+/// Empties and removes supervise's `supervise/` in a directory of clinit's: its status
+/// files, FIFOs and lock, and `event/` with the waiters' FIFOs, unlinked (a symbolic
+/// link among them is unlinked, not followed). Only from a directory of clinit's
+/// account that no other may write.
+fn clear_supervise(dir: BorrowedFd<'_>) -> std::result::Result<(), String> {
+    fn clear(dir: BorrowedFd<'_>, name: &OsStr, depth: u32) -> std::result::Result<(), String> {
+        let s = |e: Errno| errstr(e).to_string();
+        let (fd, st) = at::open_subdir(dir, name).map_err(s)?;
+        if let Some(why) = at::untrusted(&st, SFlag::S_IFDIR) {
+            return Err(format!("{} is {why}", name.to_string_lossy()));
         }
-        let mut name = p.as_os_str().to_owned();
-        name.push(".lock");
-        let lock = PathBuf::from(name);
-        crate::lock::acquire(&lock, false, crate::lock::Wait::Forever)
-            .map(|fd| {
-                // Not for the wait and test commands: a daemon one of them leaves
-                // behind would hold every later clinit up.
-                let _ = nix::fcntl::fcntl(
-                    &fd,
-                    nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
-                );
-                std::fs::File::from(fd)
-            })
-            .map_err(|e| {
-                let why = match e {
-                    crate::lock::LockError::Open(e) | crate::lock::LockError::Lock(e) => errstr(e),
-                    _ => "temporary failure",
+        for n in at::names(fd.as_fd()).map_err(s)? {
+            match at::unlink(fd.as_fd(), &n) {
+                Ok(()) => {}
+                Err(Errno::EISDIR) if depth > 0 => clear(fd.as_fd(), &n, depth - 1)?,
+                Err(e) => return Err(format!("{}: {}", n.to_string_lossy(), s(e))),
+            }
+        }
+        at::rmdir(dir, name).map_err(s)
+    }
+    clear(dir, OsStr::new(SUPERVISE), 1)
+}
+
+/// Files and directories relative to a directory descriptor, as root must handle them
+/// where another account may write: nothing is followed through a symbolic link, a FIFO
+/// cannot block an open, what was opened is checked, new files are created with
+/// `O_EXCL` under names nobody can guess and renamed into place.
+mod at {
+    use nix::errno::Errno;
+    use nix::fcntl::{OFlag, RenameFlags, openat, renameat2};
+    use nix::sys::stat::{FileStat, Mode, SFlag, fchmod, fstat, mkdirat};
+    use nix::unistd::{UnlinkatFlags, unlinkat};
+    use std::ffi::{OsStr, OsString};
+    use std::io::Write;
+    use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+    use std::os::unix::ffi::OsStrExt;
+
+    /// The account clinit runs as: what it made is owned by it.
+    pub fn me() -> u32 {
+        nix::unistd::geteuid().as_raw()
+    }
+
+    fn kind(st: &FileStat) -> SFlag {
+        SFlag::from_bits_truncate(st.st_mode & SFlag::S_IFMT.bits())
+    }
+
+    /// Why a file or directory is not one this account may trust as its own: owned by
+    /// another account, or writable by one (group or others).
+    pub fn untrusted(st: &FileStat, want: SFlag) -> Option<String> {
+        if kind(st) != want {
+            return Some(
+                match kind(st) {
+                    SFlag::S_IFDIR => "a directory",
+                    SFlag::S_IFREG => "a regular file",
+                    SFlag::S_IFLNK => "a symbolic link",
+                    SFlag::S_IFIFO => "a FIFO",
+                    _ => "a special file",
+                }
+                .to_string(),
+            );
+        }
+        if st.st_uid != me() {
+            return Some(format!("owned by uid {}", st.st_uid));
+        }
+        if st.st_mode & 0o022 != 0 {
+            return Some(format!(
+                "mode {:o}: writable by others",
+                st.st_mode & 0o7777
+            ));
+        }
+        None
+    }
+
+    /// A random hex word for names nobody can guess beforehand (std seeds RandomState
+    /// from the OS's random source).
+    pub fn random() -> String {
+        use std::hash::{BuildHasher, Hasher};
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u32(std::process::id());
+        h.write_u128(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_nanos(),
+        );
+        format!("{:016x}", h.finish())
+    }
+
+    /// A directory by path (the operator's: the scan directory, clstat's).
+    pub fn open_dir(path: &std::path::Path) -> Result<OwnedFd, Errno> {
+        nix::fcntl::open(
+            path,
+            OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC | OFlag::O_NONBLOCK,
+            Mode::empty(),
+        )
+    }
+
+    /// A directory inside `dir`, not through a symbolic link, with its stat.
+    pub fn open_subdir(dir: BorrowedFd<'_>, name: &OsStr) -> Result<(OwnedFd, FileStat), Errno> {
+        let fd = openat(
+            dir,
+            name,
+            OFlag::O_RDONLY
+                | OFlag::O_DIRECTORY
+                | OFlag::O_NOFOLLOW
+                | OFlag::O_CLOEXEC
+                | OFlag::O_NONBLOCK,
+            Mode::empty(),
+        )?;
+        let st = fstat(&fd)?;
+        Ok((fd, st))
+    }
+
+    /// The names in a directory, `.` and `..` left out. (Through libc: nix's `dir`
+    /// feature is not built.)
+    pub fn names(dir: BorrowedFd<'_>) -> Result<Vec<OsString>, Errno> {
+        use std::os::fd::IntoRawFd;
+        let (fd, _) = open_subdir(dir, OsStr::new("."))?;
+        let raw = fd.into_raw_fd();
+        // SAFETY: `raw` is an open directory descriptor of ours; fdopendir takes it over.
+        let d = unsafe { libc::fdopendir(raw) };
+        if d.is_null() {
+            let e = Errno::last();
+            // SAFETY: fdopendir failed, so `raw` is still ours to close.
+            unsafe { libc::close(raw) };
+            return Err(e);
+        }
+        let mut out = Vec::new();
+        let r = loop {
+            Errno::clear();
+            // SAFETY: `d` is a valid DIR* until the closedir below.
+            let e = unsafe { libc::readdir(d) };
+            if e.is_null() {
+                break match Errno::last_raw() {
+                    0 => Ok(out),
+                    n => Err(Errno::from_raw(n)),
                 };
-                ClinitError::Temporary(format!("unable to lock {}: {why}", lock.display()))
-            })
+            }
+            // SAFETY: readdir returned an entry whose d_name is a NUL-terminated string,
+            // valid until the next readdir on `d`; it is copied before that.
+            let name = unsafe { std::ffi::CStr::from_ptr((*e).d_name.as_ptr()) }.to_bytes();
+            if name != b"." && name != b".." {
+                out.push(OsStr::from_bytes(name).to_os_string());
+            }
+        };
+        // SAFETY: `d` came from fdopendir and is closed once, with its descriptor.
+        unsafe { libc::closedir(d) };
+        r
+    }
+
+    /// What reading a small file found.
+    pub enum Found {
+        Missing,
+        /// There, but not a regular file of this account's that only it may write.
+        Untrusted(String),
+        File(Vec<u8>),
+    }
+
+    /// Reads a file of this account's in `dir`; `single` also refuses one with more
+    /// than one link (a hard link from elsewhere is not a file clinit made here).
+    pub fn read_own(dir: BorrowedFd<'_>, name: &OsStr, single: bool) -> Result<Found, Errno> {
+        let fd = match openat(
+            dir,
+            name,
+            OFlag::O_RDONLY
+                | OFlag::O_NOFOLLOW
+                | OFlag::O_NONBLOCK
+                | OFlag::O_CLOEXEC
+                | OFlag::O_NOCTTY,
+            Mode::empty(),
+        ) {
+            Ok(fd) => fd,
+            Err(Errno::ENOENT) => return Ok(Found::Missing),
+            Err(Errno::ELOOP) => return Ok(Found::Untrusted("a symbolic link".into())),
+            Err(Errno::ENXIO) => return Ok(Found::Untrusted("a special file".into())),
+            Err(e) => return Err(e),
+        };
+        let st = fstat(&fd)?;
+        if let Some(why) = untrusted(&st, SFlag::S_IFREG) {
+            return Ok(Found::Untrusted(why));
+        }
+        if single && st.st_nlink != 1 {
+            return Ok(Found::Untrusted(format!("{} links", st.st_nlink)));
+        }
+        let mut data = Vec::new();
+        std::io::Read::read_to_end(&mut std::fs::File::from(fd), &mut data)
+            .map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)))?;
+        Ok(Found::File(data))
+    }
+
+    /// Creates `name` in `dir`, which must not exist, with `data` and `mode`.
+    pub fn create(
+        dir: BorrowedFd<'_>,
+        name: &OsStr,
+        data: &[u8],
+        mode: u32,
+    ) -> std::io::Result<()> {
+        let fd = openat(
+            dir,
+            name,
+            OFlag::O_WRONLY
+                | OFlag::O_CREAT
+                | OFlag::O_EXCL
+                | OFlag::O_NOFOLLOW
+                | OFlag::O_CLOEXEC
+                | OFlag::O_NOCTTY,
+            Mode::from_bits_truncate(0o600),
+        )?;
+        let mut f = std::fs::File::from(fd);
+        f.write_all(data)?;
+        // The umask has no say: the mode is set on the descriptor.
+        fchmod(f.as_fd(), Mode::from_bits_truncate(mode))?;
+        Ok(())
+    }
+
+    /// Replaces `name` in `dir` whole: a new file under a random name, renamed over it
+    /// (whatever was there, a symbolic link included, is replaced, not followed).
+    pub fn replace(
+        dir: BorrowedFd<'_>,
+        name: &OsStr,
+        data: &[u8],
+        mode: u32,
+        durable: bool,
+    ) -> std::io::Result<()> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let mut tmp = OsString::from(".");
+            tmp.push(name);
+            tmp.push(format!(".{}.tmp", random()));
+            let fd = match openat(
+                dir,
+                tmp.as_os_str(),
+                OFlag::O_WRONLY
+                    | OFlag::O_CREAT
+                    | OFlag::O_EXCL
+                    | OFlag::O_NOFOLLOW
+                    | OFlag::O_CLOEXEC
+                    | OFlag::O_NOCTTY,
+                Mode::from_bits_truncate(0o600),
+            ) {
+                Ok(fd) => fd,
+                Err(Errno::EEXIST) if attempt < 10 => continue,
+                Err(e) => return Err(e.into()),
+            };
+            let r = (|| {
+                let mut f = std::fs::File::from(fd);
+                f.write_all(data)?;
+                fchmod(f.as_fd(), Mode::from_bits_truncate(mode))?;
+                if durable {
+                    f.sync_all()?;
+                }
+                nix::fcntl::renameat(dir, tmp.as_os_str(), dir, name)?;
+                Ok(())
+            })();
+            if r.is_err() {
+                let _ = unlinkat(dir, tmp.as_os_str(), UnlinkatFlags::NoRemoveDir);
+            }
+            return r;
+        }
+    }
+
+    /// Makes a new directory of this account's, mode 755 whatever the umask.
+    pub fn mkdir(dir: BorrowedFd<'_>, name: &str) -> Result<OwnedFd, Errno> {
+        mkdirat(dir, name, Mode::from_bits_truncate(0o700))?;
+        let (fd, st) = open_subdir(dir, OsStr::new(name))?;
+        if untrusted(&st, SFlag::S_IFDIR).is_some() {
+            return Err(Errno::EEXIST);
+        }
+        fchmod(&fd, Mode::from_bits_truncate(0o755))?;
+        Ok(fd)
+    }
+
+    /// Renames inside one directory, never over something that is there (on a
+    /// filesystem without RENAME_NOREPLACE, after looking).
+    pub fn rename_new(dir: BorrowedFd<'_>, from: &OsStr, to: &OsStr) -> Result<(), Errno> {
+        match renameat2(dir, from, dir, to, RenameFlags::RENAME_NOREPLACE) {
+            Err(Errno::EINVAL | Errno::ENOSYS) => {
+                match nix::sys::stat::fstatat(dir, to, nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW) {
+                    Ok(_) => Err(Errno::EEXIST),
+                    Err(Errno::ENOENT) => nix::fcntl::renameat(dir, from, dir, to),
+                    Err(e) => Err(e),
+                }
+            }
+            r => r,
+        }
+    }
+
+    pub fn unlink(dir: BorrowedFd<'_>, name: &OsStr) -> Result<(), Errno> {
+        unlinkat(dir, name, UnlinkatFlags::NoRemoveDir)
+    }
+
+    pub fn rmdir(dir: BorrowedFd<'_>, name: &OsStr) -> Result<(), Errno> {
+        unlinkat(dir, name, UnlinkatFlags::RemoveDir)
+    }
+
+    /// Opens (creating it, mode 600) and locks `name` in `dir` exclusively, waiting for
+    /// another clinit to let go. A symbolic link, or a file another account made or may
+    /// open, is refused: its owner could hold clinit up for ever.
+    pub fn lock(dir: BorrowedFd<'_>, name: &OsStr) -> Result<OwnedFd, String> {
+        let fd = openat(
+            dir,
+            name,
+            OFlag::O_RDONLY
+                | OFlag::O_CREAT
+                | OFlag::O_NOFOLLOW
+                | OFlag::O_NONBLOCK
+                | OFlag::O_CLOEXEC
+                | OFlag::O_NOCTTY,
+            Mode::from_bits_truncate(0o600),
+        )
+        .map_err(|e| match e {
+            Errno::ELOOP => "a symbolic link: not clinit's, remove it".to_string(),
+            e => crate::diag::errstr(e).to_string(),
+        })?;
+        let st = fstat(&fd).map_err(|e| crate::diag::errstr(e).to_string())?;
+        if kind(&st) != SFlag::S_IFREG || st.st_uid != me() {
+            let why = untrusted(&st, SFlag::S_IFREG).unwrap_or_default();
+            return Err(format!("{why}: not clinit's, remove it"));
+        }
+        if st.st_mode & 0o077 != 0 {
+            fchmod(&fd, Mode::from_bits_truncate(0o600))
+                .map_err(|e| crate::diag::errstr(e).to_string())?;
+        }
+        loop {
+            // SAFETY: flock(2) on a descriptor we own; no memory is passed.
+            let r = unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&fd), libc::LOCK_EX) };
+            match r {
+                0 => return Ok(fd),
+                _ if Errno::last() == Errno::EINTR => {}
+                _ => return Err(crate::diag::errstr(Errno::last()).to_string()),
+            }
+        }
     }
 }
 
@@ -856,6 +1515,26 @@ mod tests {
         assert_eq!(filter_status(&groups, Some("web"), Some("2")), "run\n");
         assert_eq!(filter_status(&groups, Some("web"), Some("3")), "");
         assert_eq!(filter_status(&groups, None, Some("1")), "db stopping\n");
+    }
+
+    #[test]
+    fn markers_and_temp_names() {
+        let tab = crate::cltab::parse(Path::new("t"), "g:a.b:1:once:x\n").unwrap();
+        let text = marker_text(&tab.entries[0]);
+        assert_eq!(text, "group g\ntag a.b\nmode once\n");
+        assert_eq!(marker_names(text.as_bytes()).as_deref(), Some("g.a.b"));
+        assert_eq!(marker_names(b"tag x\n"), None);
+        assert_eq!(marker_names(b"\xff"), None);
+        assert!(own_temp(".run.0123456789abcdef.tmp") && own_temp(".down-signal.4242.tmp"));
+        for other in [
+            ".run..tmp",
+            ".log.1.tmp",
+            "run",
+            ".run.1/2.tmp",
+            ".run.1.tmp.x",
+        ] {
+            assert!(!own_temp(other), "{other}");
+        }
     }
 
     #[test]

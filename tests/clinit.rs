@@ -455,6 +455,7 @@ fn leftovers_of_a_killed_clinit_are_swept() {
     // A directory taken out of svscan's sight, its supervise still running...
     let removed = tree.scan.join(".clinit-removed.g.old.1");
     service(&removed, "exec sleep 1021");
+    std::fs::write(removed.join("clinit"), "group g\ntag old\nmode respawn\n").unwrap();
     let mut sup = Proc::supervise(&removed);
     must("old service up", || status_pid(&removed) != 0);
     let old = status_pid(&removed);
@@ -470,4 +471,409 @@ fn leftovers_of_a_killed_clinit_are_swept() {
         .collect();
     names.sort();
     assert_eq!(names, ["g.a"]);
+}
+
+/// The unprivileged account the attacks below run as.
+const NOBODY: u32 = 65534;
+
+/// Runs a shell script as nobody; it must succeed.
+fn as_nobody(script: &str) {
+    let (code, _, err) = out(cmd("setuidgid").args(["nobody", "/bin/sh", "-c", script]));
+    assert_eq!(code, 0, "{script}: {err}");
+}
+
+fn chown_nobody(path: &Path) {
+    let (code, _, err) = out(std::process::Command::new("chown")
+        .args(["-R", "nobody:"])
+        .arg(path));
+    assert_eq!(code, 0, "{err}");
+}
+
+fn set_mode(path: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+fn mode_of(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::symlink_metadata(path)
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o7777
+}
+
+/// A directory only root may enter, holding a root file mode 600: what the attacks aim at.
+fn victim(tree: &Tree) -> PathBuf {
+    let v = tree.path().join("victim");
+    std::fs::create_dir(&v).unwrap();
+    set_mode(&v, 0o700);
+    std::fs::write(v.join("secret"), "secret\n").unwrap();
+    set_mode(&v.join("secret"), 0o600);
+    v
+}
+
+#[track_caller]
+fn victim_intact(v: &Path) {
+    assert_eq!(
+        std::fs::read_to_string(v.join("secret")).unwrap(),
+        "secret\n"
+    );
+    assert_eq!(mode_of(&v.join("secret")), 0o600);
+    assert_eq!(mode_of(v), 0o700);
+    let names: Vec<_> = std::fs::read_dir(v)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names, ["secret"]);
+}
+
+/// Directories of another account's in the scan directory (a service root gave it to
+/// look after, a logger's service directory), with clinit files it wrote there (one
+/// naming an entry, one linked to clinit's own, one in a log directory): not clinit's,
+/// so never stopped, rewritten or removed.
+#[test]
+fn a_marker_another_account_planted_is_not_clinits() {
+    let tree = Tree::new("clinit-forged");
+    set_mode(tree.path(), 0o755);
+    tree.cltab("g:a:1:respawn:exec sleep 1022\n");
+    assert_eq!(tree.clinit(&["g", "1"]).0, 0);
+    // Made outside the scan directory and moved in whole: svscan's supervise must
+    // find them finished (and chown -R not meet its files).
+    let build = |name: &str| {
+        let d = tree.path().join(name);
+        std::fs::create_dir(&d).unwrap();
+        d
+    };
+    let xb = build("x");
+    service(&xb, "exec sleep 1023");
+    service(&xb.join("log"), "exec cat >/dev/null");
+    std::fs::create_dir(xb.join("log/main")).unwrap();
+    std::fs::write(xb.join("log/main/current"), "a log line\n").unwrap();
+    let lb = build("logger");
+    service(&lb, "exec sleep 1024");
+    std::fs::create_dir(lb.join("main")).unwrap();
+    std::fs::write(lb.join("main/current"), "a log line\n").unwrap();
+    chown_nobody(&xb);
+    chown_nobody(&lb);
+    let (x, logger) = (tree.svc_dir("g.x"), tree.svc_dir("web-log"));
+    let marker = "printf 'group g\\ntag x\\nmode respawn\\n'";
+    as_nobody(&format!(
+        "{marker} > {x}/clinit && {marker} > {x}/log/clinit && {marker} > {l}/clinit && \
+         ln -s ../g.a/clinit {l}/clinit2",
+        x = xb.display(),
+        l = lb.display()
+    ));
+    std::fs::rename(&xb, &x).unwrap();
+    std::fs::rename(&lb, &logger).unwrap();
+    must("nobody's services supervised", || {
+        tree.pid("g.x") != 0 && tree.pid("web-log") != 0
+    });
+    let (xpid, lpid) = (tree.pid("g.x"), tree.pid("web-log"));
+    let kept = || {
+        assert_eq!(tree.pid("g.x"), xpid);
+        assert_eq!(tree.pid("web-log"), lpid);
+        for f in ["run", "clinit", "log/run", "log/clinit", "log/main/current"] {
+            assert!(x.join(f).exists(), "{f}");
+        }
+        for f in ["run", "clinit", "main/current"] {
+            assert!(logger.join(f).exists(), "{f}");
+        }
+    };
+    // -r takes away what no entry wants: of clinit's, nothing; the others stay.
+    let (code, _, err) = tree.clinit(&["-r"]);
+    kept();
+    assert_eq!(code, 0, "{err}");
+    for d in [&x, &logger] {
+        assert!(
+            err.contains(&format!(
+                "clinit: warning: {}: not clinit's (its clinit file is owned by uid {NOBODY}): left alone\n",
+                d.display()
+            )),
+            "{err}"
+        );
+    }
+    assert!(tree.pid("g.a") != 0);
+    // Nor does a marker that is a link to clinit's own make a directory clinit's.
+    std::fs::remove_file(logger.join("clinit")).unwrap();
+    std::fs::rename(logger.join("clinit2"), logger.join("clinit")).unwrap();
+    let (code, _, err) = tree.clinit(&["-k"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("web-log: not clinit's (its clinit file is a symbolic link)"),
+        "{err}"
+    );
+    kept();
+    assert_eq!(tree.pid("g.a"), 0);
+    // An entry of that name is refused, not written into nobody's directory.
+    tree.cltab("g:a:1:respawn:exec sleep 1022\ng:x:1:respawn:exec sleep 1025\n");
+    let (code, _, err) = tree.clinit(&["g", "1"]);
+    assert_eq!(code, 100, "{err}");
+    assert!(err.contains("g.x exists and is not clinit's"), "{err}");
+    assert_eq!(
+        std::fs::read_to_string(x.join("run")).unwrap(),
+        "#!/bin/sh\nexec sleep 1023\n"
+    );
+    kept();
+}
+
+/// Symbolic links in clinit's directories, where its files and supervise's were and
+/// beside them, pointing at root's files: removing the entries unlinks them and
+/// follows none; what clinit did not make stays, with its directory.
+#[test]
+fn removing_an_entry_follows_no_link_and_keeps_what_clinit_did_not_make() {
+    let tree = Tree::new("clinit-links");
+    let v = victim(&tree);
+    tree.cltab("g:a:1:respawn:exec sleep 1026\ng:b:1:respawn:exec sleep 1027\n");
+    assert_eq!(tree.clinit(&["g", "1"]).0, 0);
+    let (a, b) = (tree.svc_dir("g.a"), tree.svc_dir("g.b"));
+    for d in [&a, &b] {
+        std::fs::remove_file(d.join("down-signal")).unwrap();
+        std::os::unix::fs::symlink(v.join("secret"), d.join("down-signal")).unwrap();
+        std::os::unix::fs::symlink(&v, d.join("supervise/victim")).unwrap();
+    }
+    std::os::unix::fs::symlink(&v, a.join("extra")).unwrap();
+    tree.cltab("h:c:1:wait:true\n");
+    let (code, _, err) = tree.clinit(&["-r"]);
+    assert_eq!(code, 0, "{err}");
+    victim_intact(&v);
+    assert!(!b.exists());
+    assert!(!a.exists());
+    // g.a is out of svscan's sight, with only what clinit did not make left in it.
+    let left: Vec<PathBuf> = std::fs::read_dir(&tree.scan)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(left.len(), 1, "{left:?}");
+    let name = left[0].file_name().unwrap().to_string_lossy().into_owned();
+    assert!(name.starts_with(".clinit-removed.g.a."), "{name}");
+    let inside: Vec<_> = std::fs::read_dir(&left[0])
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(inside, ["extra"]);
+    assert_eq!(
+        err,
+        format!(
+            "clinit: warning: unable to remove {}: it holds extra (not made by clinit): left in place\n",
+            left[0].display()
+        )
+    );
+}
+
+/// A clstat directory other accounts may write (a shared /var/run, say): nobody puts
+/// links at the lock and at the temp file names clinit used to take, pointing at
+/// root's files. clinit writes through none of them; where it cannot go on, it says so.
+#[test]
+fn a_shared_clstat_directory_cannot_redirect_clinit() {
+    let tree = Tree::new("clinit-clstat");
+    set_mode(tree.path(), 0o755);
+    let v = victim(&tree);
+    let shared = tree.path().join("shared");
+    std::fs::create_dir(&shared).unwrap();
+    set_mode(&shared, 0o777);
+    tree.cltab(":::clstat:T/shared/clstat\ng:w:1:wait:true\n");
+    // The temp file was .clstat.PID.tmp: the shell's pid is clinit's once it execs.
+    let script = format!(
+        "{} nobody ln -s {}/secret {}/.clstat.$$.tmp && exec {} -f {} -S {} g 1",
+        bin("setuidgid"),
+        v.display(),
+        shared.display(),
+        bin("clinit"),
+        tree.path().join("cltab").display(),
+        tree.scan.display()
+    );
+    let (code, _, err) = out(std::process::Command::new("/bin/sh").arg("-c").arg(&script));
+    assert_eq!((code, err.as_str()), (0, ""));
+    victim_intact(&v);
+    let clstat = shared.join("clstat");
+    assert_eq!(
+        std::fs::read_to_string(&clstat).unwrap(),
+        "Cluster::Init::Group g 1 run\n"
+    );
+    assert_eq!(mode_of(&clstat), 0o644);
+    assert_eq!(mode_of(&shared.join("clstat.lock")), 0o600);
+
+    // A link at the lock is refused: nothing is made where it points.
+    let lock = shared.join("clstat.lock");
+    std::fs::remove_file(&lock).unwrap();
+    as_nobody(&format!("ln -s {}/nologin {}", v.display(), lock.display()));
+    let (code, _, err) = tree.clinit(&["g", "1"]);
+    assert_eq!(code, 111, "{err}");
+    assert_eq!(
+        err,
+        format!(
+            "clinit: fatal: unable to lock {}: a symbolic link: not clinit's, remove it\n",
+            lock.display()
+        )
+    );
+    victim_intact(&v);
+    // So is a lock file of nobody's: nobody could hold it, and clinit, for ever.
+    std::fs::remove_file(&lock).unwrap();
+    as_nobody(&format!("touch {}", lock.display()));
+    let (code, _, err) = tree.clinit(&["g", "1"]);
+    assert_eq!(code, 111, "{err}");
+    assert!(
+        err.contains(&format!("owned by uid {NOBODY}: not clinit's, remove it")),
+        "{err}"
+    );
+    // And a link put in clstat's place.
+    std::fs::remove_file(&lock).unwrap();
+    as_nobody(&format!(
+        "rm -f {c} && ln -s {}/secret {c}",
+        v.display(),
+        c = clstat.display()
+    ));
+    let (code, _, err) = tree.clinit(&["g", "1"]);
+    assert_eq!(code, 111, "{err}");
+    assert!(
+        err.contains("clstat: a symbolic link: not written by clinit, remove it"),
+        "{err}"
+    );
+    victim_intact(&v);
+}
+
+/// Arguments are bytes: a group or level that is not UTF-8 is refused by name (clstat
+/// is text), and paths that are not UTF-8 work.
+#[test]
+fn arguments_that_are_not_utf8() {
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
+    let tree = Tree::new("clinit-bytes");
+    tree.cltab("g:w:1:wait:echo ran >> T/log\n");
+    let ff = OsStr::from_bytes(b"\xff");
+    let [g, one, t] = ["g", "1", "-t"].map(OsStr::new);
+    for (args, want) in [
+        (vec![g, ff], "clinit: level \"\\xFF\" is not UTF-8 text\n"),
+        (vec![ff, one], "clinit: group \"\\xFF\" is not UTF-8 text\n"),
+        (
+            vec![t, ff, g, one],
+            "clinit: duration \"\\xFF\" is not UTF-8 text\n",
+        ),
+    ] {
+        let (code, _, err) = out(tree.command(&[]).args(&args));
+        assert_eq!(code, 100, "{args:?}: {err}");
+        assert!(err.starts_with(want), "{err}");
+        assert!(err.contains("clinit: usage: "), "{err}");
+    }
+    assert!(!tree.path().join("clstat").exists());
+    assert!(!tree.path().join("log").exists());
+    let cltab = tree.path().join(OsStr::from_bytes(b"cl\xfftab"));
+    std::fs::copy(tree.path().join("cltab"), &cltab).unwrap();
+    let (code, _, err) = out(cmd("clinit")
+        .arg("-f")
+        .arg(&cltab)
+        .arg("-S")
+        .arg(&tree.scan)
+        .args(["g", "1"]));
+    assert_eq!((code, err.as_str()), (0, ""));
+    assert_eq!(lines(&tree.path().join("log")), ["ran"]);
+}
+
+/// Durations past a hundred years (2^63 s and more crashed on adding them to the
+/// clock): refused on the command line (usage, 100) and in the cltab (file:line, 100).
+/// A hundred years is taken and overflows nothing.
+#[test]
+fn durations_past_a_hundred_years_are_refused() {
+    let tree = Tree::new("clinit-durations");
+    tree.cltab("g:w:1:wait:true\n");
+    for opt in ["-t", "--settle"] {
+        let (code, _, err) = tree.clinit(&[opt, "110000000000000d", "g", "1"]);
+        assert_eq!(code, 100, "{err}");
+        assert!(
+            err.starts_with("clinit: duration \"110000000000000d\" too long (at most 36500d)\n"),
+            "{err}"
+        );
+    }
+    for setting in ["wait-timeout", "stop-interval"] {
+        tree.cltab(&format!(":::{setting}:110000000000000d\ng:w:1:wait:true\n"));
+        let (code, _, err) = tree.clinit(&["g", "1"]);
+        assert_eq!(code, 100, "{err}");
+        assert_eq!(
+            err,
+            format!(
+                "clinit: fatal: {}:3: duration \"110000000000000d\" too long (at most 36500d)\n",
+                tree.path().join("cltab").display()
+            )
+        );
+    }
+    assert!(!tree.path().join("clstat").exists());
+    tree.cltab(
+        ":::wait-timeout:36500d\n:::stop-interval:36500d\n\
+         g:w:1:wait:true\ng:a:1:respawn:exec sleep 1028\ng:z:2:wait:true\n",
+    );
+    let (code, _, err) = tree.clinit(&["-t", "36500d", "g", "1"]);
+    assert_eq!((code, err.as_str()), (0, ""));
+    assert!(tree.pid("g.a") != 0);
+    let (code, _, err) = tree.clinit(&["-t", "36500d", "g", "2"]);
+    assert_eq!((code, err.as_str()), (0, ""));
+    assert_eq!(tree.pid("g.a"), 0);
+}
+
+/// Cluster::Init's QUICK START and tell() forms: `clinit -d` says what takes the
+/// daemon's place; `:::ALL::: :::REREAD:::` is -r, `:::ALL::: :::SHUTDOWN:::` is -k;
+/// a level no entry of the group has (a name read as one-character levels) is warned
+/// about, and still stops the group as Cluster::Init's `clinit foo 999` does.
+#[test]
+fn cluster_init_forms() {
+    let tree = Tree::new("clinit-forms");
+    let (code, _, err) = tree.clinit(&["-d"]);
+    assert_eq!(code, 100);
+    assert!(
+        err.starts_with("clinit: fatal: -d: svkit has no clinit daemon: svscan takes its place"),
+        "{err}"
+    );
+    assert!(
+        err.contains("run svscan on the scan directory instead"),
+        "{err}"
+    );
+    tree.cltab(
+        "g:a:runmore:respawn:exec sleep 1029\n\
+         g:b:1:respawn:exec sleep 1030\n",
+    );
+    let (code, _, err) = tree.clinit(&["g", "1"]);
+    assert_eq!((code, err.as_str()), (0, ""));
+    assert!(tree.pid("g.b") != 0);
+    let (code, _, err) = tree.clinit(&["g", "runmore"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        err,
+        "clinit: warning: g: no entry has level runmore: the whole group is stopped \
+         (a LEVELS field without a comma is one level per character: write \
+         runmore,runmore for a level named runmore)\n"
+    );
+    assert_eq!(tree.pid("g.b"), 0);
+    assert_eq!(tree.pid("g.a"), 0);
+    assert_eq!(tree.status(&["g"]), "runmore run\n");
+    // Written as the warning says, the level is one.
+    tree.cltab(
+        "g:a:runmore,runmore:respawn:exec sleep 1029\n\
+         g:b:1:respawn:exec sleep 1030\n",
+    );
+    let (code, _, err) = tree.clinit(&["g", "runmore"]);
+    assert_eq!((code, err.as_str()), (0, ""));
+    assert!(tree.pid("g.a") != 0);
+    // :::REREAD:::: the cltab again (b removed), every group at its level again.
+    tree.cltab("g:a:runmore,runmore:respawn:exec sleep 1029\n");
+    let (code, _, err) = tree.clinit(&[":::ALL:::", ":::REREAD:::"]);
+    assert_eq!((code, err.as_str()), (0, ""));
+    must("g.b gone", || !tree.svc_dir("g.b").exists());
+    assert!(tree.pid("g.a") != 0);
+    // :::SHUTDOWN:::: everything stopped.
+    let (code, _, err) = tree.clinit(&[":::ALL:::", ":::SHUTDOWN:::"]);
+    assert_eq!((code, err.as_str()), (0, ""));
+    assert_eq!(tree.pid("g.a"), 0);
+    assert_eq!(tree.status(&[]), "g - stopped\n");
+    let (code, _, err) = tree.clinit(&[":::ALL:::", ":::RESTART:::"]);
+    assert_eq!(code, 100);
+    assert!(
+        err.starts_with("clinit: fatal: :::ALL::: :::RESTART:::: want :::ALL::: :::REREAD:::"),
+        "{err}"
+    );
+    let (code, _, err) = tree.clinit(&["nosuch", "1"]);
+    assert_eq!(code, 100);
+    assert!(
+        err.contains("(to have the cltab read again: clinit -r)"),
+        "{err}"
+    );
 }

@@ -1,6 +1,6 @@
 //! clinit [-f cltab] [-S scandir] [-t timeout] GROUP LEVEL | -s [GROUP [LEVEL]] | -r | -k
 
-use svkit::clinit::{Clinit, ClinitError, filter_status, read_clstat};
+use svkit::clinit::{AllCommand, Clinit, ClinitError, all_command, filter_status, read_clstat};
 use svkit::cltab::{Cltab, DEFAULT_CLSTAT};
 use svkit::diag::{EXIT_NO, EXIT_OK, EXIT_TEMP, EXIT_USAGE, fatal, help_if_asked, usage_error};
 use svkit::units::parse_duration;
@@ -50,18 +50,31 @@ fn main() {
             Arg::Short('S') => scan = p.value().unwrap_or_else(|e| bad(&e)),
             Arg::Short('t') => {
                 let v = p.value().unwrap_or_else(|e| bad(&e));
-                timeout = parse_duration(&v.to_string_lossy()).unwrap_or_else(|e| bad(&e));
+                timeout = duration(&v).unwrap_or_else(|e| bad(&e));
             }
             // Long only: -s is status, as in Cluster::Init.
             Arg::Long("settle") => {
                 let v = p.value().unwrap_or_else(|e| bad(&e));
-                settle = parse_duration(&v.to_string_lossy()).unwrap_or_else(|e| bad(&e));
+                settle = duration(&v).unwrap_or_else(|e| bad(&e));
             }
             Arg::Long("clstat") => clstat = Some(p.value().unwrap_or_else(|e| bad(&e))),
             Arg::Short('s') => set(Command::Status),
             Arg::Short('r') => set(Command::Reread),
             Arg::Short('k') => set(Command::Kill),
-            Arg::Value(v) => words.push(v.to_string_lossy().into_owned()),
+            // Cluster::Init's QUICK START begins with `clinit -d`.
+            Arg::Short('d') => fatal(
+                "clinit",
+                EXIT_USAGE,
+                "-d: svkit has no clinit daemon: svscan takes its place, supervising \
+                 every entry; run svscan on the scan directory instead (svscanboot, or \
+                 svscan /service as a respawn entry in /etc/inittab), then clinit GROUP \
+                 LEVEL to switch a group, clinit -r for :::REREAD:::, clinit -k to stop all",
+            ),
+            // Groups and levels are text: clstat is, and Cluster::Init's status() reads it.
+            Arg::Value(v) => words.push(v.into_string().unwrap_or_else(|v| {
+                let what = ["group", "level", "operand"][words.len().min(2)];
+                bad(&format!("{what} {v:?} is not UTF-8 text"))
+            })),
             other => bad(&other.unexpected()),
         }
     }
@@ -77,18 +90,27 @@ fn main() {
     if clstat.is_some() {
         bad(&"--clstat goes with -s");
     }
+    if command == Command::Switch && words.len() == 2 {
+        match all_command(&words[0], &words[1]) {
+            Ok(None) => {}
+            Ok(Some(AllCommand::Reread)) => {
+                command = Command::Reread;
+                words.clear();
+            }
+            Ok(Some(AllCommand::Shutdown)) => {
+                command = Command::Kill;
+                words.clear();
+            }
+            Err(e) => fail(e),
+        }
+    }
     match (&command, words.len()) {
         (Command::Switch, 2) | (Command::Reread | Command::Kill, 0) => {}
         (Command::Switch, _) => bad(&"want a group and a level"),
         _ => bad(&"-r and -k take no group or level"),
     }
     let tab = Cltab::read(cltab.as_ref()).unwrap_or_else(|e| fatal("clinit", EXIT_USAGE, &e));
-    let clinit = Clinit {
-        tab,
-        scan: scan.into(),
-        timeout,
-        settle,
-    };
+    let clinit = Clinit::new(tab, scan.into(), timeout, settle);
     let _lock = clinit.lock().unwrap_or_else(|e| fail(e));
     let done = match command {
         Command::Switch => clinit.switch(&words[0], &words[1]),
@@ -100,6 +122,15 @@ fn main() {
         Ok(true) => std::process::exit(EXIT_OK),
         Ok(false) => std::process::exit(EXIT_NO),
         Err(e) => fail(e),
+    }
+}
+
+/// A duration from the command line: at most a hundred years (`units::MAX_DURATION`),
+/// so that no deadline overflows.
+fn duration(v: &std::ffi::OsStr) -> Result<std::time::Duration, String> {
+    match v.to_str() {
+        Some(s) => parse_duration(s).map_err(|e| e.to_string()),
+        None => Err(format!("duration {v:?} is not UTF-8 text")),
     }
 }
 
