@@ -759,20 +759,16 @@ struct Meta {
 
 impl Meta {
     fn of(st: &nix::sys::stat::FileStat) -> Meta {
-        #[allow(clippy::unnecessary_cast)] // mode_t is 16 bits on some targets
-        let fmt = st.st_mode as u32 & libc::S_IFMT as u32;
-        let kind = if fmt == libc::S_IFDIR as u32 {
-            FileKind::Dir
-        } else if fmt == libc::S_IFREG as u32 {
-            FileKind::Regular
-        } else {
-            FileKind::Other
+        let kind = match st.st_mode & libc::S_IFMT {
+            libc::S_IFDIR => FileKind::Dir,
+            libc::S_IFREG => FileKind::Regular,
+            _ => FileKind::Other,
         };
         let mtime = u64::try_from(st.st_mtime).ok().and_then(|s| {
             let ns = u32::try_from(st.st_mtime_nsec).ok()?;
             UNIX_EPOCH.checked_add(Duration::new(s, ns))
         });
-        #[allow(clippy::unnecessary_cast)]
+        #[allow(clippy::unnecessary_cast)] // mode_t and ino_t differ between targets
         Meta {
             kind,
             uid: st.st_uid,
