@@ -8,11 +8,11 @@ use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
 use nix::sys::stat::{Mode, fstatat};
 use nix::unistd::{UnlinkatFlags, linkat, unlinkat};
 use std::collections::HashMap;
-use std::ffi::OsStr;
+use std::ffi::{OsStr, OsString};
 use std::hash::{BuildHasher, Hasher};
 use std::io::Write;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -32,6 +32,10 @@ pub const SWOC: &str = "swoc";
 pub const LOCKS: &str = "locks";
 pub const BLOCKED: &str = "blocked";
 pub const DISALLOW: &str = "disallow";
+/// Which accounts may use which client names (see ClientMap).
+pub const CLIENTS: &str = "clients";
+/// `clients` is read up to this size.
+const CLIENTS_MAX: u64 = 1 << 20;
 /// Lock files are written under this prefix, then linked to their real name: a name
 /// starting with '.' can never be a client's, so readers skip them without a race.
 pub const TMP_PREFIX: &str = ".tmp.";
@@ -167,23 +171,31 @@ pub fn check_comment(s: &str) -> Result<(), CommentError> {
     Ok(())
 }
 
-/// A file system call that failed, with the path it was about.
+/// Why a SWOC operation on a path failed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Why {
+    /// A system call failed.
+    Sys(Errno),
+    /// What was found there is not safe to use, or the caller may not do this.
+    Refused(String),
+}
+
+/// A SWOC operation that failed, with the path it was about.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SwocError {
     pub verb: &'static str,
     pub path: PathBuf,
-    pub errno: Errno,
+    pub why: Why,
 }
 
 impl std::fmt::Display for SwocError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "unable to {} {}: {}",
-            self.verb,
-            self.path.display(),
-            errstr(self.errno)
-        )
+        write!(f, "unable to {} {}: ", self.verb, self.path.display())?;
+        match &self.why {
+            Why::Sys(Errno::ELOOP) => write!(f, "a symbolic link"),
+            Why::Sys(e) => write!(f, "{}", errstr(*e)),
+            Why::Refused(s) => write!(f, "{s}"),
+        }
     }
 }
 
@@ -193,7 +205,15 @@ fn sys(verb: &'static str, path: impl Into<PathBuf>, errno: Errno) -> SwocError 
     SwocError {
         verb,
         path: path.into(),
-        errno,
+        why: Why::Sys(errno),
+    }
+}
+
+fn refused(verb: &'static str, path: impl Into<PathBuf>, why: impl Into<String>) -> SwocError {
+    SwocError {
+        verb,
+        path: path.into(),
+        why: Why::Refused(why.into()),
     }
 }
 
@@ -431,6 +451,8 @@ pub struct Lock {
     pub info: Result<LockInfo, InfoError>,
     /// Only looked up when the contents do not say when the lock was made.
     pub mtime: Option<SystemTime>,
+    /// The file's owner: what says whose lock it is (the contents' uid= is only text).
+    pub owner: u32,
 }
 
 impl Lock {
@@ -458,6 +480,16 @@ pub struct Garbage {
     pub why: &'static str,
 }
 
+/// A lock or block under a client name whose owner may not use that name: planted by
+/// another account. It counts for nothing; only the server's account removes it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Foreign {
+    /// Relative to the SWOC directory, like `locks/alpha.1`.
+    pub path: String,
+    pub client: String,
+    pub owner: u32,
+}
+
 /// Everything `-s` reports.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Scan {
@@ -465,6 +497,7 @@ pub struct Scan {
     pub blocked: Vec<String>,
     pub disallowed: bool,
     pub garbage: Vec<Garbage>,
+    pub foreign: Vec<Foreign>,
 }
 
 impl Scan {
@@ -483,6 +516,42 @@ pub enum Locked {
     Taken(String),
     Blocked,
     Disallowed,
+    /// The lock file came out owned by `uid`, which may not use this client name (see
+    /// `swoc/clients`): it was removed again.
+    NotYours {
+        uid: u32,
+    },
+}
+
+/// What blocking a client did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Blocked {
+    New,
+    Already,
+    /// A block that did not count (a client's own, or another account's) was replaced
+    /// by the server's.
+    Replaced {
+        owner: u32,
+    },
+}
+
+/// What unblocking a client did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Unblocked {
+    Removed,
+    NotBlocked,
+    /// `blocked/CLIENT` belongs to an account that may not use the name: it does not
+    /// block, and is left for the server's account to remove.
+    Foreign {
+        owner: u32,
+    },
+}
+
+/// Who asks: a client for itself (swocclient) or the server's account (swocserver).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    Client,
+    Server,
 }
 
 /// What asking to release one lock gave.
@@ -599,28 +668,138 @@ pub fn hostname() -> Result<String, Errno> {
     nix::unistd::gethostname().map(|h| h.to_string_lossy().into_owned())
 }
 
-fn open_dir(path: &Path) -> Result<OwnedFd, SwocError> {
-    nix::fcntl::open(
-        path,
-        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
-        Mode::empty(),
-    )
-    .map_err(|e| sys("open", path, e))
+/// `swoc/clients`: which accounts may use which client names, `CLIENT UID...` per line
+/// (numeric uids: what NFS carries and what fstat reports on every machine), `#`
+/// comments. A name may list several uids (root's and a user's cron jobs of one host);
+/// several names may list one uid (clients whose root is squashed to one account).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ClientMap(HashMap<String, Vec<u32>>);
+
+/// A line of `swoc/clients` that is not `CLIENT UID...`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MapError {
+    pub line: usize,
+    pub what: String,
 }
 
-/// Reads a small file relative to `dir`, without following a symlink or blocking on a
-/// FIFO someone left there.
-fn read_small(dir: BorrowedFd<'_>, name: &OsStr) -> Result<Vec<u8>, Errno> {
-    let fd = openat(
-        dir,
-        name,
-        OFlag::O_RDONLY
-            | OFlag::O_CLOEXEC
-            | OFlag::O_NOFOLLOW
-            | OFlag::O_NONBLOCK
-            | OFlag::O_NOCTTY,
-        Mode::empty(),
-    )?;
+impl std::fmt::Display for MapError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "line {}: {}", self.line, self.what)
+    }
+}
+
+impl std::error::Error for MapError {}
+
+impl ClientMap {
+    pub fn parse(text: &str) -> Result<ClientMap, MapError> {
+        let mut map: HashMap<String, Vec<u32>> = HashMap::new();
+        for (i, line) in text.lines().enumerate() {
+            let err = |what: String| MapError { line: i + 1, what };
+            let line = line.split('#').next().unwrap_or("");
+            let mut words = line.split_whitespace();
+            let Some(client) = words.next() else {
+                continue;
+            };
+            let client = ClientName::new(client).map_err(|e| err(e.to_string()))?;
+            let uids = map.entry(client.0).or_default();
+            let before = uids.len();
+            for w in words {
+                let uid = w
+                    .parse::<u32>()
+                    .map_err(|_| err(format!("invalid uid {w:?} (want a number)")))?;
+                uids.push(uid);
+            }
+            if uids.len() == before {
+                return Err(err("no uid after the client name".into()));
+            }
+        }
+        Ok(ClientMap(map))
+    }
+
+    /// The uids `clients` gives `client`, besides the server's account and root.
+    pub fn uids(&self, client: &str) -> &[u32] {
+        self.0.get(client).map_or(&[], Vec::as_slice)
+    }
+}
+
+/// Whose files count: the server's account (the owner of `swoc/`) and root may use every
+/// client name; any other uid only the names `swoc/clients` gives it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Owners {
+    pub server: u32,
+    pub map: ClientMap,
+}
+
+impl Owners {
+    pub fn is_server(&self, uid: u32) -> bool {
+        uid == 0 || uid == self.server
+    }
+
+    pub fn may_use(&self, client: &str, uid: u32) -> bool {
+        self.is_server(uid) || self.map.uids(client).contains(&uid)
+    }
+}
+
+/// For opening anything in a directory others may write: never through a symlink, never
+/// blocking on a FIFO, never taking a terminal.
+const SAFE: OFlag = OFlag::O_CLOEXEC
+    .union(OFlag::O_NOFOLLOW)
+    .union(OFlag::O_NONBLOCK)
+    .union(OFlag::O_NOCTTY);
+
+/// What fstat says, as far as SWOC cares.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Meta {
+    kind: FileKind,
+    uid: u32,
+    mode: u32,
+    ino: u64,
+    mtime: Option<SystemTime>,
+}
+
+impl Meta {
+    fn of(st: &nix::sys::stat::FileStat) -> Meta {
+        let kind = match st.st_mode & libc::S_IFMT {
+            libc::S_IFDIR => FileKind::Dir,
+            libc::S_IFREG => FileKind::Regular,
+            _ => FileKind::Other,
+        };
+        let mtime = u64::try_from(st.st_mtime).ok().and_then(|s| {
+            let ns = u32::try_from(st.st_mtime_nsec).ok()?;
+            UNIX_EPOCH.checked_add(Duration::new(s, ns))
+        });
+        #[allow(clippy::unnecessary_cast)] // mode_t and ino_t differ between targets
+        Meta {
+            kind,
+            uid: st.st_uid,
+            mode: st.st_mode as u32 & 0o7777,
+            ino: st.st_ino as u64,
+            mtime,
+        }
+    }
+}
+
+fn fstat_meta(fd: BorrowedFd<'_>) -> Result<Meta, Errno> {
+    nix::sys::stat::fstat(fd).map(|st| Meta::of(&st))
+}
+
+fn lstat_at(dir: BorrowedFd<'_>, name: &OsStr) -> Result<Meta, Errno> {
+    fstatat(dir, name, AtFlags::AT_SYMLINK_NOFOLLOW).map(|st| Meta::of(&st))
+}
+
+fn euid() -> u32 {
+    nix::unistd::geteuid().as_raw()
+}
+
+/// Reads a small regular file relative to `dir`, and only if it is still the file
+/// `seen` (same inode, same owner): what was checked is what is read.
+fn read_small(dir: BorrowedFd<'_>, name: &OsStr, seen: &Meta) -> Result<Vec<u8>, Errno> {
+    let fd = openat(dir, name, OFlag::O_RDONLY | SAFE, Mode::empty())?;
+    let m = fstat_meta(fd.as_fd())?;
+    if m.kind != FileKind::Regular || m.ino != seen.ino || m.uid != seen.uid {
+        // Replaced since it was looked at: as if it went.
+        return Err(Errno::ENOENT);
+    }
     let mut buf = vec![0u8; READ_MAX];
     let mut n = 0;
     while n < buf.len() {
@@ -640,39 +819,555 @@ fn read_small(dir: BorrowedFd<'_>, name: &OsStr) -> Result<Vec<u8>, Errno> {
     Ok(buf)
 }
 
-fn mtime_of(dir: BorrowedFd<'_>, name: &OsStr) -> Option<SystemTime> {
-    let st = fstatat(dir, name, AtFlags::AT_SYMLINK_NOFOLLOW).ok()?;
-    UNIX_EPOCH.checked_add(Duration::new(
-        u64::try_from(st.st_mtime).ok()?,
-        u32::try_from(st.st_mtime_nsec).ok()?,
-    ))
+/// The names in the directory `dir`, with their kind where readdir tells it. Reads
+/// through a fresh open of `.`, so nothing about `dir` itself changes, and no path is
+/// looked up again.
+fn read_names(dir: BorrowedFd<'_>) -> Result<Vec<(OsString, Option<FileKind>)>, Errno> {
+    use std::ffi::CStr;
+    use std::os::fd::{FromRawFd, IntoRawFd};
+    use std::os::unix::ffi::OsStrExt;
+    let fd = openat(
+        dir,
+        ".",
+        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )?;
+    let raw = fd.into_raw_fd();
+    // SAFETY: raw is an open directory descriptor that we own; on success the stream
+    // owns it and closedir closes it.
+    let stream = unsafe { libc::fdopendir(raw) };
+    if stream.is_null() {
+        let e = Errno::last();
+        // SAFETY: fdopendir failed, so raw is still ours, and closed exactly once here.
+        drop(unsafe { OwnedFd::from_raw_fd(raw) });
+        return Err(e);
+    }
+    struct Stream(*mut libc::DIR);
+    impl Drop for Stream {
+        fn drop(&mut self) {
+            // SAFETY: self.0 came from fdopendir and is closed only here.
+            unsafe { libc::closedir(self.0) };
+        }
+    }
+    let stream = Stream(stream);
+    let mut out = Vec::new();
+    loop {
+        Errno::clear();
+        // SAFETY: stream.0 is an open directory stream used by this thread only.
+        let ent = unsafe { libc::readdir(stream.0) };
+        if ent.is_null() {
+            return match Errno::last_raw() {
+                0 => Ok(out),
+                e => Err(Errno::from_raw(e)),
+            };
+        }
+        // SAFETY: ent is not null and stays valid until the next readdir on this stream;
+        // d_name is NUL-terminated. Both are copied out before then.
+        let (name, ty) = unsafe { (CStr::from_ptr((*ent).d_name.as_ptr()), (*ent).d_type) };
+        let name = name.to_bytes();
+        if name == b"." || name == b".." {
+            continue;
+        }
+        let kind = match ty {
+            libc::DT_DIR => Some(FileKind::Dir),
+            libc::DT_REG => Some(FileKind::Regular),
+            libc::DT_UNKNOWN => None,
+            _ => Some(FileKind::Other),
+        };
+        out.push((OsStr::from_bytes(name).to_os_string(), kind));
+    }
 }
 
-/// The names in a directory with their kind, and the directory open for reading the
-/// files. The whole listing comes first, so that what the caller then reads or
-/// removes cannot disturb it.
-fn list(path: &Path) -> Result<(OwnedFd, Vec<(std::ffi::OsString, FileKind)>), SwocError> {
-    let fd = open_dir(path)?;
-    let rd = std::fs::read_dir(path).map_err(|e| sys("open", path, io_errno(&e)))?;
-    let mut out = Vec::new();
-    for e in rd {
-        let e = e.map_err(|e| sys("read", path, io_errno(&e)))?;
-        // From readdir's d_type; std asks lstat only where the file system leaves it out.
-        let kind = match e.file_type() {
-            Ok(t) if t.is_dir() => FileKind::Dir,
-            Ok(t) if t.is_file() => FileKind::Regular,
-            Ok(_) => FileKind::Other,
-            // Gone since readdir: leave it out, as a released lock.
-            Err(_) => continue,
-        };
-        out.push((e.file_name(), kind));
+/// Opens the directory `name` in `dir`, never through a symlink (ELOOP for one: with
+/// O_DIRECTORY, Linux says ENOTDIR).
+fn open_subdir(dir: BorrowedFd<'_>, name: &str) -> Result<OwnedFd, Errno> {
+    openat(
+        dir,
+        name,
+        OFlag::O_RDONLY | OFlag::O_DIRECTORY | SAFE,
+        Mode::empty(),
+    )
+    .map_err(|e| {
+        let link = fstatat(dir, name, AtFlags::AT_SYMLINK_NOFOLLOW)
+            .is_ok_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFLNK);
+        if e == Errno::ENOTDIR && link {
+            Errno::ELOOP
+        } else {
+            e
+        }
+    })
+}
+
+/// Opens the directory `name` in `dir`, or makes it: mkdirat with no access for others,
+/// then open it without following a symlink, check that it is the one this process
+/// made, and only then give it `mode` through the descriptor (mkdir's mode goes through
+/// the umask, which would drop the group and sticky bits).
+fn ensure_subdir(
+    dir: BorrowedFd<'_>,
+    path: &Path,
+    name: &str,
+    mode: u32,
+) -> Result<OwnedFd, SwocError> {
+    for _ in 0..3 {
+        match open_subdir(dir, name) {
+            Ok(fd) => return Ok(fd),
+            Err(Errno::ENOENT) => {}
+            Err(e) => return Err(sys("use", path, e)),
+        }
+        match nix::sys::stat::mkdirat(dir, name, Mode::from_bits_truncate(0o700)) {
+            Ok(()) => {}
+            Err(Errno::EEXIST) => continue,
+            Err(e) => return Err(sys("create", path, e)),
+        }
+        let fd = open_subdir(dir, name).map_err(|e| sys("open", path, e))?;
+        let m = fstat_meta(fd.as_fd()).map_err(|e| sys("stat", path, e))?;
+        if m.uid != euid() {
+            return Err(refused(
+                "create",
+                path,
+                format!("replaced while being made (now owned by uid {})", m.uid),
+            ));
+        }
+        nix::sys::stat::fchmod(&fd, Mode::from_bits_truncate(mode))
+            .map_err(|e| sys("set mode of", path, e))?;
+        return Ok(fd);
     }
-    Ok((fd, out))
+    Err(sys("create", path, Errno::EEXIST))
+}
+
+/// Creates `name` in `dir` exclusively, never through a symlink, with exactly `mode`,
+/// holding `body`. Returns the owner the file system gave it (over NFS a squashed root
+/// is not root). Anything failing after the create removes the file again.
+fn create_excl(
+    dir: BorrowedFd<'_>,
+    name: &str,
+    mode: u32,
+    body: &[u8],
+    check_owner: impl Fn(u32) -> bool,
+) -> Result<Result<u32, u32>, Errno> {
+    let fd = openat(
+        dir,
+        name,
+        OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | SAFE,
+        Mode::from_bits_truncate(0o600),
+    )?;
+    let remove = || {
+        let _ = unlinkat(dir, name, UnlinkatFlags::NoRemoveDir);
+    };
+    let done = (|| {
+        let uid = fstat_meta(fd.as_fd())?.uid;
+        if !check_owner(uid) {
+            return Ok(Err(uid));
+        }
+        nix::sys::stat::fchmod(&fd, Mode::from_bits_truncate(mode))?;
+        let mut f = std::fs::File::from(fd);
+        f.write_all(body).map_err(|e| io_errno(&e))?;
+        // NFS reports write errors (quota, space) at close.
+        nix::unistd::close(OwnedFd::from(f))?;
+        Ok(Ok(uid))
+    })();
+    if !matches!(done, Ok(Ok(_))) {
+        remove();
+    }
+    done
+}
+
+/// What creating a lock file gave.
+enum Created {
+    Linked(String),
+    NotYours(u32),
+}
+
+/// Creates `CLIENT.UNIQUE` in `dir` holding `body`, in the way that is atomic on NFS
+/// too: write a temp file under an unpredictable name, then link(2) it to the final name
+/// (O_EXCL on the final name would let a reader see it empty, and is not atomic on
+/// NFSv2). link's reply can be lost on NFS while the link was made, so a failed link is
+/// checked by the temp file's link count, as Linux's open(2) advises. A temp file whose
+/// owner may not use the client name is removed before it becomes a lock.
+fn create_linked(
+    dir: BorrowedFd<'_>,
+    path: &Path,
+    client: &ClientName,
+    body: &[u8],
+    may_use: impl Fn(u32) -> bool,
+) -> Result<Created, SwocError> {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let unique = unique_part(SystemTime::now(), std::process::id(), random64());
+        let name = format!("{client}.{unique}");
+        let tmp = format!("{TMP_PREFIX}{name}");
+        match create_excl(dir, &tmp, FILE_MODE, body, &may_use) {
+            Ok(Ok(_)) => {}
+            Ok(Err(uid)) => return Ok(Created::NotYours(uid)),
+            Err(Errno::EEXIST) if attempt < 10 => continue,
+            Err(e) => return Err(sys("create", path.join(&tmp), e)),
+        }
+        let remove_tmp = || {
+            let _ = unlinkat(dir, tmp.as_str(), UnlinkatFlags::NoRemoveDir);
+        };
+        match linkat(dir, tmp.as_str(), dir, name.as_str(), AtFlags::empty()) {
+            Ok(()) => {}
+            Err(Errno::EEXIST) if attempt < 10 => {
+                remove_tmp();
+                continue;
+            }
+            Err(e) => {
+                let linked = fstatat(dir, tmp.as_str(), AtFlags::AT_SYMLINK_NOFOLLOW)
+                    .is_ok_and(|st| st.st_nlink == 2);
+                if !linked {
+                    remove_tmp();
+                    return Err(sys("create", path.join(&name), e));
+                }
+            }
+        }
+        // If this fails the temp file stays, which counting ignores and -s reports.
+        remove_tmp();
+        return Ok(Created::Linked(name));
+    }
+}
+
+/// The service directory, opened; made whole with a `down` file if it is missing: the
+/// default, /service/swoc, is in svscan's scan directory, whose supervise must find
+/// `down` the moment it starts, rather than a directory with no ./run to complain of.
+/// The service path is the operator's (-d, $SWOC_DIR) and may hold symlinks; from here
+/// on nothing is looked up by path.
+fn ensure_service_dir(service: &Path) -> Result<OwnedFd, SwocError> {
+    let open = |p: &Path| {
+        nix::fcntl::open(
+            p,
+            OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+    };
+    match open(service) {
+        Ok(fd) => return Ok(fd),
+        Err(Errno::ENOENT) => {}
+        Err(e) => return Err(sys("use", service, e)),
+    }
+    let parent = service
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let Some(name) = service.file_name().and_then(OsStr::to_str) else {
+        return Err(sys("create", service, Errno::EINVAL));
+    };
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(DIR_MODE)
+        .create(parent)
+        .map_err(|e| sys("create", parent, io_errno(&e)))?;
+    let pfd = open(parent).map_err(|e| sys("open", parent, e))?;
+    let tmp = format!(
+        ".{name}.swoc-new.{}.{:016x}",
+        std::process::id(),
+        random64()
+    );
+    let tmp_path = parent.join(&tmp);
+    let made = ensure_subdir(pfd.as_fd(), &tmp_path, &tmp, DIR_MODE).and_then(|t| {
+        let _owner = create_excl(t.as_fd(), "down", FILE_MODE, b"", |_| true)
+            .map_err(|e| sys("create", tmp_path.join("down"), e))?;
+        // Never over a service directory someone made meanwhile.
+        match nix::fcntl::renameat2(
+            pfd.as_fd(),
+            tmp.as_str(),
+            pfd.as_fd(),
+            name,
+            nix::fcntl::RenameFlags::RENAME_NOREPLACE,
+        ) {
+            Err(Errno::EINVAL) => {
+                nix::fcntl::renameat(pfd.as_fd(), tmp.as_str(), pfd.as_fd(), name)
+            }
+            other => other,
+        }
+        .map_err(|e| {
+            let _ = unlinkat(t.as_fd(), "down", UnlinkatFlags::NoRemoveDir);
+            sys("create", service, e)
+        })
+    });
+    if let Err(e) = made {
+        let _ = unlinkat(pfd.as_fd(), tmp.as_str(), UnlinkatFlags::RemoveDir);
+        // Another swocclient made it meanwhile: fine.
+        return open_subdir(pfd.as_fd(), name).map_err(|_| e);
+    }
+    open_subdir(pfd.as_fd(), name).map_err(|e| sys("open", service, e))
+}
+
+/// `locks/` and `blocked/` hold files of many accounts: the directory must be the
+/// server's, and sticky if others may write it, or anyone could remove anyone's files.
+fn check_shared(fd: BorrowedFd<'_>, path: &Path, owners: &Owners) -> Result<(), SwocError> {
+    let m = fstat_meta(fd).map_err(|e| sys("stat", path, e))?;
+    if !owners.is_server(m.uid) {
+        return Err(refused(
+            "use",
+            path,
+            format!(
+                "owned by uid {}, not by the server's account (uid {}) or root",
+                m.uid, owners.server
+            ),
+        ));
+    }
+    if m.mode & 0o022 != 0 && m.mode & 0o1000 == 0 {
+        return Err(refused(
+            "use",
+            path,
+            "writable by others but not sticky: anyone could remove anyone's files",
+        ));
+    }
+    Ok(())
+}
+
+/// Reads `swoc/clients`, which only the server's account may have written.
+fn read_clients(swoc: BorrowedFd<'_>, path: &Path, server: u32) -> Result<ClientMap, SwocError> {
+    let fd = match openat(swoc, CLIENTS, OFlag::O_RDONLY | SAFE, Mode::empty()) {
+        Ok(fd) => fd,
+        Err(Errno::ENOENT) => return Ok(ClientMap::default()),
+        Err(e) => return Err(sys("open", path, e)),
+    };
+    let m = fstat_meta(fd.as_fd()).map_err(|e| sys("stat", path, e))?;
+    if m.kind != FileKind::Regular {
+        return Err(refused("use", path, "not a regular file"));
+    }
+    if m.uid != 0 && m.uid != server {
+        return Err(refused(
+            "use",
+            path,
+            format!(
+                "owned by uid {}, not by the server's account (uid {server}) or root",
+                m.uid
+            ),
+        ));
+    }
+    if m.mode & 0o022 != 0 {
+        return Err(refused("use", path, "writable by group or others"));
+    }
+    let mut text = String::new();
+    std::io::Read::read_to_string(
+        &mut std::io::Read::take(std::fs::File::from(fd), CLIENTS_MAX),
+        &mut text,
+    )
+    .map_err(|e| sys("read", path, io_errno(&e)))?;
+    ClientMap::parse(&text).map_err(|e| refused("use", path, e.to_string()))
+}
+
+/// The SWOC directory, opened and checked. Every later open, create, link, rename and
+/// remove is relative to these descriptors, so nothing renamed meanwhile redirects it.
+struct Tree {
+    root: PathBuf,
+    swoc: OwnedFd,
+    locks: OwnedFd,
+    blocked: OwnedFd,
+    owners: Owners,
+}
+
+impl Tree {
+    fn locks_path(&self) -> PathBuf {
+        self.root.join(LOCKS)
+    }
+
+    fn blocked_path(&self) -> PathBuf {
+        self.root.join(BLOCKED)
+    }
+
+    /// swocserver's -r, -b and -u act for the server's account only.
+    fn require_server(&self, verb: &'static str, path: PathBuf) -> Result<(), SwocError> {
+        let me = euid();
+        if self.owners.is_server(me) {
+            return Ok(());
+        }
+        Err(refused(
+            verb,
+            path,
+            format!(
+                "uid {me} is not the server's account (uid {}, the owner of {}) or root",
+                self.owners.server,
+                self.root.display()
+            ),
+        ))
+    }
+
+    fn is_disallowed(&self) -> Result<bool, SwocError> {
+        match lstat_at(self.swoc.as_fd(), OsStr::new(DISALLOW)) {
+            Ok(_) => Ok(true),
+            Err(Errno::ENOENT) => Ok(false),
+            Err(e) => Err(sys("access", self.root.join(DISALLOW), e)),
+        }
+    }
+
+    fn block_of(&self, client: &str) -> Result<Option<Meta>, SwocError> {
+        match lstat_at(self.blocked.as_fd(), OsStr::new(client)) {
+            Ok(m) => Ok(Some(m)),
+            Err(Errno::ENOENT) => Ok(None),
+            Err(e) => Err(sys("access", self.blocked_path().join(client), e)),
+        }
+    }
+
+    /// A block counts when it is a regular file of the server's account, root, or an
+    /// account that may use the client name (a client blocking itself).
+    fn counts_as_block(&self, client: &str, m: &Meta) -> bool {
+        m.kind == FileKind::Regular && self.owners.may_use(client, m.uid)
+    }
+
+    fn is_blocked(&self, client: &str) -> Result<bool, SwocError> {
+        Ok(self
+            .block_of(client)?
+            .is_some_and(|m| self.counts_as_block(client, &m)))
+    }
+
+    fn refusal(&self, client: &ClientName) -> Result<Option<Locked>, SwocError> {
+        if self.is_disallowed()? {
+            return Ok(Some(Locked::Disallowed));
+        }
+        if self.is_blocked(client.as_str())? {
+            return Ok(Some(Locked::Blocked));
+        }
+        Ok(None)
+    }
+
+    /// The locks in `locks/` (of `client`, or everyone's), with their contents if
+    /// `read`; the foreign ones; and how many vanished between listing and reading.
+    /// Those are left out, but the caller must know: a lock created after the listing
+    /// and one released before its read would make "none" out of a directory that was
+    /// never without a lock.
+    fn scan_locks(
+        &self,
+        client: Option<&str>,
+        read: bool,
+        mut garbage: Option<&mut Vec<Garbage>>,
+    ) -> Result<(Vec<Lock>, Vec<Foreign>, usize), SwocError> {
+        use std::os::unix::ffi::OsStrExt;
+        let dir = self.locks.as_fd();
+        let names = read_names(dir).map_err(|e| sys("read", self.locks_path(), e))?;
+        let now = SystemTime::now();
+        let (mut out, mut foreign, mut vanished) = (Vec::new(), Vec::new(), 0);
+        for (name, dkind) in names {
+            let shown = || format!("{LOCKS}/{}", name.to_string_lossy());
+            if name.as_bytes().starts_with(b".") {
+                if let Some(g) = garbage.as_deref_mut()
+                    && name.as_bytes().starts_with(TMP_PREFIX.as_bytes())
+                    && lstat_at(dir, &name).is_ok_and(|m| {
+                        m.kind == FileKind::Regular
+                            && m.mtime.is_some_and(|t| {
+                                now.duration_since(t).unwrap_or_default() > STALE_TMP
+                            })
+                    })
+                {
+                    g.push(Garbage {
+                        path: shown(),
+                        why: "stale temp file",
+                    });
+                }
+                continue;
+            }
+            if dkind == Some(FileKind::Dir) {
+                continue;
+            }
+            let m = match lstat_at(dir, &name) {
+                Ok(m) => m,
+                Err(Errno::ENOENT) | Err(Errno::ESTALE) => {
+                    vanished += 1;
+                    continue;
+                }
+                Err(e) => return Err(sys("stat", self.locks_path().join(&name), e)),
+            };
+            let c = match classify(name.as_bytes(), m.kind) {
+                Entry::Lock(c) => c,
+                Entry::Ignored | Entry::Temp => continue,
+                Entry::Garbage(why) => {
+                    if let Some(g) = garbage.as_deref_mut() {
+                        g.push(Garbage { path: shown(), why });
+                    }
+                    continue;
+                }
+            };
+            if client.is_some_and(|want| want != c) {
+                continue;
+            }
+            if !self.owners.may_use(&c, m.uid) {
+                foreign.push(Foreign {
+                    path: shown(),
+                    client: c,
+                    owner: m.uid,
+                });
+                continue;
+            }
+            let file = name.to_string_lossy().into_owned();
+            if !read {
+                out.push(Lock {
+                    file,
+                    client: c,
+                    // Not read: the caller only wants names.
+                    info: Err(InfoError::Missing("created")),
+                    mtime: None,
+                    owner: m.uid,
+                });
+                continue;
+            }
+            let info = match read_small(dir, &name, &m) {
+                Ok(b) => LockInfo::unpack(&b),
+                Err(Errno::ENOENT) | Err(Errno::ESTALE) => {
+                    vanished += 1;
+                    continue;
+                }
+                Err(_) => Err(InfoError::NotText),
+            };
+            let mtime = match info {
+                Ok(_) => None,
+                Err(_) => m.mtime,
+            };
+            out.push(Lock {
+                file,
+                client: c,
+                info,
+                mtime,
+                owner: m.uid,
+            });
+        }
+        Ok((out, foreign, vanished))
+    }
+
+    /// Removes the client's expired locks, as far as this account may.
+    fn reap_expired(&self, client: &ClientName, now: SystemTime) -> usize {
+        let Ok((locks, _, _)) = self.scan_locks(Some(client.as_str()), true, None) else {
+            return 0;
+        };
+        locks
+            .into_iter()
+            .filter(|l| l.expired(now))
+            .filter(|l| self.remove_lock(&l.file).is_ok())
+            .count()
+    }
+
+    fn remove_lock(&self, file: &str) -> Result<(), Errno> {
+        unlinkat(self.locks.as_fd(), file, UnlinkatFlags::NoRemoveDir)
+    }
+
+    /// Removes every lock named for `client`: with `foreign`, also those of accounts
+    /// that may not use the name. Returns how many of each.
+    fn remove_all(&self, client: &ClientName, foreign: bool) -> Result<(usize, usize), SwocError> {
+        let (locks, strangers, _) = self.scan_locks(Some(client.as_str()), false, None)?;
+        let mut n = (0, 0);
+        let files = locks.iter().map(|l| (l.file.clone(), false));
+        let planted = strangers
+            .iter()
+            .filter(|_| foreign)
+            .map(|f| (f.path[LOCKS.len() + 1..].to_string(), true));
+        for (file, is_foreign) in files.chain(planted) {
+            match self.remove_lock(&file) {
+                Ok(()) if is_foreign => n.1 += 1,
+                Ok(()) => n.0 += 1,
+                Err(Errno::ENOENT) => {}
+                Err(e) => return Err(sys("remove", self.locks_path().join(&file), e)),
+            }
+        }
+        Ok(n)
+    }
 }
 
 /// A SWOC directory, `SERVICE/swoc/`.
 #[derive(Clone, Debug)]
 pub struct SwocDir {
+    service: PathBuf,
     root: PathBuf,
 }
 
@@ -680,6 +1375,7 @@ impl SwocDir {
     /// The SWOC directory of the service directory `service`.
     pub fn new(service: impl AsRef<Path>) -> SwocDir {
         SwocDir {
+            service: service.as_ref().to_path_buf(),
             root: service.as_ref().join(SWOC),
         }
     }
@@ -711,96 +1407,111 @@ impl SwocDir {
         self.root.join(DISALLOW)
     }
 
-    /// Creates whatever of the layout is missing. Touches nothing that exists, so a
-    /// waiter works on a read-only mount of a set-up directory.
-    pub fn ensure(&self) -> Result<(), SwocError> {
-        if let Some(service) = self.root.parent().filter(|p| !p.as_os_str().is_empty()) {
-            ensure_service_dir(service)?;
+    /// Opens the SWOC directory, creating whatever of the layout is missing, and checks
+    /// it: `swoc/` writable by its owner only (that owner is the server's account),
+    /// `locks/` and `blocked/` the server's and sticky if shared, `clients` the server's.
+    /// Touches nothing that exists, so a waiter works on a read-only mount.
+    fn tree(&self) -> Result<Tree, SwocError> {
+        let service = ensure_service_dir(&self.service)?;
+        let swoc = ensure_subdir(service.as_fd(), &self.root, SWOC, DIR_MODE)?;
+        let m = fstat_meta(swoc.as_fd()).map_err(|e| sys("stat", &self.root, e))?;
+        if m.mode & 0o022 != 0 {
+            return Err(refused(
+                "use",
+                &self.root,
+                "writable by group or others: only the server's account may write it",
+            ));
         }
-        ensure_dir(&self.root, DIR_MODE, false)?;
-        ensure_dir(&self.locks_dir(), SHARED_DIR_MODE, false)?;
-        ensure_dir(&self.blocked_dir(), SHARED_DIR_MODE, false)
+        let server = m.uid;
+        let owners = Owners {
+            server,
+            map: read_clients(swoc.as_fd(), &self.root.join(CLIENTS), server)?,
+        };
+        let locks = ensure_subdir(swoc.as_fd(), &self.locks_dir(), LOCKS, SHARED_DIR_MODE)?;
+        check_shared(locks.as_fd(), &self.locks_dir(), &owners)?;
+        let blocked = ensure_subdir(swoc.as_fd(), &self.blocked_dir(), BLOCKED, SHARED_DIR_MODE)?;
+        check_shared(blocked.as_fd(), &self.blocked_dir(), &owners)?;
+        Ok(Tree {
+            root: self.root.clone(),
+            swoc,
+            locks,
+            blocked,
+            owners,
+        })
+    }
+
+    /// Creates whatever of the layout is missing, and checks what is there.
+    pub fn ensure(&self) -> Result<(), SwocError> {
+        self.tree().map(|_| ())
     }
 
     pub fn is_disallowed(&self) -> Result<bool, SwocError> {
-        exists(&self.disallow_file())
+        self.tree()?.is_disallowed()
     }
 
+    /// Whether a block that counts is on `client`.
     pub fn is_blocked(&self, client: &ClientName) -> Result<bool, SwocError> {
-        exists(&self.blocked_dir().join(client.as_str()))
+        self.tree()?.is_blocked(client.as_str())
     }
 
-    fn refusal(&self, client: &ClientName) -> Result<Option<Locked>, SwocError> {
-        if self.is_disallowed()? {
-            return Ok(Some(Locked::Disallowed));
-        }
-        if self.is_blocked(client)? {
-            return Ok(Some(Locked::Blocked));
-        }
-        Ok(None)
-    }
-
-    /// Takes one more lock for `req.client`, unless the server disallows new locks or
-    /// the client is blocked. Expired locks of the client are removed on the way.
+    /// Takes one more lock for `req.client`, unless the server disallows new locks, the
+    /// client is blocked, or the lock file would not be the client's (its owner may not
+    /// use the name). Expired locks of the client are removed on the way.
     pub fn lock(&self, req: &LockRequest<'_>) -> Result<Locked, SwocError> {
-        self.ensure()?;
-        if let Some(r) = self.refusal(req.client)? {
+        let t = self.tree()?;
+        if let Some(r) = t.refusal(req.client)? {
             return Ok(r);
         }
         let now = SystemTime::now();
         let info = LockInfo {
             client: req.client.to_string(),
             host: hostname().unwrap_or_default(),
-            uid: nix::unistd::getuid().as_raw(),
+            uid: euid(),
             pid: req.pid,
             created: now,
-            expires: req.ttl.map(|t| now + t),
+            expires: req.ttl.and_then(|t| now.checked_add(t)),
             comment: req.comment.map(str::to_string),
         };
-        let locks = self.locks_dir();
-        let dir = open_dir(&locks)?;
-        let name = create_linked(dir.as_fd(), &locks, req.client, info.pack().as_bytes())?;
+        let path = t.locks_path();
+        let may_use = |uid| t.owners.may_use(req.client.as_str(), uid);
+        let name = match create_linked(
+            t.locks.as_fd(),
+            &path,
+            req.client,
+            info.pack().as_bytes(),
+            may_use,
+        )? {
+            Created::Linked(name) => name,
+            Created::NotYours(uid) => return Ok(Locked::NotYours { uid }),
+        };
         // A block or disallow that raced with us wins: look again now the lock exists,
         // so that once `swocserver -d` or `-b` has returned, no lock taken after stays.
-        if let Some(r) = self.refusal(req.client)? {
-            let _ = unlinkat(dir.as_fd(), name.as_str(), UnlinkatFlags::NoRemoveDir);
+        if let Some(r) = t.refusal(req.client)? {
+            let _ = t.remove_lock(&name);
             return Ok(r);
         }
-        self.reap_expired(req.client, now);
+        t.reap_expired(req.client, now);
         Ok(Locked::Taken(name))
     }
 
-    /// Removes the client's expired locks; a lock someone else owns in a sticky
-    /// directory stays, for swocserver to remove.
-    fn reap_expired(&self, client: &ClientName, now: SystemTime) -> usize {
-        let Ok((scan, _)) = self.scan_locks(Some(client.as_str()), true) else {
-            return 0;
-        };
-        let Ok(dir) = open_dir(&self.locks_dir()) else {
-            return 0;
-        };
-        scan.into_iter()
-            .filter(|l| l.expired(now))
-            .filter(|l| unlinkat(dir.as_fd(), l.file.as_str(), UnlinkatFlags::NoRemoveDir).is_ok())
-            .count()
-    }
-
     /// Releases one of the client's live locks: one taken by the same job (same host
-    /// and pid) if there is one, else the oldest. Expired locks are removed on the way
-    /// and do not count. "None" is only said of a listing that held none.
+    /// and pid) if there is one, else one of this account's, else the oldest. Foreign
+    /// locks are never touched; expired locks are removed on the way and do not count.
+    /// "None" is only said of a listing that held none.
     pub fn release_one(&self, client: &ClientName, pid: u32) -> Result<Released, SwocError> {
-        self.ensure()?;
-        let locks = self.locks_dir();
-        let dir = open_dir(&locks)?;
+        let t = self.tree()?;
         let host = hostname().unwrap_or_default();
+        let me = euid();
         let now = SystemTime::now();
         let mut reaped = 0;
-        let remove = |file: &str| unlinkat(dir.as_fd(), file, UnlinkatFlags::NoRemoveDir);
         loop {
-            let (all, vanished) = self.scan_locks(Some(client.as_str()), true)?;
+            let (all, _, vanished) = t.scan_locks(Some(client.as_str()), true, None)?;
             let (expired, mut live): (Vec<Lock>, Vec<Lock>) =
                 all.into_iter().partition(|l| l.expired(now));
-            reaped += expired.iter().filter(|l| remove(&l.file).is_ok()).count();
+            reaped += expired
+                .iter()
+                .filter(|l| t.remove_lock(&l.file).is_ok())
+                .count();
             if live.is_empty() {
                 if vanished == 0 {
                     return Ok(Released::None(reaped));
@@ -815,227 +1526,244 @@ impl SwocDir {
             live.sort_by(|a, b| {
                 same_job(b)
                     .cmp(&same_job(a))
+                    .then((b.owner == me).cmp(&(a.owner == me)))
                     .then(a.created().cmp(&b.created()))
                     .then(a.file.cmp(&b.file))
             });
+            let mut denied = None;
             for l in live {
-                match remove(&l.file) {
+                match t.remove_lock(&l.file) {
                     Ok(()) => return Ok(Released::One(l.file)),
                     // Another release of the same client took it first: try the next,
                     // then look again, so each release removes exactly one lock.
                     Err(Errno::ENOENT) => {}
-                    Err(e) => return Err(sys("remove", locks.join(&l.file), e)),
+                    // Another account's lock of the same client (sticky directory).
+                    Err(e @ (Errno::EPERM | Errno::EACCES)) => {
+                        denied.get_or_insert((l.file, e));
+                    }
+                    Err(e) => return Err(sys("remove", t.locks_path().join(&l.file), e)),
+                }
+            }
+            if let Some((file, e)) = denied {
+                return Err(sys("remove", t.locks_path().join(file), e));
+            }
+        }
+    }
+
+    /// swocserver -r: removes every lock of `client`, and any lock planted under its
+    /// name by an account that may not use it. Returns how many of each.
+    pub fn release_all(&self, client: &ClientName) -> Result<(usize, usize), SwocError> {
+        let t = self.tree()?;
+        t.require_server("release the locks of", t.locks_path().join(client.as_str()))?;
+        t.remove_all(client, true)
+    }
+
+    /// Blocks `client` from taking new locks. The server's block (Role::Server) is a file
+    /// of the server's account, put in place by rename(2), so it replaces whatever was
+    /// there (a client's own block, which the client could lift, or another account's,
+    /// which does not count) without a moment unblocked. A client blocks only itself,
+    /// and a foreign file in the way is an error.
+    pub fn block(&self, client: &ClientName, role: Role) -> Result<Blocked, SwocError> {
+        let t = self.tree()?;
+        let path = t.blocked_path().join(client.as_str());
+        let dir = t.blocked.as_fd();
+        let body = format!("uid={}\ncreated={}\n", euid(), fmt_time(SystemTime::now()));
+        let body = body.as_bytes();
+        let c = client.as_str();
+        match role {
+            Role::Server => {
+                t.require_server("block", path.clone())?;
+                let old = t.block_of(c)?;
+                if let Some(m) = old
+                    && m.kind == FileKind::Regular
+                    && t.owners.is_server(m.uid)
+                {
+                    return Ok(Blocked::Already);
+                }
+                let unique = unique_part(SystemTime::now(), std::process::id(), random64());
+                let tmp = format!("{TMP_PREFIX}{c}.{unique}");
+                let _owner = create_excl(dir, &tmp, FILE_MODE, body, |_| true)
+                    .map_err(|e| sys("create", t.blocked_path().join(&tmp), e))?;
+                if let Err(e) = nix::fcntl::renameat(dir, tmp.as_str(), dir, c) {
+                    let _ = unlinkat(dir, tmp.as_str(), UnlinkatFlags::NoRemoveDir);
+                    return Err(sys("create", path, e));
+                }
+                Ok(match old {
+                    None => Blocked::New,
+                    Some(m) => Blocked::Replaced { owner: m.uid },
+                })
+            }
+            Role::Client => {
+                match create_excl(dir, c, FILE_MODE, body, |uid| t.owners.may_use(c, uid)) {
+                    Ok(Ok(_)) => Ok(Blocked::New),
+                    Ok(Err(uid)) => Err(refused(
+                        "block",
+                        path,
+                        format!("uid {uid} may not use client {c} (see {CLIENTS})"),
+                    )),
+                    Err(Errno::EEXIST) => match t.block_of(c)? {
+                        Some(m) if t.counts_as_block(c, &m) => Ok(Blocked::Already),
+                        Some(m) => Err(refused(
+                            "block",
+                            path,
+                            format!(
+                                "a foreign file of uid {} is in the way: only the server's account can remove it",
+                                m.uid
+                            ),
+                        )),
+                        // Lifted meanwhile.
+                        None => Err(sys("create", path, Errno::EAGAIN)),
+                    },
+                    Err(e) => Err(sys("create", path, e)),
                 }
             }
         }
     }
 
-    /// Removes every lock of `client`; returns how many.
-    pub fn release_all(&self, client: &ClientName) -> Result<usize, SwocError> {
-        self.ensure()?;
-        let locks = self.locks_dir();
-        let dir = open_dir(&locks)?;
-        let mut n = 0;
-        for l in self.scan_locks(Some(client.as_str()), false)?.0 {
-            match unlinkat(dir.as_fd(), l.file.as_str(), UnlinkatFlags::NoRemoveDir) {
-                Ok(()) => n += 1,
-                Err(Errno::ENOENT) => {}
-                Err(e) => return Err(sys("remove", locks.join(&l.file), e)),
+    /// Lets `client` take locks again. The server removes any block; a client may not
+    /// lift the server's block, and leaves a foreign one (which does not count) alone.
+    pub fn unblock(&self, client: &ClientName, role: Role) -> Result<Unblocked, SwocError> {
+        let t = self.tree()?;
+        let c = client.as_str();
+        let path = t.blocked_path().join(c);
+        let remove = || match unlinkat(t.blocked.as_fd(), c, UnlinkatFlags::NoRemoveDir) {
+            Ok(()) => Ok(Unblocked::Removed),
+            Err(Errno::ENOENT) => Ok(Unblocked::NotBlocked),
+            Err(e) => Err(sys("remove", t.blocked_path().join(c), e)),
+        };
+        match role {
+            Role::Server => {
+                t.require_server("unblock", path)?;
+                remove()
             }
+            Role::Client => match t.block_of(c)? {
+                None => Ok(Unblocked::NotBlocked),
+                Some(m) if !t.counts_as_block(c, &m) => Ok(Unblocked::Foreign { owner: m.uid }),
+                Some(m) if t.owners.is_server(m.uid) && !t.owners.is_server(euid()) => {
+                    Err(refused(
+                        "unblock",
+                        path,
+                        "blocked by the server's account: only swocserver -u lifts it",
+                    ))
+                }
+                Some(_) => remove(),
+            },
         }
-        Ok(n)
-    }
-
-    /// Blocks `client` from taking new locks; false if it already was.
-    pub fn block(&self, client: &ClientName) -> Result<bool, SwocError> {
-        self.ensure()?;
-        let body = format!(
-            "uid={}\ncreated={}\n",
-            nix::unistd::getuid().as_raw(),
-            fmt_time(SystemTime::now())
-        );
-        create_flag(&self.blocked_dir().join(client.as_str()), &body)
-    }
-
-    /// Lets `client` take locks again; false if it was not blocked.
-    pub fn unblock(&self, client: &ClientName) -> Result<bool, SwocError> {
-        self.ensure()?;
-        remove_flag(&self.blocked_dir().join(client.as_str()))
     }
 
     /// Refuses new locks from every client; false if already so.
     pub fn disallow(&self) -> Result<bool, SwocError> {
-        self.ensure()?;
-        create_flag(&self.disallow_file(), "")
+        let t = self.tree()?;
+        match create_excl(t.swoc.as_fd(), DISALLOW, FILE_MODE, b"", |_| true) {
+            Ok(_) => Ok(true),
+            Err(Errno::EEXIST) => Ok(false),
+            Err(e) => Err(sys("create", self.disallow_file(), e)),
+        }
     }
 
     /// Accepts new locks again; false if they were not refused.
     pub fn allow(&self) -> Result<bool, SwocError> {
-        self.ensure()?;
-        remove_flag(&self.disallow_file())
+        let t = self.tree()?;
+        match unlinkat(t.swoc.as_fd(), DISALLOW, UnlinkatFlags::NoRemoveDir) {
+            Ok(()) => Ok(true),
+            Err(Errno::ENOENT) => Ok(false),
+            Err(e) => Err(sys("remove", self.disallow_file(), e)),
+        }
     }
 
     /// Removes every lock of `client` and unblocks it (`swocclient -i`).
-    pub fn reset(&self, client: &ClientName) -> Result<usize, SwocError> {
-        let n = self.release_all(client)?;
-        self.unblock(client)?;
-        Ok(n)
+    pub fn reset(&self, client: &ClientName) -> Result<(usize, Unblocked), SwocError> {
+        let n = self.tree()?.remove_all(client, false)?.0;
+        Ok((n, self.unblock(client, Role::Client)?))
     }
 
-    /// Locks (of one client, or all), blocks, allow state and garbage, for `-s`.
+    /// Locks (of one client, or all), blocks, allow state, garbage and foreign files,
+    /// for `-s`.
     pub fn scan(&self, client: Option<&ClientName>) -> Result<Scan, SwocError> {
-        self.ensure()?;
+        let t = self.tree()?;
         let mut garbage = Vec::new();
-        let mut locks = Vec::new();
+        let (mut locks, mut foreign) = (Vec::new(), Vec::new());
         // A lock released while being read is left out; look again for a listing
         // where none was, so the counts shown are those of one moment.
         for _ in 0..5 {
             garbage.clear();
             let vanished;
-            (locks, vanished) =
-                self.scan_into(client.map(ClientName::as_str), true, Some(&mut garbage))?;
+            (locks, foreign, vanished) =
+                t.scan_locks(client.map(ClientName::as_str), true, Some(&mut garbage))?;
             if vanished == 0 {
                 break;
             }
         }
-        let blocked_dir = self.blocked_dir();
-        let (_, names) = list(&blocked_dir)?;
+        let dir = t.blocked.as_fd();
+        let names = read_names(dir).map_err(|e| sys("read", t.blocked_path(), e))?;
         let mut blocked = Vec::new();
-        for (name, kind) in names {
+        for (name, dkind) in names {
             let n = name.to_string_lossy();
-            match (kind, ClientName::new(&n)) {
+            if n.starts_with('.') || dkind == Some(FileKind::Dir) {
+                continue;
+            }
+            let Ok(m) = lstat_at(dir, &name) else {
+                continue;
+            };
+            let path = format!("{BLOCKED}/{n}");
+            match (m.kind, ClientName::new(&n)) {
                 (FileKind::Dir, _) => {}
-                _ if n.starts_with('.') => {}
                 (FileKind::Regular, Ok(c)) => {
-                    if client.is_none_or(|want| *want == c) {
+                    if client.is_some_and(|want| *want != c) {
+                    } else if t.counts_as_block(c.as_str(), &m) {
                         blocked.push(c.0);
+                    } else {
+                        foreign.push(Foreign {
+                            path,
+                            client: c.0,
+                            owner: m.uid,
+                        });
                     }
                 }
                 (FileKind::Regular, Err(_)) => garbage.push(Garbage {
-                    path: format!("{BLOCKED}/{n}"),
+                    path,
                     why: "not a client name",
                 }),
                 (FileKind::Other, _) => garbage.push(Garbage {
-                    path: format!("{BLOCKED}/{n}"),
+                    path,
                     why: "not a regular file",
                 }),
             }
         }
         blocked.sort();
         garbage.sort_by(|a, b| a.path.cmp(&b.path));
+        foreign.sort_by(|a, b| a.path.cmp(&b.path));
         Ok(Scan {
             locks,
             blocked,
-            disallowed: self.is_disallowed()?,
+            disallowed: t.is_disallowed()?,
             garbage,
+            foreign,
         })
-    }
-
-    fn scan_locks(
-        &self,
-        client: Option<&str>,
-        read: bool,
-    ) -> Result<(Vec<Lock>, usize), SwocError> {
-        self.scan_into(client, read, None)
-    }
-
-    /// The locks in `locks/`, with their contents if `read`, and how many vanished
-    /// between listing and reading. Those are left out, but the caller must know: a
-    /// lock created after the listing and one released before its read would make
-    /// "none" out of a directory that was never without a lock.
-    fn scan_into(
-        &self,
-        client: Option<&str>,
-        read: bool,
-        mut garbage: Option<&mut Vec<Garbage>>,
-    ) -> Result<(Vec<Lock>, usize), SwocError> {
-        let path = self.locks_dir();
-        let (fd, names) = list(&path)?;
-        let now = SystemTime::now();
-        let (mut out, mut vanished) = (Vec::new(), 0);
-        for (name, kind) in names {
-            use std::os::unix::ffi::OsStrExt;
-            let entry = classify(name.as_bytes(), kind);
-            let c = match entry {
-                Entry::Lock(c) => c,
-                Entry::Ignored => continue,
-                Entry::Temp => {
-                    if let Some(g) = garbage.as_deref_mut()
-                        && mtime_of(fd.as_fd(), &name)
-                            .is_some_and(|t| now.duration_since(t).unwrap_or_default() > STALE_TMP)
-                    {
-                        g.push(Garbage {
-                            path: format!("{LOCKS}/{}", name.to_string_lossy()),
-                            why: "stale temp file",
-                        });
-                    }
-                    continue;
-                }
-                Entry::Garbage(why) => {
-                    if let Some(g) = garbage.as_deref_mut() {
-                        g.push(Garbage {
-                            path: format!("{LOCKS}/{}", name.to_string_lossy()),
-                            why,
-                        });
-                    }
-                    continue;
-                }
-            };
-            if client.is_some_and(|want| want != c) {
-                continue;
-            }
-            let file = name.to_string_lossy().into_owned();
-            if !read {
-                out.push(Lock {
-                    file,
-                    client: c,
-                    // Not read: the caller only wants names.
-                    info: Err(InfoError::Missing("created")),
-                    mtime: None,
-                });
-                continue;
-            }
-            let info = match read_small(fd.as_fd(), &name) {
-                Ok(b) => LockInfo::unpack(&b),
-                Err(Errno::ENOENT) | Err(Errno::ESTALE) => {
-                    vanished += 1;
-                    continue;
-                }
-                Err(_) => Err(InfoError::NotText),
-            };
-            let mtime = match info {
-                Ok(_) => None,
-                Err(_) => mtime_of(fd.as_fd(), &name),
-            };
-            out.push(Lock {
-                file,
-                client: c,
-                info,
-                mtime,
-            });
-        }
-        Ok((out, vanished))
     }
 
     /// How many live locks (of `client`, or everyone's) one listing of `locks/` shows.
     pub fn count(&self, client: Option<&ClientName>) -> Result<usize, SwocError> {
-        self.ensure()?;
+        let t = self.tree()?;
         let mut c = Counter::new(client.map(|c| c.as_str().to_string()));
-        Ok(c.count(&self.locks_dir(), SystemTime::now())?.0)
+        Ok(c.count(&t, SystemTime::now())?.0)
     }
 
     /// Waits until at most `spec.at_most` live locks (of `spec.client`, or everyone's)
-    /// remain. Looks every `spec.polling.interval`, which works on any file system, and on a
-    /// local one also wakes at once through inotify when a lock goes. Expiring locks
-    /// set a deadline of their own.
+    /// remain; foreign locks do not count. Looks every `spec.polling.interval`, which
+    /// works on any file system, and on a local one also wakes at once through inotify
+    /// when a lock goes. Expiring locks set a deadline of their own.
     pub fn wait(&self, spec: &WaitSpec) -> Result<Waited, SwocError> {
-        self.ensure()?;
+        let t = self.tree()?;
         let start = Instant::now();
-        let deadline = spec.polling.timeout.map(|t| start + t);
-        let locks = self.locks_dir();
+        let deadline = spec
+            .polling
+            .timeout
+            .map(|d| crate::units::deadline_after(start, d));
+        let locks = t.locks_path();
         // Watch first, then count: a release between the two still wakes us.
         let mut inotify = if spec.polling.inotify {
-            watch(&locks)
+            watch(t.locks.as_fd())
         } else {
             None
         };
@@ -1048,7 +1776,7 @@ impl SwocDir {
                 inotify = None;
             }
             let now = SystemTime::now();
-            let (live, next_expiry) = counter.count(&locks, now)?;
+            let (live, next_expiry) = counter.count(&t, now)?;
             if live <= spec.at_most {
                 // Listing a big directory takes several getdents(2), so it is not one
                 // moment: a lock taken in a part already read while another goes in a
@@ -1063,7 +1791,7 @@ impl SwocDir {
                         }
                         !d.created
                     }
-                    None => counter.count(&locks, SystemTime::now())?.0 <= spec.at_most,
+                    None => counter.count(&t, SystemTime::now())?.0 <= spec.at_most,
                 };
                 if settled {
                     return Ok(Waited::Done);
@@ -1101,8 +1829,7 @@ impl SwocDir {
                 }
             };
             if gone {
-                // The watched directory went away or was replaced: the next count says
-                // why, and polling stays.
+                // The watched directory went away: polling stays.
                 inotify = None;
             }
         }
@@ -1115,10 +1842,13 @@ fn ms_timeout(d: Duration) -> PollTimeout {
     PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX)
 }
 
-/// An inotify watch on `locks/` for lock files going, if the file system is local.
-/// Any failure means polling only, never an error: the poll is always there.
-fn watch(locks: &Path) -> Option<Inotify> {
-    let fs = nix::sys::statfs::statfs(locks).ok()?;
+/// An inotify watch on the open `locks/` for lock files going, if the file system is
+/// local. The watch is put on the descriptor's own /proc link, so it is on the very
+/// directory that is counted. Any failure means polling only, never an error: the poll
+/// is always there.
+fn watch(locks: BorrowedFd<'_>) -> Option<Inotify> {
+    use std::os::fd::AsRawFd;
+    let fs = nix::sys::statfs::fstatfs(locks).ok()?;
     #[allow(clippy::unnecessary_cast)] // f_type is 32 bits on some targets
     let magic = fs.filesystem_type().0 as i64;
     if is_network_fs(magic) {
@@ -1126,7 +1856,7 @@ fn watch(locks: &Path) -> Option<Inotify> {
     }
     let i = Inotify::init(InitFlags::IN_CLOEXEC | InitFlags::IN_NONBLOCK).ok()?;
     i.add_watch(
-        locks,
+        format!("/proc/self/fd/{}", locks.as_raw_fd()).as_str(),
         AddWatchFlags::IN_DELETE
             | AddWatchFlags::IN_MOVED_FROM
             | AddWatchFlags::IN_CREATE
@@ -1177,11 +1907,13 @@ fn drain(i: &Inotify) -> Drained {
     d
 }
 
-/// Counts live locks for the waiter. Expiry times are read once per lock and kept,
-/// so a waiter over thousands of locks reads only names on each wake-up.
+/// Counts live locks for the waiter. Whose each lock is is looked up on every count
+/// (one fstatat), its expiry only once per file (inode and owner unchanged), so a waiter
+/// over thousands of locks reads no contents on a wake-up.
 struct Counter {
     client: Option<String>,
-    expiries: HashMap<String, Option<SystemTime>>,
+    /// File name -> (inode, owner, expiry).
+    expiries: HashMap<String, (u64, u32, Option<SystemTime>)>,
 }
 
 impl Counter {
@@ -1194,24 +1926,42 @@ impl Counter {
 
     fn count(
         &mut self,
-        locks: &Path,
+        t: &Tree,
         now: SystemTime,
     ) -> Result<(usize, Option<SystemTime>), SwocError> {
         use std::os::unix::ffi::OsStrExt;
-        let (fd, names) = list(locks)?;
+        let dir = t.locks.as_fd();
+        let names = read_names(dir).map_err(|e| sys("read", t.locks_path(), e))?;
         let mut seen = HashMap::with_capacity(self.expiries.len());
         let (mut live, mut next) = (0, None::<SystemTime>);
-        for (name, kind) in names {
-            let Entry::Lock(c) = classify(name.as_bytes(), kind) else {
+        for (name, dkind) in names {
+            if name.as_bytes().starts_with(b".") || dkind == Some(FileKind::Dir) {
+                continue;
+            }
+            let listed = dkind.unwrap_or(FileKind::Regular);
+            let Entry::Lock(c) = classify(name.as_bytes(), listed) else {
                 continue;
             };
             if self.client.as_ref().is_some_and(|want| *want != c) {
                 continue;
             }
+            let m = match lstat_at(dir, &name) {
+                Ok(m) if m.kind == FileKind::Regular => m,
+                Ok(_) => continue,
+                // Released since the listing, but the listing is the moment counted:
+                // one taken meanwhile may not be in it.
+                Err(_) => {
+                    live += 1;
+                    continue;
+                }
+            };
+            if !t.owners.may_use(&c, m.uid) {
+                continue;
+            }
             let file = name.to_string_lossy().into_owned();
             let expires = match self.expiries.remove(&file) {
-                Some(e) => e,
-                None => match read_small(fd.as_fd(), &name) {
+                Some((ino, uid, e)) if ino == m.ino && uid == m.uid => e,
+                _ => match read_small(dir, &name, &m) {
                     Ok(b) => LockInfo::unpack(&b).ok().and_then(|i| i.expires),
                     // Released since the listing, but the listing is the moment
                     // counted: one taken meanwhile may not be in it.
@@ -1231,161 +1981,10 @@ impl Counter {
                 }
                 None => live += 1,
             }
-            seen.insert(file, expires);
+            seen.insert(file, (m.ino, m.uid, expires));
         }
         self.expiries = seen;
         Ok((live, next))
-    }
-}
-
-fn exists(path: &Path) -> Result<bool, SwocError> {
-    match std::fs::symlink_metadata(path) {
-        Ok(_) => Ok(true),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
-        Err(e) => Err(sys("access", path, io_errno(&e))),
-    }
-}
-
-/// A service directory made for SWOC gets a `down` file, and appears whole: the
-/// default, /service/swoc, is in svscan's scan directory, whose supervise must find
-/// `down` the moment it starts, rather than a directory with no ./run to complain of.
-fn ensure_service_dir(service: &Path) -> Result<(), SwocError> {
-    if exists(service)? {
-        return ensure_dir(service, DIR_MODE, false);
-    }
-    let parent = service.parent().filter(|p| !p.as_os_str().is_empty());
-    if let Some(parent) = parent {
-        ensure_dir(parent, DIR_MODE, true)?;
-    }
-    let name = service.file_name().unwrap_or_default().to_string_lossy();
-    let tmp = service.with_file_name(format!(".{name}.swoc-new.{}", std::process::id()));
-    ensure_dir(&tmp, DIR_MODE, false)?;
-    let made = create_flag(&tmp.join("down"), "").and_then(|_| {
-        std::fs::rename(&tmp, service).map_err(|e| sys("create", service, io_errno(&e)))
-    });
-    if made.is_err() {
-        let _ = std::fs::remove_file(tmp.join("down"));
-        let _ = std::fs::remove_dir(&tmp);
-        // Another swocclient made it meanwhile: fine.
-        if exists(service)? {
-            return Ok(());
-        }
-    }
-    made
-}
-
-fn ensure_dir(path: &Path, mode: u32, parents: bool) -> Result<(), SwocError> {
-    match std::fs::metadata(path) {
-        Ok(m) if m.is_dir() => return Ok(()),
-        Ok(_) => return Err(sys("use", path, Errno::ENOTDIR)),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(sys("access", path, io_errno(&e))),
-    }
-    match std::fs::DirBuilder::new()
-        .mode(mode)
-        .recursive(parents)
-        .create(path)
-    {
-        Ok(()) => {
-            // mkdir's mode went through the umask, which would drop the sticky and group
-            // bits this layout relies on.
-            std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
-                .map_err(|e| sys("set mode of", path, io_errno(&e)))
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
-        Err(e) => Err(sys("create", path, io_errno(&e))),
-    }
-}
-
-fn create_flag(path: &Path, body: &str) -> Result<bool, SwocError> {
-    use std::os::unix::fs::OpenOptionsExt;
-    match std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(FILE_MODE)
-        .open(path)
-    {
-        Ok(mut f) => {
-            f.write_all(body.as_bytes())
-                .map_err(|e| sys("write", path, io_errno(&e)))?;
-            Ok(true)
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
-        Err(e) => Err(sys("create", path, io_errno(&e))),
-    }
-}
-
-fn remove_flag(path: &Path) -> Result<bool, SwocError> {
-    match std::fs::remove_file(path) {
-        Ok(()) => Ok(true),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
-        Err(e) => Err(sys("remove", path, io_errno(&e))),
-    }
-}
-
-/// Creates `CLIENT.UNIQUE` in `dir` holding `body`, in the way that is atomic on NFS
-/// too: write a temp file, then link(2) it to the final name (O_EXCL on the final name
-/// would let a reader see it empty, and is not atomic on NFSv2). link's reply can be
-/// lost on NFS while the link was made, so a failed link is checked by the temp file's
-/// link count, as Linux's open(2) advises.
-fn create_linked(
-    dir: BorrowedFd<'_>,
-    path: &Path,
-    client: &ClientName,
-    body: &[u8],
-) -> Result<String, SwocError> {
-    let mut attempt = 0;
-    loop {
-        attempt += 1;
-        let unique = unique_part(SystemTime::now(), std::process::id(), random64());
-        let name = format!("{client}.{unique}");
-        let tmp = format!("{TMP_PREFIX}{name}");
-        let fd = match openat(
-            dir,
-            tmp.as_str(),
-            OFlag::O_WRONLY
-                | OFlag::O_CREAT
-                | OFlag::O_EXCL
-                | OFlag::O_CLOEXEC
-                | OFlag::O_NOFOLLOW
-                | OFlag::O_NOCTTY,
-            Mode::from_bits_truncate(FILE_MODE),
-        ) {
-            Ok(fd) => fd,
-            Err(Errno::EEXIST) if attempt < 10 => continue,
-            Err(e) => return Err(sys("create", path.join(&tmp), e)),
-        };
-        let remove_tmp = || {
-            let _ = unlinkat(dir, tmp.as_str(), UnlinkatFlags::NoRemoveDir);
-        };
-        let mut f = std::fs::File::from(fd);
-        if let Err(e) = f.write_all(body) {
-            remove_tmp();
-            return Err(sys("write", path.join(&tmp), io_errno(&e)));
-        }
-        // NFS reports write errors (quota, space) at close.
-        if let Err(e) = nix::unistd::close(OwnedFd::from(f)) {
-            remove_tmp();
-            return Err(sys("write", path.join(&tmp), e));
-        }
-        match linkat(dir, tmp.as_str(), dir, name.as_str(), AtFlags::empty()) {
-            Ok(()) => {}
-            Err(Errno::EEXIST) if attempt < 10 => {
-                remove_tmp();
-                continue;
-            }
-            Err(e) => {
-                let linked = fstatat(dir, tmp.as_str(), AtFlags::AT_SYMLINK_NOFOLLOW)
-                    .is_ok_and(|st| st.st_nlink == 2);
-                if !linked {
-                    remove_tmp();
-                    return Err(sys("create", path.join(&name), e));
-                }
-            }
-        }
-        // If this fails the temp file stays, which counting ignores and -s reports.
-        remove_tmp();
-        return Ok(name);
     }
 }
 
@@ -1414,7 +2013,7 @@ fn write_lock(out: &mut impl Write, l: &Lock, now: SystemTime) -> std::io::Resul
                 ", pid {}, host {}, uid {}",
                 i.pid,
                 printable(&i.host),
-                i.uid
+                l.owner
             )?;
             match i.expires {
                 Some(e) if e <= now => write!(
@@ -1471,6 +2070,15 @@ fn write_server_line(out: &mut impl Write, scan: &Scan) -> std::io::Result<()> {
 fn write_garbage(out: &mut impl Write, scan: &Scan) -> std::io::Result<()> {
     for g in &scan.garbage {
         writeln!(out, "garbage: {}: {}", printable(&g.path), g.why)?;
+    }
+    for f in &scan.foreign {
+        writeln!(
+            out,
+            "foreign: {}: owned by uid {}, which may not use client {}: ignored",
+            printable(&f.path),
+            f.owner,
+            f.client
+        )?;
     }
     Ok(())
 }
@@ -1729,6 +2337,7 @@ mod tests {
                 comment,
             }),
             mtime: None,
+            owner: 0,
         };
         let scan = Scan {
             locks: vec![
@@ -1741,6 +2350,7 @@ mod tests {
                     client: "d".into(),
                     info: Err(InfoError::Missing("created")),
                     mtime: Some(now - Duration::from_secs(61)),
+                    owner: 1000,
                 },
             ],
             blocked: vec!["b".into(), "e".into()],
@@ -1748,6 +2358,11 @@ mod tests {
             garbage: vec![Garbage {
                 path: "locks/README".into(),
                 why: "not a lock name (CLIENT.UNIQUE)",
+            }],
+            foreign: vec![Foreign {
+                path: "blocked/a".into(),
+                client: "a".into(),
+                owner: 65534,
             }],
         };
         let mut out = Vec::new();
@@ -1766,6 +2381,7 @@ mod tests {
              \x20 d.1: age 1m01s (from mtime), unreadable contents: no created=\n\
              client e: 0 locks, blocked\n\
              garbage: locks/README: not a lock name (CLIENT.UNIQUE)\n\
+             foreign: blocked/a: owned by uid 65534, which may not use client a: ignored\n\
              total: 4 locks from 3 clients\n"
         );
         let mut out = Vec::new();
@@ -1775,8 +2391,32 @@ mod tests {
             "client b: 1 lock, blocked\n\
              \x20 b.2: age 5s, pid 7, host h, uid 0\n\
              server: new locks disallowed\n\
-             garbage: locks/README: not a lock name (CLIENT.UNIQUE)\n"
+             garbage: locks/README: not a lock name (CLIENT.UNIQUE)\n\
+             foreign: blocked/a: owned by uid 65534, which may not use client a: ignored\n"
         );
+    }
+
+    #[test]
+    fn client_maps() {
+        let m = ClientMap::parse(
+            "# client uid...\n\nweb1 2001\nweb2 2002 # squashed root of web2\n\
+             alpha 0 1000\nweb1 2003\n",
+        )
+        .unwrap();
+        assert_eq!(m.uids("web1"), [2001, 2003]);
+        assert_eq!(m.uids("web2"), [2002]);
+        assert_eq!(m.uids("alpha"), [0, 1000]);
+        assert_eq!(m.uids("beta"), [] as [u32; 0]);
+        let bad = |t: &str| ClientMap::parse(t).unwrap_err();
+        assert_eq!(bad("web1\n").what, "no uid after the client name");
+        assert_eq!(bad("ok 1\nweb1 x\n").line, 2);
+        assert!(bad("../x 1\n").what.contains("invalid client name"));
+        assert!(bad("web1 -1\n").what.contains("invalid uid"));
+        let o = Owners { server: 7, map: m };
+        assert!(o.may_use("anything", 0) && o.may_use("anything", 7));
+        assert!(o.may_use("web1", 2003) && !o.may_use("web1", 2002));
+        assert!(!o.may_use("beta", 1000) && o.may_use("alpha", 1000));
+        assert!(o.is_server(0) && o.is_server(7) && !o.is_server(2001));
     }
 
     #[test]

@@ -503,7 +503,7 @@ fn unwritable_swoc_dir_is_exit_1_with_path_and_reason() {
         1,
     );
     let want = format!(
-        "swocclient: fatal: unable to access {}/service: not a directory",
+        "swocclient: fatal: unable to use {}/service: not a directory",
         file.display()
     );
     assert!(e.contains(&want), "{e}");
@@ -769,4 +769,355 @@ fn a_made_service_directory_is_inert_under_svscan() {
     assert_eq!(names, ["swoc"]);
     p.stop();
     assert_eq!(p.stderr(), "");
+}
+
+/// Accounts made for one test, all with the same new group as their primary group (the
+/// `swoc` group of the setup), removed on drop.
+struct Accounts {
+    group: String,
+    users: Vec<String>,
+}
+
+impl Accounts {
+    fn new(tag: &str, n: usize) -> Accounts {
+        let base = format!("swk{tag}{}", std::process::id() % 100000);
+        let run = |args: &[&str]| {
+            let st = Command::new(args[0])
+                .args(&args[1..])
+                .stdout(Stdio::null())
+                .status()
+                .unwrap();
+            assert!(st.success(), "{args:?}");
+        };
+        let mut a = Accounts {
+            group: format!("{base}g"),
+            users: Vec::new(),
+        };
+        run(&["groupadd", &a.group]);
+        for i in 0..n {
+            let u = format!("{base}u{i}");
+            run(&["useradd", "-M", "-N", "-g", &a.group, &u]);
+            a.users.push(u);
+        }
+        a
+    }
+
+    fn uid(&self, i: usize) -> u32 {
+        let (_, o, _) = out(Command::new("id").args(["-u", &self.users[i]]));
+        o.trim().parse().unwrap()
+    }
+}
+
+impl Drop for Accounts {
+    fn drop(&mut self) {
+        for u in &self.users {
+            let _ = Command::new("userdel").arg(u).status();
+        }
+        let _ = Command::new("groupdel").arg(&self.group).status();
+    }
+}
+
+/// A SWOC directory set up as swocclient(8) says, locks/ and blocked/ in `accts`' group,
+/// with copies of the binaries that the accounts can run (the build tree may lie under
+/// a 0700 directory).
+struct Setup {
+    t: TempDir,
+    client: PathBuf,
+    server: PathBuf,
+}
+
+impl Setup {
+    fn new(tag: &str, accts: &Accounts, clients: &str) -> Setup {
+        let t = TempDir::new(tag);
+        std::fs::set_permissions(t.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let client = t.join("swocclient");
+        let server = t.join("swocserver");
+        std::fs::copy(bin("swocclient"), &client).unwrap();
+        std::fs::copy(bin("swocserver"), &server).unwrap();
+        let svc = t.join("svc");
+        ok(cmd("swocserver").arg("--dir").arg(&svc).arg("-s"));
+        for d in ["locks", "blocked"] {
+            let st = Command::new("chgrp")
+                .arg(&accts.group)
+                .arg(svc.join("swoc").join(d))
+                .status()
+                .unwrap();
+            assert!(st.success());
+        }
+        std::fs::write(svc.join("swoc/clients"), clients).unwrap();
+        Setup { t, client, server }
+    }
+
+    fn svc(&self) -> PathBuf {
+        self.t.join("svc")
+    }
+
+    fn swoc(&self, p: &str) -> PathBuf {
+        self.svc().join("swoc").join(p)
+    }
+
+    /// swocclient as `user` (root if None) for client `name`.
+    fn client(&self, user: Option<&str>, name: &str) -> Command {
+        let mut c = match user {
+            Some(u) => {
+                let mut c = cmd("setuidgid");
+                c.arg(u).arg(&self.client);
+                c
+            }
+            None => Command::new(&self.client),
+        };
+        c.env_remove("SWOC_DIR")
+            .env_remove("SWOC_CLIENT")
+            .arg("-d")
+            .arg(self.svc())
+            .arg("-c")
+            .arg(name);
+        c
+    }
+
+    fn server(&self) -> Command {
+        let mut c = Command::new(&self.server);
+        c.env_remove("SWOC_DIR").arg("--dir").arg(self.svc());
+        c
+    }
+
+    /// A shell command run as `user`.
+    fn sh(&self, user: &str, script: &str) -> (i32, String, String) {
+        out(cmd("setuidgid").arg(user).args(["sh", "-c", script]))
+    }
+}
+
+/// A member of the swoc group plants a lock under another client's name. Before, the
+/// victim's `-r` then failed for good (it picked the planted, oldest lock, which the
+/// sticky bit kept it from removing), and `-w` and `swocserver -w` waited for it.
+/// Now a lock counts as a client's only when its owner may use the name.
+#[test]
+fn a_planted_lock_is_foreign_and_ignored() {
+    let a = Accounts::new("pl", 2);
+    let (victim, attacker) = (a.users[0].as_str(), a.users[1].as_str());
+    let s = Setup::new(
+        "swoc-plant",
+        &a,
+        &format!("victim {}\nmallory {}\n", a.uid(0), a.uid(1)),
+    );
+    // Through swocclient: refused, loudly, and nothing stays.
+    let e = fails(s.client(Some(attacker), "victim").arg("-l"), 1);
+    assert!(
+        e.contains(&format!("uid {} may not use client victim", a.uid(1))),
+        "{e}"
+    );
+    // By hand: an old lock, so that "oldest first" would pick it.
+    let planted = s.swoc("locks/victim.1-000000000-1-0000000000000001");
+    let (code, _, e) = s.sh(
+        attacker,
+        &format!(
+            "printf 'client=victim\\ncreated=1\\n' > {}",
+            planted.display()
+        ),
+    );
+    assert_eq!(code, 0, "{e}");
+    ok(s.client(Some(attacker), "mallory").arg("-l"));
+    // The victim's waiters and the server's do not wait for it.
+    ok(s.client(Some(victim), "victim").args(["-w", "-t", "2s"]));
+    // Two jobs: take in one shell, release from another.
+    let job = |args: &str| {
+        s.sh(
+            victim,
+            &format!(
+                "{} -d {} -c victim {args}; exit $?",
+                s.client.display(),
+                s.svc().display()
+            ),
+        )
+    };
+    assert_eq!(job("-l").0, 0);
+    let (code, _, e) = job("-r");
+    assert_eq!(code, 0, "victim's release: {e}");
+    assert!(planted.exists(), "a client removed a foreign lock");
+    let st = ok(s.server().arg("-s"));
+    assert!(
+        st.contains(&format!(
+            "foreign: locks/victim.1-000000000-1-0000000000000001: owned by uid {}, which may not use client victim: ignored",
+            a.uid(1)
+        )),
+        "{st}"
+    );
+    assert!(st.contains("total: 1 lock from 1 client"), "{st}");
+    ok(s.client(Some(attacker), "mallory").arg("-r"));
+    ok(s.server().args(["-w", "-t", "2s"]));
+    // The server's account removes it, and says so.
+    let (code, _, e) = out(s.server().args(["-r", "victim"]));
+    assert_eq!(code, 1, "{e}");
+    assert!(
+        e.contains("removed 1 foreign lock named for client victim"),
+        "{e}"
+    );
+    assert!(!planted.exists());
+}
+
+/// A member plants `blocked/C` first. Before, `swocserver -b C` then reported success
+/// while doing nothing, and the member could lift the "server's" block later; and the
+/// planted file blocked the victim. Now a foreign block does not count, and the server's
+/// -b replaces it with a block of its own, which no member can remove.
+#[test]
+fn a_planted_block_is_foreign_and_the_server_replaces_it() {
+    let a = Accounts::new("bl", 2);
+    let (victim, attacker) = (a.users[0].as_str(), a.users[1].as_str());
+    let s = Setup::new(
+        "swoc-block-plant",
+        &a,
+        &format!("victim {}\nmallory {}\n", a.uid(0), a.uid(1)),
+    );
+    let block = s.swoc("blocked/victim");
+    let (code, _, e) = s.sh(attacker, &format!(": > {}", block.display()));
+    assert_eq!(code, 0, "{e}");
+    // It does not block the victim.
+    ok(s.client(Some(victim), "victim").arg("-l"));
+    ok(s.client(Some(victim), "victim").arg("-r"));
+    let st = ok(s.server().arg("-s"));
+    assert!(st.contains("foreign: blocked/victim: owned by uid"), "{st}");
+    // The server's block replaces it, and says so.
+    let (code, _, e) = out(s.server().args(["-b", "victim"]));
+    assert_eq!(code, 0, "{e}");
+    assert!(e.contains("with the server's block"), "{e}");
+    let (code, _, _) = s.sh(attacker, &format!("rm -f {}", block.display()));
+    assert_ne!(code, 0, "a member lifted the server's block");
+    let e = fails(s.client(Some(victim), "victim").arg("-l"), 1);
+    assert!(e.contains("client victim is blocked"), "{e}");
+    // The victim cannot lift the server's block either, nor can a member through -b/-u.
+    let e = fails(s.client(Some(victim), "victim").arg("-u"), 1);
+    assert!(e.contains("only swocserver -u lifts it"), "{e}");
+    let e = fails(
+        cmd("setuidgid")
+            .arg(attacker)
+            .arg(&s.server)
+            .arg("--dir")
+            .arg(s.svc())
+            .args(["-u", "victim"]),
+        1,
+    );
+    assert!(e.contains("is not the server's account"), "{e}");
+    fails(s.client(Some(victim), "victim").arg("-l"), 1);
+    ok(s.server().args(["-u", "victim"]));
+    ok(s.client(Some(victim), "victim").arg("-l"));
+    // Another member cannot block a client through swocclient; the client blocks and
+    // unblocks itself.
+    let e = fails(s.client(Some(attacker), "victim").arg("-b"), 1);
+    assert!(e.contains("may not use client victim"), "{e}");
+    assert!(!block.exists());
+    ok(s.client(Some(victim), "victim").arg("-b"));
+    fails(s.client(Some(victim), "victim").arg("-l"), 1);
+    ok(s.client(Some(victim), "victim").arg("-u"));
+    ok(s.client(Some(victim), "victim").arg("-l"));
+}
+
+/// What the checks refuse: a swoc/ others may write (they could swap locks/ for a
+/// symlink), a symlink in place of locks/, a shared directory that is not sticky, and a
+/// clients file the server's account did not write. Before, root followed the symlink
+/// and wrote its lock into whatever directory it named.
+#[test]
+fn unsafe_layouts_are_refused() {
+    let a = Accounts::new("ul", 1);
+    let attacker = a.users[0].as_str();
+    let s = Setup::new("swoc-unsafe", &a, "");
+    let elsewhere = s.t.join("elsewhere");
+    std::fs::create_dir(&elsewhere).unwrap();
+    std::fs::set_permissions(&elsewhere, std::fs::Permissions::from_mode(0o700)).unwrap();
+    // A group-writable swoc/: the member swaps locks/ for a symlink.
+    let swoc = s.svc().join("swoc");
+    assert!(
+        Command::new("chgrp")
+            .arg(&a.group)
+            .arg(&swoc)
+            .status()
+            .unwrap()
+            .success()
+    );
+    std::fs::set_permissions(&swoc, std::fs::Permissions::from_mode(0o775)).unwrap();
+    let (code, _, e) = s.sh(
+        attacker,
+        &format!(
+            "cd {} && mv locks old && ln -s {} locks",
+            swoc.display(),
+            elsewhere.display()
+        ),
+    );
+    assert_eq!(code, 0, "{e}");
+    let e = fails(s.client(None, "web1").arg("-l"), 1);
+    assert!(e.contains("writable by group or others"), "{e}");
+    std::fs::set_permissions(&swoc, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let e = fails(s.client(None, "web1").arg("-l"), 1);
+    assert!(
+        e.contains(&format!(
+            "unable to use {}/locks: a symbolic link",
+            swoc.display()
+        )),
+        "{e}"
+    );
+    assert_eq!(
+        std::fs::read_dir(&elsewhere).unwrap().count(),
+        0,
+        "wrote through the symlink"
+    );
+    std::fs::remove_file(swoc.join("locks")).unwrap();
+    std::fs::rename(swoc.join("old"), swoc.join("locks")).unwrap();
+    ok(s.client(None, "web1").arg("-l"));
+    // Shared but not sticky.
+    std::fs::set_permissions(swoc.join("blocked"), std::fs::Permissions::from_mode(0o775)).unwrap();
+    let e = fails(s.server().arg("-s"), 1);
+    assert!(
+        e.contains("blocked: writable by others but not sticky"),
+        "{e}"
+    );
+    std::fs::set_permissions(
+        swoc.join("blocked"),
+        std::fs::Permissions::from_mode(0o1775),
+    )
+    .unwrap();
+    // A clients file others may write, or that is someone else's.
+    std::fs::set_permissions(swoc.join("clients"), std::fs::Permissions::from_mode(0o666)).unwrap();
+    let e = fails(s.server().arg("-s"), 1);
+    assert!(e.contains("clients: writable by group or others"), "{e}");
+    std::fs::set_permissions(swoc.join("clients"), std::fs::Permissions::from_mode(0o644)).unwrap();
+    assert!(
+        Command::new("chown")
+            .arg(attacker)
+            .arg(swoc.join("clients"))
+            .status()
+            .unwrap()
+            .success()
+    );
+    let e = fails(s.server().arg("-s"), 1);
+    assert!(
+        e.contains("not by the server's account (uid 0) or root"),
+        "{e}"
+    );
+    std::fs::write(swoc.join("clients.new"), "web1 x\n").unwrap();
+    std::fs::rename(swoc.join("clients.new"), swoc.join("clients")).unwrap();
+    let e = fails(s.server().arg("-s"), 1);
+    assert!(e.contains("clients: line 1: invalid uid \"x\""), "{e}");
+}
+
+/// Durations past a hundred years are usage errors (they crashed: Instant overflow).
+#[test]
+fn absurd_durations_are_usage_errors() {
+    let t = TempDir::new("swoc-durations");
+    for args in [
+        &["-l", "--ttl", "110000000000000d"][..],
+        &["-w", "-t", "110000000000000d"],
+        &["-w", "--interval", "110000000000000d"],
+    ] {
+        let e = fails(client(&t, "alpha").args(args), 64);
+        assert!(e.contains("too long"), "{args:?}: {e}");
+    }
+    for args in [
+        &["-w", "-t", "110000000000000d"][..],
+        &["-w", "-i", "110000000000000d"],
+    ] {
+        let e = fails(server(&t).args(args), 64);
+        assert!(e.contains("too long"), "{args:?}: {e}");
+    }
+    // A hundred years is fine.
+    ok(client(&t, "alpha").args(["-l", "--ttl", "36500d"]));
+    ok(client(&t, "beta").args(["-w", "-t", "36500d", "--interval", "36500d"]));
 }

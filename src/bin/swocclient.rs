@@ -3,11 +3,11 @@
 
 use std::ffi::OsString;
 use std::time::{Duration, SystemTime};
-use svkit::diag::fatal;
+use svkit::diag::{fatal, warn};
 use svkit::swoc::{
-    ClientName, ENV_CLIENT, EXIT_MINOR, EXIT_OK, EXIT_USAGE, LockRequest, Locked, Polling,
-    Released, SwocDir, WaitSpec, Waited, check_comment, help_or_version, hostname, plural,
-    write_client_status,
+    CLIENTS, ClientName, ENV_CLIENT, EXIT_MINOR, EXIT_OK, EXIT_USAGE, LockRequest, Locked, Polling,
+    Released, Role, SwocDir, Unblocked, WaitSpec, Waited, check_comment, help_or_version, hostname,
+    plural, write_client_status,
 };
 
 const PROG: &str = "swocclient";
@@ -156,6 +156,21 @@ fn client_name(arg: Option<OsString>) -> ClientName {
     }
 }
 
+/// A block planted by an account that may not use the name does not block: say so.
+fn foreign_block(dir: &SwocDir, client: &ClientName, r: Result<Unblocked, svkit::swoc::SwocError>) {
+    match r {
+        Ok(Unblocked::Foreign { owner }) => warn(
+            PROG,
+            &format!(
+                "{}/{client} belongs to uid {owner}, which may not use client {client}: it does not block, and only the server's account can remove it",
+                dir.blocked_dir().display()
+            ),
+        ),
+        Ok(_) => {}
+        Err(e) => fatal(PROG, EXIT_MINOR, &e.to_string()),
+    }
+}
+
 fn main() {
     let a = parse();
     let client = client_name(a.client);
@@ -182,6 +197,14 @@ fn main() {
                     PROG,
                     EXIT_MINOR,
                     "unable to lock: the server disallows new locks",
+                ),
+                Locked::NotYours { uid } => fatal(
+                    PROG,
+                    EXIT_MINOR,
+                    &format!(
+                        "unable to lock: uid {uid} may not use client {client}: only the server's account, root and the uids {} gives {client}",
+                        dir.root().join(CLIENTS).display()
+                    ),
                 ),
             }
         }
@@ -225,13 +248,14 @@ fn main() {
             }
         }
         Action::Block => {
-            dir.block(&client).unwrap_or_else(|e| fail(e));
+            dir.block(&client, Role::Client).unwrap_or_else(|e| fail(e));
         }
         Action::Unblock => {
-            dir.unblock(&client).unwrap_or_else(|e| fail(e));
+            foreign_block(&dir, &client, dir.unblock(&client, Role::Client));
         }
         Action::Reset => {
-            dir.reset(&client).unwrap_or_else(|e| fail(e));
+            let (_, unblocked) = dir.reset(&client).unwrap_or_else(|e| fail(e));
+            foreign_block(&dir, &client, Ok(unblocked));
         }
     }
     std::process::exit(EXIT_OK)

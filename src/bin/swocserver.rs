@@ -3,9 +3,9 @@
 
 use std::ffi::OsString;
 use std::time::SystemTime;
-use svkit::diag::fatal;
+use svkit::diag::{fatal, warn};
 use svkit::swoc::{
-    ClientName, EXIT_MINOR, EXIT_OK, EXIT_USAGE, Polling, SwocDir, WaitSpec, Waited,
+    Blocked, ClientName, EXIT_MINOR, EXIT_OK, EXIT_USAGE, Polling, Role, SwocDir, WaitSpec, Waited,
     help_or_version, plural, write_server_status,
 };
 
@@ -147,7 +147,17 @@ fn main() {
             }
         }
         Action::Release(c) => {
-            if dir.release_all(c).unwrap_or_else(|e| fail(e)) == 0 {
+            let (mine, foreign) = dir.release_all(c).unwrap_or_else(|e| fail(e));
+            if foreign > 0 {
+                warn(
+                    PROG,
+                    &format!(
+                        "removed {} named for client {c} by accounts that may not use the name",
+                        plural(foreign, "foreign lock")
+                    ),
+                );
+            }
+            if mine == 0 {
                 fatal(
                     PROG,
                     EXIT_MINOR,
@@ -156,10 +166,20 @@ fn main() {
             }
         }
         Action::Block(c) => {
-            dir.block(c).unwrap_or_else(|e| fail(e));
+            if let Blocked::Replaced { owner } =
+                dir.block(c, Role::Server).unwrap_or_else(|e| fail(e))
+            {
+                warn(
+                    PROG,
+                    &format!(
+                        "replaced {}/{c} of uid {owner} with the server's block",
+                        dir.blocked_dir().display()
+                    ),
+                );
+            }
         }
         Action::Unblock(c) => {
-            dir.unblock(c).unwrap_or_else(|e| fail(e));
+            dir.unblock(c, Role::Server).unwrap_or_else(|e| fail(e));
         }
         Action::Disallow => {
             dir.disallow().unwrap_or_else(|e| fail(e));
