@@ -2,7 +2,8 @@
 
 use crate::diag::{errstr, ioerrstr, warn};
 use crate::service_dir::{
-    CHECK, CHECK_INTERVAL, CHECK_TIMEOUT, FINISH, NOTIFICATION_FD, NOTIFY, OK, RUN, SUPERVISE, ServiceDir, StopPolicy, TIMEOUT_FINISH, in_supervise,
+    CHECK, CHECK_INTERVAL, CHECK_TIMEOUT, FINISH, NOTIFICATION_FD, NOTIFY, OK, RUN, SUPERVISE,
+    ServiceDir, StopPolicy, TIMEOUT_FINISH, in_supervise,
 };
 use crate::status::{Extension, Readiness, Status, Want};
 use crate::tai64::Tai64N;
