@@ -15,7 +15,12 @@ pub enum TitleError {
     TooShort(usize),
     /// /proc/self does not describe our arguments as expected.
     Unavailable,
+    /// The window was handed out already: there is one argument area, so one window.
+    Taken,
 }
+
+/// Set by the first `last_argument` that gets as far as handing out the window.
+static TAKEN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 /// The shortest last argument readproctitle accepts (daemontools: 5).
 pub const MIN_WINDOW: usize = 5;
@@ -26,8 +31,21 @@ const KEEP: usize = 3;
 impl TitleWindow {
     /// Finds the argument area through /proc/self/stat (fields arg_start and arg_end) and
     /// checks that it still holds what /proc/self/cmdline says before handing it out.
-    /// Call at most once: the window aliases the process's argument memory.
+    /// The window aliases the process's argument memory, so only the first call that
+    /// succeeds gets it; every later call gets `TitleError::Taken`.
     pub fn last_argument() -> Result<Self, TitleError> {
+        use std::sync::atomic::Ordering;
+        if TAKEN.swap(true, Ordering::SeqCst) {
+            return Err(TitleError::Taken);
+        }
+        let found = Self::find();
+        if found.is_err() {
+            TAKEN.store(false, Ordering::SeqCst);
+        }
+        found
+    }
+
+    fn find() -> Result<Self, TitleError> {
         let stat =
             std::fs::read_to_string("/proc/self/stat").map_err(|_| TitleError::Unavailable)?;
         let fields: Vec<&str> = stat
@@ -50,8 +68,9 @@ impl TitleWindow {
         }
         // SAFETY: [arg_start, arg_end) is this process's argument strings, mapped
         // read-write on the initial stack for the life of the process; its length matches
-        // /proc/self/cmdline, and std only reads it when env::args() is called, which our
-        // caller has done already.
+        // /proc/self/cmdline; TAKEN makes this the only reference to it that we hand
+        // out, and std only reads it when env::args() is called, which our caller has
+        // done already.
         let area: &'static mut [u8] =
             unsafe { std::slice::from_raw_parts_mut(start as *mut u8, end - start) };
         if *area != *cmdline || area.last() != Some(&0) {
@@ -102,6 +121,20 @@ pub fn follow_stdin(title: &mut TitleWindow) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_window_is_handed_out_once() {
+        use std::sync::atomic::Ordering;
+        let first = TitleWindow::last_argument();
+        if let Ok(w) = &first {
+            // Hold it while asking again: a second &mut to the same bytes must not exist.
+            assert!(!w.window.is_empty());
+            assert_eq!(TitleWindow::last_argument().err(), Some(TitleError::Taken));
+        } else {
+            TAKEN.store(true, Ordering::SeqCst);
+            assert_eq!(TitleWindow::last_argument().err(), Some(TitleError::Taken));
+        }
+    }
 
     #[test]
     fn window_keeps_the_newest_bytes() {

@@ -789,7 +789,9 @@ pub fn boot(dir: &OsStr) -> String {
     };
     let path = boot_path();
     let dots = ".".repeat(400);
-    if let Err(e) = Command::new(sibling_binary("readproctitle"))
+    let mut title = Command::new(sibling_binary("readproctitle"));
+    crate::spawn::reset_signals(&mut title);
+    if let Err(e) = title
         .arg0("readproctitle")
         .args(["service", "errors:", &dots])
         .env_clear()

@@ -631,3 +631,30 @@ fn scan_directory_and_service_names_that_are_not_utf8() {
         assert_eq!(p.wait_exit(), Some(0), "{prog}");
     }
 }
+
+#[test]
+fn a_fifo_for_a_status_file_does_not_freeze_svscan() {
+    let t = TempDir::new("fifostatus");
+    let s = service(&t.join("s"), "echo $$ >> pids\nexec sleep 1000");
+    let mut p = svscan(t.path(), &["-t", "1s"]);
+    must("up", || lines(&s.join("pids")).len() == 1);
+    let first: u32 = lines(&s.join("pids"))[0].parse().unwrap();
+    signal(p.pid(), libc::SIGSTOP);
+    let sup = supervises(p.pid())[0];
+    signal(sup, libc::SIGKILL);
+    must("supervise gone", || {
+        std::fs::read_to_string(format!("/proc/{sup}/stat")).is_ok_and(|s| s.contains(") Z"))
+    });
+    let status = s.join("supervise/status");
+    std::fs::remove_file(&status).unwrap();
+    let c = std::ffi::CString::new(status.to_str().unwrap()).unwrap();
+    // SAFETY: a valid C string.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    signal(p.pid(), libc::SIGCONT);
+    // svscan finds what the dead supervise left (by its working directory), stops it,
+    // and starts a new supervise, which puts a regular status file in place.
+    must("old service gone", || !alive(first));
+    must("restarted", || lines(&s.join("pids")).len() == 2);
+    signal(p.pid(), libc::SIGTERM);
+    assert_eq!(p.wait_exit(), Some(0));
+}

@@ -17,7 +17,7 @@ fn main() {
             SYNOPSIS,
             format!("last argument has {n} bytes, needs at least {MIN_WINDOW}"),
         ),
-        Err(TitleError::Unavailable) => fatal(
+        Err(TitleError::Unavailable | TitleError::Taken) => fatal(
             "readproctitle",
             EXIT_TEMP,
             "unable to find the argument area in /proc/self",
