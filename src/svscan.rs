@@ -251,11 +251,15 @@ pub fn run(dir: &OsStr, opts: Options) -> Result<(), String> {
     let wake = SelfPipe::new().map_err(|e| format!("unable to create pipe: {}", errstr(e)))?;
     let term = Arc::new(AtomicBool::new(false));
     let rescan_asked = Arc::new(AtomicBool::new(false));
+    let usr1 = Arc::new(AtomicBool::new(false));
+    let usr2 = Arc::new(AtomicBool::new(false));
     for (sig, flag) in [
         (libc::SIGTERM, Some(&term)),
         (libc::SIGINT, Some(&term)),
         (libc::SIGHUP, Some(&rescan_asked)),
         (libc::SIGALRM, Some(&rescan_asked)),
+        (libc::SIGUSR1, Some(&usr1)),
+        (libc::SIGUSR2, Some(&usr2)),
         (libc::SIGCHLD, None),
     ] {
         wake.catch(sig, flag)
@@ -312,6 +316,12 @@ pub fn run(dir: &OsStr, opts: Options) -> Result<(), String> {
         if term.load(Ordering::SeqCst) {
             s.shutdown(&wake);
             return Ok(());
+        }
+        // svc -1 and -2 (daemontools-encore's letters): supervise sends USR1 / USR2.
+        for (flag, cmd) in [(&usr1, b'1'), (&usr2, b'2')] {
+            if flag.swap(false, Ordering::SeqCst) {
+                s.fan_out(cmd);
+            }
         }
         let mut rescan = rescan_asked.swap(false, Ordering::SeqCst);
         if inotify_ready && let Some(i) = &inotify {
@@ -595,6 +605,16 @@ impl Scanner {
                 None => s.restart_at,
             })
             .min()
+    }
+
+    /// Passes a signal on to every service (not to loggers) through its supervise, as
+    /// Blat's master passes USR1 on to its daemons.
+    fn fan_out(&self, cmd: u8) {
+        for (name, e) in &self.entries {
+            if e.main.pid.is_some() {
+                let _ = crate::control::send(&ServiceDir::new(name), &[cmd]);
+            }
+        }
     }
 
     /// Starts what is due.

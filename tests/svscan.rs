@@ -658,3 +658,23 @@ fn a_fifo_for_a_status_file_does_not_freeze_svscan() {
     signal(p.pid(), libc::SIGTERM);
     assert_eq!(p.wait_exit(), Some(0));
 }
+
+#[test]
+fn usr1_and_usr2_do_not_kill_svscan() {
+    let t = TempDir::new("usr");
+    let s = service(&t.join("s"), "exec sleep 1000");
+    let mut p = svscan(t.path(), &[]);
+    must("up", || status_pid(&s) != 0);
+    let pid = status_pid(&s);
+    for sig in [libc::SIGUSR1, libc::SIGUSR2] {
+        signal(p.pid(), sig);
+    }
+    // svscan answers a later HUP: it is still there and its loop still runs.
+    let late = service(&t.join(".late"), "exec sleep 1000");
+    std::fs::rename(&late, t.join("late")).unwrap();
+    signal(p.pid(), libc::SIGHUP);
+    must("late service up", || status_pid(&t.join("late")) != 0);
+    assert!(matches!(p.child.try_wait(), Ok(None)), "svscan died");
+    assert_eq!(status_pid(&s), pid);
+    p.services.push(t.join("late"));
+}
