@@ -198,6 +198,8 @@ struct Scanner {
     spare: SpareFds,
     /// The soft RLIMIT_NOFILE svscan was started with: what the services get.
     nofile: Option<libc::rlim_t>,
+    /// Directories without `run`, and how many scans have seen them so.
+    no_run: HashMap<OsString, u32>,
 }
 
 /// A few descriptors held in reserve, so that when log pipes have used up the limit,
@@ -242,6 +244,13 @@ pub fn run(dir: &OsStr, opts: Options) -> Result<(), String> {
             dir.to_string_lossy(),
             ioerrstr(&e)
         )
+    })?;
+    let _lock = lock_scan_dir().map_err(|e| match e {
+        Errno::EWOULDBLOCK => format!(
+            "unable to lock {}: another svscan runs there",
+            dir.to_string_lossy()
+        ),
+        e => format!("unable to lock {}: {}", dir.to_string_lossy(), errstr(e)),
     })?;
     let nofile = raise_fd_limit();
     if std::process::id() != 1 {
@@ -288,6 +297,7 @@ pub fn run(dir: &OsStr, opts: Options) -> Result<(), String> {
         unresolved: false,
         spare: SpareFds::new(),
         nofile,
+        no_run: Default::default(),
     };
     s.scan();
     let mut next_scan = Instant::now() + RESCAN_INTERVAL;
@@ -339,6 +349,18 @@ pub fn run(dir: &OsStr, opts: Options) -> Result<(), String> {
         s.check_leftovers();
         s.restart_due();
     }
+}
+
+/// One svscan per scan directory (as s6-svscan): a second one would start a second
+/// supervise for every service, each failing on its lock every second. The lock is on
+/// the directory itself, so nothing is written into it.
+fn lock_scan_dir() -> Result<nix::fcntl::Flock<OwnedFd>, Errno> {
+    let fd = nix::fcntl::open(
+        ".",
+        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )?;
+    nix::fcntl::Flock::lock(fd, nix::fcntl::FlockArg::LockExclusiveNonblock).map_err(|(_, e)| e)
 }
 
 fn watch_dir() -> Result<Inotify, Errno> {
@@ -394,6 +416,9 @@ impl Scanner {
             e.active = false;
         }
         for name in names {
+            if !self.entries.contains_key(&name) && !self.has_run(&name) {
+                continue;
+            }
             let entry = self.entries.entry(name.clone()).or_insert_with(|| {
                 let mut e = Entry::default();
                 if ServiceDir::new(&name).has_log() {
@@ -443,6 +468,31 @@ impl Scanner {
         for (name, role) in idle {
             self.start(&name, role);
         }
+    }
+
+    /// Whether a new directory is a service: it has a `run` (a file, or a link whose
+    /// target may come later). Others are not given a `supervise/` (svscan in a home
+    /// directory would put one in every subdirectory): they are looked at again at
+    /// every timed scan, so a `run` written after its directory (`cp -R`) is seen
+    /// within 5 seconds, and said once if still missing at the second look.
+    fn has_run(&mut self, name: &OsStr) -> bool {
+        if std::fs::symlink_metadata(std::path::Path::new(name).join("run")).is_ok() {
+            self.no_run.remove(name);
+            return true;
+        }
+        self.unresolved = true;
+        let warned = self.no_run.entry(name.to_os_string()).or_insert(0);
+        *warned += 1;
+        if *warned == 2 {
+            warn(
+                PROG,
+                &format!(
+                    "{} has no run file: not supervised until it has one",
+                    name.to_string_lossy()
+                ),
+            );
+        }
+        false
     }
 
     fn start(&mut self, name: &OsStr, role: Role) {

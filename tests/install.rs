@@ -13,7 +13,12 @@ fn binaries() -> Vec<String> {
     let mut v: Vec<String> = std::fs::read_dir(Path::new(ROOT).join("src/bin"))
         .unwrap()
         .flatten()
-        .filter_map(|e| e.file_name().to_str()?.strip_suffix(".rs").map(String::from))
+        .filter_map(|e| {
+            e.file_name()
+                .to_str()?
+                .strip_suffix(".rs")
+                .map(String::from)
+        })
         .collect();
     v.sort();
     v
@@ -53,7 +58,8 @@ fn installs_prebuilt_binaries_into_destdir_without_cargo() {
         assert_eq!(code, 0, "{name} --help");
         assert!(usage.contains("usage:"), "{name}: {usage}");
         assert!(
-            t.join(format!("dest/opt/svkit/share/man/man8/{name}.8")).exists(),
+            t.join(format!("dest/opt/svkit/share/man/man8/{name}.8"))
+                .exists(),
             "{name}.8"
         );
     }
@@ -67,15 +73,18 @@ fn says_what_to_do_when_binaries_are_missing_and_cargo_is_not_there() {
     std::fs::remove_file(target.join("release/svscan")).unwrap();
     let (code, _, err) = install(&t, &target);
     assert_eq!(code, 111);
-    assert!(err.contains("release/svscan missing: run cargo build --release first"), "{err}");
+    assert!(
+        err.contains("release/svscan missing: run cargo build --release first"),
+        "{err}"
+    );
     assert!(!t.join("dest").exists(), "installed half a toolkit");
 }
 
 #[test]
 fn the_systemd_unit_passes_systemd_analyze_verify() {
     let t = TempDir::new("unit");
-    let unit = std::fs::read_to_string(Path::new(ROOT).join("service-templates/svscan.service"))
-        .unwrap();
+    let unit =
+        std::fs::read_to_string(Path::new(ROOT).join("service-templates/svscan.service")).unwrap();
     assert!(unit.contains("ExecStart=/usr/local/bin/svscan "), "{unit}");
     assert!(unit.contains("KillMode=mixed"), "{unit}");
     // systemd-analyze checks that the command exists: point it at this build's.
