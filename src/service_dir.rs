@@ -28,6 +28,8 @@ pub const CHECK_TIMEOUT: &str = "check-timeout";
 pub const NOTIFICATION_FD: &str = "notification-fd";
 pub const TIMEOUT_FINISH: &str = "timeout-finish";
 pub const TIMEOUT_KILL: &str = "timeout-kill";
+/// Marks the tree's main service: run once, and svscan exits with its exit code.
+pub const MAIN: &str = "main";
 
 /// The `supervise/` files by their names inside it: supervise works relative to the
 /// directory's descriptor, never through a path another account could redirect.

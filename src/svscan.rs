@@ -2,7 +2,7 @@
 //! svscan holds), restarted when it dies, all brought down gracefully on SIGTERM.
 
 use crate::diag::{errstr, ioerrstr, warn};
-use crate::service_dir::{LOG, ServiceDir};
+use crate::service_dir::{LOG, MAIN, ServiceDir};
 use crate::sibling::sibling_binary;
 use crate::status::Status;
 use crate::wakeup::{SelfPipe, timeout_until};
@@ -145,6 +145,15 @@ fn left_behind(dir: &std::path::Path, supervises: &HashMap<i32, (OsString, Role)
     groups
 }
 
+/// Whether service NAME is the tree's main service (a `main` file in its directory):
+/// its supervise runs it once and exits with its exit code (128 + signal for a
+/// signal), and svscan then stops the tree and exits with that code, as a container's
+/// init does with its main process.
+fn is_main(name: &OsStr) -> bool {
+    std::fs::symlink_metadata(std::path::Path::new(name).join(MAIN))
+        .is_ok_and(|m| m.file_type().is_file())
+}
+
 /// Sends `sig` to every process of a group; false once the group is gone.
 fn signal_group(pgid: i32, sig: Option<Signal>) -> bool {
     kill(Pid::from_raw(-pgid), sig) != Err(Errno::ESRCH)
@@ -198,6 +207,9 @@ struct Scanner {
     spare: SpareFds,
     /// The soft RLIMIT_NOFILE svscan was started with: what the services get.
     nofile: Option<libc::rlim_t>,
+    /// The exit code of the main service's supervise, once it has exited: svscan then
+    /// stops the tree and exits with it.
+    main_exit: Option<i32>,
     /// Directories without `run`, and how many scans have seen them so.
     no_run: HashMap<OsString, u32>,
 }
@@ -236,8 +248,10 @@ impl SpareFds {
     }
 }
 
-/// Runs svscan in `dir` until SIGTERM/SIGINT; returns a fatal message on start-up errors.
-pub fn run(dir: &OsStr, opts: Options) -> Result<(), String> {
+/// Runs svscan in `dir` until SIGTERM/SIGINT, or until the main service is down for
+/// good; returns the exit code (the main service's, else 0), or a fatal message on
+/// start-up errors.
+pub fn run(dir: &OsStr, opts: Options) -> Result<i32, String> {
     std::env::set_current_dir(dir).map_err(|e| {
         format!(
             "unable to chdir to {}: {}",
@@ -298,6 +312,7 @@ pub fn run(dir: &OsStr, opts: Options) -> Result<(), String> {
         spare: SpareFds::new(),
         nofile,
         no_run: Default::default(),
+        main_exit: None,
     };
     s.scan();
     let mut next_scan = Instant::now() + RESCAN_INTERVAL;
@@ -323,9 +338,13 @@ pub fn run(dir: &OsStr, opts: Options) -> Result<(), String> {
         wake.drain();
 
         s.reap();
+        if s.main_exit.is_some() {
+            // The main service is down for good: the tree goes with it.
+            term.store(true, Ordering::SeqCst);
+        }
         if term.load(Ordering::SeqCst) {
             s.shutdown(&wake);
-            return Ok(());
+            return Ok(s.main_exit.unwrap_or(0));
         }
         // svc -1 and -2 (daemontools-encore's letters): supervise sends USR1 / USR2.
         for (flag, cmd) in [(&usr1, b'1'), (&usr2, b'2')] {
@@ -577,12 +596,21 @@ impl Scanner {
     /// Reaps every child: our supervises, and orphans that were reparented to us.
     fn reap(&mut self) {
         loop {
-            let pid = match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
-                Ok(WaitStatus::Exited(p, _)) | Ok(WaitStatus::Signaled(p, _, _)) => p.as_raw(),
+            let (pid, code) = match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
+                Ok(WaitStatus::Exited(p, code)) => (p.as_raw(), Some(code)),
+                Ok(WaitStatus::Signaled(p, _, _)) => (p.as_raw(), None),
                 Ok(WaitStatus::StillAlive) | Err(_) => break,
                 Ok(_) => continue,
             };
             if let Some((name, role)) = self.pids.remove(&pid) {
+                // The supervise of a main service exits, with its code, once the service
+                // is down for good; one that was killed is restarted as any other.
+                if role == Role::Main
+                    && let Some(code) = code
+                    && is_main(&name)
+                {
+                    self.main_exit.get_or_insert(code);
+                }
                 self.supervise_died(&name, role);
             }
         }

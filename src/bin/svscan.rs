@@ -1,6 +1,6 @@
 //! svscan [-t DURATION] [DIR]: supervise every service directory in DIR.
 
-use svkit::diag::{EXIT_OK, EXIT_TEMP, fatal, help_if_asked, usage_error};
+use svkit::diag::{EXIT_TEMP, fatal, help_if_asked, usage_error};
 use svkit::sibling::sibling_binary;
 use svkit::svscan::{Options, run};
 use svkit::units::parse_duration;
@@ -34,7 +34,7 @@ fn main() {
         }
     }
     match run(dir.as_deref().unwrap_or(".".as_ref()), opts) {
-        Ok(()) => std::process::exit(EXIT_OK),
+        Ok(code) => std::process::exit(code),
         Err(msg) => fatal("svscan", EXIT_TEMP, &msg),
     }
 }
