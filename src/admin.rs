@@ -23,7 +23,12 @@ use std::time::{Duration, Instant};
 pub const START_SCRIPT: &str = "start";
 pub const STOP_SCRIPT: &str = "stop";
 
+/// How long svcstart and svcstop wait for a state themselves (`-t`).
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a start or stop script may run (`-T`). In Syn-3 the script owns its
+/// timeout (the seed's slapd start script tries for 75 s), so this is only a backstop
+/// against a script that hangs for good, far longer than any script's own patience.
+pub const DEFAULT_SCRIPT_TIMEOUT: Duration = Duration::from_secs(600);
 pub const DEFAULT_SETTLE: Duration = Duration::from_secs(1);
 /// How long svcstop waits for the KILL it escalates to.
 const KILL_GRACE: Duration = Duration::from_secs(5);
@@ -55,7 +60,7 @@ impl Action {
             _ => "",
         };
         format!(
-            "{} [-q|--json]{persist} [-t timeout] [-s settle] service ...",
+            "{} [-q|--json]{persist} [-t timeout] [-T script-timeout] [-s settle] service ...",
             self.program()
         )
     }
@@ -75,7 +80,10 @@ pub enum Output {
 /// How each service is handled.
 #[derive(Clone, Copy, Debug)]
 pub struct Options {
+    /// For svkit's own waiting: up, ready, down.
     pub timeout: Duration,
+    /// For a start or stop script of the service's own.
+    pub script_timeout: Duration,
     pub settle: Duration,
     /// Remove (start) or create (stop) the `down` file once the state is reached.
     pub persist: bool,
@@ -86,6 +94,7 @@ impl Default for Options {
     fn default() -> Self {
         Options {
             timeout: DEFAULT_TIMEOUT,
+            script_timeout: DEFAULT_SCRIPT_TIMEOUT,
             settle: DEFAULT_SETTLE,
             persist: false,
             output: Output::Person,
@@ -281,10 +290,12 @@ impl Job<'_> {
             Ending::Exited(0) => {}
             end => return self.undo_start(format!("start script {end}")),
         }
-        // We verify, we do not trust: the same checks as without a script, with at
-        // least the settle time left for them.
-        let until = deadline_after(Instant::now(), self.opts.settle);
-        self.deadline = self.deadline.max(until);
+        // We verify, we do not trust: the same checks as without a script. The script
+        // had its own time (-T); the verification has its own: up within the settle
+        // time, since the script says it is, and ready within the timeout (-t).
+        let now = Instant::now();
+        let until = deadline_after(now, self.opts.settle);
+        self.deadline = deadline_after(now, self.opts.timeout).max(until);
         let why = "start script exited 0 but the service is not up";
         self.verify_up(before, until, Some(why))
     }
@@ -412,7 +423,8 @@ impl Job<'_> {
     }
 
     /// Runs a start/stop script in the service directory, killing it (its whole
-    /// process group) when it outlasts the deadline.
+    /// process group) when it outlasts the script timeout (-T): the script owns its
+    /// timing, so svkit's own timeout (-t) does not bound it.
     fn run_script(&mut self, script: &Path) -> Result<Ending, Verdict> {
         let abs = std::fs::canonicalize(self.dir.path()).unwrap_or(self.dir.path().into());
         let mut cmd = Command::new(script);
@@ -432,11 +444,9 @@ impl Job<'_> {
         }
         // The line's dots continue after the script's own output.
         let _ = std::io::stdout().flush();
-        let left = self.deadline.saturating_duration_since(Instant::now());
+        let limit = self.opts.script_timeout;
         let progress = &mut self.progress;
-        match crate::bounded::run(&mut cmd, left, DOT_EVERY, &mut || progress.dot()) {
-            // Said with the -t the operator gave, not what was left of it.
-            Ok(Ending::TimedOut(_)) => Ok(Ending::TimedOut(self.opts.timeout)),
+        match crate::bounded::run(&mut cmd, limit, DOT_EVERY, &mut || progress.dot()) {
             Ok(end) => Ok(end),
             Err(e) => Err(Verdict::Failed(format!(
                 "unable to run {}: {}",
@@ -698,6 +708,9 @@ fn parse_args(
             Arg::Short('t') | Arg::Long("timeout") => {
                 opts.timeout = duration(&mut p)?;
             }
+            Arg::Short('T') | Arg::Long("script-timeout") => {
+                opts.script_timeout = duration(&mut p)?;
+            }
             Arg::Short('s') | Arg::Long("settle") => {
                 opts.settle = duration(&mut p)?;
             }
@@ -742,17 +755,23 @@ mod tests {
     fn parses_options() {
         let (o, n) = parse_args(
             Action::Start,
-            args(&["-p", "-t", "1m", "-s", "250ms", "--json", "a", "b"]),
+            args(&[
+                "-p", "-t", "1m", "-T", "2h", "-s", "250ms", "--json", "a", "b",
+            ]),
         )
         .unwrap();
         assert!(o.persist);
         assert_eq!(o.timeout, Duration::from_secs(60));
+        assert_eq!(o.script_timeout, Duration::from_secs(7200));
         assert_eq!(o.settle, Duration::from_millis(250));
         assert_eq!(o.output, Output::Json);
         assert_eq!(n, ["a", "b"]);
         let (o, _) = parse_args(Action::Stop, args(&["-q", "x"])).unwrap();
         assert_eq!(o.output, Output::Quiet);
         assert_eq!(o.timeout, DEFAULT_TIMEOUT);
+        assert_eq!(o.script_timeout, DEFAULT_SCRIPT_TIMEOUT);
+        let (o, _) = parse_args(Action::Start, args(&["--script-timeout", "90s", "x"])).unwrap();
+        assert_eq!(o.script_timeout, Duration::from_secs(90));
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! entries into service directories under svscan and driving their supervise through
 //! the control protocol; the clstat status file; the lock that serialises clinits.
 
-use crate::cltab::{Cltab, Entry, Mode};
+use crate::cltab::{Cltab, Entry, Mode, StateWords};
 use crate::control::{Sent, is_supervised, send};
 use crate::diag::{errstr, ioerrstr, warn};
 use crate::service_dir::{DOWN, DOWN_SIGNAL, RESTART, RUN, SUPERVISE, ServiceDir};
@@ -60,34 +60,78 @@ pub fn all_command(group: &str, level: &str) -> Result<Option<AllCommand>> {
 /// A group's state in clstat.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum State {
+    /// Being switched to its level.
     Starting,
+    /// At its level: every entry started, every wait and test entry done.
     Run,
+    /// At its level, which holds test entries only, and every test passed
+    /// (Cluster::Init's PASSED; svkit 0.1 and IS::Init call it run).
+    Passed,
+    /// A test failed, an entry did not come up, or the switch broke off.
     Failed,
+    /// Being stopped whole (`clinit -k`).
     Stopping,
+    /// Never switched, or stopped whole.
     Stopped,
 }
 
+const STATES: [State; 6] = [
+    State::Starting,
+    State::Run,
+    State::Passed,
+    State::Failed,
+    State::Stopping,
+    State::Stopped,
+];
+
 impl State {
-    pub fn name(self) -> &'static str {
+    /// The word clstat says it with. Cluster::Init's are the states of its group
+    /// machine (Cluster::Init::DFA::Group), the words its documentation ("marked as
+    /// 'FAILED'") and its test suite use.
+    pub fn name(self, words: StateWords) -> &'static str {
+        match (words, self) {
+            (StateWords::ClusterInit, State::Starting) => "STARTING",
+            (StateWords::ClusterInit, State::Run) => "DONE",
+            (StateWords::ClusterInit, State::Passed) => "PASSED",
+            (StateWords::ClusterInit, State::Failed) => "FAILED",
+            (StateWords::ClusterInit, State::Stopping) => "HALTING",
+            (StateWords::ClusterInit, State::Stopped) => "CONFIGURED",
+            (StateWords::Svkit, State::Starting) => "starting",
+            (StateWords::Svkit, State::Run | State::Passed) => "run",
+            (StateWords::Svkit, State::Failed) => "failed",
+            (StateWords::Svkit, State::Stopping) => "stopping",
+            (StateWords::Svkit, State::Stopped) => "stopped",
+        }
+    }
+
+    /// The word IS::Init's initstat file says it with.
+    pub fn is_init_name(self) -> &'static str {
         match self {
-            State::Starting => "starting",
-            State::Run => "run",
-            State::Failed => "failed",
+            State::Starting => "start",
+            State::Run | State::Passed => "run",
+            State::Failed => "fail",
             State::Stopping => "stopping",
             State::Stopped => "stopped",
         }
     }
 
+    /// Either vocabulary, so that a clstat written with the other words (by an earlier
+    /// svkit, or another node's setting) still reads; Cluster::Init's passing states
+    /// (CHECKING, STOPPING and DUMPING happen during a switch) are starting.
     fn parse(s: &str) -> Option<State> {
-        [
-            State::Starting,
-            State::Run,
-            State::Failed,
-            State::Stopping,
-            State::Stopped,
-        ]
-        .into_iter()
-        .find(|st| st.name() == s)
+        match s {
+            "CHECKING" | "STOPPING" | "DUMPING" => return Some(State::Starting),
+            _ => {}
+        }
+        STATES.into_iter().find(|st| {
+            st.name(StateWords::ClusterInit) == s
+                || (*st != State::Passed && st.name(StateWords::Svkit) == s)
+        })
+    }
+
+    /// At its level and done with it.
+    fn is_at_level(self) -> bool {
+        matches!(self, State::Run | State::Passed)
     }
 }
 
@@ -165,16 +209,48 @@ pub fn read_clstat(path: &Path) -> Result<Vec<GroupStatus>> {
     Ok(parse_clstat(&String::from_utf8_lossy(&data)))
 }
 
-pub fn format_clstat(groups: &[GroupStatus]) -> String {
+pub fn format_clstat(groups: &[GroupStatus], words: StateWords) -> String {
     groups
         .iter()
-        .map(|g| format!("{CLSTAT_WORD} {} {} {}\n", g.group, g.level, g.state.name()))
+        .map(|g| {
+            format!(
+                "{CLSTAT_WORD} {} {} {}\n",
+                g.group,
+                g.level,
+                g.state.name(words)
+            )
+        })
         .collect()
+}
+
+/// IS::Init's initstat file: `GROUP STATE LEVEL` lines in columns of 15, sorted by
+/// group, between `!startid ID` and `!endid ID` lines with the same ID (IS::Init's
+/// status() reads until they agree). A group never switched has an empty level.
+pub fn format_initstat(groups: &[GroupStatus], id: &str) -> String {
+    let mut sorted: Vec<&GroupStatus> = groups.iter().collect();
+    sorted.sort_by(|a, b| a.group.cmp(&b.group));
+    let mut out = format!("!startid {id}\n");
+    for g in sorted {
+        let level = if g.level == NO_LEVEL { "" } else { &g.level };
+        out.push_str(&format!(
+            "{:<15} {:<15} {:<15}\n",
+            g.group,
+            g.state.is_init_name(),
+            level
+        ));
+    }
+    out.push_str(&format!("!endid {id}\n"));
+    out
 }
 
 /// Cluster::Init's status(): every group as `GROUP LEVEL STATE`; with a group, its
 /// `LEVEL STATE`; with a group and a level, `STATE` if the group is at that level.
-pub fn filter_status(groups: &[GroupStatus], group: Option<&str>, level: Option<&str>) -> String {
+pub fn filter_status(
+    groups: &[GroupStatus],
+    group: Option<&str>,
+    level: Option<&str>,
+    words: StateWords,
+) -> String {
     let mut out = String::new();
     for g in groups {
         if group.is_some_and(|w| w != g.group) || level.is_some_and(|w| w != g.level) {
@@ -188,7 +264,7 @@ pub fn filter_status(groups: &[GroupStatus], group: Option<&str>, level: Option<
             out.push_str(&g.level);
             out.push(' ');
         }
-        out.push_str(g.state.name());
+        out.push_str(g.state.name(words));
         out.push('\n');
     }
     out
@@ -890,11 +966,35 @@ impl Clinit {
         at::replace(
             st.fd.as_fd(),
             &st.clstat,
-            format_clstat(groups).as_bytes(),
+            format_clstat(groups, self.tab.words).as_bytes(),
             0o644,
             true,
         )
-        .map_err(temporary(format!("unable to write {}", p.display())))
+        .map_err(temporary(format!("unable to write {}", p.display())))?;
+        self.save_initstat(groups)
+    }
+
+    /// IS::Init's status file, when the cltab names one (`:::initstat:PATH`), written
+    /// whole each time clstat is, the same way.
+    fn save_initstat(&self, groups: &[GroupStatus]) -> Result<()> {
+        let Some(p) = &self.tab.initstat else {
+            return Ok(());
+        };
+        let name = p
+            .file_name()
+            .ok_or_else(|| ClinitError::Usage(format!("initstat {} names no file", p.display())))?;
+        let dir = match p.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => Path::new("."),
+        };
+        std::fs::create_dir_all(dir)
+            .map_err(temporary(format!("unable to create {}", dir.display())))?;
+        let fd = at::open_dir(dir).map_err(|e| {
+            ClinitError::Temporary(format!("unable to open {}: {}", dir.display(), errstr(e)))
+        })?;
+        let text = format_initstat(groups, &at::random());
+        at::replace(fd.as_fd(), name, text.as_bytes(), 0o644, false)
+            .map_err(temporary(format!("unable to write {}", p.display())))
     }
 
     fn set_status(
@@ -1004,7 +1104,7 @@ impl Clinit {
         let mut started = Vec::new();
         for e in entries.iter().filter(|e| e.in_level(level)) {
             // once, wait and test run on entering a level, not again while in it.
-            let fresh = !(old.state == State::Run && e.in_level(&old.level));
+            let fresh = !(old.state.is_at_level() && e.in_level(&old.level));
             let name = service_name(e);
             match e.mode {
                 Mode::Respawn => {
@@ -1054,7 +1154,17 @@ impl Clinit {
         } else if !self.settle.is_zero() {
             ok &= self.settled(&started)?;
         }
-        let state = if ok { State::Run } else { State::Failed };
+        // Cluster::Init's PASSED: a level of test entries only, every one passed.
+        let at_level: Vec<&&Entry> = entries
+            .iter()
+            .filter(|e| e.mode != Mode::Off && e.in_level(level))
+            .collect();
+        let tests_only = !at_level.is_empty() && at_level.iter().all(|e| e.mode == Mode::Test);
+        let state = match (ok, tests_only) {
+            (false, _) => State::Failed,
+            (true, true) => State::Passed,
+            (true, false) => State::Run,
+        };
         self.set_status(groups, group, level, state)?;
         Ok(ok)
     }
@@ -1493,28 +1603,74 @@ mod tests {
 
     #[test]
     fn clstat_round_trip_and_foreign_lines() {
-        let groups = vec![gs("web", "2", State::Run), gs("0", "0", State::Failed)];
-        let text = format_clstat(&groups);
+        let groups = vec![
+            gs("web", "2", State::Run),
+            gs("0", "0", State::Failed),
+            gs("chk", "t", State::Passed),
+            gs("db", NO_LEVEL, State::Stopped),
+        ];
+        let text = format_clstat(&groups, StateWords::ClusterInit);
         assert_eq!(
             text,
-            "Cluster::Init::Group web 2 run\nCluster::Init::Group 0 0 failed\n"
+            "Cluster::Init::Group web 2 DONE\nCluster::Init::Group 0 0 FAILED\n\
+             Cluster::Init::Group chk t PASSED\nCluster::Init::Group db - CONFIGURED\n"
         );
         let mut with_noise = String::from("garbage\nCluster::Init::Group x y nosuchstate\n");
         with_noise.push_str(&text);
         assert_eq!(parse_clstat(&with_noise), groups);
+        // svkit 0.1's words, by choice; and read back either way.
+        let old = format_clstat(&groups, StateWords::Svkit);
+        assert_eq!(
+            old,
+            "Cluster::Init::Group web 2 run\nCluster::Init::Group 0 0 failed\n\
+             Cluster::Init::Group chk t run\nCluster::Init::Group db - stopped\n"
+        );
+        let back: Vec<State> = parse_clstat(&old).iter().map(|g| g.state).collect();
+        assert_eq!(
+            back,
+            [State::Run, State::Failed, State::Run, State::Stopped]
+        );
+        for (word, st) in [
+            ("STARTING", State::Starting),
+            ("CHECKING", State::Starting),
+            ("STOPPING", State::Starting),
+            ("HALTING", State::Stopping),
+            ("stopping", State::Stopping),
+        ] {
+            assert_eq!(State::parse(word), Some(st), "{word}");
+        }
+    }
+
+    #[test]
+    fn initstat_as_is_init_writes_it() {
+        let groups = vec![
+            gs("web", "2", State::Run),
+            gs("db", NO_LEVEL, State::Stopped),
+            gs("chk", "t", State::Failed),
+        ];
+        assert_eq!(
+            format_initstat(&groups, "42"),
+            format!(
+                "!startid 42\n{:<15} {:<15} {:<15}\n{:<15} {:<15} {:<15}\n{:<15} {:<15} {:<15}\n!endid 42\n",
+                "chk", "fail", "t", "db", "stopped", "", "web", "run", "2"
+            )
+        );
     }
 
     #[test]
     fn status_filters_as_cluster_init() {
         let groups = vec![gs("web", "2", State::Run), gs("db", "1", State::Stopping)];
+        let w = StateWords::ClusterInit;
         assert_eq!(
-            filter_status(&groups, None, None),
-            "web 2 run\ndb 1 stopping\n"
+            filter_status(&groups, None, None, w),
+            "web 2 DONE\ndb 1 HALTING\n"
         );
-        assert_eq!(filter_status(&groups, Some("db"), None), "1 stopping\n");
-        assert_eq!(filter_status(&groups, Some("web"), Some("2")), "run\n");
-        assert_eq!(filter_status(&groups, Some("web"), Some("3")), "");
-        assert_eq!(filter_status(&groups, None, Some("1")), "db stopping\n");
+        assert_eq!(filter_status(&groups, Some("db"), None, w), "1 HALTING\n");
+        assert_eq!(filter_status(&groups, Some("web"), Some("2"), w), "DONE\n");
+        assert_eq!(filter_status(&groups, Some("web"), Some("3"), w), "");
+        assert_eq!(filter_status(&groups, None, Some("1"), w), "db HALTING\n");
+        let w = StateWords::Svkit;
+        assert_eq!(filter_status(&groups, Some("web"), Some("2"), w), "run\n");
     }
 
     #[test]

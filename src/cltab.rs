@@ -13,6 +13,17 @@ pub const DEFAULT_STOP_INTERVAL: Duration = Duration::from_secs(5);
 /// A wait or test entry that hangs must not hold clinit (and its lock) for ever.
 pub const DEFAULT_WAIT_TIMEOUT: Duration = Duration::from_secs(600);
 
+/// Which words clstat's state column uses (`:::clstat-words:`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StateWords {
+    /// Cluster::Init's own (STARTING, DONE, PASSED, FAILED, HALTING, CONFIGURED): what
+    /// its documentation and monitoring that greps FAILED expect. The default.
+    ClusterInit,
+    /// svkit 0.1's (starting, run, failed, stopping, stopped), for monitoring written
+    /// against it.
+    Svkit,
+}
+
 /// How an entry runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mode {
@@ -77,6 +88,10 @@ pub struct Cltab {
     /// `:::wait-timeout:DURATION`: how long a wait or test entry may run before its
     /// process group is KILLed and the group failed; zero for no limit.
     pub wait_timeout: Duration,
+    /// `:::clstat-words:cluster-init|svkit`
+    pub words: StateWords,
+    /// `:::initstat:PATH`: IS::Init's status file, written beside clstat when set.
+    pub initstat: Option<PathBuf>,
 }
 
 impl Cltab {
@@ -144,6 +159,8 @@ pub fn parse(path: &Path, text: &str) -> Result<Cltab, String> {
         restart: DEFAULT_RESTART.to_string(),
         stop_interval: DEFAULT_STOP_INTERVAL,
         wait_timeout: DEFAULT_WAIT_TIMEOUT,
+        words: StateWords::ClusterInit,
+        initstat: None,
     };
     for (i, raw) in text.lines().enumerate() {
         let n = i + 1;
@@ -168,6 +185,24 @@ pub fn parse(path: &Path, text: &str) -> Result<Cltab, String> {
                     ));
                 }
                 "clstat" => tab.clstat = PathBuf::from(command),
+                // IS::Init's status file (an isinittab's `:::initstat:PATH`).
+                "initstat" if command.is_empty() => {
+                    return Err(err(
+                        "initstat: want a path, as in :::initstat:/var/run/is/initstat".into(),
+                    ));
+                }
+                "initstat" => tab.initstat = Some(PathBuf::from(command)),
+                "clstat-words" => {
+                    tab.words = match command.trim() {
+                        "cluster-init" => StateWords::ClusterInit,
+                        "svkit" => StateWords::Svkit,
+                        other => {
+                            return Err(err(format!(
+                                "clstat-words: want cluster-init or svkit, found {other:?}"
+                            )));
+                        }
+                    }
+                }
                 // Cluster::Init's daemon socket: svkit has no daemon.
                 "socket" => {}
                 "restart" => {
@@ -184,7 +219,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Cltab, String> {
                 }
                 _ => {
                     return Err(err(format!(
-                        "unknown setting {mode:?} (want clstat, socket, restart, stop-interval or wait-timeout)"
+                        "unknown setting {mode:?} (want clstat, initstat, clstat-words, socket, restart, stop-interval or wait-timeout)"
                     )));
                 }
             }
@@ -272,6 +307,28 @@ mod tests {
         assert_eq!(t.wait_timeout, Duration::ZERO);
         assert_eq!(t.restart, "burst 3 1s 2s");
         assert_eq!(t.stop_interval, Duration::from_millis(200));
+        assert_eq!(t.words, StateWords::ClusterInit);
+        assert_eq!(t.initstat, None);
+    }
+
+    /// IS::Init's isinittab names its status file with `:::initstat:PATH`.
+    #[test]
+    fn is_init_initstat_and_state_words() {
+        let t = p(
+            ":::initstat:/var/run/is/initstat\n:::socket:/var/run/is/init.s\n\
+             mail:sm:1:respawn:exec sendmail -bD\n",
+        )
+        .unwrap();
+        assert_eq!(t.initstat, Some(PathBuf::from("/var/run/is/initstat")));
+        assert_eq!(t.entries.len(), 1);
+        let t = p(":::clstat-words:svkit
+")
+        .unwrap();
+        assert_eq!(t.words, StateWords::Svkit);
+        let t = p(":::clstat-words:cluster-init
+")
+        .unwrap();
+        assert_eq!(t.words, StateWords::ClusterInit);
     }
 
     #[test]
@@ -292,6 +349,11 @@ mod tests {
             ("a/x:b:1:once:x\n", "/etc/cltab:1: bad group \"a/x\""),
             ("a.b:c:1:once:x\n", "/etc/cltab:1: bad group \"a.b\""),
             (":::clstat:\n", "/etc/cltab:1: clstat: want a path"),
+            (":::initstat:\n", "/etc/cltab:1: initstat: want a path"),
+            (
+                ":::clstat-words:loud\n",
+                "/etc/cltab:1: clstat-words: want cluster-init or svkit",
+            ),
             ("a:..:1:once:x\n", "/etc/cltab:1: bad tag \"..\""),
             ("a:b::once:x\n", "/etc/cltab:1: bad levels \"\""),
             ("a:b:1,,2:once:x\n", "/etc/cltab:1: bad levels \"1,,2\""),

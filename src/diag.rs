@@ -127,6 +127,12 @@ pub fn usage(prog: &str, synopsis: &str) -> ! {
     std::process::exit(EXIT_USAGE)
 }
 
+/// As `usage`, for a tool whose usage exit code is not 100 (daemontools' envdir: 111).
+pub fn usage_exit(prog: &str, synopsis: &str, code: i32) -> ! {
+    line(prog, "usage: ", synopsis);
+    std::process::exit(code)
+}
+
 /// Says what was wrong with the command line, then `PROG: usage: SYNOPSIS`; exits 100.
 pub fn usage_error(prog: &str, synopsis: &str, what: impl std::fmt::Display) -> ! {
     usage_error_exit(prog, synopsis, EXIT_USAGE, what)

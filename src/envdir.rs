@@ -25,6 +25,8 @@ pub enum EnvdirError {
     Read(OsString, SmallFileError),
     /// A file name that cannot be a variable name (it contains `=`).
     BadName(OsString),
+    /// A `-p` prefix that cannot begin a variable name (it contains `=`).
+    BadPrefix(OsString),
 }
 
 /// The value a file's content gives: `None` (unset) for an empty file, else its first
@@ -51,7 +53,13 @@ pub fn value_of(content: &[u8]) -> Option<Vec<u8>> {
 /// as daemontools' envdir follows them, but what is not a regular file in the end (a
 /// FIFO, /dev/zero) is refused, not waited on or read, and only its first line is
 /// read, which must fit in `VALUE_MAX` bytes.
-pub fn read_envdir(dir: &Path) -> Result<Vec<EnvChange>, EnvdirError> {
+///
+/// Each variable's name is the file's name after `prefix` (envdir's `-p`; empty for
+/// none). A prefix holding `=` is refused as `BadName`.
+pub fn read_envdir(dir: &Path, prefix: &[u8]) -> Result<Vec<EnvChange>, EnvdirError> {
+    if prefix.contains(&b'=') {
+        return Err(EnvdirError::BadPrefix(OsString::from_vec(prefix.to_vec())));
+    }
     let errno = |e: std::io::Error| Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO));
     let dirfd = crate::service_dir::ServiceDir::new(dir)
         .open()
@@ -73,9 +81,12 @@ pub fn read_envdir(dir: &Path) -> Result<Vec<EnvChange>, EnvdirError> {
                 name.clone(),
                 SmallFileError::Io(Errno::ENOENT),
             ))?;
+        let mut var = prefix.to_vec();
+        var.extend_from_slice(name.as_bytes());
+        let var = OsString::from_vec(var);
         changes.push(match value_of(&first) {
-            Some(v) => EnvChange::Set(name, OsString::from_vec(v)),
-            None => EnvChange::Unset(name),
+            Some(v) => EnvChange::Set(var, OsString::from_vec(v)),
+            None => EnvChange::Unset(var),
         });
     }
     Ok(changes)

@@ -178,6 +178,9 @@ pub enum Why {
     Sys(Errno),
     /// What was found there is not safe to use, or the caller may not do this.
     Refused(String),
+    /// A part of the SWOC tree is missing. It is never made on the way (a share that
+    /// did not mount, a misspelt directory): only by `SwocDir::init`.
+    Missing,
 }
 
 /// A SWOC operation that failed, with the path it was about.
@@ -195,6 +198,11 @@ impl std::fmt::Display for SwocError {
             Why::Sys(Errno::ELOOP) => write!(f, "a symbolic link"),
             Why::Sys(e) => write!(f, "{}", errstr(*e)),
             Why::Refused(s) => write!(f, "{s}"),
+            Why::Missing => write!(
+                f,
+                "file does not exist (not a SWOC directory: is the share mounted, is the \
+                 name right? swocserver --init creates one)"
+            ),
         }
     }
 }
@@ -898,7 +906,22 @@ fn open_subdir(dir: BorrowedFd<'_>, name: &str) -> Result<OwnedFd, Errno> {
     })
 }
 
-/// Opens the directory `name` in `dir`, or makes it: mkdirat with no access for others,
+/// Whether a missing part of the SWOC tree is made (`--init`) or is an error.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Create {
+    Missing,
+    Nothing,
+}
+
+fn missing(path: &Path) -> SwocError {
+    SwocError {
+        verb: "use",
+        path: path.into(),
+        why: Why::Missing,
+    }
+}
+
+/// Opens the directory `name` in `dir`, or, with `Create::Missing`, makes it: mkdirat with no access for others,
 /// then open it without following a symlink, check that it is the one this process
 /// made, and only then give it `mode` through the descriptor (mkdir's mode goes through
 /// the umask, which would drop the group and sticky bits).
@@ -907,11 +930,13 @@ fn ensure_subdir(
     path: &Path,
     name: &str,
     mode: u32,
+    create: Create,
 ) -> Result<OwnedFd, SwocError> {
     for _ in 0..3 {
         match open_subdir(dir, name) {
             Ok(fd) => return Ok(fd),
-            Err(Errno::ENOENT) => {}
+            Err(Errno::ENOENT) if create == Create::Missing => {}
+            Err(Errno::ENOENT) => return Err(missing(path)),
             Err(e) => return Err(sys("use", path, e)),
         }
         match nix::sys::stat::mkdirat(dir, name, Mode::from_bits_truncate(0o700)) {
@@ -1032,7 +1057,7 @@ fn create_linked(
 /// `down` the moment it starts, rather than a directory with no ./run to complain of.
 /// The service path is the operator's (-d, $SWOC_DIR) and may hold symlinks; from here
 /// on nothing is looked up by path.
-fn ensure_service_dir(service: &Path) -> Result<OwnedFd, SwocError> {
+fn ensure_service_dir(service: &Path, create: Create) -> Result<OwnedFd, SwocError> {
     let open = |p: &Path| {
         nix::fcntl::open(
             p,
@@ -1042,7 +1067,8 @@ fn ensure_service_dir(service: &Path) -> Result<OwnedFd, SwocError> {
     };
     match open(service) {
         Ok(fd) => return Ok(fd),
-        Err(Errno::ENOENT) => {}
+        Err(Errno::ENOENT) if create == Create::Missing => {}
+        Err(Errno::ENOENT) => return Err(missing(service)),
         Err(e) => return Err(sys("use", service, e)),
     }
     let parent = service
@@ -1064,7 +1090,7 @@ fn ensure_service_dir(service: &Path) -> Result<OwnedFd, SwocError> {
         random64()
     );
     let tmp_path = parent.join(&tmp);
-    let made = ensure_subdir(pfd.as_fd(), &tmp_path, &tmp, DIR_MODE).and_then(|t| {
+    let made = ensure_subdir(pfd.as_fd(), &tmp_path, &tmp, DIR_MODE, create).and_then(|t| {
         let _owner = create_excl(t.as_fd(), "down", FILE_MODE, b"", |_| true)
             .map_err(|e| sys("create", tmp_path.join("down"), e))?;
         // Never over a service directory someone made meanwhile.
@@ -1407,13 +1433,19 @@ impl SwocDir {
         self.root.join(DISALLOW)
     }
 
-    /// Opens the SWOC directory, creating whatever of the layout is missing, and checks
-    /// it: `swoc/` writable by its owner only (that owner is the server's account),
-    /// `locks/` and `blocked/` the server's and sticky if shared, `clients` the server's.
-    /// Touches nothing that exists, so a waiter works on a read-only mount.
+    /// Opens the SWOC directory and checks it: `swoc/` writable by its owner only (that
+    /// owner is the server's account), `locks/` and `blocked/` the server's and sticky
+    /// if shared, `clients` the server's. Touches nothing that exists, so a waiter works
+    /// on a read-only mount. A missing part is an error (`Why::Missing`), never made on
+    /// the way: a client whose share did not mount would take a lock no server sees,
+    /// and a server given a misspelt directory would find no lock and say "all done".
     fn tree(&self) -> Result<Tree, SwocError> {
-        let service = ensure_service_dir(&self.service)?;
-        let swoc = ensure_subdir(service.as_fd(), &self.root, SWOC, DIR_MODE)?;
+        self.tree_with(Create::Nothing)
+    }
+
+    fn tree_with(&self, create: Create) -> Result<Tree, SwocError> {
+        let service = ensure_service_dir(&self.service, create)?;
+        let swoc = ensure_subdir(service.as_fd(), &self.root, SWOC, DIR_MODE, create)?;
         let m = fstat_meta(swoc.as_fd()).map_err(|e| sys("stat", &self.root, e))?;
         if m.mode & 0o022 != 0 {
             return Err(refused(
@@ -1427,9 +1459,21 @@ impl SwocDir {
             server,
             map: read_clients(swoc.as_fd(), &self.root.join(CLIENTS), server)?,
         };
-        let locks = ensure_subdir(swoc.as_fd(), &self.locks_dir(), LOCKS, SHARED_DIR_MODE)?;
+        let locks = ensure_subdir(
+            swoc.as_fd(),
+            &self.locks_dir(),
+            LOCKS,
+            SHARED_DIR_MODE,
+            create,
+        )?;
         check_shared(locks.as_fd(), &self.locks_dir(), &owners)?;
-        let blocked = ensure_subdir(swoc.as_fd(), &self.blocked_dir(), BLOCKED, SHARED_DIR_MODE)?;
+        let blocked = ensure_subdir(
+            swoc.as_fd(),
+            &self.blocked_dir(),
+            BLOCKED,
+            SHARED_DIR_MODE,
+            create,
+        )?;
         check_shared(blocked.as_fd(), &self.blocked_dir(), &owners)?;
         Ok(Tree {
             root: self.root.clone(),
@@ -1440,9 +1484,16 @@ impl SwocDir {
         })
     }
 
-    /// Creates whatever of the layout is missing, and checks what is there.
-    pub fn ensure(&self) -> Result<(), SwocError> {
+    /// Checks the layout: Ok when it is whole and safe, else why not.
+    pub fn check(&self) -> Result<(), SwocError> {
         self.tree().map(|_| ())
+    }
+
+    /// The explicit setup step (`swocserver --init`): creates whatever of the layout is
+    /// missing (the service directory whole, with a `down` file), and checks what is
+    /// there. Nothing else ever creates any of it.
+    pub fn init(&self) -> Result<(), SwocError> {
+        self.tree_with(Create::Missing).map(|_| ())
     }
 
     pub fn is_disallowed(&self) -> Result<bool, SwocError> {

@@ -150,7 +150,7 @@ fn a_hanging_start_script_is_killed_at_the_timeout() {
         "sleep 1000 & echo $! > child.pid; echo $$ > script.pid; wait",
     );
     let started = std::time::Instant::now();
-    let (code, stdout, _) = frontend("svcstart", &["-t", "1s"], &[&s]);
+    let (code, stdout, _) = frontend("svcstart", &["-T", "1s"], &[&s]);
     assert_eq!(code, 1, "{stdout}");
     assert!(
         stdout.contains("FAILED (start script still running after 1s, killed)"),
@@ -166,6 +166,36 @@ fn a_hanging_start_script_is_killed_at_the_timeout() {
             .unwrap();
         must("killed", || !alive(pid));
     }
+    assert_eq!(status_pid(&s), 0);
+}
+
+/// In Syn-3 the script owns its timeout (the seed's slapd start script tries for up to
+/// 75 s): svcstart's own timeout (-t) bounds only its own waiting, never a script, which
+/// has the much longer script timeout (-T). The same for svcstop's stop script.
+#[test]
+fn scripts_outlast_the_verification_timeout() {
+    let t = TempDir::new("admin-slow");
+    let (s, _p) = down_service(&t, "s", "exec sleep 1000");
+    // Like the seed's slapd script: start, then poll until it answers, here after 2 s.
+    script(
+        &s.join("start"),
+        "svc -u .
+sleep 2
+svwait -u -t 10s . && echo answered",
+    );
+    let (code, stdout, _) = frontend("svcstart", &["-t", "1s", "-s", "100ms"], &[&s]);
+    assert_eq!(code, 0, "{stdout}");
+    assert!(stdout.contains("answered\n"), "{stdout}");
+    assert!(stdout.ends_with("OK\n"), "{stdout}");
+    assert!(status_pid(&s) != 0);
+    script(
+        &s.join("stop"),
+        "sleep 2
+svc -d . && svwait -d -t 10s . && echo stopped",
+    );
+    let (code, stdout, _) = frontend("svcstop", &["-t", "1s"], &[&s]);
+    assert_eq!(code, 0, "{stdout}");
+    assert!(stdout.contains("stopped\n"), "{stdout}");
     assert_eq!(status_pid(&s), 0);
 }
 

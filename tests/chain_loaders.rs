@@ -53,7 +53,9 @@ fn every_tool_reports_a_missing_program_and_usage() {
             "{tool} vs daemontools"
         );
         let (code, _, err) = out(&mut cmd(tool));
-        assert_eq!(code, 100, "{tool} without arguments");
+        // daemontools' envdir exits 111 on a usage error, and Debian's suite checks it.
+        let usage_code = if tool == "envdir" { 111 } else { 100 };
+        assert_eq!(code, usage_code, "{tool} without arguments");
         assert!(
             err.contains(&format!("{tool}: usage: {tool} ")),
             "{tool}: {err}"
@@ -343,6 +345,54 @@ fn envdir_rules_match_daemontools() {
         "A=[hello]\nB=[x\ny]\nC unset\nD=[ lead]\nE=[a\tb]\nF=[]\nH=[kept]\n"
     );
     assert_eq!(ours, run(daemontools("envdir").to_str().unwrap()));
+}
+
+/// daemontools' envdir exits 111 on every usage error, without a directory or without
+/// a program: so does ours.
+#[test]
+fn envdir_usage_errors_exit_111_as_daemontools() {
+    let t = TempDir::new("envdirusage");
+    let dir = t.path().display().to_string();
+    for args in [vec![], vec![dir.as_str()]] {
+        let ours = out(cmd("envdir").args(&args));
+        let theirs = out(Command::new(daemontools("envdir")).args(&args));
+        assert_eq!((ours.0, theirs.0), (111, 111), "{args:?}: {}", ours.2);
+        assert!(ours.2.starts_with("envdir: usage: envdir "), "{}", ours.2);
+    }
+    for args in [
+        &["-x", &dir, "true"][..],
+        &["-p"],
+        &["-p", "P"],
+        &["-pA=", &dir, "true"],
+    ] {
+        let (code, _, err) = out(cmd("envdir").args(args));
+        assert_eq!(code, 111, "{args:?}: {err}");
+        assert!(err.contains("envdir: usage: envdir "), "{args:?}: {err}");
+    }
+}
+
+/// `-p prefix` (FreeBSD's daemontools port) puts the prefix before every variable name,
+/// both for the variables set and for those an empty file removes.
+#[test]
+fn envdir_prefix_names_every_variable() {
+    let t = TempDir::new("envdirprefix");
+    std::fs::write(t.join("FOO"), "val\n").unwrap();
+    std::fs::write(t.join("GONE"), "").unwrap();
+    let show = "echo \"${APP_FOO-unset} ${APP_GONE-unset} ${FOO-unset} ${GONE-unset}\"";
+    for p in [&["-p", "APP_"][..], &["-pAPP_"]] {
+        let (code, o, e) = out(cmd("envdir")
+            .args(p)
+            .arg(t.path())
+            .args(["sh", "-c", show])
+            .env("APP_GONE", "was set")
+            .env("GONE", "kept")
+            .env_remove("FOO"));
+        assert_eq!(
+            (code, o.as_str()),
+            (0, "val unset unset kept\n"),
+            "{p:?}: {e}"
+        );
+    }
 }
 
 #[test]

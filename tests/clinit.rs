@@ -115,7 +115,7 @@ fn levels_switch_with_overlap_and_leave_other_groups_alone() {
     assert!(tree.svc_dir("db.d/down").exists());
     assert_eq!(tree.pid("db.d"), 0);
     assert!(!tree.svc_dir("web.gone").exists());
-    assert_eq!(tree.status(&[]), "web 1 run\ndb - stopped\n");
+    assert_eq!(tree.status(&[]), "web 1 DONE\ndb - CONFIGURED\n");
 
     let (code, _, err) = tree.clinit(&["web", "2"]);
     assert_eq!((code, err.as_str()), (0, ""));
@@ -129,20 +129,20 @@ fn levels_switch_with_overlap_and_leave_other_groups_alone() {
     assert_eq!(lines(&tree.path().join("log")), ["waited"]);
     assert_eq!(tree.pid("web.a"), a);
 
-    assert_eq!(tree.status(&["web"]), "2 run\n");
-    assert_eq!(tree.status(&["web", "2"]), "run\n");
+    assert_eq!(tree.status(&["web"]), "2 DONE\n");
+    assert_eq!(tree.status(&["web", "2"]), "DONE\n");
     assert_eq!(tree.clinit(&["-s", "web", "1"]).0, 1);
     // Cluster::Init's own line format, readable from another node with --clstat.
     let clstat = tree.path().join("clstat");
     assert_eq!(
         std::fs::read_to_string(&clstat).unwrap(),
-        "Cluster::Init::Group web 2 run\nCluster::Init::Group db - stopped\n"
+        "Cluster::Init::Group web 2 DONE\nCluster::Init::Group db - CONFIGURED\n"
     );
     let (code, stdout, _) = out(cmd("clinit")
         .args(["-f", "/nonexistent/cltab", "-s", "--clstat"])
         .arg(&clstat)
         .arg("db"));
-    assert_eq!((code, stdout.as_str()), (0, "- stopped\n"));
+    assert_eq!((code, stdout.as_str()), (0, "- CONFIGURED\n"));
 
     // -k: everything down, gracefully, and said so.
     let (code, _, err) = tree.clinit(&["-k"]);
@@ -151,7 +151,7 @@ fn levels_switch_with_overlap_and_leave_other_groups_alone() {
         assert_eq!(tree.pid(n), 0, "{n}");
     }
     assert!(!alive(a));
-    assert_eq!(tree.status(&[]), "web - stopped\ndb - stopped\n");
+    assert_eq!(tree.status(&[]), "web - CONFIGURED\ndb - CONFIGURED\n");
 }
 
 #[test]
@@ -167,7 +167,7 @@ fn tests_once_and_level_zero() {
     let (code, _, err) = tree.clinit(&["0", "0"]);
     assert_eq!(code, 1);
     assert_eq!(err, "clinit: warning: 0: test pre exited 1\n");
-    assert_eq!(tree.status(&[]), "0 0 failed\n");
+    assert_eq!(tree.status(&[]), "0 0 FAILED\n");
     assert!(tree.pid("0.z") != 0);
     must("once ran", || {
         lines(&tree.path().join("once.log")).len() == 1
@@ -180,7 +180,7 @@ fn tests_once_and_level_zero() {
     std::fs::write(tree.path().join("ok"), "").unwrap();
     let (code, _, err) = tree.clinit(&["0", "0"]);
     assert_eq!((code, err.as_str()), (0, ""));
-    assert_eq!(tree.status(&["0", "0"]), "run\n");
+    assert_eq!(tree.status(&["0", "0"]), "DONE\n");
     must("once ran again", || {
         lines(&tree.path().join("once.log")).len() == 2
     });
@@ -211,7 +211,7 @@ fn a_removed_group_is_stopped_gracefully_and_a_changed_command_restarts() {
     assert_eq!(lines(&tree.path().join("signals")), ["INT"]);
     assert!(!alive(x));
     must("dir gone", || !tree.svc_dir("old.x").exists());
-    assert_eq!(tree.status(&[]), "keep 1 run\n");
+    assert_eq!(tree.status(&[]), "keep 1 DONE\n");
     // The changed command took over.
     must("restarted with the new command", || {
         let p = tree.pid("keep.k");
@@ -422,7 +422,7 @@ fn a_hanging_wait_entry_is_killed_at_the_wait_timeout() {
     let child: u32 = lines(&tree.path().join("child.pid"))[0].parse().unwrap();
     must("child killed", || !alive(child));
     assert!(tree.pid("g.after") != 0);
-    assert_eq!(tree.status(&["g"]), "1 failed\n");
+    assert_eq!(tree.status(&["g"]), "1 FAILED\n");
 }
 
 #[test]
@@ -440,12 +440,12 @@ fn settle_catches_an_entry_that_dies_at_once() {
             || err.starts_with("clinit: warning: g.bad: not up after "),
         "{err}"
     );
-    assert_eq!(tree.status(&["g"]), "1 failed\n");
+    assert_eq!(tree.status(&["g"]), "1 FAILED\n");
     // The entry that works passes a settle time.
     tree.cltab("g:good:1:respawn:exec sleep 1018\n");
     let (code, _, err) = tree.clinit(&["--settle", "500ms", "-r"]);
     assert_eq!((code, err.as_str()), (0, ""));
-    assert_eq!(tree.status(&["g"]), "1 run\n");
+    assert_eq!(tree.status(&["g"]), "1 DONE\n");
 }
 
 #[test]
@@ -689,7 +689,7 @@ fn a_shared_clstat_directory_cannot_redirect_clinit() {
     let clstat = shared.join("clstat");
     assert_eq!(
         std::fs::read_to_string(&clstat).unwrap(),
-        "Cluster::Init::Group g 1 run\n"
+        "Cluster::Init::Group g 1 DONE\n"
     );
     assert_eq!(mode_of(&clstat), 0o644);
     assert_eq!(mode_of(&shared.join("clstat.lock")), 0o600);
@@ -844,7 +844,7 @@ fn cluster_init_forms() {
     );
     assert_eq!(tree.pid("g.b"), 0);
     assert_eq!(tree.pid("g.a"), 0);
-    assert_eq!(tree.status(&["g"]), "runmore run\n");
+    assert_eq!(tree.status(&["g"]), "runmore DONE\n");
     // Written as the warning says, the level is one.
     tree.cltab(
         "g:a:runmore,runmore:respawn:exec sleep 1029\n\
@@ -863,7 +863,7 @@ fn cluster_init_forms() {
     let (code, _, err) = tree.clinit(&[":::ALL:::", ":::SHUTDOWN:::"]);
     assert_eq!((code, err.as_str()), (0, ""));
     assert_eq!(tree.pid("g.a"), 0);
-    assert_eq!(tree.status(&[]), "g - stopped\n");
+    assert_eq!(tree.status(&[]), "g - CONFIGURED\n");
     let (code, _, err) = tree.clinit(&[":::ALL:::", ":::RESTART:::"]);
     assert_eq!(code, 100);
     assert!(
@@ -875,5 +875,118 @@ fn cluster_init_forms() {
     assert!(
         err.contains("(to have the cltab read again: clinit -r)"),
         "{err}"
+    );
+}
+
+/// clstat says a group's state in Cluster::Init's words (its documentation: a failed
+/// test marks the group 'FAILED'), so monitoring that greps FAILED works: DONE, PASSED
+/// for a level of tests only, FAILED, CONFIGURED once stopped. svkit 0.1's words
+/// (run, failed, stopped) are kept by choice with `:::clstat-words:svkit`.
+#[test]
+fn clstat_says_cluster_init_words() {
+    let tree = Tree::new("clinit-words");
+    tree.cltab(
+        "chk:t1:t:test:true\n\
+         chk:t2:t:test:test -e T/ok\n\
+         chk:d:r:respawn:exec sleep 1031\n",
+    );
+    let clstat = tree.path().join("clstat");
+    let grep_failed = || {
+        std::process::Command::new("grep")
+            .args(["-q", "FAILED"])
+            .arg(&clstat)
+            .status()
+            .unwrap()
+            .success()
+    };
+    let (code, _, _) = tree.clinit(&["chk", "t"]);
+    assert_eq!(code, 1);
+    assert_eq!(
+        std::fs::read_to_string(&clstat).unwrap(),
+        "Cluster::Init::Group chk t FAILED\n"
+    );
+    assert!(grep_failed());
+    assert_eq!(tree.status(&["chk", "t"]), "FAILED\n");
+    std::fs::write(tree.path().join("ok"), "").unwrap();
+    let (code, _, err) = tree.clinit(&["chk", "t"]);
+    assert_eq!((code, err.as_str()), (0, ""));
+    assert_eq!(tree.status(&[]), "chk t PASSED\n");
+    assert!(!grep_failed());
+    let (code, _, err) = tree.clinit(&["chk", "r"]);
+    assert_eq!((code, err.as_str()), (0, ""));
+    assert_eq!(tree.status(&[]), "chk r DONE\n");
+    let (code, _, err) = tree.clinit(&["-k"]);
+    assert_eq!((code, err.as_str()), (0, ""));
+    assert_eq!(tree.status(&[]), "chk - CONFIGURED\n");
+    // The words of svkit 0.1, by choice; a clstat in the other words still reads.
+    tree.cltab(
+        ":::clstat-words:svkit\n\
+         chk:d:r:respawn:exec sleep 1031\n",
+    );
+    assert_eq!(tree.status(&[]), "chk - stopped\n");
+    let (code, _, err) = tree.clinit(&["chk", "r"]);
+    assert_eq!((code, err.as_str()), (0, ""));
+    assert_eq!(
+        std::fs::read_to_string(&clstat).unwrap(),
+        "Cluster::Init::Group chk r run\n"
+    );
+    assert_eq!(tree.status(&["chk"]), "r run\n");
+}
+
+/// An IS::Init isinittab loads: `:::initstat:PATH` (and `:::socket:`) are accepted, and
+/// IS::Init's status file is written as IS::Init writes it: `!startid ID`, then
+/// `GROUP STATE LEVEL` in columns of 15, sorted by group, with IS::Init's words (run,
+/// fail, stopped; a group never switched has no level), then `!endid ID`.
+#[test]
+fn an_is_init_isinittab_loads_and_initstat_is_written() {
+    use std::os::unix::fs::PermissionsExt;
+    let tree = Tree::new("clinit-isinit");
+    tree.cltab(
+        "# IS::Init's isinittab\n\
+         :::socket:T/init.s\n\
+         :::initstat:T/is/initstat\n\
+         mail:sm:1:respawn:exec sleep 1032\n\
+         mail:chk:1:test:test -e T/ok\n\
+         db:pg:2:respawn:exec sleep 1033\n",
+    );
+    let initstat = tree.path().join("is/initstat");
+    // What IS::Init's status() reads: the lines between matching ids.
+    let read = || {
+        let text = std::fs::read_to_string(&initstat).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        let start = lines[0].strip_prefix("!startid ").expect("startid");
+        let end = lines[lines.len() - 1]
+            .strip_prefix("!endid ")
+            .expect("endid");
+        assert_eq!(start, end, "{text}");
+        assert!(!start.is_empty());
+        lines[1..lines.len() - 1]
+            .iter()
+            .map(|l| l.to_string())
+            .collect::<Vec<_>>()
+    };
+    let row = |g: &str, s: &str, l: &str| format!("{g:<15} {s:<15} {l:<15}");
+    let (code, _, err) = tree.clinit(&["mail", "1"]);
+    assert_eq!(code, 1);
+    assert_eq!(err, "clinit: warning: mail: test chk exited 1\n");
+    assert_eq!(read(), [row("db", "stopped", ""), row("mail", "fail", "1")]);
+    std::fs::write(tree.path().join("ok"), "").unwrap();
+    let (code, _, err) = tree.clinit(&["mail", "1"]);
+    assert_eq!((code, err.as_str()), (0, ""));
+    let (code, _, err) = tree.clinit(&["db", "2"]);
+    assert_eq!((code, err.as_str()), (0, ""));
+    assert_eq!(read(), [row("db", "run", "2"), row("mail", "run", "1")]);
+    assert_eq!(
+        std::fs::metadata(&initstat).unwrap().permissions().mode() & 0o777,
+        0o644
+    );
+    // Whole groups' split, as IS::Init's status() splits a line.
+    let words: Vec<String> = read()[1].split_whitespace().map(String::from).collect();
+    assert_eq!(words, ["mail", "run", "1"]);
+    let (code, _, err) = tree.clinit(&["-k"]);
+    assert_eq!((code, err.as_str()), (0, ""));
+    assert_eq!(
+        read(),
+        [row("db", "stopped", ""), row("mail", "stopped", "")]
     );
 }

@@ -22,6 +22,18 @@ fn client(t: &TempDir, name: &str) -> Command {
     c
 }
 
+/// swocclient for `name` on the service directory `dir`.
+fn client_at(dir: &Path, name: &str) -> Command {
+    let mut c = cmd("swocclient");
+    c.env_remove("SWOC_DIR")
+        .env_remove("SWOC_CLIENT")
+        .arg("-d")
+        .arg(dir)
+        .arg("-c")
+        .arg(name);
+    c
+}
+
 fn server(t: &TempDir) -> Command {
     let mut c = cmd("swocserver");
     c.env_remove("SWOC_DIR")
@@ -29,6 +41,14 @@ fn server(t: &TempDir) -> Command {
         .arg("--dir")
         .arg(t.path());
     c
+}
+
+/// A test directory with a SWOC directory in it, made by the setup step
+/// (`swocserver --init`): nothing else makes one.
+fn swoc_dir(tag: &str) -> TempDir {
+    let t = TempDir::new(tag);
+    ok(server(&t).arg("--init"));
+    t
 }
 
 #[track_caller]
@@ -96,7 +116,7 @@ fn help_and_version() {
 
 #[test]
 fn lock_then_release_counts_and_layout() {
-    let t = TempDir::new("swoc-lock");
+    let t = swoc_dir("swoc-lock");
     ok(client(&t, "alpha").arg("-l"));
     ok(client(&t, "alpha").arg("--lock"));
     ok(client(&t, "beta").arg("-l"));
@@ -128,7 +148,7 @@ fn lock_then_release_counts_and_layout() {
 
 #[test]
 fn lock_file_says_who_when_pid_comment_and_expiry() {
-    let t = TempDir::new("swoc-format");
+    let t = swoc_dir("swoc-format");
     ok(client(&t, "alpha")
         .args(["-l", "-m", "nightly backup"])
         .args(["--ttl", "1h"]));
@@ -173,7 +193,7 @@ fn lock_file_says_who_when_pid_comment_and_expiry() {
 
 #[test]
 fn client_name_from_environment_or_host_name() {
-    let t = TempDir::new("swoc-env");
+    let t = swoc_dir("swoc-env");
     let mut c = cmd("swocclient");
     c.env("SWOC_DIR", t.path()).env("SWOC_CLIENT", "envname");
     ok(c.arg("-l"));
@@ -194,7 +214,7 @@ fn client_name_from_environment_or_host_name() {
 
 #[test]
 fn bad_client_names_are_usage_errors() {
-    let t = TempDir::new("swoc-names");
+    let t = swoc_dir("swoc-names");
     let long = "x".repeat(65);
     for bad in [
         "a/b",
@@ -245,7 +265,7 @@ fn bad_client_names_are_usage_errors() {
 
 #[test]
 fn block_and_unblock_from_client_and_server() {
-    let t = TempDir::new("swoc-block");
+    let t = swoc_dir("swoc-block");
     ok(client(&t, "alpha").arg("-b"));
     let e = fails(client(&t, "alpha").arg("-l"), 1);
     assert!(e.contains("client alpha is blocked"), "{e}");
@@ -275,7 +295,7 @@ fn block_and_unblock_from_client_and_server() {
 
 #[test]
 fn disallow_and_allow_new_locks() {
-    let t = TempDir::new("swoc-allow");
+    let t = swoc_dir("swoc-allow");
     ok(client(&t, "alpha").arg("-l"));
     ok(server(&t).arg("-d"));
     assert!(t.join("swoc/disallow").exists());
@@ -294,7 +314,7 @@ fn disallow_and_allow_new_locks() {
 
 #[test]
 fn reset_removes_locks_and_unblocks() {
-    let t = TempDir::new("swoc-reset");
+    let t = swoc_dir("swoc-reset");
     for _ in 0..3 {
         ok(client(&t, "alpha").arg("-l"));
     }
@@ -311,7 +331,7 @@ fn reset_removes_locks_and_unblocks() {
 
 #[test]
 fn server_releases_every_lock_of_a_client() {
-    let t = TempDir::new("swoc-srv-release");
+    let t = swoc_dir("swoc-srv-release");
     for _ in 0..3 {
         ok(client(&t, "alpha").arg("-l"));
     }
@@ -329,7 +349,7 @@ fn server_releases_every_lock_of_a_client() {
 
 #[test]
 fn client_wait_returns_after_release_and_times_out() {
-    let t = TempDir::new("swoc-cwait");
+    let t = swoc_dir("swoc-cwait");
     ok(client(&t, "alpha").arg("-l"));
     ok(client(&t, "beta").arg("-l"));
     let e = fails(client(&t, "alpha").args(["-w", "-t", "200ms"]), 1);
@@ -351,7 +371,7 @@ fn client_wait_returns_after_release_and_times_out() {
 
 #[test]
 fn client_wait_for_n_locks() {
-    let t = TempDir::new("swoc-wait-n");
+    let t = swoc_dir("swoc-wait-n");
     ok(client(&t, "alpha").arg("-l"));
     ok(client(&t, "alpha").arg("-l"));
     ok(client(&t, "alpha").args(["-w2", "-t", "0"]));
@@ -366,7 +386,7 @@ fn client_wait_for_n_locks() {
 
 #[test]
 fn server_wait_returns_after_the_last_release() {
-    let t = TempDir::new("swoc-swait");
+    let t = swoc_dir("swoc-swait");
     ok(server(&t).args(["-w", "-t", "0"]));
     ok(client(&t, "alpha").arg("-l"));
     ok(client(&t, "beta").arg("-l"));
@@ -386,7 +406,7 @@ fn server_wait_returns_after_the_last_release() {
 
 #[test]
 fn server_wait_polls_without_inotify() {
-    let t = TempDir::new("swoc-poll");
+    let t = swoc_dir("swoc-poll");
     ok(client(&t, "alpha").arg("-l"));
     let mut w = spawn(server(&t).args(["-w", "--no-inotify", "-i", "50ms"]));
     let mut c = spawn(client(&t, "alpha").args(["-w", "--no-inotify", "--interval", "50ms"]));
@@ -399,7 +419,7 @@ fn server_wait_polls_without_inotify() {
 
 #[test]
 fn ttl_locks_expire() {
-    let t = TempDir::new("swoc-ttl");
+    let t = swoc_dir("swoc-ttl");
     ok(client(&t, "alpha").args(["-l", "--ttl", "1h"]));
     fails(server(&t).args(["-w", "-t", "0"]), 1);
     ok(server(&t).args(["-r", "alpha"]));
@@ -425,7 +445,7 @@ fn ttl_locks_expire() {
 
 #[test]
 fn garbage_is_reported_and_never_breaks_the_waiter() {
-    let t = TempDir::new("swoc-garbage");
+    let t = swoc_dir("swoc-garbage");
     ok(server(&t).arg("-s"));
     let l = locks(&t);
     std::fs::write(l.join("README"), "not a lock\n").unwrap();
@@ -547,13 +567,14 @@ fn unwritable_swoc_dir_is_exit_1_with_path_and_reason() {
     std::fs::set_permissions(&ro, std::fs::Permissions::from_mode(0o755)).unwrap();
     // nobody must be able to run it: the build tree may lie under a 0700 directory
     // (a mktemp -d clone), so a copy in this test's directory is run.
-    let client = t.join("swocclient");
-    std::fs::copy(bin("swocclient"), &client).unwrap();
+    let server = t.join("swocserver");
+    std::fs::copy(bin("swocserver"), &server).unwrap();
     let e = fails(
         cmd("setuidgid")
             .arg("nobody")
-            .arg(&client)
-            .args(["-c", "alpha", "-l", "-d"])
+            .arg(&server)
+            .arg("--init")
+            .arg("--dir")
             .arg(&ro),
         1,
     );
@@ -626,7 +647,7 @@ fn exclusive_and_misplaced_options_are_usage_errors() {
 fn twenty_clients_a_thousand_times_each() {
     let t = TempDir::new("swoc-many");
     let dir = SwocDir::new(t.path());
-    dir.ensure().unwrap();
+    dir.init().unwrap();
     let threads: Vec<_> = (0..20)
         .map(|i| {
             let dir = dir.clone();
@@ -662,7 +683,7 @@ fn twenty_clients_a_thousand_times_each() {
 fn twenty_jobs_of_one_client_never_lose_or_double_count() {
     let t = TempDir::new("swoc-shared");
     let dir = SwocDir::new(t.path());
-    dir.ensure().unwrap();
+    dir.init().unwrap();
     let c = ClientName::new("shared").unwrap();
     let threads: Vec<_> = (0..20)
         .map(|_| {
@@ -693,7 +714,7 @@ fn twenty_jobs_of_one_client_never_lose_or_double_count() {
 /// The same through the real binaries, fewer times (each step is a process).
 #[test]
 fn twenty_clients_through_the_binaries() {
-    let t = TempDir::new("swoc-many-bin");
+    let t = swoc_dir("swoc-many-bin");
     ok(server(&t).arg("-s"));
     let path: &Path = t.path();
     std::thread::scope(|s| {
@@ -737,9 +758,125 @@ fn twenty_clients_through_the_binaries() {
     assert!(files(&t, "").is_empty());
 }
 
+/// A SWOC directory is made only by the setup step (`swocserver --init`). Before, a
+/// client whose NFS share had not mounted made one on the local disk under the mount
+/// point and took its lock there (exit 0, a lock no server saw), and `swocserver --dir
+/// typo -w` made an empty one, found no lock, and exited 0 at once, so the cron line
+/// `swocserver -w && shutdown` shut the server down. Now both exit 1 (SWOC's minor
+/// problem) with a message that says what to check, and create nothing.
+#[test]
+fn a_missing_swoc_directory_is_never_made_on_the_way() {
+    let t = TempDir::new("swoc-missing");
+    let want = "file does not exist (not a SWOC directory: is the share mounted, is the \
+                name right? swocserver --init creates one)";
+    // The mount point of a share that did not mount: there, but empty.
+    let mnt = t.join("mnt");
+    std::fs::create_dir(&mnt).unwrap();
+    let e = fails(client_at(&mnt, "web1").arg("-l"), 1);
+    assert_eq!(
+        e,
+        format!(
+            "swocclient: fatal: unable to use {}/swoc: {want}\n",
+            mnt.display()
+        )
+    );
+    assert_eq!(
+        std::fs::read_dir(&mnt).unwrap().count(),
+        0,
+        "made something"
+    );
+    // A misspelt directory: the cron line must not shut the server down.
+    let typo = t.join("typo");
+    for action in ["-w", "-s", "-d", "-a"] {
+        let e = fails(cmd("swocserver").arg("--dir").arg(&typo).arg(action), 1);
+        assert_eq!(
+            e,
+            format!(
+                "swocserver: fatal: unable to use {}: {want}\n",
+                typo.display()
+            ),
+            "{action}"
+        );
+    }
+    let line = format!(
+        "{} --dir {} -w && echo shutdown",
+        bin("swocserver"),
+        typo.display()
+    );
+    let (code, o, _) = out(Command::new("sh").args(["-c", &line]));
+    assert_eq!((code, o.as_str()), (1, ""));
+    for action in [&["-l"][..], &["-r"], &["-w"], &["-s"], &["-b"], &["-i"]] {
+        fails(client_at(&typo, "web1").args(action), 1);
+    }
+    assert!(!typo.exists(), "made {}", typo.display());
+    // A part missing from a tree that is there is not made either.
+    ok(cmd("swocserver").arg("--dir").arg(&mnt).arg("--init"));
+    ok(client_at(&mnt, "web1").arg("-l"));
+    std::fs::remove_dir(mnt.join("swoc/blocked")).unwrap();
+    let e = fails(client_at(&mnt, "web1").arg("-s"), 1);
+    assert!(
+        e.contains(&format!(
+            "unable to use {}/swoc/blocked: file does not exist",
+            mnt.display()
+        )),
+        "{e}"
+    );
+    assert!(!mnt.join("swoc/blocked").exists());
+    // --init makes what is missing and keeps what is there.
+    ok(cmd("swocserver").arg("--dir").arg(&mnt).arg("--init"));
+    let s = ok(client_at(&mnt, "web1").arg("-s"));
+    assert_eq!(first_line(&s), "client web1: 1 lock, not blocked", "{s}");
+}
+
+/// The cron templates: a PATH that holds svkit's install directory (cron's own is
+/// /usr/bin:/bin), and a server line that shuts down only when the wait succeeded.
+/// Run as cron would, with `shutdown` replaced by an echo and svkit's binaries found
+/// through PATH.
+#[test]
+fn the_server_cron_template_shuts_down_only_after_a_real_wait() {
+    let template = Path::new(env!("CARGO_MANIFEST_DIR")).join("service-templates/swoc");
+    let mut line = None;
+    for name in ["crontab.server", "crontab.client"] {
+        let text = std::fs::read_to_string(template.join(name)).unwrap();
+        let path = text
+            .lines()
+            .find_map(|l| l.strip_prefix("PATH="))
+            .unwrap_or_else(|| panic!("{name}: no PATH line"));
+        assert!(
+            path.split(':').any(|d| d == "/usr/local/bin"),
+            "{name}: {path}"
+        );
+        assert!(path.split(':').any(|d| d == "/usr/sbin"), "{name}: {path}");
+        if name == "crontab.server" {
+            line = text
+                .lines()
+                .find(|l| l.contains("swocserver -w"))
+                .map(|l| l.split_whitespace().skip(5).collect::<Vec<_>>().join(" "));
+        }
+    }
+    let line = line
+        .expect("no swocserver -w line")
+        .replace("shutdown -h now", "echo SHUTDOWN");
+    let bindir = Path::new(bin("swocserver")).parent().unwrap().to_owned();
+    let cron = |service: &Path| {
+        out(Command::new("/bin/sh")
+            .args(["-c", &line])
+            .env_clear()
+            .env("PATH", format!("{}:/usr/bin:/bin", bindir.display()))
+            .env("SWOC_DIR", service))
+    };
+    let t = TempDir::new("swoc-cron");
+    let (code, o, e) = cron(&t.join("typo"));
+    assert_eq!((code, o.as_str()), (1, ""), "{e}");
+    assert!(e.contains("not a SWOC directory"), "{e}");
+    ok(server(&t).arg("--init"));
+    let (code, o, e) = cron(t.path());
+    assert_eq!((code, o.as_str()), (0, "SHUTDOWN\n"), "{e}");
+}
+
 /// The default place, /service/swoc, is in svscan's scan directory: a SWOC service
-/// directory that swocclient makes appears whole, with a down file, so svscan's
-/// supervise neither starts nor complains about it.
+/// directory that `swocserver --init` makes appears whole, with a down file, so
+/// svscan's supervise neither starts nor complains about it.
 #[test]
 fn a_made_service_directory_is_inert_under_svscan() {
     let t = TempDir::new("swoc-svscan");
@@ -753,6 +890,7 @@ fn a_made_service_directory_is_inert_under_svscan() {
             .stderr(Stdio::piped()),
     );
     let service = scan.join("swoc");
+    ok(cmd("swocserver").arg("--dir").arg(&service).arg("--init"));
     let o = run(cmd("swocclient")
         .arg("-d")
         .arg(&service)
@@ -835,7 +973,7 @@ impl Setup {
         std::fs::copy(bin("swocclient"), &client).unwrap();
         std::fs::copy(bin("swocserver"), &server).unwrap();
         let svc = t.join("svc");
-        ok(cmd("swocserver").arg("--dir").arg(&svc).arg("-s"));
+        ok(cmd("swocserver").arg("--dir").arg(&svc).arg("--init"));
         for d in ["locks", "blocked"] {
             let st = Command::new("chgrp")
                 .arg(&accts.group)
@@ -1101,7 +1239,7 @@ fn unsafe_layouts_are_refused() {
 /// Durations past a hundred years are usage errors (they crashed: Instant overflow).
 #[test]
 fn absurd_durations_are_usage_errors() {
-    let t = TempDir::new("swoc-durations");
+    let t = swoc_dir("swoc-durations");
     for args in [
         &["-l", "--ttl", "110000000000000d"][..],
         &["-w", "-t", "110000000000000d"],

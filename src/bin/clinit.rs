@@ -1,7 +1,7 @@
 //! clinit [-f cltab] [-S scandir] [-t timeout] GROUP LEVEL | -s [GROUP [LEVEL]] | -r | -k
 
 use svkit::clinit::{AllCommand, Clinit, ClinitError, all_command, filter_status, read_clstat};
-use svkit::cltab::{Cltab, DEFAULT_CLSTAT};
+use svkit::cltab::{Cltab, DEFAULT_CLSTAT, StateWords};
 use svkit::diag::{EXIT_NO, EXIT_OK, EXIT_TEMP, EXIT_USAGE, fatal, help_if_asked, usage_error};
 use svkit::units::parse_duration;
 
@@ -140,20 +140,25 @@ fn show_status(cltab: &std::ffi::OsStr, clstat: Option<std::ffi::OsString>, word
     if words.len() > 2 {
         bad(&"-s takes at most a group and a level");
     }
-    // Another node's clstat needs no cltab here.
-    let path = match clstat {
-        Some(p) => p.into(),
-        None => match Cltab::read(cltab.as_ref()) {
-            Ok(t) => t.clstat,
-            Err(_) if !std::path::Path::new(&cltab).exists() => DEFAULT_CLSTAT.into(),
-            Err(e) => fatal("clinit", EXIT_USAGE, &e),
-        },
+    // Another node's clstat needs no cltab here; the state words are the cltab's
+    // choice when there is one, else Cluster::Init's.
+    let tab = match Cltab::read(cltab.as_ref()) {
+        Ok(t) => Some(t),
+        Err(_) if clstat.is_some() || !std::path::Path::new(&cltab).exists() => None,
+        Err(e) => fatal("clinit", EXIT_USAGE, &e),
+    };
+    let words_of_states = tab.as_ref().map_or(StateWords::ClusterInit, |t| t.words);
+    let path = match (clstat, tab) {
+        (Some(p), _) => p.into(),
+        (None, Some(t)) => t.clstat,
+        (None, None) => DEFAULT_CLSTAT.into(),
     };
     let groups = read_clstat(&path).unwrap_or_else(|e| fatal("clinit", EXIT_TEMP, &e.to_string()));
     let out = filter_status(
         &groups,
         words.first().map(String::as_str),
         words.get(1).map(String::as_str),
+        words_of_states,
     );
     // A reader gone away (`clinit -s | head -1`) is no error of ours.
     let _ = std::io::Write::write_all(&mut std::io::stdout(), out.as_bytes());

@@ -1,5 +1,5 @@
-//! swocserver [--dir DIR] -w|-s|-r CLIENT|-b CLIENT|-u CLIENT|-d|-a: wait for, show
-//! and manage every client's SWOC locks.
+//! swocserver [--dir DIR] -w|-s|-r CLIENT|-b CLIENT|-u CLIENT|-d|-a|--init: wait for,
+//! show and manage every client's SWOC locks; --init creates the SWOC directory.
 
 use std::ffi::OsString;
 use std::time::SystemTime;
@@ -10,7 +10,7 @@ use svkit::swoc::{
 };
 
 const PROG: &str = "swocserver";
-const SYNOPSIS: &str = "swocserver [--dir dir] -w [-t duration] [-i duration] [--no-inotify] | -s | -r client | -b client | -u client | -d | -a";
+const SYNOPSIS: &str = "swocserver [--dir dir] -w [-t duration] [-i duration] [--no-inotify] | -s | -r client | -b client | -u client | -d | -a | --init";
 const HELP: &str = "usage: swocserver [--dir dir] action
 actions (exactly one):
   -w, --wait            wait until no lock at all remains
@@ -20,6 +20,7 @@ actions (exactly one):
   -u, --unblock CLIENT  unblock CLIENT
   -d, --disallow        refuse new locks from every client
   -a, --allow           accept new locks again
+      --init            create the SWOC directory (nothing else ever creates it)
 options:
       --dir DIR         service directory (default $SWOC_DIR, else /service/swoc)
   -t, --timeout DURATION   with -w: give up after DURATION, exit 1
@@ -27,7 +28,7 @@ options:
       --no-inotify      with -w: poll only
   -h, --help            show this help
   -V, --version         show the version
-exit: 0 ok, 1 minor problem (no such locks, timed out, file error), 64 usage";
+exit: 0 ok, 1 minor problem (no such locks, timed out, no SWOC directory, file error), 64 usage";
 
 #[derive(Clone, PartialEq, Eq)]
 enum Action {
@@ -38,6 +39,7 @@ enum Action {
     Unblock(ClientName),
     Disallow,
     Allow,
+    Init,
 }
 
 fn usage(what: impl std::fmt::Display) -> ! {
@@ -101,6 +103,7 @@ fn parse() -> Args {
             Short('u') | Long("unblock") => set(Action::Unblock(client(&mut p)), "-u"),
             Short('d') | Long("disallow") => set(Action::Disallow, "-d"),
             Short('a') | Long("allow") => set(Action::Allow, "-a"),
+            Long("init") => set(Action::Init, "--init"),
             // -d is SWOC's disallow, so the directory has only a long option here.
             Long("dir") => a.dir = Some(p.value().unwrap_or_else(|e| usage(e))),
             Short('e') | Long("end-daemon") => no_daemon("-e"),
@@ -109,7 +112,7 @@ fn parse() -> Args {
         }
     }
     let Some((action, _)) = action else {
-        usage("no action given (one of -w -s -r -b -u -d -a)");
+        usage("no action given (one of -w -s -r -b -u -d -a --init)");
     };
     if let Some(o) = wait_only.filter(|_| action != Action::Wait) {
         usage(format!("{o} goes only with -w"));
@@ -186,6 +189,9 @@ fn main() {
         }
         Action::Allow => {
             dir.allow().unwrap_or_else(|e| fail(e));
+        }
+        Action::Init => {
+            dir.init().unwrap_or_else(|e| fail(e));
         }
     }
     std::process::exit(EXIT_OK)
