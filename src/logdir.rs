@@ -34,7 +34,7 @@ pub struct Settings {
     pub max_size: u64,
     /// How many files to keep, `current` included.
     pub num: usize,
-    pub processor: Option<String>,
+    pub processor: Option<std::ffi::OsString>,
     /// Rotate a non-empty `current` once it is this old (svkit's `r` action).
     pub max_age: Option<Duration>,
 }
@@ -328,7 +328,13 @@ impl LogDir {
         };
         let dir = self.path.clone();
         retry(
-            || format!("processor {proc_} failed in {}", dir.display()),
+            || {
+                format!(
+                    "processor {} failed in {}",
+                    proc_.to_string_lossy(),
+                    dir.display()
+                )
+            },
             || run_processor(&dir, &proc_),
         );
         commit_processed(&dir);
@@ -375,7 +381,7 @@ impl LogDir {
     }
 }
 
-fn run_processor(dir: &Path, processor: &str) -> std::io::Result<()> {
+fn run_processor(dir: &Path, processor: &std::ffi::OsStr) -> std::io::Result<()> {
     use std::os::fd::AsRawFd;
     use std::os::unix::process::CommandExt;
     let at = |n: &str| file_at(dir, n);

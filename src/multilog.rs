@@ -5,7 +5,9 @@ use crate::logdir::{LogDir, MAX_PLAIN_SIZE, MIN_SIZE, Settings};
 use crate::pattern::matches;
 use crate::tai64::Tai64N;
 use crate::units::{parse_duration, parse_size};
+use std::ffi::{OsStr, OsString};
 use std::io::Write;
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
 
@@ -46,57 +48,65 @@ pub struct Script {
     pub sinks: Vec<Sink>,
 }
 
-/// Parses the script; the error is the offending word and why.
-pub fn parse(words: &[String]) -> Result<Script, String> {
+/// Parses the script; the error is the offending word (shown lossily) and why. Words
+/// are bytes: paths and patterns need not be UTF-8.
+pub fn parse(words: &[OsString]) -> Result<Script, String> {
     let mut s = Script::default();
     let mut settings = Settings::default();
     for (i, w) in words.iter().enumerate() {
-        let bad = |why: &str| format!("{why}: {w}");
-        let (first, rest) = match w.chars().next() {
-            Some(c) => (c, &w[c.len_utf8()..]),
-            None => return Err(bad("empty action")),
+        let bad = |why: &str| format!("{why}: {}", w.to_string_lossy());
+        let Some((&first, rest)) = w.as_bytes().split_first() else {
+            return Err(bad("empty action"));
         };
+        // Numbers and durations are ASCII; anything else is invalid, not a panic.
+        let text = || std::str::from_utf8(rest).unwrap_or("\u{fffd}");
         match first {
-            't' | 'T' if rest.is_empty() => {
+            b't' | b'T' if rest.is_empty() => {
                 if i != 0 {
                     return Err(bad("timestamp action must come first"));
                 }
-                s.stamp = Some(if first == 't' {
+                s.stamp = Some(if first == b't' {
                     Stamp::Tai64n
                 } else {
                     Stamp::Iso
                 });
             }
-            '-' => s.actions.push(Action::Deselect(rest.as_bytes().to_vec())),
-            '+' => s.actions.push(Action::Select(rest.as_bytes().to_vec())),
-            'e' if rest.is_empty() => {
+            b'-' => s.actions.push(Action::Deselect(rest.to_vec())),
+            b'+' => s.actions.push(Action::Select(rest.to_vec())),
+            b'e' if rest.is_empty() => {
                 s.actions.push(Action::Output(s.sinks.len()));
                 s.sinks.push(Sink::Stderr);
             }
-            '=' if !rest.is_empty() => {
+            b'=' if !rest.is_empty() => {
                 s.actions.push(Action::Output(s.sinks.len()));
-                s.sinks.push(Sink::Status(PathBuf::from(rest)));
+                s.sinks
+                    .push(Sink::Status(PathBuf::from(OsStr::from_bytes(rest))));
             }
-            's' => {
-                let n = parse_size(rest).map_err(|_| bad("invalid size"))?;
+            b's' => {
+                let n = parse_size(text()).map_err(|_| bad("invalid size"))?;
                 // Plain numbers keep daemontools' bounds; suffixed sizes may go higher.
-                let max = if rest.bytes().all(|b| b.is_ascii_digit()) {
+                let max = if rest.iter().all(u8::is_ascii_digit) {
                     MAX_PLAIN_SIZE
                 } else {
                     u64::MAX
                 };
                 settings.max_size = n.clamp(MIN_SIZE, max);
             }
-            'n' => {
-                let n: usize = rest.parse().map_err(|_| bad("invalid number of files"))?;
+            b'n' => {
+                let n: usize = text()
+                    .parse()
+                    .map_err(|_| bad("invalid number of files"))?;
                 settings.num = n.max(2);
             }
-            '!' => settings.processor = (!rest.is_empty()).then(|| rest.to_string()),
-            'r' => {
-                let d = parse_duration(rest).map_err(|_| bad("invalid rotation age"))?;
+            b'!' => {
+                settings.processor =
+                    (!rest.is_empty()).then(|| OsStr::from_bytes(rest).to_os_string())
+            }
+            b'r' => {
+                let d = parse_duration(text()).map_err(|_| bad("invalid rotation age"))?;
                 settings.max_age = (!d.is_zero()).then_some(d);
             }
-            '.' | '/' => {
+            b'.' | b'/' => {
                 s.actions.push(Action::Output(s.sinks.len()));
                 s.sinks.push(Sink::Dir(PathBuf::from(w), settings.clone()));
             }
@@ -427,8 +437,8 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 mod tests {
     use super::*;
 
-    fn words(s: &str) -> Vec<String> {
-        s.split_whitespace().map(str::to_string).collect()
+    fn words(s: &str) -> Vec<OsString> {
+        s.split_whitespace().map(OsString::from).collect()
     }
 
     #[test]
@@ -447,7 +457,7 @@ mod tests {
             panic!()
         };
         assert_eq!((set.max_size, set.num), (4096, 2));
-        assert_eq!(set.processor.as_deref(), Some("gzip"));
+        assert_eq!(set.processor.as_deref(), Some(OsStr::new("gzip")));
         let s = parse(&words("s99999999 ./a s64m ./b")).unwrap();
         let sizes: Vec<u64> = s
             .sinks

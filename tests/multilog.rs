@@ -639,3 +639,61 @@ fn term_on_a_file_input_stops_after_the_line() {
     assert!(logged.is_empty() || logged.ends_with(b"\n"));
     same_bytes(&logged, &input[..logged.len()], "logged prefix");
 }
+
+/// Arguments are bytes: a Latin-1 directory name and pattern work as in daemontools
+/// (std::env::args used to panic on them, exit 134, and the logger crash-looped).
+#[test]
+fn arguments_that_are_not_utf8() {
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
+    let t = TempDir::new("mlbytes");
+    let input = b"plain\nmit \xe4 umlaut\n\xe4 first\nutf8 \xc3\xa4 is not latin-1\nlast\n";
+    let dir = OsStr::from_bytes(b"./caf\xe9");
+    let script = [
+        OsStr::new("-*"),
+        OsStr::from_bytes(b"+*\xe4*"),
+        dir,
+        OsStr::new("+*"),
+        OsStr::from_bytes(b"-\xe4*"),
+        OsStr::new("./all"),
+    ];
+    for side in ["ours", "theirs"] {
+        std::fs::create_dir(t.join(side)).unwrap();
+        let prog = match side {
+            "ours" => PathBuf::from(bin("multilog")),
+            _ => daemontools("multilog"),
+        };
+        let o = feed(Command::new(prog).args(script).current_dir(t.join(side)), input);
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "{side}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+    let ours = t.join("ours");
+    assert_eq!(
+        std::fs::read(ours.join(dir).join("current")).unwrap(),
+        b"mit \xe4 umlaut\n\xe4 first\n"
+    );
+    for d in [dir, OsStr::new("all")] {
+        same_bytes(
+            &log_content(&ours.join(d)),
+            &log_content(&t.join("theirs").join(d)),
+            &d.to_string_lossy(),
+        );
+    }
+    // A bad word that is not UTF-8 is reported (lossily), not a crash.
+    let o = feed(
+        cmd("multilog")
+            .arg(OsStr::from_bytes(b"s4k\xff"))
+            .arg("./x")
+            .current_dir(t.path()),
+        b"",
+    );
+    assert_eq!(o.status.code(), Some(100));
+    assert_eq!(
+        String::from_utf8_lossy(&o.stderr),
+        "multilog: fatal: invalid size: s4k\u{fffd}\n"
+    );
+}

@@ -13,7 +13,8 @@ fn main() {
     help_if_asked("multilog", SYNOPSIS, true);
     // daemontools' multilog runs with umask 022, whoever starts it.
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o022));
-    let words: Vec<String> = std::env::args().skip(1).collect();
+    // Bytes, not UTF-8: paths and patterns are taken as given (std::env::args panics).
+    let words: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
     let script = match parse(&words) {
         Ok(s) => s,
         Err(e) => fatal("multilog", EXIT_USAGE, &e),
