@@ -193,6 +193,19 @@ impl LogDir {
         &self.path
     }
 
+    /// Bytes `current` takes before a line ending in them may rotate it.
+    pub fn room(&self) -> u64 {
+        self.settings
+            .max_size
+            .saturating_sub(NEAR_END)
+            .saturating_sub(self.size)
+    }
+
+    /// Whether `current` is full: the next byte starts a new file.
+    pub fn is_full(&self) -> bool {
+        self.size >= self.settings.max_size
+    }
+
     /// Appends part of a line; `ends_line` when `bytes` ends with its newline. A line
     /// that would pass the size limit is split there, as daemontools does.
     pub fn write(&mut self, mut bytes: &[u8], ends_line: bool) {

@@ -15,6 +15,8 @@ use std::path::PathBuf;
 pub const MATCH_LEN: usize = 1000;
 /// `e` shows this much of a line.
 pub const STDERR_LEN: usize = 200;
+/// The longest `T` label: `YYYY-MM-DDTHH:MM:SS.NNNNNNNNNZ ` is 31 bytes up to year 9999.
+const ISO_LABEL_MAX: usize = 40;
 
 /// The label put in front of each line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -200,6 +202,42 @@ impl Multilog {
         !matches!(self.line, Line::Start)
     }
 
+    /// How much input (at most `max`, at least 1 byte) may be read now so that no log
+    /// directory rotates before all of it is written: a read ends at or before the
+    /// first point where a rotation could fall, so the fsync, rename and processor of a
+    /// rotation never hold input that a SIGKILL would lose (the rest stays in the pipe).
+    /// The bound assumes every byte starts a line (label included). A directory filled
+    /// in the middle of a line is rotated here, before the read, rather than on the
+    /// next byte: the same files, with nothing read held meanwhile.
+    pub fn read_budget(&mut self, max: usize) -> usize {
+        let label = match self.stamp {
+            None => 0,
+            Some(Stamp::Tai64n) => crate::timestamp::LABEL_LEN,
+            Some(Stamp::Iso) => ISO_LABEL_MAX,
+        };
+        let per = 1 + label as u64;
+        // A line's head held for selection is written together with what comes next.
+        let held = match &self.line {
+            Line::Head(h) => h.len() as u64,
+            _ => 0,
+        };
+        let mid = self.mid_line();
+        let mut budget = max.max(1) as u64;
+        for o in &mut self.outs {
+            if let Out::Dir(d) = o {
+                if mid && d.is_full() {
+                    d.rotate();
+                }
+                // k bytes are safe when the first k-1 cannot reach the rotation zone:
+                // only the last byte read may end a line that rotates the file.
+                let room = d.room().saturating_sub(held);
+                let k = if room == 0 { 1 } else { (room - 1) / per + 1 };
+                budget = budget.min(k);
+            }
+        }
+        budget as usize
+    }
+
     /// Processes bytes read at one moment: every line that starts in them gets the
     /// same label. Everything is written out before it returns.
     pub fn feed(&mut self, chunk: &[u8]) {
@@ -377,29 +415,31 @@ impl Multilog {
         }
     }
 
-    /// Writes stderr and status files; log directories write their buffers.
+    /// Log directories write their buffers first, then status files and stderr: a
+    /// stderr that blocks (a full pipe) must not hold lines that were read.
     fn flush(&mut self) {
+        for o in &mut self.outs {
+            if let Out::Dir(d) = o {
+                d.flush();
+            }
+        }
+        for (i, o) in self.outs.iter_mut().enumerate() {
+            if let Out::Status(p, f) = o
+                && let Some(line) = self.status_pending[i].take()
+            {
+                // daemontools' layout: the line, newlines up to 1000 bytes, one more.
+                let mut rec = line;
+                rec.resize(MATCH_LEN, b'\n');
+                rec.push(b'\n');
+                crate::logdir::retry(
+                    || format!("unable to write {}", p.display()),
+                    || f.write_all_at(&rec, 0),
+                );
+            }
+        }
         if !self.stderr_buf.is_empty() {
             let _ = std::io::stderr().write_all(&self.stderr_buf);
             self.stderr_buf.clear();
-        }
-        for (i, o) in self.outs.iter_mut().enumerate() {
-            match o {
-                Out::Dir(d) => d.flush(),
-                Out::Status(p, f) => {
-                    if let Some(line) = self.status_pending[i].take() {
-                        // daemontools' layout: the line, newlines up to 1000 bytes, one more.
-                        let mut rec = line;
-                        rec.resize(MATCH_LEN, b'\n');
-                        rec.push(b'\n');
-                        crate::logdir::retry(
-                            || format!("unable to write {}", p.display()),
-                            || f.write_all_at(&rec, 0),
-                        );
-                    }
-                }
-                Out::Stderr => {}
-            }
         }
     }
 }

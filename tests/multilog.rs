@@ -697,3 +697,92 @@ fn arguments_that_are_not_utf8() {
         "multilog: fatal: invalid size: s4k\u{fffd}\n"
     );
 }
+
+/// SIGKILL while a rotation blocks (here: in the processor) loses nothing: multilog
+/// reads no further than the next possible rotation, so everything it took from the
+/// pipe is in a file before the rotation starts, and the rest waits in the pipe for
+/// the next multilog. The test holds the pipe's read end, so no byte leaves the pipe
+/// but through a multilog; each multilog is killed once its processor runs.
+#[test]
+fn sigkill_during_a_rotation_loses_no_line() {
+    const LINES: usize = 40_000;
+    const KILLS: usize = 8;
+    let t = TempDir::new("mlkillrot");
+    std::fs::write(t.join("block"), "").unwrap();
+    // The processor copies `previous`; while ../block exists it then says it runs (its
+    // pid in ../busy, written whole) and waits to be killed.
+    let processor = "!cat; if [ -e ../block ]; then echo $$ > ../busy.tmp; \
+                     mv ../busy.tmp ../busy; exec sleep 1000; fi";
+    let script = ["s4096", "n999999", processor, "./main"];
+    // Close-on-exec: no multilog or processor may hold the write end (no EOF then).
+    let (rd, wr) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).unwrap();
+    let feeder = std::thread::spawn(move || {
+        let data: String = (1..=LINES).map(|i| format!("line {i:06}\n")).collect();
+        let mut w = std::fs::File::from(wr);
+        // Dropping the write end is the end of input.
+        w.write_all(data.as_bytes())
+    });
+    let start = |rd: &std::os::fd::OwnedFd| {
+        Proc::spawn(
+            cmd("multilog")
+                .args(script)
+                .current_dir(t.path())
+                .stdin(Stdio::from(rd.try_clone().unwrap())),
+        )
+    };
+    let busy = t.join("busy");
+    for _ in 0..KILLS {
+        let mut p = start(&rd);
+        must("processor running", || busy.exists());
+        let sleeper: i32 = std::fs::read_to_string(&busy)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        signal(p.pid(), libc::SIGKILL);
+        let _ = p.child.wait();
+        // The processor's sleep is multilog's orphan now: killed by pid, init reaps it.
+        signal(sleeper as u32, libc::SIGKILL);
+        std::fs::remove_file(&busy).unwrap();
+    }
+    std::fs::remove_file(t.join("block")).unwrap();
+    let mut p = start(&rd);
+    let code = p.wait_exit();
+    // Without a reader left the feeder fails instead of blocking for ever.
+    drop(rd);
+    let fed = feeder.join().unwrap();
+    assert_eq!(code, Some(0));
+    assert!(fed.is_ok(), "{fed:?}");
+    let main = t.join("main");
+    let files = log_files(&main);
+    assert!(
+        files
+            .iter()
+            .filter(|f| f.to_string_lossy().ends_with(".u"))
+            .count()
+            >= KILLS,
+        "every kill left its file: {files:?}"
+    );
+    let content = log_content(&main);
+    let mut seen = vec![0u32; LINES + 1];
+    let mut bad = Vec::new();
+    for l in content.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+        match std::str::from_utf8(l)
+            .ok()
+            .and_then(|l| l.strip_prefix("line "))
+            .and_then(|n| n.parse::<usize>().ok())
+            .filter(|&n| (1..=LINES).contains(&n))
+        {
+            Some(n) => seen[n] += 1,
+            None => bad.push(String::from_utf8_lossy(l).into_owned()),
+        }
+    }
+    let lost = (1..=LINES).filter(|&i| seen[i] == 0).count();
+    let dup = (1..=LINES).filter(|&i| seen[i] > 1).count();
+    assert_eq!(
+        (lost, dup, bad.len()),
+        (0, 0, 0),
+        "lines lost, duplicated, broken (first broken: {:?})",
+        bad.first()
+    );
+}

@@ -86,8 +86,13 @@ fn main() {
                 None => mapped = None,
             }
         } else if input_ready {
-            // A stream is read one byte at a time after TERM.
-            let want = if terminating { 1 } else { buf.len() };
+            // A stream is read one byte at a time after TERM, and otherwise no further
+            // than the next possible rotation: what was read is written before it.
+            let want = if terminating {
+                1
+            } else {
+                log.read_budget(buf.len())
+            };
             match nix::unistd::read(&stdin, &mut buf[..want]) {
                 Ok(0) => break,
                 Ok(n) => log.feed(&buf[..n]),
