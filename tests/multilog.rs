@@ -786,3 +786,139 @@ fn sigkill_during_a_rotation_loses_no_line() {
         bad.first()
     );
 }
+
+/// A throwaway unprivileged account for one test, removed on drop.
+struct Account(String);
+
+impl Account {
+    fn new(tag: &str) -> Account {
+        let name = format!("svkml{tag}{}", std::process::id() % 100_000);
+        let st = Command::new("useradd")
+            .args(["-M", "-N", "-g", "nogroup", "-s", "/bin/sh", &name])
+            .stdout(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(st.success(), "useradd {name}");
+        Account(name)
+    }
+
+    /// Runs `argv` as this account (through svkit's setuidgid).
+    fn run(&self, argv: &[&std::ffi::OsStr]) {
+        let (code, _, err) = out(cmd("setuidgid").arg(&self.0).args(argv));
+        assert_eq!(code, 0, "{argv:?} as {}: {err}", self.0);
+    }
+
+    fn uid(&self) -> u32 {
+        nix::unistd::User::from_name(&self.0)
+            .unwrap()
+            .unwrap()
+            .uid
+            .as_raw()
+    }
+}
+
+impl Drop for Account {
+    fn drop(&mut self) {
+        let _ = Command::new("userdel").arg(&self.0).status();
+    }
+}
+
+/// What a root-owned file outside the log directory looks like: content and mode.
+fn snapshot(p: &Path) -> Option<(String, String)> {
+    let content = String::from_utf8_lossy(&std::fs::read(p).ok()?).into_owned();
+    Some((content, format!("{:o}", mode(p))))
+}
+
+/// The log directory belongs to an unprivileged account that plants symbolic links
+/// (and a FIFO) where multilog, run as root, keeps its files: multilog refuses them
+/// and touches nothing outside the directory.
+#[test]
+fn root_multilog_follows_no_link_the_log_account_planted() {
+    use std::os::unix::fs::PermissionsExt;
+    let acct = Account::new("a");
+    let t = TempDir::new("mllinks");
+    // Root's files outside the log directory: a run script (mode 0755, which the old
+    // code took for a finished `current` and appended to), a secret, and a root-only
+    // directory where nothing may appear.
+    let script = t.join("run");
+    std::fs::write(&script, "#!/bin/sh\nexec true\n").unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let secret = t.join("secret");
+    std::fs::write(&secret, "root's secret\n").unwrap();
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let rootonly = t.join("rootonly");
+    std::fs::create_dir(&rootonly).unwrap();
+    std::fs::set_permissions(&rootonly, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let input_path = t.join("input");
+    let input: String = (0..2000).map(|i| format!("log line {i:05}\n")).collect();
+    std::fs::write(&input_path, &input).unwrap();
+    let before = [&script, &secret].map(|p| snapshot(p).unwrap());
+    // A log directory of the account's, in a directory of root's it can traverse.
+    let logdir = |tag: &str| {
+        let parent = t.join(tag);
+        std::fs::create_dir(&parent).unwrap();
+        let main = parent.join("main");
+        std::fs::create_dir(&main).unwrap();
+        std::fs::set_permissions(&main, std::fs::Permissions::from_mode(0o700)).unwrap();
+        nix::unistd::chown(&main, Some(nix::unistd::Uid::from_raw(acct.uid())), None).unwrap();
+        (parent, main)
+    };
+    let multilog = |parent: &Path| {
+        Proc::spawn(
+            cmd("multilog")
+                .args(["s4096", "n99", "!cat", "./main"])
+                .current_dir(parent)
+                .stdin(std::fs::File::open(&input_path).unwrap())
+                .stderr(std::fs::File::create(parent.join("stderr")).unwrap()),
+        )
+    };
+    let cases: [(&str, PathBuf, &str); 7] = [
+        ("current", script.clone(), "is a symbolic link"),
+        ("lock", rootonly.join("made-by-lock"), "is a symbolic link"),
+        ("state", rootonly.join("made-by-state"), "is a symbolic link"),
+        ("previous", secret.clone(), "is a symbolic link"),
+        ("processed", secret.clone(), "is a symbolic link"),
+        ("newstate", secret.clone(), "is a symbolic link"),
+        ("current", PathBuf::new(), "not a regular file"),
+    ];
+    for (i, (name, target, why)) in cases.iter().enumerate() {
+        let (parent, main) = logdir(&format!("open{i}"));
+        let at = main.join(name);
+        if target.as_os_str().is_empty() {
+            acct.run(&["mkfifo".as_ref(), at.as_os_str()]);
+        } else {
+            acct.run(&["ln".as_ref(), "-s".as_ref(), target.as_os_str(), at.as_os_str()]);
+        }
+        let mut p = multilog(&parent);
+        let code = p.wait_exit();
+        let err = std::fs::read_to_string(parent.join("stderr")).unwrap();
+        let want = match *name {
+            "lock" => format!("multilog: fatal: unable to lock directory ./main: {why}\n"),
+            _ => format!("multilog: fatal: unable to open ./main/{name}: {why}\n"),
+        };
+        assert_eq!([&script, &secret].map(|p| snapshot(p).unwrap()), before, "{name}");
+        assert!(std::fs::read_dir(&rootonly).unwrap().next().is_none(), "{name}");
+        assert_eq!((code, err.as_str()), (Some(111), want.as_str()), "{name}");
+    }
+    // Planted while multilog runs, before rotations that run the processor: the
+    // processor's output and new state are made afresh, never opened through the link.
+    let (parent, main) = logdir("running");
+    let mut p = Proc::spawn(
+        cmd("multilog")
+            .args(["s4096", "n99", "!cat", "./main"])
+            .current_dir(&parent)
+            .stdin(Stdio::piped())
+            .stderr(Stdio::null()),
+    );
+    let mut stdin = p.child.stdin.take().unwrap();
+    must("current", || main.join("current").exists());
+    for name in ["processed", "newstate"] {
+        let at = main.join(name);
+        acct.run(&["ln".as_ref(), "-s".as_ref(), secret.as_os_str(), at.as_os_str()]);
+    }
+    stdin.write_all(input.as_bytes()).unwrap();
+    drop(stdin);
+    assert_eq!(p.wait_exit(), Some(0));
+    assert_eq!([&script, &secret].map(|p| snapshot(p).unwrap()), before);
+    same_bytes(&log_content(&main), input.as_bytes(), "logged through the processor");
+}
