@@ -262,11 +262,14 @@ impl LogDir {
     /// link or other non-regular file where multilog keeps a file is refused.
     pub fn open(path: &Path, settings: Settings) -> Result<LogDir, OpenError> {
         let show = path.display();
-        let dir = Dir::open(path).map_err(|e| {
-            OpenError(format!("unable to open directory {show}: {}", ioerrstr(&e)))
-        })?;
+        let dir = Dir::open(path)
+            .map_err(|e| OpenError(format!("unable to open directory {show}: {}", ioerrstr(&e))))?;
         let lockfile = dir
-            .open_file("lock", OFlag::O_WRONLY | OFlag::O_APPEND | OFlag::O_CREAT, 0o600)
+            .open_file(
+                "lock",
+                OFlag::O_WRONLY | OFlag::O_APPEND | OFlag::O_CREAT,
+                0o600,
+            )
             .map_err(|e| OpenError(format!("unable to lock directory {show}: {}", ioerrstr(&e))))?;
         let lock = Flock::lock(lockfile, FlockArg::LockExclusiveNonblock).map_err(|(_, e)| {
             OpenError(format!(

@@ -95,9 +95,7 @@ pub fn parse(words: &[OsString]) -> Result<Script, String> {
                 settings.max_size = n.clamp(MIN_SIZE, max);
             }
             b'n' => {
-                let n: usize = text()
-                    .parse()
-                    .map_err(|_| bad("invalid number of files"))?;
+                let n: usize = text().parse().map_err(|_| bad("invalid number of files"))?;
                 settings.num = n.max(2);
             }
             b'!' => {

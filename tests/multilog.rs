@@ -663,7 +663,10 @@ fn arguments_that_are_not_utf8() {
             "ours" => PathBuf::from(bin("multilog")),
             _ => daemontools("multilog"),
         };
-        let o = feed(Command::new(prog).args(script).current_dir(t.join(side)), input);
+        let o = feed(
+            Command::new(prog).args(script).current_dir(t.join(side)),
+            input,
+        );
         assert_eq!(
             o.status.code(),
             Some(0),
@@ -875,7 +878,11 @@ fn root_multilog_follows_no_link_the_log_account_planted() {
     let cases: [(&str, PathBuf, &str); 7] = [
         ("current", script.clone(), "is a symbolic link"),
         ("lock", rootonly.join("made-by-lock"), "is a symbolic link"),
-        ("state", rootonly.join("made-by-state"), "is a symbolic link"),
+        (
+            "state",
+            rootonly.join("made-by-state"),
+            "is a symbolic link",
+        ),
         ("previous", secret.clone(), "is a symbolic link"),
         ("processed", secret.clone(), "is a symbolic link"),
         ("newstate", secret.clone(), "is a symbolic link"),
@@ -887,7 +894,12 @@ fn root_multilog_follows_no_link_the_log_account_planted() {
         if target.as_os_str().is_empty() {
             acct.run(&["mkfifo".as_ref(), at.as_os_str()]);
         } else {
-            acct.run(&["ln".as_ref(), "-s".as_ref(), target.as_os_str(), at.as_os_str()]);
+            acct.run(&[
+                "ln".as_ref(),
+                "-s".as_ref(),
+                target.as_os_str(),
+                at.as_os_str(),
+            ]);
         }
         let mut p = multilog(&parent);
         let code = p.wait_exit();
@@ -896,8 +908,15 @@ fn root_multilog_follows_no_link_the_log_account_planted() {
             "lock" => format!("multilog: fatal: unable to lock directory ./main: {why}\n"),
             _ => format!("multilog: fatal: unable to open ./main/{name}: {why}\n"),
         };
-        assert_eq!([&script, &secret].map(|p| snapshot(p).unwrap()), before, "{name}");
-        assert!(std::fs::read_dir(&rootonly).unwrap().next().is_none(), "{name}");
+        assert_eq!(
+            [&script, &secret].map(|p| snapshot(p).unwrap()),
+            before,
+            "{name}"
+        );
+        assert!(
+            std::fs::read_dir(&rootonly).unwrap().next().is_none(),
+            "{name}"
+        );
         assert_eq!((code, err.as_str()), (Some(111), want.as_str()), "{name}");
     }
     // Planted while multilog runs, before rotations that run the processor: the
@@ -914,11 +933,29 @@ fn root_multilog_follows_no_link_the_log_account_planted() {
     must("current", || main.join("current").exists());
     for name in ["processed", "newstate"] {
         let at = main.join(name);
-        acct.run(&["ln".as_ref(), "-s".as_ref(), secret.as_os_str(), at.as_os_str()]);
+        acct.run(&[
+            "ln".as_ref(),
+            "-s".as_ref(),
+            secret.as_os_str(),
+            at.as_os_str(),
+        ]);
     }
     stdin.write_all(input.as_bytes()).unwrap();
     drop(stdin);
     assert_eq!(p.wait_exit(), Some(0));
     assert_eq!([&script, &secret].map(|p| snapshot(p).unwrap()), before);
-    same_bytes(&log_content(&main), input.as_bytes(), "logged through the processor");
+    same_bytes(
+        &log_content(&main),
+        input.as_bytes(),
+        "logged through the processor",
+    );
+    // The directory named on the command line is the operator's: a link to it is fine.
+    std::os::unix::fs::symlink(&main, parent.join("via-link")).unwrap();
+    let (code, err) = run_multilog(bin("multilog"), &parent, &["./via-link"], b"linked\n");
+    assert_eq!(code, 0, "{}", String::from_utf8_lossy(&err));
+    assert!(
+        std::fs::read(main.join("current"))
+            .unwrap()
+            .ends_with(b"linked\n")
+    );
 }
