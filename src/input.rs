@@ -5,7 +5,7 @@
 
 use nix::sys::mman::{MapFlags, MmapAdvise, ProtFlags, madvise, mmap, munmap};
 use std::num::NonZeroUsize;
-use std::os::fd::BorrowedFd;
+use std::os::fd::{BorrowedFd, OwnedFd};
 use std::ptr::NonNull;
 
 /// How much of the file is mapped at once: bounds what the mapping adds to RSS.
@@ -115,6 +115,61 @@ impl Drop for MappedInput<'_> {
     }
 }
 
+/// Looks at what a pipe holds without taking it: tee(2) copies it into a pipe of our
+/// own, which is read empty again. Lets a reader decide how much to take before taking
+/// it (multilog: no further than the next rotation).
+pub struct PipePeek {
+    r: OwnedFd,
+    w: OwnedFd,
+}
+
+/// What tee(2) copies at most: a pipe's default capacity.
+pub const PEEK_MAX: usize = 64 * 1024;
+
+impl PipePeek {
+    pub fn new() -> Option<PipePeek> {
+        use nix::fcntl::OFlag;
+        let (r, w) = nix::unistd::pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK).ok()?;
+        Some(PipePeek { r, w })
+    }
+
+    /// Copies the first bytes `src` holds (up to `buf.len()` and `PEEK_MAX`) into
+    /// `buf`, leaving them in `src`; None if `src` is no pipe, holds nothing now, or
+    /// is at its end: the caller then just reads.
+    pub fn peek(&mut self, src: BorrowedFd, buf: &mut [u8]) -> Option<usize> {
+        use std::os::fd::AsRawFd;
+        let len = buf.len().min(PEEK_MAX);
+        // SAFETY: tee(2) between two descriptors we hold; no memory is passed.
+        let n = unsafe {
+            libc::tee(
+                src.as_raw_fd(),
+                self.w.as_raw_fd(),
+                len,
+                libc::SPLICE_F_NONBLOCK,
+            )
+        };
+        if n <= 0 {
+            return None;
+        }
+        let n = n as usize;
+        let mut got = 0;
+        while got < n {
+            match nix::unistd::read(&self.r, &mut buf[got..n]) {
+                Ok(0) => break,
+                Ok(k) => got += k,
+                Err(nix::errno::Errno::EINTR) => {}
+                Err(_) => break,
+            }
+        }
+        if got < n {
+            // Cannot happen with a pipe only we use; start clean rather than trust it.
+            *self = PipePeek::new()?;
+            return None;
+        }
+        Some(n)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -149,6 +204,21 @@ mod tests {
         got.extend_from_slice(&rest);
         assert!(got == data[5..]);
         std::fs::remove_file(&path).unwrap();
+    }
+
+    #[test]
+    fn peek_leaves_the_bytes_in_the_pipe() {
+        let (r, w) = nix::unistd::pipe().unwrap();
+        nix::unistd::write(&w, b"hello\nworld\n").unwrap();
+        let mut p = PipePeek::new().unwrap();
+        let mut buf = [0u8; 8];
+        assert_eq!(p.peek(r.as_fd(), &mut buf), Some(8));
+        assert_eq!(&buf, b"hello\nwo");
+        let mut all = [0u8; 64];
+        assert_eq!(nix::unistd::read(&r, &mut all).unwrap(), 12);
+        assert_eq!(p.peek(r.as_fd(), &mut buf), None, "empty");
+        let f = std::fs::File::open("/dev/null").unwrap();
+        assert_eq!(p.peek(f.as_fd(), &mut buf), None, "no pipe");
     }
 
     #[test]

@@ -355,6 +355,17 @@ impl LogDir {
             .saturating_sub(self.size)
     }
 
+    /// Bytes in `current`, written or buffered.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// The size limit, and the size from which a line's end rotates the file.
+    pub fn limits(&self) -> (u64, u64) {
+        let max = self.settings.max_size;
+        (max, max.saturating_sub(NEAR_END))
+    }
+
     /// Whether `current` is full: the next byte starts a new file.
     pub fn is_full(&self) -> bool {
         self.size >= self.settings.max_size

@@ -236,6 +236,55 @@ impl Multilog {
         budget as usize
     }
 
+    /// How many of the bytes `next` (not yet taken from the input) may be read now so
+    /// that no log directory rotates before the last of them: exact where
+    /// `read_budget` must assume the worst. Every directory is assumed to take every
+    /// line; at least one byte.
+    pub fn fits(&self, next: &[u8]) -> usize {
+        let label = match self.stamp {
+            None => 0,
+            Some(Stamp::Tai64n) => crate::timestamp::LABEL_LEN as u64,
+            Some(Stamp::Iso) => ISO_LABEL_MAX as u64,
+        };
+        let held = match &self.line {
+            Line::Head(h) => h.len() as u64,
+            _ => 0,
+        };
+        let mut k = next.len();
+        for o in &self.outs {
+            let Out::Dir(d) = o else { continue };
+            let (max, limit) = d.limits();
+            let mut s = d.size() + held;
+            let mut at_start = !self.mid_line();
+            let mut i = 0;
+            while i < k {
+                let nl = memchr::memchr(b'\n', &next[i..k]).map(|j| i + j + 1);
+                let end = nl.unwrap_or(k);
+                let lab = if at_start { label } else { 0 };
+                let out = lab + (end - i) as u64;
+                if s + out > max {
+                    // The file fills inside this piece: read up to where it is full.
+                    let fit = max.saturating_sub(s).saturating_sub(lab) as usize;
+                    k = k.min((i + fit).max(1));
+                    break;
+                }
+                s += out;
+                if nl.is_some() {
+                    if s >= limit {
+                        // This newline rotates the file: the read ends with it.
+                        k = k.min(end);
+                        break;
+                    }
+                    at_start = true;
+                } else {
+                    at_start = false;
+                }
+                i = end;
+            }
+        }
+        k.max(1)
+    }
+
     /// Processes bytes read at one moment: every line that starts in them gets the
     /// same label. Everything is written out before it returns.
     pub fn feed(&mut self, chunk: &[u8]) {
@@ -519,6 +568,29 @@ mod tests {
         assert!(parse(&words("nx ./a")).is_err());
         assert!(parse(&words("rsoon ./a")).is_err());
         assert!(parse(&words("= ./a")).is_err());
+    }
+
+    #[test]
+    fn reads_end_where_a_rotation_would_fall() {
+        let dir = std::env::temp_dir().join(format!("svkit-fits-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir(&dir).unwrap();
+        let line = [&[b'x'; 99][..], b"\n"].concat();
+        let input = line.repeat(30);
+        for (script, want, label) in [("s4096", 2100, 0), ("t s4096", 1700, 26)] {
+            let mut w = words(script);
+            w.push(dir.join(script.replace(' ', "")).into_os_string());
+            let mut log = Multilog::open(parse(&w).unwrap()).unwrap();
+            // Lines of 100 bytes (126 with `t`): the one that ends at or past 2096
+            // bytes (the size limit less 2000) rotates the file, and the read ends there.
+            assert_eq!(log.fits(&input), want, "{script}");
+            let budget = log.read_budget(1 << 20);
+            assert!(budget <= want && budget > 0, "{script}: {budget}");
+            // Mid-line, 4096 bytes in one line: the read stops where the file is full.
+            log.feed(&[b'y'; 10]);
+            assert_eq!(log.fits(&[b'y'; 5000]), 4096 - 10 - label);
+        }
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

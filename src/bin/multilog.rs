@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use svkit::diag::{EXIT_OK, EXIT_TEMP, EXIT_USAGE, errstr, fatal, help_if_asked, ioerrstr};
-use svkit::input::MappedInput;
+use svkit::input::{MappedInput, PipePeek};
 use svkit::multilog::{Multilog, parse};
 use svkit::wakeup::{SelfPipe, timeout_until};
 
@@ -46,6 +46,7 @@ fn main() {
     let mut deadline = log.rotate_old();
     // A file as input never blocks: no poll, and no read copy (see svkit::input).
     let mut mapped = MappedInput::new(std::os::fd::AsFd::as_fd(&stdin));
+    let mut peek = mapped.is_none().then(PipePeek::new).flatten();
     loop {
         use nix::poll::{PollFd, PollFlags, poll};
         use std::os::fd::AsFd;
@@ -91,7 +92,16 @@ fn main() {
             let want = if terminating {
                 1
             } else {
-                log.read_budget(buf.len())
+                let budget = log.read_budget(buf.len());
+                // Near a rotation, look at what the pipe holds and take exactly what
+                // fits, instead of many reads each sized for the worst case.
+                match peek.as_mut().filter(|_| budget < buf.len()) {
+                    Some(p) => match p.peek(stdin.as_fd(), &mut buf) {
+                        Some(n) => log.fits(&buf[..n]).max(budget),
+                        None => budget,
+                    },
+                    None => budget,
+                }
             };
             match nix::unistd::read(&stdin, &mut buf[..want]) {
                 Ok(0) => break,
