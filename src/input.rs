@@ -121,6 +121,8 @@ impl Drop for MappedInput<'_> {
 pub struct PipePeek {
     r: OwnedFd,
     w: OwnedFd,
+    /// Where `consume` puts what it takes: spliced there, not copied.
+    null: Option<std::fs::File>,
 }
 
 /// What tee(2) copies at most: a pipe's default capacity.
@@ -130,7 +132,51 @@ impl PipePeek {
     pub fn new() -> Option<PipePeek> {
         use nix::fcntl::OFlag;
         let (r, w) = nix::unistd::pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK).ok()?;
-        Some(PipePeek { r, w })
+        let null = std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/null")
+            .ok();
+        Some(PipePeek { r, w, null })
+    }
+
+    /// Takes `n` bytes off `src` (a pipe that holds them: a `peek` saw them) without
+    /// copying them: splice(2) to /dev/null, or read(2) where that fails.
+    pub fn consume(&mut self, src: BorrowedFd, mut n: usize) -> Result<(), nix::errno::Errno> {
+        use nix::errno::Errno;
+        use std::os::fd::AsRawFd;
+        while n > 0 {
+            let done = match &self.null {
+                // SAFETY: splice(2) between two descriptors we hold, no offsets.
+                Some(null) => Errno::result(unsafe {
+                    libc::splice(
+                        src.as_raw_fd(),
+                        std::ptr::null_mut(),
+                        null.as_raw_fd(),
+                        std::ptr::null_mut(),
+                        n,
+                        0,
+                    )
+                }),
+                None => Err(Errno::EINVAL),
+            };
+            match done {
+                Ok(0) => return Err(Errno::EPIPE),
+                Ok(k) => n -= k as usize,
+                Err(Errno::EINTR) => {}
+                Err(Errno::EINVAL) if self.null.is_some() => self.null = None,
+                Err(Errno::EINVAL) => {
+                    let mut scratch = [0u8; 4096];
+                    match nix::unistd::read(src, &mut scratch[..n.min(4096)]) {
+                        Ok(0) => return Err(Errno::EPIPE),
+                        Ok(k) => n -= k,
+                        Err(Errno::EINTR) => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
     }
 
     /// Copies the first bytes `src` holds (up to `buf.len()` and `PEEK_MAX`) into
@@ -214,8 +260,10 @@ mod tests {
         let mut buf = [0u8; 8];
         assert_eq!(p.peek(r.as_fd(), &mut buf), Some(8));
         assert_eq!(&buf, b"hello\nwo");
+        p.consume(r.as_fd(), 6).unwrap();
         let mut all = [0u8; 64];
-        assert_eq!(nix::unistd::read(&r, &mut all).unwrap(), 12);
+        assert_eq!(nix::unistd::read(&r, &mut all).unwrap(), 6);
+        assert_eq!(&all[..6], b"world\n");
         assert_eq!(p.peek(r.as_fd(), &mut buf), None, "empty");
         let f = std::fs::File::open("/dev/null").unwrap();
         assert_eq!(p.peek(f.as_fd(), &mut buf), None, "no pipe");

@@ -76,6 +76,9 @@ pub struct LogDir {
     started: Option<Instant>,
     /// Bytes written to `current` since its write-back was last started.
     unsynced: usize,
+    /// A line ended near the size limit: `current` is rotated before the next byte, or
+    /// by `rotate_if_due` once the caller has settled what it read.
+    due: bool,
 }
 
 /// Why a log directory could not be opened; the message says which path.
@@ -326,6 +329,7 @@ impl LogDir {
             buf: Vec::with_capacity(BUF),
             started: (size > 0).then(Instant::now),
             unsynced: 0,
+            due: false,
         };
         d.trim();
         Ok(d)
@@ -374,6 +378,7 @@ impl LogDir {
     /// Appends part of a line; `ends_line` when `bytes` ends with its newline. A line
     /// that would pass the size limit is split there, as daemontools does.
     pub fn write(&mut self, mut bytes: &[u8], ends_line: bool) {
+        self.rotate_if_due();
         if self.started.is_none() && !bytes.is_empty() {
             self.started = Some(Instant::now());
         }
@@ -386,7 +391,7 @@ impl LogDir {
         }
         self.push(bytes);
         if ends_line && self.size + NEAR_END >= self.settings.max_size {
-            self.rotate();
+            self.due = true;
         }
     }
 
@@ -461,6 +466,7 @@ impl LogDir {
     /// Finishes `current` (fsync, mode 0744), archives it (through the processor if
     /// there is one), starts a new `current`, and removes the oldest archives.
     pub fn rotate(&mut self) {
+        self.due = false;
         self.flush();
         if self.size == 0 {
             return;
@@ -551,8 +557,17 @@ impl LogDir {
         }
     }
 
+    /// The rotation a line's end made due, if any: its place in the log is the same
+    /// whether it happens now or before the next byte.
+    pub fn rotate_if_due(&mut self) {
+        if self.due {
+            self.rotate();
+        }
+    }
+
     /// At the end: everything written and fsynced, `current` marked complete (0744).
     pub fn finish(&mut self) {
+        self.rotate_if_due();
         self.flush();
         let cur = self.dir.show("current");
         retry(

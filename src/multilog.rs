@@ -223,6 +223,7 @@ impl Multilog {
         let mut budget = max.max(1) as u64;
         for o in &mut self.outs {
             if let Out::Dir(d) = o {
+                d.rotate_if_due();
                 if mid && d.is_full() {
                     d.rotate();
                 }
@@ -286,8 +287,17 @@ impl Multilog {
     }
 
     /// Processes bytes read at one moment: every line that starts in them gets the
-    /// same label. Everything is written out before it returns.
+    /// same label. Everything is written out and rotations done before it returns.
     pub fn feed(&mut self, chunk: &[u8]) {
+        self.feed_logs(chunk);
+        self.settle();
+    }
+
+    /// Like `feed`, but stops once the log directories and status files have the
+    /// bytes: stderr and a rotation that the last line made due wait for `settle`, so
+    /// that a caller can take the bytes off its input in between, when nothing can
+    /// block (the rotation's fsync and processor, or a full stderr pipe, would).
+    pub fn feed_logs(&mut self, chunk: &[u8]) {
         let label = self.label();
         let mut rest = chunk;
         while !rest.is_empty() {
@@ -298,7 +308,17 @@ impl Multilog {
             rest = &rest[piece.len()..];
             self.piece(&label, piece, ends);
         }
-        self.flush();
+        self.flush_logs();
+    }
+
+    /// Writes stderr and does the rotations `feed_logs` left due.
+    pub fn settle(&mut self) {
+        self.flush_stderr();
+        for o in &mut self.outs {
+            if let Out::Dir(d) = o {
+                d.rotate_if_due();
+            }
+        }
     }
 
     /// At end of input: a last line without its newline gets one.
@@ -465,6 +485,18 @@ impl Multilog {
     /// Log directories write their buffers first, then status files and stderr: a
     /// stderr that blocks (a full pipe) must not hold lines that were read.
     fn flush(&mut self) {
+        self.flush_logs();
+        self.flush_stderr();
+    }
+
+    fn flush_stderr(&mut self) {
+        if !self.stderr_buf.is_empty() {
+            let _ = std::io::stderr().write_all(&self.stderr_buf);
+            self.stderr_buf.clear();
+        }
+    }
+
+    fn flush_logs(&mut self) {
         for o in &mut self.outs {
             if let Out::Dir(d) = o {
                 d.flush();
@@ -483,10 +515,6 @@ impl Multilog {
                     || f.write_all_at(&rec, 0),
                 );
             }
-        }
-        if !self.stderr_buf.is_empty() {
-            let _ = std::io::stderr().write_all(&self.stderr_buf);
-            self.stderr_buf.clear();
         }
     }
 }

@@ -87,33 +87,54 @@ fn main() {
                 None => mapped = None,
             }
         } else if input_ready {
-            // A stream is read one byte at a time after TERM, and otherwise no further
-            // than the next possible rotation: what was read is written before it.
-            let want = if terminating {
-                1
-            } else {
-                let budget = log.read_budget(buf.len());
-                // Near a rotation, look at what the pipe holds and take exactly what
-                // fits, instead of many reads each sized for the worst case.
-                match peek.as_mut().filter(|_| budget < buf.len()) {
-                    Some(p) => match p.peek(stdin.as_fd(), &mut buf) {
-                        Some(n) => log.fits(&buf[..n]).max(budget),
-                        None => budget,
-                    },
-                    None => budget,
+            // From a pipe: look at what it holds, log what fits before the next
+            // rotation, and only then take it off the pipe, before the rotation and
+            // stderr: a SIGKILL at any moment neither loses nor repeats a line.
+            let peeked = match terminating {
+                true => None,
+                false => {
+                    let budget = log.read_budget(buf.len());
+                    Some(
+                        peek.as_mut()
+                            .and_then(|p| p.peek(stdin.as_fd(), &mut buf))
+                            .map(|n| log.fits(&buf[..n]).max(budget).min(n))
+                            .ok_or(budget),
+                    )
                 }
             };
-            match nix::unistd::read(&stdin, &mut buf[..want]) {
-                Ok(0) => break,
-                Ok(n) => log.feed(&buf[..n]),
-                Err(nix::errno::Errno::EINTR | nix::errno::Errno::EAGAIN) => {}
-                Err(e) => {
-                    log.finish();
-                    fatal(
-                        "multilog",
-                        EXIT_TEMP,
-                        &format!("unable to read input: {}", errstr(e)),
-                    );
+            match peeked {
+                Some(Ok(k)) => {
+                    log.feed_logs(&buf[..k]);
+                    if let Some(Err(e)) = peek.as_mut().map(|p| p.consume(stdin.as_fd(), k)) {
+                        log.finish();
+                        fatal(
+                            "multilog",
+                            EXIT_TEMP,
+                            &format!("unable to read input: {}", errstr(e)),
+                        );
+                    }
+                    log.settle();
+                }
+                // No pipe (or nothing in it: the end of input), or TERM: read(2), one
+                // byte at a time after TERM, else no further than the next rotation.
+                other => {
+                    let want = match other {
+                        Some(Err(budget)) => budget,
+                        _ => 1,
+                    };
+                    match nix::unistd::read(&stdin, &mut buf[..want]) {
+                        Ok(0) => break,
+                        Ok(n) => log.feed(&buf[..n]),
+                        Err(nix::errno::Errno::EINTR | nix::errno::Errno::EAGAIN) => {}
+                        Err(e) => {
+                            log.finish();
+                            fatal(
+                                "multilog",
+                                EXIT_TEMP,
+                                &format!("unable to read input: {}", errstr(e)),
+                            );
+                        }
+                    }
                 }
             }
         }
