@@ -5,7 +5,7 @@
 
 use nix::sys::mman::{MapFlags, MmapAdvise, ProtFlags, madvise, mmap, munmap};
 use std::num::NonZeroUsize;
-use std::os::fd::{BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::ptr::NonNull;
 
 /// How much of the file is mapped at once: bounds what the mapping adds to RSS.
@@ -125,13 +125,28 @@ pub struct PipePeek {
     null: Option<std::fs::File>,
 }
 
-/// What tee(2) copies at most: a pipe's default capacity.
-pub const PEEK_MAX: usize = 64 * 1024;
+/// What tee(2) copies at most: our pipe's capacity, when it can be made that large
+/// (else the default 64 KiB).
+pub const PEEK_MAX: usize = 256 * 1024;
+
+/// The capacity `grow` asks for: the default limit for unprivileged processes
+/// (/proc/sys/fs/pipe-max-size).
+pub const PIPE_WANT: usize = 1 << 20;
+
+/// Makes a pipe hold at least `size` bytes if it holds less and the kernel allows;
+/// quietly does nothing otherwise (not a pipe, over the limit).
+pub fn grow(fd: BorrowedFd, size: usize) {
+    use nix::fcntl::{FcntlArg, fcntl};
+    if fcntl(fd, FcntlArg::F_GETPIPE_SZ).is_ok_and(|n| (n as usize) < size) {
+        let _ = fcntl(fd, FcntlArg::F_SETPIPE_SZ(size as libc::c_int));
+    }
+}
 
 impl PipePeek {
     pub fn new() -> Option<PipePeek> {
         use nix::fcntl::OFlag;
         let (r, w) = nix::unistd::pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK).ok()?;
+        grow(w.as_fd(), PEEK_MAX);
         let null = std::fs::OpenOptions::new()
             .write(true)
             .open("/dev/null")

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use svkit::diag::{EXIT_OK, EXIT_TEMP, EXIT_USAGE, errstr, fatal, help_if_asked, ioerrstr};
-use svkit::input::{MappedInput, PipePeek};
+use svkit::input::{MappedInput, PIPE_WANT, PipePeek, grow};
 use svkit::multilog::{Multilog, parse};
 use svkit::wakeup::{SelfPipe, timeout_until};
 
@@ -47,6 +47,11 @@ fn main() {
     // A file as input never blocks: no poll, and no read copy (see svkit::input).
     let mut mapped = MappedInput::new(std::os::fd::AsFd::as_fd(&stdin));
     let mut peek = mapped.is_none().then(PipePeek::new).flatten();
+    if peek.is_some() {
+        // Input stays in the pipe until it is written: a larger pipe lets the writer
+        // go on meanwhile (and keeps more for the next multilog).
+        grow(std::os::fd::AsFd::as_fd(&stdin), PIPE_WANT);
+    }
     loop {
         use nix::poll::{PollFd, PollFlags, poll};
         use std::os::fd::AsFd;
