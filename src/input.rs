@@ -5,7 +5,7 @@
 
 use nix::sys::mman::{MapFlags, MmapAdvise, ProtFlags, madvise, mmap, munmap};
 use std::num::NonZeroUsize;
-use std::os::fd::BorrowedFd;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::ptr::NonNull;
 
 /// How much of the file is mapped at once: bounds what the mapping adds to RSS.
@@ -115,6 +115,122 @@ impl Drop for MappedInput<'_> {
     }
 }
 
+/// Looks at what a pipe holds without taking it: tee(2) copies it into a pipe of our
+/// own, which is read empty again. Lets a reader decide how much to take before taking
+/// it (multilog: no further than the next rotation).
+pub struct PipePeek {
+    r: OwnedFd,
+    w: OwnedFd,
+    /// Where `consume` puts what it takes: spliced there, not copied.
+    null: Option<std::fs::File>,
+}
+
+/// What tee(2) copies at most: our pipe's capacity, when it can be made that large
+/// (else the default 64 KiB).
+pub const PEEK_MAX: usize = 256 * 1024;
+
+/// The capacity `grow` asks for: the default limit for unprivileged processes
+/// (/proc/sys/fs/pipe-max-size).
+pub const PIPE_WANT: usize = 1 << 20;
+
+/// Makes a pipe hold at least `size` bytes if it holds less and the kernel allows;
+/// quietly does nothing otherwise (not a pipe, over the limit).
+pub fn grow(fd: BorrowedFd, size: usize) {
+    use nix::fcntl::{FcntlArg, fcntl};
+    if fcntl(fd, FcntlArg::F_GETPIPE_SZ).is_ok_and(|n| (n as usize) < size) {
+        let _ = fcntl(fd, FcntlArg::F_SETPIPE_SZ(size as libc::c_int));
+    }
+}
+
+impl PipePeek {
+    pub fn new() -> Option<PipePeek> {
+        use nix::fcntl::OFlag;
+        let (r, w) = nix::unistd::pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK).ok()?;
+        grow(w.as_fd(), PEEK_MAX);
+        let null = std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/null")
+            .ok();
+        Some(PipePeek { r, w, null })
+    }
+
+    /// Takes `n` bytes off `src` (a pipe that holds them: a `peek` saw them) without
+    /// copying them: splice(2) to /dev/null, or read(2) where that fails.
+    pub fn consume(&mut self, src: BorrowedFd, mut n: usize) -> Result<(), nix::errno::Errno> {
+        use nix::errno::Errno;
+        use std::os::fd::AsRawFd;
+        while n > 0 {
+            let done = match &self.null {
+                // SAFETY: splice(2) between two descriptors we hold, no offsets.
+                Some(null) => Errno::result(unsafe {
+                    libc::splice(
+                        src.as_raw_fd(),
+                        std::ptr::null_mut(),
+                        null.as_raw_fd(),
+                        std::ptr::null_mut(),
+                        n,
+                        0,
+                    )
+                }),
+                None => Err(Errno::EINVAL),
+            };
+            match done {
+                Ok(0) => return Err(Errno::EPIPE),
+                Ok(k) => n -= k as usize,
+                Err(Errno::EINTR) => {}
+                Err(Errno::EINVAL) if self.null.is_some() => self.null = None,
+                Err(Errno::EINVAL) => {
+                    let mut scratch = [0u8; 4096];
+                    match nix::unistd::read(src, &mut scratch[..n.min(4096)]) {
+                        Ok(0) => return Err(Errno::EPIPE),
+                        Ok(k) => n -= k,
+                        Err(Errno::EINTR) => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    /// Copies the first bytes `src` holds (up to `buf.len()` and `PEEK_MAX`) into
+    /// `buf`, leaving them in `src`; None if `src` is no pipe, holds nothing now, or
+    /// is at its end: the caller then just reads.
+    pub fn peek(&mut self, src: BorrowedFd, buf: &mut [u8]) -> Option<usize> {
+        use std::os::fd::AsRawFd;
+        let len = buf.len().min(PEEK_MAX);
+        // SAFETY: tee(2) between two descriptors we hold; no memory is passed.
+        let n = unsafe {
+            libc::tee(
+                src.as_raw_fd(),
+                self.w.as_raw_fd(),
+                len,
+                libc::SPLICE_F_NONBLOCK,
+            )
+        };
+        if n <= 0 {
+            return None;
+        }
+        let n = n as usize;
+        let mut got = 0;
+        while got < n {
+            match nix::unistd::read(&self.r, &mut buf[got..n]) {
+                Ok(0) => break,
+                Ok(k) => got += k,
+                Err(nix::errno::Errno::EINTR) => {}
+                Err(_) => break,
+            }
+        }
+        if got < n {
+            // Cannot happen with a pipe only we use; start clean rather than trust it.
+            *self = PipePeek::new()?;
+            return None;
+        }
+        Some(n)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -149,6 +265,23 @@ mod tests {
         got.extend_from_slice(&rest);
         assert!(got == data[5..]);
         std::fs::remove_file(&path).unwrap();
+    }
+
+    #[test]
+    fn peek_leaves_the_bytes_in_the_pipe() {
+        let (r, w) = nix::unistd::pipe().unwrap();
+        nix::unistd::write(&w, b"hello\nworld\n").unwrap();
+        let mut p = PipePeek::new().unwrap();
+        let mut buf = [0u8; 8];
+        assert_eq!(p.peek(r.as_fd(), &mut buf), Some(8));
+        assert_eq!(&buf, b"hello\nwo");
+        p.consume(r.as_fd(), 6).unwrap();
+        let mut all = [0u8; 64];
+        assert_eq!(nix::unistd::read(&r, &mut all).unwrap(), 6);
+        assert_eq!(&all[..6], b"world\n");
+        assert_eq!(p.peek(r.as_fd(), &mut buf), None, "empty");
+        let f = std::fs::File::open("/dev/null").unwrap();
+        assert_eq!(p.peek(f.as_fd(), &mut buf), None, "no pipe");
     }
 
     #[test]

@@ -2,14 +2,27 @@
 //! and the processor's `previous`/`processed`/`newstate`, kept in daemontools' layout.
 //! Every finished file is fsynced before it is renamed, and the directory after; a
 //! write that fails pauses and is retried, so no line is ever dropped.
+//!
+//! The directory may belong to an account that multilog (often root) must not trust:
+//! every file in it is opened relative to the directory's descriptor, never through a
+//! symbolic link, never blocking on a FIFO, and kept only if it is a regular file with
+//! one link, owned by multilog's account or the directory's owner; new files are
+//! created with O_EXCL, modes are set on descriptors, and renames and removals name
+//! entries of that descriptor only.
 
 use crate::diag::{ioerrstr, warn};
 use crate::tai64::Tai64N;
 use crate::timestamp::label;
-use nix::fcntl::{Flock, FlockArg};
-use std::fs::{File, OpenOptions};
+use nix::errno::Errno;
+use nix::fcntl::{AtFlags, Flock, FlockArg, OFlag, RenameFlags, openat, renameat, renameat2};
+use nix::sys::stat::{FileStat, Mode, fstat, fstatat};
+use nix::unistd::{UnlinkatFlags, unlinkat};
+use std::ffi::OsString;
+use std::fs::File;
 use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::unix::ffi::OsStringExt;
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -34,7 +47,7 @@ pub struct Settings {
     pub max_size: u64,
     /// How many files to keep, `current` included.
     pub num: usize,
-    pub processor: Option<String>,
+    pub processor: Option<std::ffi::OsString>,
     /// Rotate a non-empty `current` once it is this old (svkit's `r` action).
     pub max_age: Option<Duration>,
 }
@@ -52,7 +65,7 @@ impl Default for Settings {
 
 /// An open log directory.
 pub struct LogDir {
-    path: PathBuf,
+    dir: Dir,
     settings: Settings,
     _lock: Flock<File>,
     current: File,
@@ -63,14 +76,168 @@ pub struct LogDir {
     started: Option<Instant>,
     /// Bytes written to `current` since its write-back was last started.
     unsynced: usize,
+    /// A line ended near the size limit: `current` is rotated before the next byte, or
+    /// by `rotate_if_due` once the caller has settled what it read.
+    due: bool,
 }
 
 /// Why a log directory could not be opened; the message says which path.
 #[derive(Debug)]
 pub struct OpenError(pub String);
 
-fn file_at(dir: &Path, name: &str) -> PathBuf {
-    dir.join(name)
+/// A log directory held open: every name multilog uses is looked up in it.
+struct Dir {
+    fd: OwnedFd,
+    /// The directory's owner: the files it made are trusted like our own.
+    uid: u32,
+    /// As given on the command line, for messages (and the processor's `PWD`).
+    path: PathBuf,
+}
+
+/// Why a file of the directory is refused.
+fn refused(why: &str) -> std::io::Error {
+    std::io::Error::other(why.to_string())
+}
+
+impl Dir {
+    /// Makes (0700) and opens the directory. The path itself is the operator's
+    /// argument and may be a symbolic link; nothing inside it is followed.
+    fn open(path: &Path) -> std::io::Result<Dir> {
+        match std::fs::DirBuilder::new().mode(0o700).create(path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(e),
+        }
+        let fd = openat(
+            nix::fcntl::AT_FDCWD,
+            path,
+            OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC | OFlag::O_NONBLOCK,
+            Mode::empty(),
+        )?;
+        let uid = fstat(&fd)?.st_uid;
+        Ok(Dir {
+            fd,
+            uid,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// `path/name`, for messages.
+    fn show(&self, name: &str) -> PathBuf {
+        self.path.join(name)
+    }
+
+    /// Opens `name` with `flags` (O_CREAT may be among them, with `mode`): no symbolic
+    /// link, no blocking open of a FIFO, and only a regular file with one link owned by
+    /// us or by the directory's owner is kept.
+    fn open_file(&self, name: &str, flags: OFlag, mode: u32) -> std::io::Result<File> {
+        let flags = flags | OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC;
+        let fd = match openat(&self.fd, name, flags, Mode::from_bits_truncate(mode)) {
+            // One name in a directory we hold: ELOOP can only be that name.
+            Err(Errno::ELOOP) => return Err(refused("is a symbolic link")),
+            r => r?,
+        };
+        self.check(&fstat(&fd)?)?;
+        Ok(File::from(fd))
+    }
+
+    /// Creates `name` afresh (0644): whatever had the name is removed first, and the
+    /// new file is made with O_EXCL, so nothing planted there is opened.
+    fn create_new(&self, name: &str) -> std::io::Result<File> {
+        self.remove(name)?;
+        self.open_file(
+            name,
+            OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL,
+            0o644,
+        )
+    }
+
+    fn check(&self, st: &FileStat) -> std::io::Result<()> {
+        if st.st_mode & libc::S_IFMT != libc::S_IFREG {
+            return Err(refused("not a regular file"));
+        }
+        if st.st_nlink > 1 {
+            return Err(refused("has other links"));
+        }
+        let me = nix::unistd::geteuid().as_raw();
+        if st.st_uid != me && st.st_uid != self.uid {
+            return Err(refused("owned by another account"));
+        }
+        Ok(())
+    }
+
+    /// What `name` is, without following it; None if there is no such entry.
+    fn stat(&self, name: &str) -> std::io::Result<Option<FileStat>> {
+        match fstatat(&self.fd, name, AtFlags::AT_SYMLINK_NOFOLLOW) {
+            Ok(st) => Ok(Some(st)),
+            Err(Errno::ENOENT) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Refuses anything but a regular file at `name` (a missing one is fine).
+    fn expect_regular(&self, name: &str) -> std::io::Result<()> {
+        match self.stat(name)? {
+            Some(st) if st.st_mode & libc::S_IFMT == libc::S_IFLNK => {
+                Err(refused("is a symbolic link"))
+            }
+            Some(st) if st.st_mode & libc::S_IFMT != libc::S_IFREG => {
+                Err(refused("not a regular file"))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Whether `name` is a regular file marked complete (mode 0744's user x bit).
+    fn is_complete(&self, name: &str) -> bool {
+        matches!(self.stat(name), Ok(Some(st))
+            if st.st_mode & libc::S_IFMT == libc::S_IFREG && st.st_mode & 0o100 != 0)
+    }
+
+    /// Removes the entry `name` (a symbolic link itself, never its target); a missing
+    /// one is fine.
+    fn remove(&self, name: impl AsRef<std::ffi::OsStr>) -> std::io::Result<()> {
+        match unlinkat(&self.fd, name.as_ref(), UnlinkatFlags::NoRemoveDir) {
+            Ok(()) | Err(Errno::ENOENT) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    fn rename(&self, from: &str, to: &str) -> std::io::Result<()> {
+        Ok(renameat(&self.fd, from, &self.fd, to)?)
+    }
+
+    fn sync(&self) -> std::io::Result<()> {
+        Ok(nix::unistd::fsync(&self.fd)?)
+    }
+
+    /// The names in the directory, read through its descriptor.
+    fn list(&self) -> std::io::Result<Vec<OsString>> {
+        let fd = nix::unistd::dup(&self.fd)?;
+        // SAFETY: fdopendir takes ownership of a descriptor we own (the dup, released
+        // here); on failure it is still ours and closed below.
+        let dirp = unsafe { libc::fdopendir(fd.as_raw_fd()) };
+        if dirp.is_null() {
+            return Err(std::io::Error::last_os_error());
+        }
+        std::mem::forget(fd);
+        // SAFETY: rewinding our own open DIR (the dup shares the offset of `self.fd`).
+        unsafe { libc::rewinddir(dirp) };
+        let mut names = Vec::new();
+        loop {
+            // SAFETY: readdir on our open DIR; the entry is read before the next call.
+            let ent = unsafe { libc::readdir(dirp) };
+            if ent.is_null() {
+                break;
+            }
+            // SAFETY: d_name of a live dirent is a NUL-terminated string.
+            let name = unsafe { std::ffi::CStr::from_ptr((*ent).d_name.as_ptr()) };
+            names.push(OsString::from_vec(name.to_bytes().to_vec()));
+        }
+        // SAFETY: closes the DIR (and the dup) exactly once.
+        unsafe { libc::closedir(dirp) };
+        Ok(names)
+    }
 }
 
 /// Repeats `op` until it succeeds, saying why it pauses each time.
@@ -86,36 +253,26 @@ pub fn retry<T>(what: impl Fn() -> String, mut op: impl FnMut() -> std::io::Resu
     }
 }
 
-fn sync_dir(dir: &Path) -> std::io::Result<()> {
-    File::open(dir)?.sync_all()
-}
-
 fn archive_name(suffix: char) -> String {
     let l = label(Tai64N::now());
     format!("{}.{suffix}", std::str::from_utf8(&l[..25]).unwrap_or("@"))
 }
 
 impl LogDir {
-    /// Creates and locks the directory and recovers from a crash: an unfinished
+    /// Creates, opens and locks the directory and recovers from a crash: an unfinished
     /// `current` (not mode 0744) becomes `@TAI64N.u`, and so does an interrupted
-    /// processor's `previous`, unless its `processed` was marked complete.
+    /// processor's `previous`, unless its `processed` was marked complete. A symbolic
+    /// link or other non-regular file where multilog keeps a file is refused.
     pub fn open(path: &Path, settings: Settings) -> Result<LogDir, OpenError> {
         let show = path.display();
-        match std::fs::DirBuilder::new().mode(0o700).create(path) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-            Err(e) => {
-                return Err(OpenError(format!(
-                    "unable to open directory {show}: {}",
-                    ioerrstr(&e)
-                )));
-            }
-        }
-        let lockfile = OpenOptions::new()
-            .append(true)
-            .create(true)
-            .mode(0o600)
-            .open(file_at(path, "lock"))
+        let dir = Dir::open(path)
+            .map_err(|e| OpenError(format!("unable to open directory {show}: {}", ioerrstr(&e))))?;
+        let lockfile = dir
+            .open_file(
+                "lock",
+                OFlag::O_WRONLY | OFlag::O_APPEND | OFlag::O_CREAT,
+                0o600,
+            )
             .map_err(|e| OpenError(format!("unable to lock directory {show}: {}", ioerrstr(&e))))?;
         let lock = Flock::lock(lockfile, FlockArg::LockExclusiveNonblock).map_err(|(_, e)| {
             OpenError(format!(
@@ -123,38 +280,48 @@ impl LogDir {
                 crate::diag::errstr(e)
             ))
         })?;
-        let cur = file_at(path, "current");
-        let finished = std::fs::metadata(&cur).map(|m| m.permissions().mode() & 0o100 != 0);
-        if !matches!(finished, Ok(true)) {
+        for name in ["current", "state", "previous", "processed", "newstate"] {
+            dir.expect_regular(name).map_err(|e| {
+                OpenError(format!(
+                    "unable to open {}: {}",
+                    dir.show(name).display(),
+                    ioerrstr(&e)
+                ))
+            })?;
+        }
+        if !dir.is_complete("current") {
             // No cleanly finished `current`: recover as daemontools does. A `processed`
             // marked complete (0744) is the archive of `previous`; otherwise `previous`
             // and `current` are kept as unfinished (.u) files and `state` starts empty.
-            let at = |n: &str| file_at(path, n);
-            let _ = std::fs::remove_file(at("newstate"));
-            let processed_done = std::fs::metadata(at("processed"))
-                .is_ok_and(|m| m.permissions().mode() & 0o100 != 0);
-            if processed_done {
-                let _ = std::fs::remove_file(at("previous"));
-                archive(path, "processed", 's');
+            let _ = dir.remove("newstate");
+            if dir.is_complete("processed") {
+                let _ = dir.remove("previous");
+                archive(&dir, "processed", 's');
             } else {
-                let _ = std::fs::remove_file(at("processed"));
-                archive(path, "previous", 'u');
+                let _ = dir.remove("processed");
+                archive(&dir, "previous", 'u');
             }
-            archive(path, "current", 'u');
-            let _ = std::fs::remove_file(at("state"));
+            archive(&dir, "current", 'u');
+            let _ = dir.remove("state");
         }
-        if !file_at(path, "state").exists() {
-            let _ = OpenOptions::new()
-                .write(true)
-                .create(true)
-                .truncate(false)
-                .mode(0o644)
-                .open(file_at(path, "state"));
+        let state = dir.open_file("state", OFlag::O_WRONLY | OFlag::O_CREAT, 0o644);
+        if let Err(e) = state {
+            return Err(OpenError(format!(
+                "unable to open {}: {}",
+                dir.show("state").display(),
+                ioerrstr(&e)
+            )));
         }
-        let current = Self::open_current(path)?;
+        let current = Self::create_current(&dir, false).map_err(|e| {
+            OpenError(format!(
+                "unable to open {}: {}",
+                dir.show("current").display(),
+                ioerrstr(&e)
+            ))
+        })?;
         let size = current.metadata().map(|m| m.len()).unwrap_or(0);
         let mut d = LogDir {
-            path: path.to_path_buf(),
+            dir,
             settings,
             _lock: lock,
             current,
@@ -162,40 +329,56 @@ impl LogDir {
             buf: Vec::with_capacity(BUF),
             started: (size > 0).then(Instant::now),
             unsynced: 0,
+            due: false,
         };
         d.trim();
         Ok(d)
     }
 
-    fn open_current(path: &Path) -> Result<File, OpenError> {
-        Self::create_current(path).map_err(|e| {
-            let cur = file_at(path, "current");
-            OpenError(format!(
-                "unable to open {}: {}",
-                cur.display(),
-                ioerrstr(&e)
-            ))
-        })
-    }
-
-    fn create_current(path: &Path) -> std::io::Result<File> {
-        let f = OpenOptions::new()
-            .append(true)
-            .create(true)
-            .mode(0o644)
-            .open(file_at(path, "current"))?;
-        // Being written: not marked complete.
+    /// Opens `current` for appending (`fresh`: a new one, right after a rotation moved
+    /// the old away) and marks it as being written (0644), on the descriptor.
+    fn create_current(dir: &Dir, fresh: bool) -> std::io::Result<File> {
+        let mut flags = OFlag::O_WRONLY | OFlag::O_APPEND | OFlag::O_CREAT;
+        if fresh {
+            flags |= OFlag::O_EXCL;
+        }
+        let f = dir.open_file("current", flags, 0o644)?;
         f.set_permissions(std::fs::Permissions::from_mode(0o644))?;
         Ok(f)
     }
 
     pub fn path(&self) -> &Path {
-        &self.path
+        &self.dir.path
+    }
+
+    /// Bytes `current` takes before a line ending in them may rotate it.
+    pub fn room(&self) -> u64 {
+        self.settings
+            .max_size
+            .saturating_sub(NEAR_END)
+            .saturating_sub(self.size)
+    }
+
+    /// Bytes in `current`, written or buffered.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// The size limit, and the size from which a line's end rotates the file.
+    pub fn limits(&self) -> (u64, u64) {
+        let max = self.settings.max_size;
+        (max, max.saturating_sub(NEAR_END))
+    }
+
+    /// Whether `current` is full: the next byte starts a new file.
+    pub fn is_full(&self) -> bool {
+        self.size >= self.settings.max_size
     }
 
     /// Appends part of a line; `ends_line` when `bytes` ends with its newline. A line
     /// that would pass the size limit is split there, as daemontools does.
     pub fn write(&mut self, mut bytes: &[u8], ends_line: bool) {
+        self.rotate_if_due();
         if self.started.is_none() && !bytes.is_empty() {
             self.started = Some(Instant::now());
         }
@@ -208,7 +391,7 @@ impl LogDir {
         }
         self.push(bytes);
         if ends_line && self.size + NEAR_END >= self.settings.max_size {
-            self.rotate();
+            self.due = true;
         }
     }
 
@@ -235,7 +418,7 @@ impl LogDir {
     }
 
     fn write_out(&mut self, mut bytes: &[u8]) {
-        let cur = file_at(&self.path, "current");
+        let cur = self.dir.show("current");
         while !bytes.is_empty() {
             let n = retry(
                 || format!("unable to write to {}", cur.display()),
@@ -283,15 +466,17 @@ impl LogDir {
     /// Finishes `current` (fsync, mode 0744), archives it (through the processor if
     /// there is one), starts a new `current`, and removes the oldest archives.
     pub fn rotate(&mut self) {
+        self.due = false;
         self.flush();
         if self.size == 0 {
             return;
         }
-        let cur = file_at(&self.path, "current");
+        let cur = self.dir.show("current");
         retry(
             || format!("unable to fsync {}", cur.display()),
             || self.current.sync_all(),
         );
+        // On the descriptor: whatever the name `current` points at now is not touched.
         retry(
             || format!("unable to chmod {}", cur.display()),
             || {
@@ -300,19 +485,18 @@ impl LogDir {
             },
         );
         if self.settings.processor.is_some() {
-            let prev = file_at(&self.path, "previous");
             retry(
                 || format!("unable to rename {}", cur.display()),
-                || std::fs::rename(&cur, &prev),
+                || self.dir.rename("current", "previous"),
             );
-            sync_dir_retrying(&self.path);
+            sync_dir_retrying(&self.dir);
             self.process_previous();
         } else {
-            archive(&self.path, "current", 's');
+            archive(&self.dir, "current", 's');
         }
         self.current = retry(
             || format!("unable to create {}", cur.display()),
-            || Self::create_current(&self.path),
+            || Self::create_current(&self.dir, true),
         );
         self.size = 0;
         self.unsynced = 0;
@@ -326,24 +510,33 @@ impl LogDir {
         let Some(proc_) = self.settings.processor.clone() else {
             return;
         };
-        let dir = self.path.clone();
+        // `previous` must be the file just finished, not one put in its place.
+        let ours = fstat(&self.current).map(|st| (st.st_dev, st.st_ino)).ok();
+        let dir = &self.dir;
         retry(
-            || format!("processor {proc_} failed in {}", dir.display()),
-            || run_processor(&dir, &proc_),
+            || {
+                format!(
+                    "processor {} failed in {}",
+                    proc_.to_string_lossy(),
+                    dir.path.display()
+                )
+            },
+            || run_processor(dir, &proc_, ours),
         );
-        commit_processed(&dir);
-        archive(&self.path, "processed", 's');
+        commit_processed(dir);
+        archive(dir, "processed", 's');
     }
 
     /// Removes the oldest archived files while there are `num` files or more, counting
-    /// `current`.
+    /// `current`: names listed through the directory's descriptor and removed there
+    /// (a symbolic link among them goes itself, its target is never touched).
     fn trim(&mut self) {
-        let Ok(rd) = std::fs::read_dir(&self.path) else {
+        let Ok(names) = self.dir.list() else {
             return;
         };
-        let mut old: Vec<String> = rd
-            .flatten()
-            .filter_map(|e| e.file_name().into_string().ok())
+        let mut old: Vec<String> = names
+            .into_iter()
+            .filter_map(|n| n.into_string().ok())
             // Archive names only, as daemontools counts them: a stray "@notes" is left be.
             .filter(|n| n.starts_with('@') && n.len() >= 25)
             .collect();
@@ -351,20 +544,32 @@ impl LogDir {
         let keep = self.settings.num.saturating_sub(1);
         let excess = old.len().saturating_sub(keep);
         for name in &old[..excess] {
-            let p = file_at(&self.path, name);
-            if let Err(e) = std::fs::remove_file(&p) {
+            if let Err(e) = self.dir.remove(name) {
                 warn(
                     PROG,
-                    &format!("unable to remove {}: {}", p.display(), ioerrstr(&e)),
+                    &format!(
+                        "unable to remove {}: {}",
+                        self.dir.show(name).display(),
+                        ioerrstr(&e)
+                    ),
                 );
             }
         }
     }
 
+    /// The rotation a line's end made due, if any: its place in the log is the same
+    /// whether it happens now or before the next byte.
+    pub fn rotate_if_due(&mut self) {
+        if self.due {
+            self.rotate();
+        }
+    }
+
     /// At the end: everything written and fsynced, `current` marked complete (0744).
     pub fn finish(&mut self) {
+        self.rotate_if_due();
         self.flush();
-        let cur = file_at(&self.path, "current");
+        let cur = self.dir.show("current");
         retry(
             || format!("unable to fsync {}", cur.display()),
             || self.current.sync_all(),
@@ -375,36 +580,37 @@ impl LogDir {
     }
 }
 
-fn run_processor(dir: &Path, processor: &str) -> std::io::Result<()> {
-    use std::os::fd::AsRawFd;
+/// `ours`: the device and inode of the file renamed to `previous`.
+fn run_processor(
+    dir: &Dir,
+    processor: &std::ffi::OsStr,
+    ours: Option<(u64, u64)>,
+) -> std::io::Result<()> {
     use std::os::unix::process::CommandExt;
-    let at = |n: &str| file_at(dir, n);
-    let input = File::open(at("previous"))?;
-    let output = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o644)
-        .open(at("processed"))?;
-    let state = File::open(at("state"))?;
-    let newstate = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o644)
-        .open(at("newstate"))?;
-    let (s, n) = (state.as_raw_fd(), newstate.as_raw_fd());
+    let input = dir.open_file("previous", OFlag::O_RDONLY, 0)?;
+    let st = fstat(&input)?;
+    if ours.is_some_and(|o| o != (st.st_dev, st.st_ino)) {
+        return Err(refused("previous is not the file multilog finished"));
+    }
+    let output = dir.create_new("processed")?;
+    let state = dir.open_file("state", OFlag::O_RDONLY, 0)?;
+    let newstate = dir.create_new("newstate")?;
+    let (s, n, d) = (
+        state.as_raw_fd(),
+        newstate.as_raw_fd(),
+        dir.fd.as_fd().as_raw_fd(),
+    );
     let mut cmd = std::process::Command::new("/bin/sh");
     cmd.arg("-c")
         .arg(processor)
-        .current_dir(dir)
         .stdin(input)
         .stdout(output.try_clone()?);
-    // SAFETY: dup2(2) is async-signal-safe; it gives the processor the state files on
-    // the descriptors daemontools' protocol names (4: old state, 5: new state).
+    // SAFETY: fchdir(2) and dup2(2) are async-signal-safe. The processor runs in the
+    // directory multilog holds (not whatever its path names now), with the state files
+    // on the descriptors daemontools' protocol names (4: old state, 5: new state).
     unsafe {
         cmd.pre_exec(move || {
-            if libc::dup2(s, 4) < 0 || libc::dup2(n, 5) < 0 {
+            if libc::fchdir(d) < 0 || libc::dup2(s, 4) < 0 || libc::dup2(n, 5) < 0 {
                 return Err(std::io::Error::last_os_error());
             }
             Ok(())
@@ -422,51 +628,43 @@ fn run_processor(dir: &Path, processor: &str) -> std::io::Result<()> {
 
 /// After the processor: `previous` goes, `newstate` becomes `state`; each step retried
 /// on its own, so a step that succeeded is never repeated.
-fn commit_processed(dir: &Path) {
-    let prev = file_at(dir, "previous");
+fn commit_processed(dir: &Dir) {
     retry(
-        || format!("unable to remove {}", prev.display()),
-        || match std::fs::remove_file(&prev) {
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            r => r,
-        },
+        || format!("unable to remove {}", dir.show("previous").display()),
+        || dir.remove("previous"),
     );
-    let newstate = file_at(dir, "newstate");
     retry(
-        || format!("unable to rename {}", newstate.display()),
-        || std::fs::rename(&newstate, file_at(dir, "state")),
+        || format!("unable to rename {}", dir.show("newstate").display()),
+        || dir.rename("newstate", "state"),
     );
     sync_dir_retrying(dir);
 }
 
-fn sync_dir_retrying(dir: &Path) {
+fn sync_dir_retrying(dir: &Dir) {
     retry(
-        || format!("unable to fsync {}", dir.display()),
-        || sync_dir(dir),
+        || format!("unable to fsync {}", dir.path.display()),
+        || dir.sync(),
     );
 }
 
 /// Renames `name` (if it exists) to `@TAI64N.SUFFIX`, durably: atomic, so a crash
 /// leaves one name or the other, and never over an existing archive (a name taken is
 /// retried with the next timestamp).
-fn archive(dir: &Path, name: &str, suffix: char) {
-    use nix::fcntl::{AT_FDCWD, RenameFlags, renameat2};
-    let from = file_at(dir, name);
-    if std::fs::symlink_metadata(&from).is_err() {
+fn archive(dir: &Dir, name: &str, suffix: char) {
+    if !matches!(dir.stat(name), Ok(Some(_))) {
         return;
     }
     retry(
-        || format!("unable to rename {}", from.display()),
+        || format!("unable to rename {}", dir.show(name).display()),
         || {
-            let to = file_at(dir, &archive_name(suffix));
-            renameat2(
-                AT_FDCWD,
-                &from,
-                AT_FDCWD,
-                &to,
+            let to = archive_name(suffix);
+            Ok(renameat2(
+                &dir.fd,
+                name,
+                &dir.fd,
+                to.as_str(),
                 RenameFlags::RENAME_NOREPLACE,
-            )
-            .map_err(std::io::Error::from)
+            )?)
         },
     );
     sync_dir_retrying(dir);

@@ -5,7 +5,9 @@ use crate::logdir::{LogDir, MAX_PLAIN_SIZE, MIN_SIZE, Settings};
 use crate::pattern::matches;
 use crate::tai64::Tai64N;
 use crate::units::{parse_duration, parse_size};
+use std::ffi::{OsStr, OsString};
 use std::io::Write;
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
 
@@ -13,6 +15,8 @@ use std::path::PathBuf;
 pub const MATCH_LEN: usize = 1000;
 /// `e` shows this much of a line.
 pub const STDERR_LEN: usize = 200;
+/// The longest `T` label: `YYYY-MM-DDTHH:MM:SS.NNNNNNNNNZ ` is 31 bytes up to year 9999.
+const ISO_LABEL_MAX: usize = 40;
 
 /// The label put in front of each line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -46,57 +50,63 @@ pub struct Script {
     pub sinks: Vec<Sink>,
 }
 
-/// Parses the script; the error is the offending word and why.
-pub fn parse(words: &[String]) -> Result<Script, String> {
+/// Parses the script; the error is the offending word (shown lossily) and why. Words
+/// are bytes: paths and patterns need not be UTF-8.
+pub fn parse(words: &[OsString]) -> Result<Script, String> {
     let mut s = Script::default();
     let mut settings = Settings::default();
     for (i, w) in words.iter().enumerate() {
-        let bad = |why: &str| format!("{why}: {w}");
-        let (first, rest) = match w.chars().next() {
-            Some(c) => (c, &w[c.len_utf8()..]),
-            None => return Err(bad("empty action")),
+        let bad = |why: &str| format!("{why}: {}", w.to_string_lossy());
+        let Some((&first, rest)) = w.as_bytes().split_first() else {
+            return Err(bad("empty action"));
         };
+        // Numbers and durations are ASCII; anything else is invalid, not a panic.
+        let text = || std::str::from_utf8(rest).unwrap_or("\u{fffd}");
         match first {
-            't' | 'T' if rest.is_empty() => {
+            b't' | b'T' if rest.is_empty() => {
                 if i != 0 {
                     return Err(bad("timestamp action must come first"));
                 }
-                s.stamp = Some(if first == 't' {
+                s.stamp = Some(if first == b't' {
                     Stamp::Tai64n
                 } else {
                     Stamp::Iso
                 });
             }
-            '-' => s.actions.push(Action::Deselect(rest.as_bytes().to_vec())),
-            '+' => s.actions.push(Action::Select(rest.as_bytes().to_vec())),
-            'e' if rest.is_empty() => {
+            b'-' => s.actions.push(Action::Deselect(rest.to_vec())),
+            b'+' => s.actions.push(Action::Select(rest.to_vec())),
+            b'e' if rest.is_empty() => {
                 s.actions.push(Action::Output(s.sinks.len()));
                 s.sinks.push(Sink::Stderr);
             }
-            '=' if !rest.is_empty() => {
+            b'=' if !rest.is_empty() => {
                 s.actions.push(Action::Output(s.sinks.len()));
-                s.sinks.push(Sink::Status(PathBuf::from(rest)));
+                s.sinks
+                    .push(Sink::Status(PathBuf::from(OsStr::from_bytes(rest))));
             }
-            's' => {
-                let n = parse_size(rest).map_err(|_| bad("invalid size"))?;
+            b's' => {
+                let n = parse_size(text()).map_err(|_| bad("invalid size"))?;
                 // Plain numbers keep daemontools' bounds; suffixed sizes may go higher.
-                let max = if rest.bytes().all(|b| b.is_ascii_digit()) {
+                let max = if rest.iter().all(u8::is_ascii_digit) {
                     MAX_PLAIN_SIZE
                 } else {
                     u64::MAX
                 };
                 settings.max_size = n.clamp(MIN_SIZE, max);
             }
-            'n' => {
-                let n: usize = rest.parse().map_err(|_| bad("invalid number of files"))?;
+            b'n' => {
+                let n: usize = text().parse().map_err(|_| bad("invalid number of files"))?;
                 settings.num = n.max(2);
             }
-            '!' => settings.processor = (!rest.is_empty()).then(|| rest.to_string()),
-            'r' => {
-                let d = parse_duration(rest).map_err(|_| bad("invalid rotation age"))?;
+            b'!' => {
+                settings.processor =
+                    (!rest.is_empty()).then(|| OsStr::from_bytes(rest).to_os_string())
+            }
+            b'r' => {
+                let d = parse_duration(text()).map_err(|_| bad("invalid rotation age"))?;
                 settings.max_age = (!d.is_zero()).then_some(d);
             }
-            '.' | '/' => {
+            b'.' | b'/' => {
                 s.actions.push(Action::Output(s.sinks.len()));
                 s.sinks.push(Sink::Dir(PathBuf::from(w), settings.clone()));
             }
@@ -190,9 +200,104 @@ impl Multilog {
         !matches!(self.line, Line::Start)
     }
 
+    /// How much input (at most `max`, at least 1 byte) may be read now so that no log
+    /// directory rotates before all of it is written: a read ends at or before the
+    /// first point where a rotation could fall, so the fsync, rename and processor of a
+    /// rotation never hold input that a SIGKILL would lose (the rest stays in the pipe).
+    /// The bound assumes every byte starts a line (label included). A directory filled
+    /// in the middle of a line is rotated here, before the read, rather than on the
+    /// next byte: the same files, with nothing read held meanwhile.
+    pub fn read_budget(&mut self, max: usize) -> usize {
+        let label = match self.stamp {
+            None => 0,
+            Some(Stamp::Tai64n) => crate::timestamp::LABEL_LEN,
+            Some(Stamp::Iso) => ISO_LABEL_MAX,
+        };
+        let per = 1 + label as u64;
+        // A line's head held for selection is written together with what comes next.
+        let held = match &self.line {
+            Line::Head(h) => h.len() as u64,
+            _ => 0,
+        };
+        let mid = self.mid_line();
+        let mut budget = max.max(1) as u64;
+        for o in &mut self.outs {
+            if let Out::Dir(d) = o {
+                d.rotate_if_due();
+                if mid && d.is_full() {
+                    d.rotate();
+                }
+                // k bytes are safe when the first k-1 cannot reach the rotation zone:
+                // only the last byte read may end a line that rotates the file.
+                let room = d.room().saturating_sub(held);
+                let k = if room == 0 { 1 } else { (room - 1) / per + 1 };
+                budget = budget.min(k);
+            }
+        }
+        budget as usize
+    }
+
+    /// How many of the bytes `next` (not yet taken from the input) may be read now so
+    /// that no log directory rotates before the last of them: exact where
+    /// `read_budget` must assume the worst. Every directory is assumed to take every
+    /// line; at least one byte.
+    pub fn fits(&self, next: &[u8]) -> usize {
+        let label = match self.stamp {
+            None => 0,
+            Some(Stamp::Tai64n) => crate::timestamp::LABEL_LEN as u64,
+            Some(Stamp::Iso) => ISO_LABEL_MAX as u64,
+        };
+        let held = match &self.line {
+            Line::Head(h) => h.len() as u64,
+            _ => 0,
+        };
+        let mut k = next.len();
+        for o in &self.outs {
+            let Out::Dir(d) = o else { continue };
+            let (max, limit) = d.limits();
+            let mut s = d.size() + held;
+            let mut at_start = !self.mid_line();
+            let mut i = 0;
+            while i < k {
+                let nl = memchr::memchr(b'\n', &next[i..k]).map(|j| i + j + 1);
+                let end = nl.unwrap_or(k);
+                let lab = if at_start { label } else { 0 };
+                let out = lab + (end - i) as u64;
+                if s + out > max {
+                    // The file fills inside this piece: read up to where it is full.
+                    let fit = max.saturating_sub(s).saturating_sub(lab) as usize;
+                    k = k.min((i + fit).max(1));
+                    break;
+                }
+                s += out;
+                if nl.is_some() {
+                    if s >= limit {
+                        // This newline rotates the file: the read ends with it.
+                        k = k.min(end);
+                        break;
+                    }
+                    at_start = true;
+                } else {
+                    at_start = false;
+                }
+                i = end;
+            }
+        }
+        k.max(1)
+    }
+
     /// Processes bytes read at one moment: every line that starts in them gets the
-    /// same label. Everything is written out before it returns.
+    /// same label. Everything is written out and rotations done before it returns.
     pub fn feed(&mut self, chunk: &[u8]) {
+        self.feed_logs(chunk);
+        self.settle();
+    }
+
+    /// Like `feed`, but stops once the log directories and status files have the
+    /// bytes: stderr and a rotation that the last line made due wait for `settle`, so
+    /// that a caller can take the bytes off its input in between, when nothing can
+    /// block (the rotation's fsync and processor, or a full stderr pipe, would).
+    pub fn feed_logs(&mut self, chunk: &[u8]) {
         let label = self.label();
         let mut rest = chunk;
         while !rest.is_empty() {
@@ -203,7 +308,17 @@ impl Multilog {
             rest = &rest[piece.len()..];
             self.piece(&label, piece, ends);
         }
-        self.flush();
+        self.flush_logs();
+    }
+
+    /// Writes stderr and does the rotations `feed_logs` left due.
+    pub fn settle(&mut self) {
+        self.flush_stderr();
+        for o in &mut self.outs {
+            if let Out::Dir(d) = o {
+                d.rotate_if_due();
+            }
+        }
     }
 
     /// At end of input: a last line without its newline gets one.
@@ -367,28 +482,38 @@ impl Multilog {
         }
     }
 
-    /// Writes stderr and status files; log directories write their buffers.
+    /// Log directories write their buffers first, then status files and stderr: a
+    /// stderr that blocks (a full pipe) must not hold lines that were read.
     fn flush(&mut self) {
+        self.flush_logs();
+        self.flush_stderr();
+    }
+
+    fn flush_stderr(&mut self) {
         if !self.stderr_buf.is_empty() {
             let _ = std::io::stderr().write_all(&self.stderr_buf);
             self.stderr_buf.clear();
         }
+    }
+
+    fn flush_logs(&mut self) {
+        for o in &mut self.outs {
+            if let Out::Dir(d) = o {
+                d.flush();
+            }
+        }
         for (i, o) in self.outs.iter_mut().enumerate() {
-            match o {
-                Out::Dir(d) => d.flush(),
-                Out::Status(p, f) => {
-                    if let Some(line) = self.status_pending[i].take() {
-                        // daemontools' layout: the line, newlines up to 1000 bytes, one more.
-                        let mut rec = line;
-                        rec.resize(MATCH_LEN, b'\n');
-                        rec.push(b'\n');
-                        crate::logdir::retry(
-                            || format!("unable to write {}", p.display()),
-                            || f.write_all_at(&rec, 0),
-                        );
-                    }
-                }
-                Out::Stderr => {}
+            if let Out::Status(p, f) = o
+                && let Some(line) = self.status_pending[i].take()
+            {
+                // daemontools' layout: the line, newlines up to 1000 bytes, one more.
+                let mut rec = line;
+                rec.resize(MATCH_LEN, b'\n');
+                rec.push(b'\n');
+                crate::logdir::retry(
+                    || format!("unable to write {}", p.display()),
+                    || f.write_all_at(&rec, 0),
+                );
             }
         }
     }
@@ -427,8 +552,8 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 mod tests {
     use super::*;
 
-    fn words(s: &str) -> Vec<String> {
-        s.split_whitespace().map(str::to_string).collect()
+    fn words(s: &str) -> Vec<OsString> {
+        s.split_whitespace().map(OsString::from).collect()
     }
 
     #[test]
@@ -447,7 +572,7 @@ mod tests {
             panic!()
         };
         assert_eq!((set.max_size, set.num), (4096, 2));
-        assert_eq!(set.processor.as_deref(), Some("gzip"));
+        assert_eq!(set.processor.as_deref(), Some(OsStr::new("gzip")));
         let s = parse(&words("s99999999 ./a s64m ./b")).unwrap();
         let sizes: Vec<u64> = s
             .sinks
@@ -471,6 +596,29 @@ mod tests {
         assert!(parse(&words("nx ./a")).is_err());
         assert!(parse(&words("rsoon ./a")).is_err());
         assert!(parse(&words("= ./a")).is_err());
+    }
+
+    #[test]
+    fn reads_end_where_a_rotation_would_fall() {
+        let dir = std::env::temp_dir().join(format!("svkit-fits-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir(&dir).unwrap();
+        let line = [&[b'x'; 99][..], b"\n"].concat();
+        let input = line.repeat(30);
+        for (script, want, label) in [("s4096", 2100, 0), ("t s4096", 1700, 26)] {
+            let mut w = words(script);
+            w.push(dir.join(script.replace(' ', "")).into_os_string());
+            let mut log = Multilog::open(parse(&w).unwrap()).unwrap();
+            // Lines of 100 bytes (126 with `t`): the one that ends at or past 2096
+            // bytes (the size limit less 2000) rotates the file, and the read ends there.
+            assert_eq!(log.fits(&input), want, "{script}");
+            let budget = log.read_budget(1 << 20);
+            assert!(budget <= want && budget > 0, "{script}: {budget}");
+            // Mid-line, 4096 bytes in one line: the read stops where the file is full.
+            log.feed(&[b'y'; 10]);
+            assert_eq!(log.fits(&[b'y'; 5000]), 4096 - 10 - label);
+        }
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -49,4 +49,12 @@ mod tests {
         assert!(m("@* fatal: *", "@4000 fatal: disk"));
         assert!(!m("@* fatal: *", "@4000 warning: fatal: x"));
     }
+
+    #[test]
+    fn bytes_not_text() {
+        // Latin-1 and broken UTF-8 are bytes like any other.
+        assert!(matches(b"+*\xe4*"[1..].as_ref(), b"mit \xe4 umlaut"));
+        assert!(!matches(b"*\xe4*", b"utf8 \xc3\xa4"));
+        assert!(matches(b"\xff*", b"\xff\xfe"));
+    }
 }

@@ -639,3 +639,323 @@ fn term_on_a_file_input_stops_after_the_line() {
     assert!(logged.is_empty() || logged.ends_with(b"\n"));
     same_bytes(&logged, &input[..logged.len()], "logged prefix");
 }
+
+/// Arguments are bytes: a Latin-1 directory name and pattern work as in daemontools
+/// (std::env::args used to panic on them, exit 134, and the logger crash-looped).
+#[test]
+fn arguments_that_are_not_utf8() {
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
+    let t = TempDir::new("mlbytes");
+    let input = b"plain\nmit \xe4 umlaut\n\xe4 first\nutf8 \xc3\xa4 is not latin-1\nlast\n";
+    let dir = OsStr::from_bytes(b"./caf\xe9");
+    let script = [
+        OsStr::new("-*"),
+        OsStr::from_bytes(b"+*\xe4*"),
+        dir,
+        OsStr::new("+*"),
+        OsStr::from_bytes(b"-\xe4*"),
+        OsStr::new("./all"),
+    ];
+    for side in ["ours", "theirs"] {
+        std::fs::create_dir(t.join(side)).unwrap();
+        let prog = match side {
+            "ours" => PathBuf::from(bin("multilog")),
+            _ => daemontools("multilog"),
+        };
+        let o = feed(
+            Command::new(prog).args(script).current_dir(t.join(side)),
+            input,
+        );
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "{side}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+    let ours = t.join("ours");
+    assert_eq!(
+        std::fs::read(ours.join(dir).join("current")).unwrap(),
+        b"mit \xe4 umlaut\n\xe4 first\n"
+    );
+    for d in [dir, OsStr::new("all")] {
+        same_bytes(
+            &log_content(&ours.join(d)),
+            &log_content(&t.join("theirs").join(d)),
+            &d.to_string_lossy(),
+        );
+    }
+    // A bad word that is not UTF-8 is reported (lossily), not a crash.
+    let o = feed(
+        cmd("multilog")
+            .arg(OsStr::from_bytes(b"s4k\xff"))
+            .arg("./x")
+            .current_dir(t.path()),
+        b"",
+    );
+    assert_eq!(o.status.code(), Some(100));
+    assert_eq!(
+        String::from_utf8_lossy(&o.stderr),
+        "multilog: fatal: invalid size: s4k\u{fffd}\n"
+    );
+}
+
+/// SIGKILL while a rotation blocks (here: in the processor) loses nothing: multilog
+/// reads no further than the next possible rotation, so everything it took from the
+/// pipe is in a file before the rotation starts, and the rest waits in the pipe for
+/// the next multilog. The test holds the pipe's read end, so no byte leaves the pipe
+/// but through a multilog; each multilog is killed once its processor runs.
+#[test]
+fn sigkill_during_a_rotation_loses_no_line() {
+    const LINES: usize = 40_000;
+    const KILLS: usize = 8;
+    let t = TempDir::new("mlkillrot");
+    std::fs::write(t.join("block"), "").unwrap();
+    // The processor copies `previous`; while ../block exists it then says it runs (its
+    // pid in ../busy, written whole) and waits to be killed.
+    let processor = "!cat; if [ -e ../block ]; then echo $$ > ../busy.tmp; \
+                     mv ../busy.tmp ../busy; exec sleep 1000; fi";
+    let script = ["s4096", "n999999", processor, "./main"];
+    // Close-on-exec: no multilog or processor may hold the write end (no EOF then).
+    let (rd, wr) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).unwrap();
+    let feeder = std::thread::spawn(move || {
+        let data: String = (1..=LINES).map(|i| format!("line {i:06}\n")).collect();
+        let mut w = std::fs::File::from(wr);
+        // Dropping the write end is the end of input.
+        w.write_all(data.as_bytes())
+    });
+    let start = |rd: &std::os::fd::OwnedFd| {
+        Proc::spawn(
+            cmd("multilog")
+                .args(script)
+                .current_dir(t.path())
+                .stdin(Stdio::from(rd.try_clone().unwrap())),
+        )
+    };
+    let busy = t.join("busy");
+    for _ in 0..KILLS {
+        let mut p = start(&rd);
+        must("processor running", || busy.exists());
+        let sleeper: i32 = std::fs::read_to_string(&busy)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        signal(p.pid(), libc::SIGKILL);
+        let _ = p.child.wait();
+        // The processor's sleep is multilog's orphan now: killed by pid, init reaps it.
+        signal(sleeper as u32, libc::SIGKILL);
+        std::fs::remove_file(&busy).unwrap();
+    }
+    std::fs::remove_file(t.join("block")).unwrap();
+    let mut p = start(&rd);
+    let code = p.wait_exit();
+    // Without a reader left the feeder fails instead of blocking for ever.
+    drop(rd);
+    let fed = feeder.join().unwrap();
+    assert_eq!(code, Some(0));
+    assert!(fed.is_ok(), "{fed:?}");
+    let main = t.join("main");
+    let files = log_files(&main);
+    assert!(
+        files
+            .iter()
+            .filter(|f| f.to_string_lossy().ends_with(".u"))
+            .count()
+            >= KILLS,
+        "every kill left its file: {files:?}"
+    );
+    let content = log_content(&main);
+    let mut seen = vec![0u32; LINES + 1];
+    let mut bad = Vec::new();
+    for l in content.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+        match std::str::from_utf8(l)
+            .ok()
+            .and_then(|l| l.strip_prefix("line "))
+            .and_then(|n| n.parse::<usize>().ok())
+            .filter(|&n| (1..=LINES).contains(&n))
+        {
+            Some(n) => seen[n] += 1,
+            None => bad.push(String::from_utf8_lossy(l).into_owned()),
+        }
+    }
+    let lost = (1..=LINES).filter(|&i| seen[i] == 0).count();
+    let dup = (1..=LINES).filter(|&i| seen[i] > 1).count();
+    assert_eq!(
+        (lost, dup, bad.len()),
+        (0, 0, 0),
+        "lines lost, duplicated, broken (first broken: {:?})",
+        bad.first()
+    );
+}
+
+/// A throwaway unprivileged account for one test, removed on drop.
+struct Account(String);
+
+impl Account {
+    fn new(tag: &str) -> Account {
+        let name = format!("svkml{tag}{}", std::process::id() % 100_000);
+        let st = Command::new("useradd")
+            .args(["-M", "-N", "-g", "nogroup", "-s", "/bin/sh", &name])
+            .stdout(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(st.success(), "useradd {name}");
+        Account(name)
+    }
+
+    /// Runs `argv` as this account (through svkit's setuidgid).
+    fn run(&self, argv: &[&std::ffi::OsStr]) {
+        let (code, _, err) = out(cmd("setuidgid").arg(&self.0).args(argv));
+        assert_eq!(code, 0, "{argv:?} as {}: {err}", self.0);
+    }
+
+    fn uid(&self) -> u32 {
+        nix::unistd::User::from_name(&self.0)
+            .unwrap()
+            .unwrap()
+            .uid
+            .as_raw()
+    }
+}
+
+impl Drop for Account {
+    fn drop(&mut self) {
+        let _ = Command::new("userdel").arg(&self.0).status();
+    }
+}
+
+/// What a root-owned file outside the log directory looks like: content and mode.
+fn snapshot(p: &Path) -> Option<(String, String)> {
+    let content = String::from_utf8_lossy(&std::fs::read(p).ok()?).into_owned();
+    Some((content, format!("{:o}", mode(p))))
+}
+
+/// The log directory belongs to an unprivileged account that plants symbolic links
+/// (and a FIFO) where multilog, run as root, keeps its files: multilog refuses them
+/// and touches nothing outside the directory.
+#[test]
+fn root_multilog_follows_no_link_the_log_account_planted() {
+    use std::os::unix::fs::PermissionsExt;
+    let acct = Account::new("a");
+    let t = TempDir::new("mllinks");
+    // Root's files outside the log directory: a run script (mode 0755, which the old
+    // code took for a finished `current` and appended to), a secret, and a root-only
+    // directory where nothing may appear.
+    let script = t.join("run");
+    std::fs::write(&script, "#!/bin/sh\nexec true\n").unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let secret = t.join("secret");
+    std::fs::write(&secret, "root's secret\n").unwrap();
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let rootonly = t.join("rootonly");
+    std::fs::create_dir(&rootonly).unwrap();
+    std::fs::set_permissions(&rootonly, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let input_path = t.join("input");
+    let input: String = (0..2000).map(|i| format!("log line {i:05}\n")).collect();
+    std::fs::write(&input_path, &input).unwrap();
+    let before = [&script, &secret].map(|p| snapshot(p).unwrap());
+    // A log directory of the account's, in a directory of root's it can traverse.
+    let logdir = |tag: &str| {
+        let parent = t.join(tag);
+        std::fs::create_dir(&parent).unwrap();
+        let main = parent.join("main");
+        std::fs::create_dir(&main).unwrap();
+        std::fs::set_permissions(&main, std::fs::Permissions::from_mode(0o700)).unwrap();
+        nix::unistd::chown(&main, Some(nix::unistd::Uid::from_raw(acct.uid())), None).unwrap();
+        (parent, main)
+    };
+    let multilog = |parent: &Path| {
+        Proc::spawn(
+            cmd("multilog")
+                .args(["s4096", "n99", "!cat", "./main"])
+                .current_dir(parent)
+                .stdin(std::fs::File::open(&input_path).unwrap())
+                .stderr(std::fs::File::create(parent.join("stderr")).unwrap()),
+        )
+    };
+    let cases: [(&str, PathBuf, &str); 7] = [
+        ("current", script.clone(), "is a symbolic link"),
+        ("lock", rootonly.join("made-by-lock"), "is a symbolic link"),
+        (
+            "state",
+            rootonly.join("made-by-state"),
+            "is a symbolic link",
+        ),
+        ("previous", secret.clone(), "is a symbolic link"),
+        ("processed", secret.clone(), "is a symbolic link"),
+        ("newstate", secret.clone(), "is a symbolic link"),
+        ("current", PathBuf::new(), "not a regular file"),
+    ];
+    for (i, (name, target, why)) in cases.iter().enumerate() {
+        let (parent, main) = logdir(&format!("open{i}"));
+        let at = main.join(name);
+        if target.as_os_str().is_empty() {
+            acct.run(&["mkfifo".as_ref(), at.as_os_str()]);
+        } else {
+            acct.run(&[
+                "ln".as_ref(),
+                "-s".as_ref(),
+                target.as_os_str(),
+                at.as_os_str(),
+            ]);
+        }
+        let mut p = multilog(&parent);
+        let code = p.wait_exit();
+        let err = std::fs::read_to_string(parent.join("stderr")).unwrap();
+        let want = match *name {
+            "lock" => format!("multilog: fatal: unable to lock directory ./main: {why}\n"),
+            _ => format!("multilog: fatal: unable to open ./main/{name}: {why}\n"),
+        };
+        assert_eq!(
+            [&script, &secret].map(|p| snapshot(p).unwrap()),
+            before,
+            "{name}"
+        );
+        assert!(
+            std::fs::read_dir(&rootonly).unwrap().next().is_none(),
+            "{name}"
+        );
+        assert_eq!((code, err.as_str()), (Some(111), want.as_str()), "{name}");
+    }
+    // Planted while multilog runs, before rotations that run the processor: the
+    // processor's output and new state are made afresh, never opened through the link.
+    let (parent, main) = logdir("running");
+    let mut p = Proc::spawn(
+        cmd("multilog")
+            .args(["s4096", "n99", "!cat", "./main"])
+            .current_dir(&parent)
+            .stdin(Stdio::piped())
+            .stderr(Stdio::null()),
+    );
+    let mut stdin = p.child.stdin.take().unwrap();
+    must("current", || main.join("current").exists());
+    for name in ["processed", "newstate"] {
+        let at = main.join(name);
+        acct.run(&[
+            "ln".as_ref(),
+            "-s".as_ref(),
+            secret.as_os_str(),
+            at.as_os_str(),
+        ]);
+    }
+    stdin.write_all(input.as_bytes()).unwrap();
+    drop(stdin);
+    assert_eq!(p.wait_exit(), Some(0));
+    assert_eq!([&script, &secret].map(|p| snapshot(p).unwrap()), before);
+    same_bytes(
+        &log_content(&main),
+        input.as_bytes(),
+        "logged through the processor",
+    );
+    // The directory named on the command line is the operator's: a link to it is fine.
+    std::os::unix::fs::symlink(&main, parent.join("via-link")).unwrap();
+    let (code, err) = run_multilog(bin("multilog"), &parent, &["./via-link"], b"linked\n");
+    assert_eq!(code, 0, "{}", String::from_utf8_lossy(&err));
+    assert!(
+        std::fs::read(main.join("current"))
+            .unwrap()
+            .ends_with(b"linked\n")
+    );
+}

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use svkit::diag::{EXIT_OK, EXIT_TEMP, EXIT_USAGE, errstr, fatal, help_if_asked, ioerrstr};
-use svkit::input::MappedInput;
+use svkit::input::{MappedInput, PIPE_WANT, PipePeek, grow};
 use svkit::multilog::{Multilog, parse};
 use svkit::wakeup::{SelfPipe, timeout_until};
 
@@ -13,7 +13,8 @@ fn main() {
     help_if_asked("multilog", SYNOPSIS, true);
     // daemontools' multilog runs with umask 022, whoever starts it.
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o022));
-    let words: Vec<String> = std::env::args().skip(1).collect();
+    // Bytes, not UTF-8: paths and patterns are taken as given (std::env::args panics).
+    let words: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
     let script = match parse(&words) {
         Ok(s) => s,
         Err(e) => fatal("multilog", EXIT_USAGE, &e),
@@ -45,6 +46,12 @@ fn main() {
     let mut deadline = log.rotate_old();
     // A file as input never blocks: no poll, and no read copy (see svkit::input).
     let mut mapped = MappedInput::new(std::os::fd::AsFd::as_fd(&stdin));
+    let mut peek = mapped.is_none().then(PipePeek::new).flatten();
+    if peek.is_some() {
+        // Input stays in the pipe until it is written: a larger pipe lets the writer
+        // go on meanwhile (and keeps more for the next multilog).
+        grow(std::os::fd::AsFd::as_fd(&stdin), PIPE_WANT);
+    }
     loop {
         use nix::poll::{PollFd, PollFlags, poll};
         use std::os::fd::AsFd;
@@ -85,19 +92,54 @@ fn main() {
                 None => mapped = None,
             }
         } else if input_ready {
-            // A stream is read one byte at a time after TERM.
-            let want = if terminating { 1 } else { buf.len() };
-            match nix::unistd::read(&stdin, &mut buf[..want]) {
-                Ok(0) => break,
-                Ok(n) => log.feed(&buf[..n]),
-                Err(nix::errno::Errno::EINTR | nix::errno::Errno::EAGAIN) => {}
-                Err(e) => {
-                    log.finish();
-                    fatal(
-                        "multilog",
-                        EXIT_TEMP,
-                        &format!("unable to read input: {}", errstr(e)),
-                    );
+            // From a pipe: look at what it holds, log what fits before the next
+            // rotation, and only then take it off the pipe, before the rotation and
+            // stderr: a SIGKILL at any moment neither loses nor repeats a line.
+            let peeked = match terminating {
+                true => None,
+                false => {
+                    let budget = log.read_budget(buf.len());
+                    Some(
+                        peek.as_mut()
+                            .and_then(|p| p.peek(stdin.as_fd(), &mut buf))
+                            .map(|n| log.fits(&buf[..n]).max(budget).min(n))
+                            .ok_or(budget),
+                    )
+                }
+            };
+            match peeked {
+                Some(Ok(k)) => {
+                    log.feed_logs(&buf[..k]);
+                    if let Some(Err(e)) = peek.as_mut().map(|p| p.consume(stdin.as_fd(), k)) {
+                        log.finish();
+                        fatal(
+                            "multilog",
+                            EXIT_TEMP,
+                            &format!("unable to read input: {}", errstr(e)),
+                        );
+                    }
+                    log.settle();
+                }
+                // No pipe (or nothing in it: the end of input), or TERM: read(2), one
+                // byte at a time after TERM, else no further than the next rotation.
+                other => {
+                    let want = match other {
+                        Some(Err(budget)) => budget,
+                        _ => 1,
+                    };
+                    match nix::unistd::read(&stdin, &mut buf[..want]) {
+                        Ok(0) => break,
+                        Ok(n) => log.feed(&buf[..n]),
+                        Err(nix::errno::Errno::EINTR | nix::errno::Errno::EAGAIN) => {}
+                        Err(e) => {
+                            log.finish();
+                            fatal(
+                                "multilog",
+                                EXIT_TEMP,
+                                &format!("unable to read input: {}", errstr(e)),
+                            );
+                        }
+                    }
                 }
             }
         }
