@@ -2,7 +2,7 @@
 //! svscan holds), restarted when it dies, all brought down gracefully on SIGTERM.
 
 use crate::diag::{errstr, ioerrstr, warn};
-use crate::service_dir::{LOG, MAIN, ServiceDir};
+use crate::service_dir::{DOWN, LOG, MAIN, RUN, ServiceDir};
 use crate::sibling::sibling_binary;
 use crate::status::Status;
 use crate::wakeup::{SelfPipe, timeout_until};
@@ -490,12 +490,17 @@ impl Scanner {
     }
 
     /// Whether a new directory is a service: it has a `run` (a file, or a link whose
-    /// target may come later). Others are not given a `supervise/` (svscan in a home
-    /// directory would put one in every subdirectory): they are looked at again at
-    /// every timed scan, so a `run` written after its directory (`cp -R`) is seen
-    /// within 5 seconds, and said once if still missing at the second look.
+    /// target may come later) or a `down` file (normally down: supervise starts nothing
+    /// until told). Others are not given a `supervise/` (svscan in a home directory
+    /// would put one in every subdirectory): they are looked at again at every timed
+    /// scan, so a `run` written after its directory (`cp -R`) is seen within 5
+    /// seconds, and said once if still missing at the second look.
     fn has_run(&mut self, name: &OsStr) -> bool {
-        if std::fs::symlink_metadata(std::path::Path::new(name).join("run")).is_ok() {
+        let dir = std::path::Path::new(name);
+        if [RUN, DOWN]
+            .iter()
+            .any(|f| std::fs::symlink_metadata(dir.join(f)).is_ok())
+        {
             self.no_run.remove(name);
             return true;
         }
