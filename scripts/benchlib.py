@@ -20,8 +20,12 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 REL = os.path.join(REPO, "target", "release")
 # Peers get a clean environment: /usr/bin first, svkit's target dir never on PATH.
 PEER_ENV = {"PATH": "/usr/bin:/bin:/usr/sbin:/sbin", "LC_ALL": "C", "HOME": "/tmp"}
-# svkit's programs find their siblings (svscan -> supervise, clinit -> svc) on PATH too.
-SVKIT_ENV = dict(PEER_ENV, PATH=REL + ":" + PEER_ENV["PATH"])
+
+
+def svkit_env(bindir=REL):
+    """The peers' environment with svkit's directory first on PATH, where its programs
+    find their siblings (svscan starts supervise, svcstart's scripts run svc)."""
+    return dict(PEER_ENV, PATH=bindir + ":" + PEER_ENV["PATH"])
 
 
 def log(prog, msg):
