@@ -199,6 +199,12 @@ class Child:
                 return False
             time.sleep(0.001)
 
+    def close(self):
+        """Closes the pidfd (wait() does; a caller that gave up on the child must)."""
+        if self.pidfd is not None:
+            os.close(self.pidfd)
+            self.pidfd = None
+
     def wait(self, timeout):
         """(exit code or -signal or None if killed at the timeout, rusage or None,
         seconds from spawn to exit)."""
@@ -211,9 +217,7 @@ class Child:
             _, status, ru = os.wait4(self.pid, 0)
         except ChildProcessError:
             status, ru = None, None  # reaped by a kill_tree meanwhile
-        if self.pidfd is not None:
-            os.close(self.pidfd)
-            self.pidfd = None
+        self.close()
         if killed or status is None:
             code = None
         else:
