@@ -540,8 +540,10 @@ impl Scanner {
             Role::Main => {
                 cmd.arg(name);
             }
+            // NAME/log, not `log` from inside NAME: its messages and its process
+            // title then say whose logger it is.
             Role::Log => {
-                cmd.arg(LOG).current_dir(name);
+                cmd.arg(service_path(name, Role::Log));
             }
         }
         let Some(slot) = entry.slot(role) else {

@@ -741,3 +741,29 @@ fn directories_without_run_get_no_supervise_until_they_have_one() {
         "svscan: warning: notes has no run file: not supervised until it has one\n"
     );
 }
+
+#[test]
+fn a_loggers_supervise_names_its_service() {
+    let t = TempDir::new("logname");
+    let s = service(&t.join("web"), "exec sleep 1000");
+    std::fs::create_dir(s.join("log")).unwrap();
+    // A log/run that cannot be executed.
+    std::fs::write(s.join("log/run"), "#!/nonexistent/interpreter\n").unwrap();
+    let mut p = Proc::spawn(
+        cmd("svscan")
+            .arg(t.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped()),
+    );
+    p.services.push(s.clone());
+    must("service up", || status_pid(&s) != 0);
+    let logger = supervises(p.pid()).into_iter().find(|c| {
+        std::fs::read(format!("/proc/{c}/cmdline")).is_ok_and(|l| l.ends_with(b"web/log\0"))
+    });
+    assert!(logger.is_some(), "no supervise titled web/log");
+    signal(p.pid(), libc::SIGTERM);
+    assert_eq!(p.wait_exit(), Some(0));
+    let err = p.stderr();
+    assert!(err.contains("web/log/run"), "{err}");
+}
