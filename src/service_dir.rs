@@ -16,11 +16,14 @@ pub const STATUS_NEW: &str = "supervise/status.new";
 pub const CONTROL: &str = "supervise/control";
 pub const OK: &str = "supervise/ok";
 pub const LOCK: &str = "supervise/lock";
+pub const PID: &str = "supervise/pid";
 /// Waiters' FIFOs: supervise writes a byte to each on every status change.
 pub const EVENT: &str = "supervise/event";
 pub const DOWN_SIGNAL: &str = "down-signal";
 pub const FINISH: &str = "finish";
 pub const RESTART: &str = "restart";
+/// daemontools-encore's "exit 100 means do not restart", where the service asks for it.
+pub const DOWN_ON_100: &str = "down-on-100";
 pub const NOTIFY: &str = "notify";
 pub const CHECK: &str = "check";
 pub const CHECK_INTERVAL: &str = "check-interval";
@@ -38,6 +41,9 @@ pub mod in_supervise {
     pub const OK: &str = "ok";
     pub const LOCK: &str = "lock";
     pub const EVENT: &str = "event";
+    /// runit's: the pid of the service and a newline while up, empty while down.
+    pub const PID: &str = "pid";
+    pub const PID_NEW: &str = "pid.new";
 }
 
 /// How the service is brought down: `down-signal` (default TERM, sent with CONT as
