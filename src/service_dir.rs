@@ -194,6 +194,39 @@ pub fn parse_signal(s: &str) -> Option<nix::sys::signal::Signal> {
     nix::sys::signal::Signal::from_str(&name).ok()
 }
 
+/// A service named on the command line: a path, or a bare name under `$SVDIR`
+/// (default `/service`). Names are bytes, kept as given.
+pub fn resolve(arg: &OsStr, svdir: Option<&OsStr>) -> PathBuf {
+    use std::os::unix::ffi::OsStrExt;
+    if arg.as_bytes().contains(&b'/') || arg == "." || arg == ".." {
+        PathBuf::from(arg)
+    } else {
+        Path::new(
+            svdir
+                .filter(|s| !s.is_empty())
+                .unwrap_or("/service".as_ref()),
+        )
+        .join(arg)
+    }
+}
+
+/// As `resolve`, for the daemontools tools (svc, svstat, svok, svwait), whose
+/// argument has always been a directory relative to the current one: a name that is
+/// a directory there stays itself (`svc -u .`, `cd /service; svc -u squid`), any
+/// other bare name is looked up under `$SVDIR`.
+pub fn lookup(arg: &OsStr, svdir: Option<&OsStr>) -> PathBuf {
+    if Path::new(arg).is_dir() {
+        PathBuf::from(arg)
+    } else {
+        resolve(arg, svdir)
+    }
+}
+
+/// `lookup` with `$SVDIR` from the environment.
+pub fn lookup_env(arg: &OsStr) -> PathBuf {
+    lookup(arg, std::env::var_os("SVDIR").as_deref())
+}
+
 /// A path to a service directory, as the operator named it.
 #[derive(Clone, Debug)]
 pub struct ServiceDir {

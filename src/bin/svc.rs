@@ -3,7 +3,7 @@
 use std::os::unix::ffi::OsStrExt;
 use svkit::control::{COMMANDS, Sent, burst, send};
 use svkit::diag::{EXIT_OK, EXIT_TEMP, errstr, help_if_asked, usage, usage_error, warn};
-use svkit::service_dir::ServiceDir;
+use svkit::service_dir::{ServiceDir, lookup_env};
 
 const SYNOPSIS: &str = "svc [-udopchaitkxrq12w+=] service ...";
 
@@ -36,8 +36,9 @@ fn main() {
     let cmds = burst(&cmds);
     let mut code = EXIT_OK;
     for d in &dirs {
-        let name = d.to_string_lossy();
-        let dir = ServiceDir::new(d);
+        let d = lookup_env(d);
+        let name = d.display();
+        let dir = ServiceDir::new(&d);
         let failure = match dir.check() {
             Err(e) => Some(format!("unable to chdir to {name}: {}", errstr(e))),
             Ok(()) => match send(&dir, &cmds) {
