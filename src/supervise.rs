@@ -263,7 +263,10 @@ impl Machine {
                     let wait = t.duration_since(now);
                     let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
                     self.events.push(Event::Backoff(secs));
-                    self.notices.push(Notice::Backoff(secs));
+                    // Beyond daemontools' one-second throttle, which goes unsaid.
+                    if secs > 1 {
+                        self.notices.push(Notice::Backoff(secs));
+                    }
                 }
             }
             _ => {
