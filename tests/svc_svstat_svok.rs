@@ -363,6 +363,16 @@ fn svc_plus_signals_the_whole_process_group() {
     let s = service(&t.join("s"), "sleep 1000 &\necho $! > child\nwait");
     std::fs::write(s.join("down"), "").unwrap();
     let _p = Proc::supervise(&s);
+    // Every background child is KILLed at the end, whatever happens.
+    struct Children(std::cell::RefCell<Vec<u32>>);
+    impl Drop for Children {
+        fn drop(&mut self) {
+            for &p in self.0.borrow().iter() {
+                signal(p, libc::SIGKILL);
+            }
+        }
+    }
+    let children = Children(Default::default());
     let child = |s: &std::path::Path| -> u32 {
         let mut pid = 0;
         must("child pid", || {
@@ -372,6 +382,8 @@ fn svc_plus_signals_the_whole_process_group() {
                 .unwrap_or(0);
             pid != 0
         });
+        children.0.borrow_mut().push(pid);
+        std::fs::remove_file(s.join("child")).unwrap();
         pid
     };
     // Without +: the shell goes, its child stays (daemontools' behaviour).
@@ -380,8 +392,6 @@ fn svc_plus_signals_the_whole_process_group() {
     svc("-d", &s);
     must("down", || status_pid(&s) == 0);
     assert!(alive(first), "plain -d reaches run only");
-    signal(first, libc::SIGKILL);
-    std::fs::remove_file(s.join("child")).unwrap();
     // With +: the whole group.
     svc("-u", &s);
     let second = child(&s);
@@ -389,8 +399,7 @@ fn svc_plus_signals_the_whole_process_group() {
     assert_eq!(code, 0, "{err}");
     must("down", || status_pid(&s) == 0);
     must("the background child is gone too", || !alive(second));
-    // + holds for that svc only: a later -u then -t reaches run alone.
-    std::fs::remove_file(s.join("child")).unwrap();
+    // + holds for that svc only: a later -t reaches run alone.
     svc("-u", &s);
     let third = child(&s);
     let run = status_pid(&s);
@@ -399,15 +408,10 @@ fn svc_plus_signals_the_whole_process_group() {
         let p = status_pid(&s);
         p != 0 && p != run
     });
+    child(&s);
     assert!(alive(third), "+ did not stick");
     svc("-d", &s);
-    for p in [third] {
-        signal(p, libc::SIGKILL);
-    }
     must("down", || status_pid(&s) == 0);
-    if let Some(p) = lines(&s.join("child")).first().and_then(|l| l.parse().ok()) {
-        signal(p, libc::SIGKILL);
-    }
 }
 
 /// svc, svstat, svok and svwait find a bare NAME under $SVDIR, as svcstart does; a
