@@ -11,9 +11,8 @@ use crate::svwait::{Goal, Outcome, WaitError, wait};
 use crate::tai64::Tai64N;
 use crate::units::deadline_after;
 use nix::errno::Errno;
-use std::ffi::{OsStr, OsString};
+use std::ffi::OsString;
 use std::io::Write;
-use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -125,20 +124,7 @@ impl Verdict {
     }
 }
 
-/// A service named on the command line: a path, or a bare name under `$SVDIR`
-/// (default `/service`). Names are bytes, kept as given.
-pub fn resolve(arg: &OsStr, svdir: Option<&OsStr>) -> PathBuf {
-    if arg.as_bytes().contains(&b'/') || arg == "." || arg == ".." {
-        PathBuf::from(arg)
-    } else {
-        Path::new(
-            svdir
-                .filter(|s| !s.is_empty())
-                .unwrap_or("/service".as_ref()),
-        )
-        .join(arg)
-    }
-}
+pub use crate::service_dir::resolve;
 
 macro_rules! say {
     ($($a:tt)*) => { say(format_args!($($a)*)) };
@@ -736,7 +722,8 @@ mod tests {
 
     #[test]
     fn resolves_bare_names_under_svdir() {
-        let resolve = |a: &str, d: Option<&str>| super::resolve(a.as_ref(), d.map(OsStr::new));
+        let resolve =
+            |a: &str, d: Option<&str>| super::resolve(a.as_ref(), d.map(std::ffi::OsStr::new));
         assert_eq!(resolve("squid", None), PathBuf::from("/service/squid"));
         assert_eq!(
             resolve("squid", Some("/srv/sv")),

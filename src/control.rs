@@ -12,8 +12,22 @@ use std::ffi::CString;
 use std::os::fd::{BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
-/// Command bytes supervise obeys, in svc's option letters (`r` is svkit's: restart).
-pub const COMMANDS: &[u8] = b"udopchaitkxr";
+/// Command bytes supervise obeys, in svc's option letters: daemontools' `udopchaitkx`,
+/// svkit's `r` (restart), daemontools-encore's `q12w` (QUIT, USR1, USR2, WINCH) and
+/// `+`/`=` (the signals that follow go to the service's whole process group / to its
+/// `run` process only).
+pub const COMMANDS: &[u8] = b"udopchaitkxrq12w+=";
+
+/// The commands svc writes for the options given: as given, with a `=` after them when
+/// a `+` is among them, so that the group mode ends with them whoever reads them
+/// (daemontools-encore's supervise ends it with each read of the FIFO).
+pub fn burst(opts: &[u8]) -> Vec<u8> {
+    let mut out = opts.to_vec();
+    if opts.contains(&b'+') && opts.last() != Some(&b'=') {
+        out.push(b'=');
+    }
+    out
+}
 
 /// Outcome of delivering commands to one service.
 #[derive(Debug, PartialEq, Eq)]

@@ -126,9 +126,16 @@ impl ServiceReport {
         if s.ext.is_some_and(|e| e.settings_problem) {
             out.push_str(", bad settings (see supervise's stderr)");
         }
+        // While failing (down after an unexpected exit, waiting for its restart or kept
+        // down by down-on-100, or held back by the restart policy): how it ended and
+        // how often it was started. Not otherwise, so a service that is not failing
+        // reads as in daemontools.
         let backoff = self.backoff();
-        if !up && backoff > 0 {
-            out.push_str(&format!(", backoff {backoff} seconds"));
+        let crashed = s.ext.is_some_and(|e| e.crashed);
+        if !up && (backoff > 0 || crashed) {
+            if backoff > 0 {
+                out.push_str(&format!(", backoff {backoff} seconds"));
+            }
             match s.ext.and_then(|e| e.last_exit()) {
                 Some(LastExit::Code(c)) => out.push_str(&format!(", last exit {c}")),
                 Some(LastExit::Signal(n)) => out.push_str(&format!(", last signal {n}")),
@@ -272,6 +279,7 @@ mod tests {
             next_start: None,
             readiness: Readiness::Untracked,
             settings_problem: false,
+            crashed: false,
         });
         assert_eq!(
             r.json("/service/a\"b"),
@@ -296,6 +304,7 @@ mod tests {
             }),
             readiness: Readiness::Untracked,
             settings_problem: false,
+            crashed: false,
         });
         assert_eq!(
             r.human(),
@@ -304,6 +313,36 @@ mod tests {
         assert!(r.json("x").ends_with(
             ",\"finishing\":false,\"backoff\":57,\"bad_settings\":false,\"ready\":null}"
         ));
+    }
+
+    #[test]
+    fn failing_phrase_only_while_failing() {
+        let mut r = report(0, true, false, Want::Up);
+        r.status.ext = Some(Extension {
+            last_wait_status: Some(9),
+            starts: 12,
+            crashed: true,
+            ..Default::default()
+        });
+        assert_eq!(
+            r.human(),
+            "down 45 seconds, normally up, want up, last signal 9, 12 starts"
+        );
+        // Stopped on purpose, or up again: daemontools' words only.
+        r.status.ext = Some(Extension {
+            last_wait_status: Some(9),
+            starts: 12,
+            ..Default::default()
+        });
+        assert_eq!(r.human(), "down 45 seconds, normally up, want up");
+        let mut r = report(5, true, false, Want::Up);
+        r.status.ext = Some(Extension {
+            last_wait_status: Some(1 << 8),
+            starts: 12,
+            crashed: true,
+            ..Default::default()
+        });
+        assert_eq!(r.human(), "up (pid 5) 45 seconds");
     }
 
     #[test]

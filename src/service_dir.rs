@@ -16,11 +16,14 @@ pub const STATUS_NEW: &str = "supervise/status.new";
 pub const CONTROL: &str = "supervise/control";
 pub const OK: &str = "supervise/ok";
 pub const LOCK: &str = "supervise/lock";
+pub const PID: &str = "supervise/pid";
 /// Waiters' FIFOs: supervise writes a byte to each on every status change.
 pub const EVENT: &str = "supervise/event";
 pub const DOWN_SIGNAL: &str = "down-signal";
 pub const FINISH: &str = "finish";
 pub const RESTART: &str = "restart";
+/// daemontools-encore's "exit 100 means do not restart", where the service asks for it.
+pub const DOWN_ON_100: &str = "down-on-100";
 pub const NOTIFY: &str = "notify";
 pub const CHECK: &str = "check";
 pub const CHECK_INTERVAL: &str = "check-interval";
@@ -40,6 +43,9 @@ pub mod in_supervise {
     pub const OK: &str = "ok";
     pub const LOCK: &str = "lock";
     pub const EVENT: &str = "event";
+    /// runit's: the pid of the service and a newline while up, empty while down.
+    pub const PID: &str = "pid";
+    pub const PID_NEW: &str = "pid.new";
 }
 
 /// How the service is brought down: `down-signal` (default TERM, sent with CONT as
@@ -188,6 +194,39 @@ pub fn parse_signal(s: &str) -> Option<nix::sys::signal::Signal> {
         format!("SIG{upper}")
     };
     nix::sys::signal::Signal::from_str(&name).ok()
+}
+
+/// A service named on the command line: a path, or a bare name under `$SVDIR`
+/// (default `/service`). Names are bytes, kept as given.
+pub fn resolve(arg: &OsStr, svdir: Option<&OsStr>) -> PathBuf {
+    use std::os::unix::ffi::OsStrExt;
+    if arg.as_bytes().contains(&b'/') || arg == "." || arg == ".." {
+        PathBuf::from(arg)
+    } else {
+        Path::new(
+            svdir
+                .filter(|s| !s.is_empty())
+                .unwrap_or("/service".as_ref()),
+        )
+        .join(arg)
+    }
+}
+
+/// As `resolve`, for the daemontools tools (svc, svstat, svok, svwait), whose
+/// argument has always been a directory relative to the current one: a name that is
+/// a directory there stays itself (`svc -u .`, `cd /service; svc -u squid`), any
+/// other bare name is looked up under `$SVDIR`.
+pub fn lookup(arg: &OsStr, svdir: Option<&OsStr>) -> PathBuf {
+    if Path::new(arg).is_dir() {
+        PathBuf::from(arg)
+    } else {
+        resolve(arg, svdir)
+    }
+}
+
+/// `lookup` with `$SVDIR` from the environment.
+pub fn lookup_env(arg: &OsStr) -> PathBuf {
+    lookup(arg, std::env::var_os("SVDIR").as_deref())
 }
 
 /// A path to a service directory, as the operator named it.

@@ -7,7 +7,8 @@
 //! - 17 want: `u`, `d`, or 0 after `svc -o`
 //! - 18 extension version (1); absent in a status written by daemontools
 //! - 19 flags: bit 0 set while `finish` runs; bits 1..3 readiness; bit 4 a settings
-//!   file could not be used
+//!   file could not be used; bit 5 the last exit of `run` was unexpected (it ended by
+//!   itself while wanted up)
 //! - 20..24 last wait status of `run`, little-endian i32, -1 if it never exited
 //! - 24..28 number of times `run` was started, little-endian u32
 //! - 28..40 TAI64N of the next start the restart policy waits for, zeros if none
@@ -92,6 +93,9 @@ pub struct Extension {
     pub next_start: Option<Tai64N>,
     pub readiness: Readiness,
     pub settings_problem: bool,
+    /// `run` last ended by itself while wanted up (no svc command stopped or signalled
+    /// it): the service is failing, and svstat says how.
+    pub crashed: bool,
 }
 
 const FLAG_FINISHING: u8 = 1;
@@ -101,6 +105,8 @@ const FLAG_READY: u8 = 4;
 const FLAG_CHECK_FAILING: u8 = 8;
 /// A settings file of the service could not be used.
 const FLAG_SETTINGS_PROBLEM: u8 = 16;
+/// The last exit of `run` was unexpected.
+const FLAG_CRASHED: u8 = 32;
 
 /// Whether the service works, beyond its process existing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -170,7 +176,8 @@ impl Status {
                 FLAG_SETTINGS_PROBLEM
             } else {
                 0
-            };
+            }
+            | if ext.crashed { FLAG_CRASHED } else { 0 };
         if let Some(t) = since {
             b[40..52].copy_from_slice(&t.pack());
         }
@@ -206,6 +213,7 @@ impl Status {
                     .get(28..40)
                     .and_then(|l| Tai64N::unpack(l.try_into().ok()?)),
                 settings_problem: b[19] & FLAG_SETTINGS_PROBLEM != 0,
+                crashed: b[19] & FLAG_CRASHED != 0,
                 readiness: {
                     let since = b
                         .get(40..52)
@@ -271,39 +279,72 @@ impl Status {
     /// O_EXCL and O_NOFOLLOW (a stale one is removed first), so whatever was put in its
     /// place, a symbolic link or a link to another file, is never written through.
     pub fn write_at(&self, dir: BorrowedFd<'_>) -> Result<(), Errno> {
-        let create = || {
-            openat(
-                dir,
-                in_supervise::STATUS_NEW,
-                OFlag::O_WRONLY
-                    | OFlag::O_CREAT
-                    | OFlag::O_EXCL
-                    | OFlag::O_NOFOLLOW
-                    | OFlag::O_NOCTTY
-                    | OFlag::O_CLOEXEC,
-                Mode::from_bits_truncate(0o644),
-            )
-        };
-        let fd = match create() {
-            Err(Errno::EEXIST) => {
-                unlinkat(dir, in_supervise::STATUS_NEW, UnlinkatFlags::NoRemoveDir)?;
-                create()?
-            }
-            r => r?,
-        };
-        let bytes = self.pack();
-        let mut rest = &bytes[..];
-        while !rest.is_empty() {
-            match nix::unistd::write(&fd, rest) {
-                Ok(0) => return Err(Errno::EIO),
-                Ok(n) => rest = &rest[n..],
-                Err(Errno::EINTR) => {}
-                Err(e) => return Err(e),
-            }
-        }
-        drop(fd);
-        renameat(dir, in_supervise::STATUS_NEW, dir, in_supervise::STATUS)
+        replace_at(
+            dir,
+            in_supervise::STATUS_NEW,
+            in_supervise::STATUS,
+            &self.pack(),
+        )
     }
+}
+
+/// What `supervise/pid` holds (runit's runsv writes the same): the pid and a newline
+/// while the service is up, nothing while it is down.
+pub fn pid_file_bytes(pid: u32) -> Vec<u8> {
+    if pid == 0 {
+        Vec::new()
+    } else {
+        format!("{pid}\n").into_bytes()
+    }
+}
+
+/// Replaces `supervise/pid` in the `supervise/` directory open at `dir`, as
+/// `Status::write_at` replaces the status.
+pub fn write_pid_at(dir: BorrowedFd<'_>, pid: u32) -> Result<(), Errno> {
+    replace_at(
+        dir,
+        in_supervise::PID_NEW,
+        in_supervise::PID,
+        &pid_file_bytes(pid),
+    )
+}
+
+/// Writes `bytes` to `name` in the directory open at `dir` atomically: `tmp` is made
+/// anew with O_EXCL and O_NOFOLLOW (a stale one is removed first), so whatever was put
+/// in its place, a symbolic link or a link to another file, is never written through;
+/// then it is renamed over `name`.
+fn replace_at(dir: BorrowedFd<'_>, tmp: &str, name: &str, bytes: &[u8]) -> Result<(), Errno> {
+    let create = || {
+        openat(
+            dir,
+            tmp,
+            OFlag::O_WRONLY
+                | OFlag::O_CREAT
+                | OFlag::O_EXCL
+                | OFlag::O_NOFOLLOW
+                | OFlag::O_NOCTTY
+                | OFlag::O_CLOEXEC,
+            Mode::from_bits_truncate(0o644),
+        )
+    };
+    let fd = match create() {
+        Err(Errno::EEXIST) => {
+            unlinkat(dir, tmp, UnlinkatFlags::NoRemoveDir)?;
+            create()?
+        }
+        r => r?,
+    };
+    let mut rest = bytes;
+    while !rest.is_empty() {
+        match nix::unistd::write(&fd, rest) {
+            Ok(0) => return Err(Errno::EIO),
+            Ok(n) => rest = &rest[n..],
+            Err(Errno::EINTR) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    drop(fd);
+    renameat(dir, tmp, dir, name)
 }
 
 #[cfg(test)]
@@ -332,6 +373,7 @@ mod tests {
                     nanos: 7,
                 }),
                 settings_problem: true,
+                crashed: true,
             }),
         }
     }

@@ -2,8 +2,8 @@
 
 use crate::diag::{errstr, ioerrstr, warn};
 use crate::service_dir::{
-    CHECK, CHECK_INTERVAL, CHECK_TIMEOUT, FINISH, NOTIFICATION_FD, NOTIFY, OK, RUN, SUPERVISE,
-    ServiceDir, StopPolicy, TIMEOUT_FINISH, in_supervise,
+    CHECK, CHECK_INTERVAL, CHECK_TIMEOUT, DOWN_ON_100, FINISH, NOTIFICATION_FD, NOTIFY, OK, RUN,
+    SUPERVISE, ServiceDir, StopPolicy, TIMEOUT_FINISH, in_supervise,
 };
 use crate::status::{Extension, Readiness, Status, Want};
 use crate::tai64::Tai64N;
@@ -76,6 +76,28 @@ impl Event {
     }
 }
 
+/// What supervise says on its stderr about the service (readproctitle and a logger
+/// of svscan's output see it), besides errors.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Notice {
+    /// `run` ended by itself while wanted up; `streak` counts such ends in a row of
+    /// runs shorter than `STREAK_RESET`.
+    Crashed { status: i32, streak: u32 },
+    /// `run` exited 100 and the service has `down-on-100`: it stays down.
+    Permanent,
+    /// The restart policy holds the next start back this many seconds.
+    Backoff(u64),
+}
+
+/// A run that lasts this long ends a streak of crashes.
+pub const STREAK_RESET: Duration = Duration::from_secs(60);
+
+/// Whether a crash of a streak is reported: the first ones, then ever more rarely
+/// (1, 2, 4, 8, ...), so a crash loop does not flood a log with a line a second.
+pub fn reported(streak: u32) -> bool {
+    streak.is_power_of_two()
+}
+
 /// The supervise state: everything that decides what happens next, nothing that does it.
 #[derive(Clone, Debug)]
 pub struct Machine {
@@ -105,6 +127,21 @@ pub struct Machine {
     /// A settings file could not be used (shown by svstat).
     pub settings_problem: bool,
     readiness: Readiness,
+    /// `+` (daemontools-encore): the signals of the commands that follow go to the
+    /// service's whole process group, until `=` or the end of the commands read at
+    /// once.
+    pub group: bool,
+    /// A command signalled or stopped this run: its end is no surprise.
+    told: bool,
+    /// The last end of run was unexpected (see `Extension::crashed`).
+    crashed: bool,
+    /// Unexpected ends in a row, and when the current run started.
+    streak: u32,
+    started_at: Option<Instant>,
+    /// `down-on-100`, as read when run was last started: exit 100 means stay down.
+    pub down_on_100: bool,
+    /// Notices for stderr, taken by the event loop after each step.
+    pub notices: Vec<Notice>,
 }
 
 /// How long `./finish` may run before it is KILLed (s6 and runit use the same idea).
@@ -131,6 +168,13 @@ impl Machine {
             tracks_readiness: false,
             settings_problem: false,
             readiness: Readiness::Untracked,
+            group: false,
+            told: false,
+            crashed: false,
+            streak: 0,
+            started_at: None,
+            down_on_100: false,
+            notices: Vec::new(),
         }
     }
 
@@ -184,6 +228,7 @@ impl Machine {
                 finishing: self.finish_pid.is_some(),
                 next_start: None,
                 settings_problem: self.settings_problem,
+                crashed: self.crashed,
                 readiness: if self.pid.is_some() {
                     self.readiness
                 } else {
@@ -218,6 +263,10 @@ impl Machine {
                     let wait = t.duration_since(now);
                     let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
                     self.events.push(Event::Backoff(secs));
+                    // Beyond daemontools' one-second throttle, which goes unsaid.
+                    if secs > 1 {
+                        self.notices.push(Notice::Backoff(secs));
+                    }
                 }
             }
             _ => {
@@ -234,6 +283,9 @@ impl Machine {
         self.pending_start = None;
         self.changed = wall;
         self.starts = self.starts.wrapping_add(1);
+        self.told = false;
+        self.crashed = false;
+        self.started_at = Some(now);
         self.readiness = if self.tracks_readiness {
             Readiness::Waiting
         } else {
@@ -276,6 +328,31 @@ impl Machine {
         }
         self.changed = wall;
         self.last_wait_status = Some(wait_status);
+        let lived = self
+            .started_at
+            .take()
+            .map_or(Duration::ZERO, |s| now.saturating_duration_since(s));
+        if self.want == Want::Up && !self.told {
+            self.crashed = true;
+            self.streak = if lived >= STREAK_RESET {
+                1
+            } else {
+                self.streak.saturating_add(1)
+            };
+            if self.down_on_100 && wait_status == 100 << 8 {
+                // daemontools-encore's "do not restart", where the service asks for it.
+                self.want = Want::Down;
+                self.backoff.forget_crashes();
+                self.notices.push(Notice::Permanent);
+            } else if reported(self.streak) {
+                self.notices.push(Notice::Crashed {
+                    status: wait_status,
+                    streak: self.streak,
+                });
+            }
+        } else {
+            self.streak = 0;
+        }
         let (code, signal) = match crate::status::LastExit::from_wait_status(wait_status) {
             crate::status::LastExit::Code(c) => (c, 0),
             crate::status::LastExit::Signal(s) => (-1, s),
@@ -314,11 +391,24 @@ impl Machine {
     /// One byte from the control FIFO; unknown bytes are ignored.
     pub fn control(&mut self, byte: u8, now: Instant) -> Vec<Action> {
         let mut acts = Vec::new();
+        let group = self.group;
         let signal = |acts: &mut Vec<Action>, pid: Option<u32>, sig| {
             if pid.is_some() {
-                acts.push(Action::Kill(sig));
+                acts.push(if group {
+                    Action::KillGroup(sig)
+                } else {
+                    Action::Kill(sig)
+                });
             }
         };
+        if self.pid.is_some()
+            && matches!(
+                byte,
+                b'h' | b'a' | b'i' | b't' | b'k' | b'q' | b'1' | b'2' | b'w'
+            )
+        {
+            self.told = true;
+        }
         match byte {
             b'u' => {
                 self.want = Want::Up;
@@ -361,6 +451,13 @@ impl Machine {
             b'i' => signal(&mut acts, self.pid, Signal::SIGINT),
             b't' => signal(&mut acts, self.pid, Signal::SIGTERM),
             b'k' => signal(&mut acts, self.pid, Signal::SIGKILL),
+            // daemontools-encore's (Debian's daemontools has q, 1 and 2 too).
+            b'q' => signal(&mut acts, self.pid, Signal::SIGQUIT),
+            b'1' => signal(&mut acts, self.pid, Signal::SIGUSR1),
+            b'2' => signal(&mut acts, self.pid, Signal::SIGUSR2),
+            b'w' => signal(&mut acts, self.pid, Signal::SIGWINCH),
+            b'+' => self.group = true,
+            b'=' => self.group = false,
             b'x' => {
                 self.exit_when_down = true;
                 acts.push(Action::Announce);
@@ -368,6 +465,12 @@ impl Machine {
             _ => {}
         }
         self.check_exit(acts)
+    }
+
+    /// The commands read at once are done: a `+` among them no longer holds (as in
+    /// daemontools-encore, where it lasts for one read of the control FIFO).
+    pub fn end_of_commands(&mut self) {
+        self.group = false;
     }
 
     /// SIGTERM to supervise: `svc -dx`.
@@ -392,9 +495,18 @@ impl Machine {
     fn bring_down(&mut self, now: Instant, acts: &mut Vec<Action>) {
         self.want = Want::Down;
         self.pending_start = None;
+        // Stopped on purpose: what svstat showed of a crash is history now.
+        self.crashed = false;
+        self.streak = 0;
         if self.pid.is_some() {
-            acts.push(Action::Kill(self.stop.signal));
-            acts.push(Action::Kill(Signal::SIGCONT));
+            self.told = true;
+            let kill = if self.group {
+                Action::KillGroup
+            } else {
+                Action::Kill
+            };
+            acts.push(kill(self.stop.signal));
+            acts.push(kill(Signal::SIGCONT));
             self.paused = false;
             if self.kill_at.is_none() {
                 self.kill_at = self.stop.kill_after.map(|d| deadline_after(now, d));
@@ -503,6 +615,7 @@ pub fn run(dir_os: &std::ffi::OsStr) -> Result<(), Fatal> {
         sup: files.dir.as_fd(),
         event: files.event.as_ref().map(|e| e.as_fd()),
         written: None,
+        pid_written: None,
     };
     // A status, then the ok FIFO (svok says "running" from then on), then the service:
     // a supervise that cannot start never leaves a service running behind it.
@@ -514,7 +627,9 @@ pub fn run(dir_os: &std::ffi::OsStr) -> Result<(), Fatal> {
     ctx.apply(&mut m, boot);
     ctx.flush(&m);
 
-    let mut buf = [0u8; 256];
+    // PIPE_BUF: a command burst of one svc (one write) is read at once, so that a `+`
+    // and the signals after it are seen together.
+    let mut buf = [0u8; libc::PIPE_BUF];
     loop {
         let deadline = [m.deadline(), ctx.check_deadline()]
             .into_iter()
@@ -578,6 +693,7 @@ pub fn run(dir_os: &std::ffi::OsStr) -> Result<(), Fatal> {
                         let acts = m.control(b, Instant::now());
                         ctx.apply(&mut m, acts);
                     }
+                    m.end_of_commands();
                 }
                 Err(Errno::EINTR) => {}
                 _ => break,
@@ -923,6 +1039,31 @@ fn spawn_program(path: &std::ffi::CStr, args: &[&[u8]]) -> Result<u32, Errno> {
     crate::spawn::spawn(path, args, opts)
 }
 
+/// A notice's words, after `supervise: warning: `.
+pub fn notice_text(dir: &str, n: Notice) -> String {
+    match n {
+        Notice::Crashed { status, streak } => {
+            let how = match crate::status::LastExit::from_wait_status(status) {
+                crate::status::LastExit::Code(c) => format!("exited {c}"),
+                crate::status::LastExit::Signal(s) => format!("was killed by signal {s}"),
+            };
+            let times = if streak > 1 {
+                format!(" ({streak} times in a row)")
+            } else {
+                String::new()
+            };
+            format!("{dir}/{RUN} {how} unexpectedly{times}: restarting it")
+        }
+        Notice::Permanent => {
+            format!("{dir}/{RUN} exited 100: not restarting it ({DOWN_ON_100})")
+        }
+        Notice::Backoff(secs) => {
+            let unit = if secs == 1 { "second" } else { "seconds" };
+            format!("{dir}/{RUN} respawning too rapidly: waiting {secs} {unit}")
+        }
+    }
+}
+
 /// The side of supervise that touches the world: spawn, signal, write status.
 struct Context<'a> {
     dir: &'a str,
@@ -938,15 +1079,27 @@ struct Context<'a> {
     event: Option<BorrowedFd<'a>>,
     /// The status last written, not written again.
     written: Option<Status>,
+    /// The pid last written to `supervise/pid`.
+    pid_written: Option<u32>,
 }
 
 impl Context<'_> {
     /// Carries out `acts`, then tells `notify` what happened; status writes wait for
     /// `flush`.
     fn apply(&mut self, m: &mut Machine, acts: Vec<Action>) {
+        // Said first: an exit's notice comes before the warnings of the restart after it.
+        self.say(m);
         self.carry_out(m, acts);
+        self.say(m);
         for ev in std::mem::take(&mut m.events) {
             self.notify(ev);
+        }
+    }
+
+    /// Writes the machine's notices to stderr, one write each.
+    fn say(&mut self, m: &mut Machine) {
+        for n in std::mem::take(&mut m.notices) {
+            warn("supervise", &notice_text(self.dir, n));
         }
     }
 
@@ -1021,6 +1174,7 @@ impl Context<'_> {
             settings_warning(&format!("{}/{w}", self.dir));
         }
         m.stop = stop;
+        m.down_on_100 = std::fs::symlink_metadata(DOWN_ON_100).is_ok();
         m.set_restart_policy(
             crate::restart::read_policy(&ServiceDir::new(".")).unwrap_or_else(|e| {
                 let e = e.strip_prefix("./").unwrap_or(&e);
@@ -1198,11 +1352,28 @@ impl Context<'_> {
             let wait = at.saturating_duration_since(Instant::now());
             ext.next_start = Some(Tai64N::from_system(std::time::SystemTime::now() + wait));
         }
-        if self.written == Some(status) {
+        if self.written == Some(status) && self.pid_written == Some(status.pid) {
             return;
         }
         let written = status.write_at(self.sup);
         self.written = written.is_ok().then_some(status);
+        if written.is_ok() && self.pid_written != Some(status.pid) {
+            match crate::status::write_pid_at(self.sup, status.pid) {
+                Ok(()) => self.pid_written = Some(status.pid),
+                Err(e) => {
+                    self.dirty = true;
+                    warn(
+                        "supervise",
+                        &format!(
+                            "unable to write {}/{SUPERVISE}/{}: {}",
+                            self.dir,
+                            in_supervise::PID,
+                            errstr(e)
+                        ),
+                    );
+                }
+            }
+        }
         if let (Ok(()), Some(event)) = (written, self.event) {
             crate::control::wake_waiters(event);
         }
@@ -1552,6 +1723,101 @@ mod tests {
             exit_without_finish(&mut m, 10, 15, later),
             vec![Action::Announce, Action::Spawn]
         );
+    }
+
+    #[test]
+    fn encore_signals_and_the_group_mode() {
+        let t = Instant::now();
+        let mut m = Machine::new(true, wall());
+        m.boot(t);
+        m.started(10, t, wall());
+        assert_eq!(m.control(b'q', t), vec![Action::Kill(Signal::SIGQUIT)]);
+        assert_eq!(m.control(b'1', t), vec![Action::Kill(Signal::SIGUSR1)]);
+        assert_eq!(m.control(b'2', t), vec![Action::Kill(Signal::SIGUSR2)]);
+        assert_eq!(m.control(b'w', t), vec![Action::Kill(Signal::SIGWINCH)]);
+        assert!(m.control(b'+', t).is_empty());
+        assert_eq!(m.control(b't', t), vec![Action::KillGroup(Signal::SIGTERM)]);
+        assert!(m.control(b'=', t).is_empty());
+        assert_eq!(m.control(b'h', t), vec![Action::Kill(Signal::SIGHUP)]);
+        // + lasts until the end of the commands read at once.
+        m.control(b'+', t);
+        m.end_of_commands();
+        assert_eq!(m.control(b'k', t), vec![Action::Kill(Signal::SIGKILL)]);
+        m.control(b'+', t);
+        assert_eq!(
+            m.control(b'd', t),
+            vec![
+                Action::KillGroup(Signal::SIGTERM),
+                Action::KillGroup(Signal::SIGCONT),
+                Action::Announce
+            ]
+        );
+    }
+
+    #[test]
+    fn unexpected_exits_are_noticed_told_ones_are_not() {
+        let t = Instant::now();
+        let mut m = Machine::new(true, wall());
+        m.boot(t);
+        m.started(10, t, wall());
+        exit_without_finish(&mut m, 10, 1 << 8, t);
+        assert_eq!(
+            m.notices,
+            vec![Notice::Crashed {
+                status: 1 << 8,
+                streak: 1
+            }]
+        );
+        assert!(m.status().ext.unwrap().crashed);
+        m.notices.clear();
+        // Crashes in a row: reported at 2, 4, 8, ...
+        let mut at = t;
+        for pid in 11..18 {
+            at += Duration::from_secs(2);
+            m.timer(at);
+            m.started(pid, at, wall());
+            assert!(!m.status().ext.unwrap().crashed);
+            exit_without_finish(&mut m, pid, 9, at);
+        }
+        let streaks: Vec<u32> = m
+            .notices
+            .iter()
+            .map(|n| match n {
+                Notice::Crashed { streak, .. } => *streak,
+                _ => 0,
+            })
+            .collect();
+        assert_eq!(streaks, vec![2, 4, 8]);
+        // Killed by svc -k, or stopped by svc -d: no surprise.
+        m.notices.clear();
+        at += Duration::from_secs(2);
+        m.timer(at);
+        m.started(20, at, wall());
+        m.control(b'k', at);
+        exit_without_finish(&mut m, 20, 9, at);
+        assert!(m.notices.is_empty());
+        assert!(!m.status().ext.unwrap().crashed);
+    }
+
+    #[test]
+    fn exit_100_stays_down_only_with_down_on_100() {
+        let t = Instant::now();
+        let mut m = Machine::new(true, wall());
+        m.boot(t);
+        m.started(10, t, wall());
+        let later = t + Duration::from_secs(2);
+        assert!(exit_without_finish(&mut m, 10, 100 << 8, later).contains(&Action::Spawn));
+        m.started(11, later, wall());
+        m.down_on_100 = true;
+        let t3 = later + Duration::from_secs(2);
+        assert_eq!(
+            exit_without_finish(&mut m, 11, 100 << 8, t3),
+            vec![Action::Announce]
+        );
+        assert_eq!(m.want, Want::Down);
+        assert_eq!(m.pending_start, None);
+        assert!(m.notices.contains(&Notice::Permanent));
+        assert!(m.status().ext.unwrap().crashed);
     }
 
     #[test]

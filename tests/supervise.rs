@@ -1088,3 +1088,134 @@ fn a_setting_past_a_hundred_years_means_for_ever() {
     p.stop();
     assert_eq!(p.stderr(), "");
 }
+
+/// `supervise/pid` as runit's runsv writes it: the pid and a newline while up, empty
+/// while down; replaced through a new file, so a link planted as its temporary file
+/// is never written through.
+#[test]
+fn pid_file_as_runsv_writes_it() {
+    use std::os::unix::fs::PermissionsExt;
+    let t = TempDir::new("pidfile");
+    let s = service(&t.join("s"), "exec sleep 1000");
+    let _p = Proc::supervise(&s);
+    let pid_file = s.join("supervise/pid");
+    must("pid written", || status_pid(&s) != 0);
+    must("pid file", || {
+        std::fs::read_to_string(&pid_file).ok() == Some(format!("{}\n", status_pid(&s)))
+    });
+    let meta = std::fs::symlink_metadata(&pid_file).unwrap();
+    assert!(meta.file_type().is_file());
+    assert_eq!(meta.permissions().mode() & 0o777, 0o644);
+    svc("-d", &s);
+    must("empty when down", || {
+        status_pid(&s) == 0 && std::fs::read(&pid_file).is_ok_and(|b| b.is_empty())
+    });
+    let precious = t.join("precious");
+    std::fs::write(&precious, "root's\n").unwrap();
+    std::os::unix::fs::symlink(&precious, s.join("supervise/pid.new")).unwrap();
+    svc("-u", &s);
+    must("pid file again", || {
+        let pid = status_pid(&s);
+        pid != 0 && std::fs::read_to_string(&pid_file).ok() == Some(format!("{pid}\n"))
+    });
+    assert_eq!(std::fs::read_to_string(&precious).unwrap(), "root's\n");
+    assert!(
+        !std::fs::symlink_metadata(&pid_file)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+}
+
+/// A service that keeps failing: supervise says so on stderr (the first exits, then
+/// the 4th, 8th, ... of a streak), and svstat shows the last exit and the starts while
+/// it is down waiting for its restart. Stopped on purpose, it reads as in daemontools.
+#[test]
+fn a_failing_service_is_reported_on_stderr_and_by_svstat() {
+    let t = TempDir::new("failing");
+    let s = service(&t.join("s"), "echo x >> starts\nexit 3");
+    let mut p = Proc::supervise_capturing_stderr(&s);
+    must("failing shown", || {
+        let l = svstat(&s);
+        l.contains(": down ") && l.contains(", normally up, want up, last exit 3, ")
+    });
+    must("four starts", || starts(&s) >= 4);
+    let line = svstat(&s);
+    assert!(line.ends_with(" starts"), "{line}");
+    svc("-d", &s);
+    must("down for good", || {
+        let l = svstat(&s);
+        l.ends_with(" seconds, normally up") && l.contains(": down ")
+    });
+    p.stop();
+    let err = p.stderr();
+    let d = s.display();
+    assert!(
+        err.contains(&format!(
+            "supervise: warning: {d}/run exited 3 unexpectedly: restarting it\n"
+        )),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!(
+            "supervise: warning: {d}/run exited 3 unexpectedly (2 times in a row): restarting it\n"
+        )),
+        "{err}"
+    );
+    assert!(err.contains("(4 times in a row)"), "{err}");
+    assert!(!err.contains("(3 times in a row)"), "{err}");
+}
+
+/// A restart policy holding the service back says so, as IS::Init's "respawning too
+/// rapidly".
+#[test]
+fn a_policy_wait_is_said_on_stderr() {
+    let t = TempDir::new("backoffmsg");
+    let s = service(&t.join("s"), "echo x >> starts\nexit 1");
+    std::fs::write(s.join("restart"), "burst 2 10s 1m\n").unwrap();
+    let mut p = Proc::supervise_capturing_stderr(&s);
+    must("backoff shown", || {
+        svstat(&s).ends_with(" seconds, last exit 1, 2 starts") && starts(&s) == 2
+    });
+    p.stop();
+    let err = p.stderr();
+    let prefix = format!(
+        "supervise: warning: {}/run respawning too rapidly: waiting ",
+        s.display()
+    );
+    let waits: Vec<&str> = err
+        .lines()
+        .filter_map(|l| l.strip_prefix(&prefix))
+        .collect();
+    // The one-second throttle before the second start goes unsaid.
+    assert_eq!(waits.len(), 1, "{err}");
+    let rest = waits[0];
+    let secs: u64 = rest
+        .strip_suffix(" seconds")
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{err}"));
+    assert!((50..=60).contains(&secs), "{err}");
+}
+
+/// With a `down-on-100` file, run exiting 100 stays down (daemontools-encore's "do
+/// not restart"); without it, 100 is an exit like any other (daemontools').
+#[test]
+fn exit_100_stays_down_with_down_on_100() {
+    let t = TempDir::new("exit100");
+    let s = service(&t.join("s"), "echo x >> starts\nexit 100");
+    std::fs::write(s.join("down-on-100"), "").unwrap();
+    let mut p = Proc::supervise_capturing_stderr(&s);
+    must("down after exit 100", || {
+        let l = svstat(&s);
+        l.contains(": down ") && l.ends_with(", normally up, last exit 100, 1 starts")
+    });
+    assert!(!wait_for(Duration::from_millis(2500), || starts(&s) > 1));
+    p.stop();
+    assert!(p.stderr().contains(&format!(
+        "supervise: warning: {}/run exited 100: not restarting it (down-on-100)\n",
+        s.display()
+    )));
+    let plain = service(&t.join("plain"), "echo x >> starts\nexit 100");
+    let _q = Proc::supervise(&plain);
+    must("restarted without down-on-100", || starts(&plain) >= 2);
+}

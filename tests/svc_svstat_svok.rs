@@ -58,14 +58,14 @@ fn svc_usage() {
         let (code, _, err) = out(cmd("svc").args(args));
         assert_eq!(code, 100, "{args:?}");
         assert!(
-            err.ends_with("svc: usage: svc [-udopchaitkxr] service ...\n"),
+            err.ends_with("svc: usage: svc [-udopchaitkxrq12w+=] service ...\n"),
             "{err}"
         );
     }
     let (code, o, _) = out(cmd("svc").arg("--help"));
     assert_eq!(
         (code, o.as_str()),
-        (0, "svc: usage: svc [-udopchaitkxr] service ...\n")
+        (0, "svc: usage: svc [-udopchaitkxrq12w+=] service ...\n")
     );
 }
 
@@ -96,7 +96,8 @@ fn svstat_errors_in_daemontools_words() {
     std::fs::create_dir(&bare).unwrap();
     let missing = t.join("missing");
     let (code, o, _) = out(cmd("svstat").arg(&missing).arg(&file).arg(&bare));
-    assert_eq!(code, 0);
+    // daemontools' svstat exits 0 here; ours says that a service could not be read.
+    assert_eq!(code, 111);
     assert_eq!(
         o,
         format!(
@@ -125,7 +126,7 @@ fn svstat_on_corrupt_and_truncated_status() {
             )
         );
         let (code, o, _) = out(cmd("svstat").arg("-j").arg(&s));
-        assert_eq!(code, 0);
+        assert_eq!(code, 111);
         assert!(o.contains("\"state\":\"error\""), "{o}");
     }
     std::fs::remove_file(s.join("supervise/status")).unwrap();
@@ -149,7 +150,7 @@ fn svstat_json() {
     must("up", || status_pid(&s) != 0);
     let pid = status_pid(&s);
     let (code, o, _) = out(cmd("svstat").arg("--json").arg(&s).arg(t.join("nope")));
-    assert_eq!(code, 0);
+    assert_eq!(code, 111);
     let l: Vec<&str> = o.lines().collect();
     assert_eq!(l.len(), 2);
     let name = s.display().to_string();
@@ -233,7 +234,7 @@ fn svstat_on_a_status_that_is_no_regular_file() {
     let _held3 = fake_supervise(&dir, |p| std::fs::create_dir(p).unwrap());
     for s in [&fifo, &zero, &dir] {
         let (code, o, e) = out_within(cmd("svstat").arg(s));
-        assert_eq!(code, 0, "{e}");
+        assert_eq!(code, 111, "{e}");
         assert_eq!(
             o,
             format!(
@@ -301,4 +302,175 @@ fn svc_never_writes_through_a_planted_control() {
     std::fs::write(&control, "").unwrap();
     assert_eq!(out_within(cmd("svc").arg("-u").arg(&s)).0, 111);
     assert_eq!(std::fs::read(&control).unwrap(), b"");
+}
+
+/// svstat exits 0 when it read every service, 111 when one could not be read (not
+/// there, no supervise, no status), after printing every line.
+#[test]
+fn svstat_exit_code_says_whether_every_service_was_read() {
+    let t = TempDir::new("svstatcode");
+    let s = service(&t.join("s"), "exec sleep 1000");
+    let _p = Proc::supervise(&s);
+    must("up", || status_pid(&s) != 0);
+    let (code, o, _) = out(cmd("svstat").arg(&s));
+    assert_eq!(code, 0, "{o}");
+    let unsupervised = t.join("u");
+    std::fs::create_dir(&unsupervised).unwrap();
+    for other in [t.join("missing"), unsupervised] {
+        let (code, o, _) = out(cmd("svstat").arg(&other).arg(&s));
+        assert_eq!(code, 111, "{o}");
+        assert_eq!(o.lines().count(), 2, "{o}");
+        assert!(o.lines().nth(1).unwrap().contains(": up (pid "), "{o}");
+        assert_eq!(out(cmd("svstat").arg("-j").arg(&other)).0, 111);
+    }
+}
+
+/// encore's letters: -q -1 -2 -w send QUIT, USR1, USR2 and WINCH to the service.
+#[test]
+fn svc_q_1_2_w_signal_the_service() {
+    let t = TempDir::new("svcsigs");
+    let s = service(
+        &t.join("s"),
+        "for sig in QUIT USR1 USR2 WINCH; do trap \"echo $sig >> got\" $sig; done\n\
+         echo $$ > pid\n\
+         while :; do sleep 0.05; done",
+    );
+    let _p = Proc::supervise(&s);
+    must("run started", || {
+        lines(&s.join("pid")) == vec![status_pid(&s).to_string()]
+    });
+    let pid = status_pid(&s);
+    let mut want = Vec::new();
+    for (opt, name) in [
+        ("-q", "QUIT"),
+        ("-1", "USR1"),
+        ("-2", "USR2"),
+        ("-w", "WINCH"),
+    ] {
+        let (code, _, err) = out(cmd("svc").arg(opt).arg(&s));
+        assert_eq!(code, 0, "svc {opt}: {err}");
+        want.push(name.to_string());
+        must(name, || lines(&s.join("got")) == want);
+    }
+    assert_eq!(status_pid(&s), pid, "the service survived its signals");
+}
+
+/// A run script without exec: `svc -d` TERMs the shell only and its background child
+/// lives on; `svc -+d` (encore's process group mode) stops the child as well.
+#[test]
+fn svc_plus_signals_the_whole_process_group() {
+    let t = TempDir::new("svcgroup");
+    let s = service(&t.join("s"), "sleep 1000 &\necho $! > child\nwait");
+    std::fs::write(s.join("down"), "").unwrap();
+    let _p = Proc::supervise(&s);
+    // Every background child is KILLed at the end, whatever happens.
+    struct Children(std::cell::RefCell<Vec<u32>>);
+    impl Drop for Children {
+        fn drop(&mut self) {
+            for &p in self.0.borrow().iter() {
+                signal(p, libc::SIGKILL);
+            }
+        }
+    }
+    let children = Children(Default::default());
+    let child = |s: &std::path::Path| -> u32 {
+        let mut pid = 0;
+        must("child pid", || {
+            pid = lines(&s.join("child"))
+                .first()
+                .and_then(|l| l.parse().ok())
+                .unwrap_or(0);
+            pid != 0
+        });
+        children.0.borrow_mut().push(pid);
+        std::fs::remove_file(s.join("child")).unwrap();
+        pid
+    };
+    // Without +: the shell goes, its child stays (daemontools' behaviour).
+    svc("-u", &s);
+    let first = child(&s);
+    svc("-d", &s);
+    must("down", || status_pid(&s) == 0);
+    assert!(alive(first), "plain -d reaches run only");
+    // With +: the whole group.
+    svc("-u", &s);
+    let second = child(&s);
+    let (code, _, err) = out(cmd("svc").args(["-+", "-d"]).arg(&s));
+    assert_eq!(code, 0, "{err}");
+    must("down", || status_pid(&s) == 0);
+    must("the background child is gone too", || !alive(second));
+    // + holds for that svc only: a later -t reaches run alone.
+    svc("-u", &s);
+    let third = child(&s);
+    let run = status_pid(&s);
+    svc("-t", &s);
+    must("run restarted", || {
+        let p = status_pid(&s);
+        p != 0 && p != run
+    });
+    child(&s);
+    assert!(alive(third), "+ did not stick");
+    svc("-d", &s);
+    must("down", || status_pid(&s) == 0);
+}
+
+/// svc, svstat, svok and svwait find a bare NAME under $SVDIR, as svcstart does; a
+/// NAME that is a directory of the current one stays itself (daemontools').
+#[test]
+fn bare_names_are_looked_up_under_svdir() {
+    let t = TempDir::new("svdir");
+    let svdir = t.join("sv");
+    let s = service(&svdir.join("web"), "exec sleep 1000");
+    std::fs::write(s.join("down"), "").unwrap();
+    let _p = Proc::supervise(&s);
+    let elsewhere = t.join("elsewhere");
+    std::fs::create_dir(&elsewhere).unwrap();
+    let run = |prog: &str, args: &[&str]| {
+        out_within(
+            cmd(prog)
+                .args(args)
+                .env("SVDIR", &svdir)
+                .current_dir(&elsewhere),
+        )
+    };
+    let (code, _, err) = run("svc", &["-u", "web"]);
+    assert_eq!(code, 0, "{err}");
+    must("up", || status_pid(&s) != 0);
+    let (code, o, _) = run("svstat", &["web"]);
+    assert_eq!(code, 0, "{o}");
+    assert!(o.starts_with(&format!("{}: up (pid ", s.display())), "{o}");
+    assert_eq!(run("svok", &["web"]).0, 0);
+    assert_eq!(run("svwait", &["-u", "-t", "10s", "web"]).0, 0);
+    // A directory named web where we are wins: svc acts on it, as daemontools' does.
+    let local = elsewhere.join("web");
+    std::fs::create_dir(&local).unwrap();
+    let (code, _, err) = run("svc", &["-d", "web"]);
+    assert_eq!(code, 111);
+    assert_eq!(
+        err,
+        "svc: warning: unable to control web: file does not exist\n"
+    );
+    assert!(status_pid(&s) != 0);
+    let (code, o, _) = run("svstat", &["./web"]);
+    assert_eq!(
+        (code, o.as_str()),
+        (
+            111,
+            "./web: unable to open supervise/ok: file does not exist\n"
+        )
+    );
+    std::fs::remove_dir(&local).unwrap();
+    // Not there at all: the message names where it looked.
+    let (code, _, err) = run("svc", &["-d", "nosuch"]);
+    assert_eq!(code, 111);
+    assert_eq!(
+        err,
+        format!(
+            "svc: warning: unable to chdir to {}: file does not exist\n",
+            svdir.join("nosuch").display()
+        )
+    );
+    let (code, _, _) = run("svc", &["-d", "web"]);
+    assert_eq!(code, 0);
+    must("down", || status_pid(&s) == 0);
 }

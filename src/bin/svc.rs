@@ -1,38 +1,44 @@
 //! svc OPTS SERVICE...: send commands to supervise.
 
-use svkit::control::{COMMANDS, Sent, send};
+use std::os::unix::ffi::OsStrExt;
+use svkit::control::{COMMANDS, Sent, burst, send};
 use svkit::diag::{EXIT_OK, EXIT_TEMP, errstr, help_if_asked, usage, usage_error, warn};
-use svkit::service_dir::ServiceDir;
+use svkit::service_dir::{ServiceDir, lookup_env};
 
-const SYNOPSIS: &str = "svc [-udopchaitkxr] service ...";
+const SYNOPSIS: &str = "svc [-udopchaitkxrq12w+=] service ...";
 
 fn main() {
     help_if_asked("svc", SYNOPSIS, false);
+    // getopt's way, by hand: lexopt would take `-w=` for an option with a value, and
+    // `=` is a command letter here.
     let mut cmds = Vec::new();
-    let mut dirs = Vec::new();
-    let mut parser = lexopt::Parser::from_env();
-    loop {
-        match parser.next() {
-            Ok(Some(lexopt::Arg::Short(c))) if c.is_ascii() && COMMANDS.contains(&(c as u8)) => {
-                cmds.push(c as u8)
+    let mut args = std::env::args_os().skip(1).peekable();
+    while let Some(a) = args.next_if(|a| a.as_bytes().starts_with(b"-") && a.len() > 1) {
+        if a == "--" {
+            break;
+        }
+        for &c in &a.as_bytes()[1..] {
+            if !COMMANDS.contains(&c) {
+                let shown = if a.as_bytes().starts_with(b"--") {
+                    format!("invalid option '{}'", a.to_string_lossy())
+                } else {
+                    format!("invalid option '-{}'", char::from(c))
+                };
+                usage_error("svc", SYNOPSIS, shown);
             }
-            Ok(Some(lexopt::Arg::Value(v))) => {
-                dirs.push(v);
-                dirs.extend(parser.raw_args().into_iter().flatten());
-                break;
-            }
-            Ok(None) => break,
-            Ok(Some(other)) => usage_error("svc", SYNOPSIS, other.unexpected()),
-            Err(e) => usage_error("svc", SYNOPSIS, e),
+            cmds.push(c);
         }
     }
+    let dirs: Vec<std::ffi::OsString> = args.collect();
     if dirs.is_empty() {
         usage("svc", SYNOPSIS);
     }
+    let cmds = burst(&cmds);
     let mut code = EXIT_OK;
     for d in &dirs {
-        let name = d.to_string_lossy();
-        let dir = ServiceDir::new(d);
+        let d = lookup_env(d);
+        let name = d.display();
+        let dir = ServiceDir::new(&d);
         let failure = match dir.check() {
             Err(e) => Some(format!("unable to chdir to {name}: {}", errstr(e))),
             Ok(()) => match send(&dir, &cmds) {

@@ -2,7 +2,7 @@
 
 use svkit::control::is_supervised;
 use svkit::diag::{EXIT_OK, EXIT_TEMP, EXIT_USAGE, errstr, fatal, help_if_asked, usage};
-use svkit::service_dir::{OK, ServiceDir};
+use svkit::service_dir::{OK, ServiceDir, lookup_env};
 
 const SYNOPSIS: &str = "svok dir";
 
@@ -12,7 +12,8 @@ fn main() {
     let (Some(d), None) = (args.next(), args.next()) else {
         usage("svok", SYNOPSIS);
     };
-    let name = d.to_string_lossy().into_owned();
+    let d = lookup_env(&d);
+    let name = d.display().to_string();
     let dir = ServiceDir::new(&d);
     if let Err(e) = dir.check() {
         fatal(

@@ -1,9 +1,9 @@
 //! svstat [-j] SERVICE...: print the status of services.
 
 use std::io::Write;
-use svkit::diag::{EXIT_OK, help_if_asked, usage, usage_error};
+use svkit::diag::{EXIT_OK, EXIT_TEMP, help_if_asked, usage, usage_error};
 use svkit::report::{json_error, query};
-use svkit::service_dir::ServiceDir;
+use svkit::service_dir::{ServiceDir, lookup_env};
 use svkit::tai64::Tai64N;
 
 const SYNOPSIS: &str = "svstat [-j] service ...";
@@ -31,17 +31,24 @@ fn main() {
     }
     let now = Tai64N::now();
     let mut out = std::io::stdout().lock();
+    // daemontools' svstat exits 0 whatever it found; a script can tell here.
+    let mut code = EXIT_OK;
     for d in &dirs {
+        let d = lookup_env(d);
         let name = d.to_string_lossy();
-        let line = match (query(&ServiceDir::new(d), now), json) {
+        let report = query(&ServiceDir::new(&d), now);
+        if report.is_err() {
+            code = EXIT_TEMP;
+        }
+        let line = match (report, json) {
             (Ok(r), false) => format!("{name}: {}", r.human()),
             (Err(e), false) => format!("{name}: {e}"),
             (Ok(r), true) => r.json(&name),
             (Err(e), true) => json_error(&name, &e),
         };
         if writeln!(out, "{line}").is_err() {
-            std::process::exit(svkit::diag::EXIT_TEMP);
+            std::process::exit(EXIT_TEMP);
         }
     }
-    std::process::exit(EXIT_OK);
+    std::process::exit(code);
 }

@@ -47,6 +47,10 @@ fn main() {
     if dirs.is_empty() {
         usage("svwait", SYNOPSIS);
     }
+    let dirs: Vec<std::path::PathBuf> = dirs
+        .iter()
+        .map(|d| svkit::service_dir::lookup_env(d.as_os_str()))
+        .collect();
     match wait(&dirs, goal, any, timeout) {
         Ok(Outcome::Reached) => std::process::exit(EXIT_OK),
         Ok(Outcome::TimedOut) => std::process::exit(EXIT_NO),
