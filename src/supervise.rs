@@ -2,8 +2,8 @@
 
 use crate::diag::{errstr, ioerrstr, warn};
 use crate::service_dir::{
-    CHECK, CHECK_INTERVAL, CHECK_TIMEOUT, DOWN_ON_100, FINISH, NOTIFICATION_FD, NOTIFY, OK, RUN,
-    SUPERVISE, ServiceDir, StopPolicy, TIMEOUT_FINISH, in_supervise,
+    CHECK, CHECK_INTERVAL, CHECK_TIMEOUT, DOWN_ON_100, FINISH, MAIN, NOTIFICATION_FD, NOTIFY, OK,
+    RUN, SUPERVISE, ServiceDir, StopPolicy, TIMEOUT_FINISH, in_supervise,
 };
 use crate::status::{Extension, Readiness, Status, Want};
 use crate::tai64::Tai64N;
@@ -142,6 +142,9 @@ pub struct Machine {
     pub down_on_100: bool,
     /// Notices for stderr, taken by the event loop after each step.
     pub notices: Vec<Notice>,
+    /// The tree's main service (a `main` file): run once, then supervise exits with its
+    /// exit code for svscan to exit with.
+    main: bool,
 }
 
 /// How long `./finish` may run before it is KILLed (s6 and runit use the same idea).
@@ -174,6 +177,7 @@ impl Machine {
             streak: 0,
             started_at: None,
             down_on_100: false,
+            main: false,
             notices: Vec::new(),
         }
     }
@@ -239,9 +243,33 @@ impl Machine {
     }
 
     /// The first step: start the service unless it is normally down.
+    /// Makes this the tree's main service: started once at boot whatever `down` says,
+    /// never restarted, and supervise exits once it is down and finished.
+    pub fn make_main(&mut self) {
+        self.main = true;
+        self.want = Want::Once;
+        self.exit_when_down = true;
+    }
+
+    /// The code supervise exits with: 0, or for the main service its exit code (128 +
+    /// signal for a signal; 111 if it never ran).
+    pub fn exit_code(&self) -> i32 {
+        if !self.main {
+            return 0;
+        }
+        match self
+            .last_wait_status
+            .map(crate::status::LastExit::from_wait_status)
+        {
+            Some(crate::status::LastExit::Code(c)) => c,
+            Some(crate::status::LastExit::Signal(s)) => 128 + s,
+            None => crate::diag::EXIT_TEMP,
+        }
+    }
+
     pub fn boot(&mut self, now: Instant) -> Vec<Action> {
         let mut acts = vec![Action::Announce];
-        if self.want == Want::Up {
+        if self.want != Want::Down {
             self.request_start(now, &mut acts);
         }
         acts
@@ -604,6 +632,9 @@ pub fn run(dir_os: &std::ffi::OsStr) -> Result<(), Fatal> {
 
     let files = open_files(dir_arg)?;
     let mut m = Machine::new(normally_up, Tai64N::now());
+    if std::fs::symlink_metadata(MAIN).is_ok_and(|m| m.file_type().is_file()) {
+        m.make_main();
+    }
     let mut ctx = Context {
         dir: dir_arg,
         name: std::env::current_dir()
@@ -1158,7 +1189,7 @@ impl Context<'_> {
                         }
                         self.dirty = true;
                         self.flush(m);
-                        std::process::exit(0);
+                        std::process::exit(m.exit_code());
                     }
                 }
             }
@@ -1481,6 +1512,35 @@ mod tests {
             vec![Action::Announce]
         );
         assert_eq!(m.status().want, Want::Once);
+    }
+
+    #[test]
+    fn a_main_service_runs_once_despite_down_and_gives_its_exit_code() {
+        let t = Instant::now();
+        let mut m = Machine::new(false, wall());
+        m.make_main();
+        assert_eq!(m.boot(t), vec![Action::Announce, Action::Spawn]);
+        m.started(5, t, wall());
+        // No restart, even told up: supervise exits with the service's code.
+        m.control(b'u', t);
+        let later = t + Duration::from_secs(3);
+        let acts = exit_without_finish(&mut m, 5, 3 << 8, later);
+        assert!(acts.contains(&Action::Exit), "{acts:?}");
+        assert!(!acts.contains(&Action::Spawn), "{acts:?}");
+        assert_eq!(m.exit_code(), 3);
+        let mut m = Machine::new(true, wall());
+        m.make_main();
+        m.boot(t);
+        m.started(6, t, wall());
+        exit_without_finish(&mut m, 6, libc::SIGTERM, later);
+        assert_eq!(m.exit_code(), 128 + libc::SIGTERM);
+        // Not a main service: supervise exits 0 whatever the service did.
+        let mut m = Machine::new(true, wall());
+        m.boot(t);
+        m.started(7, t, wall());
+        m.control(b'x', t);
+        exit_without_finish(&mut m, 7, 3 << 8, later);
+        assert_eq!(m.exit_code(), 0);
     }
 
     #[test]

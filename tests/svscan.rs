@@ -767,3 +767,48 @@ fn a_loggers_supervise_names_its_service() {
     let err = p.stderr();
     assert!(err.contains("web/log/run"), "{err}");
 }
+
+/// svscan on a tree whose service `main` has a main file and `run`; returns its exit
+/// code and whether the side service was stopped.
+fn main_service_tree(tag: &str, run: &str, finish: Option<&str>) -> (Option<i32>, bool) {
+    let t = TempDir::new(tag);
+    // The main service ends only once the side service runs.
+    let m = service(
+        &t.join("m"),
+        &format!("while [ ! -s ../side/pid ]; do sleep 0.05; done\n{run}"),
+    );
+    std::fs::write(m.join("main"), "").unwrap();
+    if let Some(f) = finish {
+        script(&m.join("finish"), f);
+    }
+    let side = service(&t.join("side"), "echo $$ > pid\nexec sleep 1000");
+    let mut p = svscan(t.path(), &["-t", "2s"]);
+    let code = p.wait_exit();
+    let side_pid = lines(&side.join("pid"))
+        .first()
+        .and_then(|l| l.parse().ok())
+        .unwrap_or(0);
+    (code, side_pid != 0 && !alive(side_pid))
+}
+
+#[test]
+fn svscan_exits_with_its_main_services_code() {
+    assert_eq!(
+        main_service_tree("main-code", "exit 3", None),
+        (Some(3), true)
+    );
+    // Killed by a signal: 128 + its number.
+    assert_eq!(
+        main_service_tree("main-signal", "kill -KILL $$", None),
+        (Some(128 + 9), true)
+    );
+    // A finish that asks svscan (its parent's parent) to stop: the code stays 3.
+    assert_eq!(
+        main_service_tree(
+            "main-finish",
+            "exit 3",
+            Some("kill -TERM $(ps -o ppid= -p $PPID)")
+        ),
+        (Some(3), true)
+    );
+}
