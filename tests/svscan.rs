@@ -669,15 +669,33 @@ fn a_fifo_for_a_status_file_does_not_freeze_svscan() {
 }
 
 #[test]
-fn usr1_and_usr2_do_not_kill_svscan() {
+fn usr1_and_usr2_are_passed_on_to_services_not_loggers() {
     let t = TempDir::new("usr");
-    let s = service(&t.join("s"), "exec sleep 1000");
+    let trap = "trap 'echo USR1 >> got' USR1\ntrap 'echo USR2 >> got' USR2\n\
+                echo $$ > pid\nwhile :; do sleep 0.05; done";
+    let s = service(&t.join("s"), trap);
+    service(
+        &s.join("log"),
+        "trap 'echo USR1 >> ../loggot' USR1\ntrap 'echo USR2 >> ../loggot' USR2\n\
+         echo $$ > ../logpid\nwhile :; do sleep 0.05; done",
+    );
     let mut p = svscan(t.path(), &[]);
-    must("up", || status_pid(&s) != 0);
+    must("up", || {
+        lines(&s.join("pid")) == [status_pid(&s).to_string()]
+            && !lines(&s.join("logpid")).is_empty()
+    });
     let pid = status_pid(&s);
-    for sig in [libc::SIGUSR1, libc::SIGUSR2] {
-        signal(p.pid(), sig);
-    }
+    signal(p.pid(), libc::SIGUSR1);
+    must("USR1 passed on", || lines(&s.join("got")) == ["USR1"]);
+    signal(p.pid(), libc::SIGUSR2);
+    must("USR2 passed on", || {
+        lines(&s.join("got")) == ["USR1", "USR2"]
+    });
+    // A logger that got them would have said so as quickly as the service did.
+    assert!(
+        !wait_for(Duration::from_millis(500), || s.join("loggot").exists()),
+        "the logger got a signal"
+    );
     // svscan answers a later HUP: it is still there and its loop still runs.
     let late = service(&t.join(".late"), "exec sleep 1000");
     std::fs::rename(&late, t.join("late")).unwrap();
