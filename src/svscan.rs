@@ -4,7 +4,7 @@
 use crate::diag::{errstr, ioerrstr, warn};
 use crate::service_dir::{DOWN, LOG, MAIN, RUN, ServiceDir};
 use crate::sibling::sibling_binary;
-use crate::status::Status;
+use crate::status::{Status, Want};
 use crate::wakeup::{SelfPipe, timeout_until};
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
@@ -745,7 +745,25 @@ impl Scanner {
                 }
             }
         }
+        // A logger ends at the end of its input, which comes once the pipes close: it is
+        // not to be restarted (nor reported as failing) for that. Told first, so that its
+        // supervise has read it by then.
+        let loggers: Vec<PathBuf> = self
+            .live(Role::Log)
+            .into_iter()
+            .map(|(_, name)| service_path(&name, Role::Log))
+            .collect();
+        for dir in &loggers {
+            let _ = crate::control::send(&ServiceDir::new(dir), b"o");
+        }
         self.stop_all(Role::Main, leftovers, wake);
+        let told = |dir: &PathBuf| {
+            Status::read(&ServiceDir::new(dir)).map_or(true, |st| st.want != Want::Up)
+        };
+        let deadline = Instant::now() + KILL_GRACE;
+        while !loggers.iter().all(told) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
         for e in self.entries.values_mut() {
             e.pipe = None;
         }

@@ -511,7 +511,10 @@ fn waiting_costs_no_cpu() {
             .arg(&k)
             .stdin(Stdio::null()),
     );
-    must("want down", || svstat(&k).contains("want down"));
+    // (On a loaded machine the 2 s may be over before this looks: then it is down.)
+    must("want down", || {
+        svstat(&k).contains("want down") || status_pid(&k) == 0
+    });
     for _ in 0..3 {
         svc("-p", &k);
         svc("-c", &k);
