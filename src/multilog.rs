@@ -158,7 +158,8 @@ pub fn parse(words: &[OsString]) -> Result<Script, String> {
 /// The opened outputs of one sink.
 enum Out {
     Stderr(LineOut),
-    Stdout(Box<Forward>),
+    /// `1`: the line as it goes to the shared `Multilog::stdout`.
+    Stdout(LineOut),
     Status(PathBuf, std::fs::File),
     Dir(Box<LogDir>),
 }
@@ -214,10 +215,11 @@ impl LineOut {
     }
 }
 
-/// `1`: whole lines to stdout, gathered into writes of at most `ATOMIC_WRITE` bytes
-/// (a longer line is written alone), written before the input is taken off its pipe.
-struct Forward {
-    line: LineOut,
+/// Stdout, shared by every `1`: whole lines gathered into writes of at most
+/// `ATOMIC_WRITE` bytes (a longer line is written alone), in the input's order,
+/// written before the input is taken off its pipe.
+#[derive(Default)]
+struct Stdout {
     /// Lines ready, not yet written.
     batch: Vec<u8>,
     ready: Vec<u8>,
@@ -225,13 +227,13 @@ struct Forward {
     closed: bool,
 }
 
-impl Forward {
-    fn take(&mut self, bytes: &[u8], at: usize, ends: bool) {
+impl Stdout {
+    fn take(&mut self, line: &mut LineOut, bytes: &[u8], at: usize, ends: bool) {
         if self.closed {
             return;
         }
         let mut ready = std::mem::take(&mut self.ready);
-        self.line.take(bytes, at, ends, &mut ready);
+        line.take(bytes, at, ends, &mut ready);
         if !ready.is_empty() {
             if self.batch.len() + ready.len() > ATOMIC_WRITE {
                 self.flush();
@@ -296,9 +298,11 @@ impl Forward {
         }
     }
 
-    /// Bytes stdout takes now without blocking: the room left in a pipe; None if it is
-    /// no pipe (a file or terminal takes what comes) or nothing goes there any more.
-    fn room(&self) -> Option<u64> {
+    /// Bytes stdout takes now without blocking, `held` bytes of lines not yet written
+    /// counted: the room left in a pipe (an estimate: the kernel fills a pipe by pages
+    /// and may take less); None if it is no pipe (a file or terminal takes what comes)
+    /// or nothing goes there any more.
+    fn room(&self, held: u64) -> Option<u64> {
         use std::os::fd::{AsFd, AsRawFd};
         if self.closed {
             return None;
@@ -312,7 +316,7 @@ impl Forward {
         if unsafe { libc::ioctl(fd.as_raw_fd(), libc::FIONREAD, &mut queued) } < 0 {
             return None;
         }
-        let pending = (self.batch.len() + self.line.held.len()) as u64;
+        let pending = self.batch.len() as u64 + held;
         Some((size as u64).saturating_sub(queued.max(0) as u64).saturating_sub(pending))
     }
 }
@@ -349,6 +353,7 @@ pub struct Multilog {
     /// Per sink: whether the current line goes there.
     chosen: Vec<bool>,
     stderr_buf: Vec<u8>,
+    stdout: Stdout,
     /// Per status sink: the last selected line's first bytes, to write at the flush.
     status_pending: Vec<Option<Vec<u8>>>,
     /// The current line's first bytes for `e` and `=`.
@@ -385,12 +390,7 @@ impl Multilog {
                         n.extend_from_slice(b": ");
                         n
                     });
-                    Out::Stdout(Box::new(Forward {
-                        line: LineOut::new(prefix, 0),
-                        batch: Vec::new(),
-                        ready: Vec::new(),
-                        closed: false,
-                    }))
+                    Out::Stdout(LineOut::new(prefix, 0))
                 }
                 Sink::Status(p) => {
                     use std::os::unix::fs::OpenOptionsExt;
@@ -426,6 +426,7 @@ impl Multilog {
             line: Line::Start,
             chosen: vec![true; n],
             stderr_buf: Vec::new(),
+            stdout: Stdout::default(),
             status_pending: vec![None; n],
             head_copy: Vec::new(),
         })
@@ -472,13 +473,12 @@ impl Multilog {
         }
         // Stdout (a pipe) must take it all without blocking: a SIGKILL while a write
         // waits for a slow reader would make the next multilog repeat what was read.
-        for o in &self.outs {
-            if let Out::Stdout(f) = o
-                && let Some(room) = f.room()
-            {
-                let per = per + f.line.prefix.len() as u64;
-                budget = budget.min((room.saturating_sub(held) / per).max(1));
-            }
+        let (prefixes, lines) = self.forwarded();
+        if prefixes > 0
+            && let Some(room) = self.stdout.room(lines + held * prefixes)
+        {
+            let per = per * prefixes + self.prefix_bytes();
+            budget = budget.min((room / per).max(1));
         }
         budget as usize
     }
@@ -531,11 +531,12 @@ impl Multilog {
         }
         // As much as stdout's pipe has room for, in whole lines, but at least one line:
         // a line longer than the room is written anyway (the write then waits).
-        for o in &self.outs {
-            let Out::Stdout(f) = o else { continue };
-            let Some(room) = f.room() else { continue };
-            let pre = f.line.prefix.len() as u64;
-            let mut used = held;
+        let (prefixes, lines) = self.forwarded();
+        if prefixes > 0
+            && let Some(room) = self.stdout.room(lines + held * prefixes)
+        {
+            let pre = self.prefix_bytes();
+            let mut used = 0;
             let mut at_start = !self.mid_line();
             let mut i = 0;
             while i < k {
@@ -543,8 +544,8 @@ impl Multilog {
                 let Some(end) = memchr::memchr(b'\n', &next[i..k]).map(|j| i + j + 1) else {
                     break;
                 };
-                let lab = if at_start { label + pre } else { 0 };
-                used += lab + (end - i) as u64;
+                let lab = if at_start { label * prefixes + pre } else { 0 };
+                used += lab + (end - i) as u64 * prefixes;
                 if used > room {
                     k = k.min(if i == 0 { end } else { i });
                     break;
@@ -630,6 +631,25 @@ impl Multilog {
             }
         }
         next
+    }
+
+    /// How many `1` actions there are, and the bytes of lines they hold.
+    fn forwarded(&self) -> (u64, u64) {
+        self.outs.iter().fold((0, 0), |(n, b), o| match o {
+            Out::Stdout(l) => (n + 1, b + l.held.len() as u64),
+            _ => (n, b),
+        })
+    }
+
+    /// The prefixes of every `1`, together.
+    fn prefix_bytes(&self) -> u64 {
+        self.outs
+            .iter()
+            .map(|o| match o {
+                Out::Stdout(l) => l.prefix.len() as u64,
+                _ => 0,
+            })
+            .sum()
     }
 
     fn label(&self) -> Vec<u8> {
@@ -733,7 +753,7 @@ impl Multilog {
             match o {
                 Out::Dir(d) => d.write(bytes, ends),
                 Out::Stderr(l) => l.take(bytes, at, ends, &mut self.stderr_buf),
-                Out::Stdout(f) => f.take(bytes, at, ends),
+                Out::Stdout(l) => self.stdout.take(l, bytes, at, ends),
                 Out::Status(..) => {
                     if ends {
                         self.status_pending[i] = Some(self.head_copy.clone());
@@ -764,11 +784,7 @@ impl Multilog {
             }
         }
         // Stdout after the directories: a slow reader holds nothing they have not got.
-        for o in &mut self.outs {
-            if let Out::Stdout(f) = o {
-                f.flush();
-            }
-        }
+        self.stdout.flush();
         for (i, o) in self.outs.iter_mut().enumerate() {
             if let Out::Status(p, f) = o
                 && let Some(line) = self.status_pending[i].take()
