@@ -317,7 +317,11 @@ impl Stdout {
             return None;
         }
         let pending = self.batch.len() as u64 + held;
-        Some((size as u64).saturating_sub(queued.max(0) as u64).saturating_sub(pending))
+        Some(
+            (size as u64)
+                .saturating_sub(queued.max(0) as u64)
+                .saturating_sub(pending),
+        )
     }
 }
 
@@ -902,6 +906,55 @@ mod tests {
             assert_eq!(log.fits(&[b'y'; 5000]), 4096 - 10 - label);
         }
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn parses_svkit_outputs() {
+        let s = parse(&words("1 pweb 1 p 1 e E0 e E300 e")).unwrap();
+        assert_eq!(
+            s.sinks,
+            vec![
+                Sink::Stdout(Prefix::None),
+                Sink::Stdout(Prefix::Given(b"web".to_vec())),
+                Sink::Stdout(Prefix::ServiceDir),
+                Sink::Stderr(STDERR_LEN),
+                Sink::Stderr(0),
+                Sink::Stderr(300),
+            ]
+        );
+        for bad in ["E", "Ex", "E-1", "E99999999999999999999999", "1x"] {
+            assert!(parse(&words(bad)).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn service_names() {
+        use std::path::Path;
+        let name = |p: &str| service_name(Path::new(p));
+        assert_eq!(name("/service/app/log"), Some(b"app".to_vec()));
+        assert_eq!(name("/run/x/web"), Some(b"web".to_vec()));
+        assert_eq!(name("/log"), None);
+        assert_eq!(name("/"), None);
+    }
+
+    #[test]
+    fn lines_out_whole_or_cut() {
+        let mut l = LineOut::new(b"app: ".to_vec(), 0);
+        let mut out = Vec::new();
+        l.take(b"ab", 0, false, &mut out);
+        l.take(b"cd\n", 2, true, &mut out);
+        assert_eq!(out, b"app: abcd\n");
+        let mut e = LineOut::new(Vec::new(), 3);
+        out.clear();
+        e.take(b"abcd\n", 0, true, &mut out);
+        e.take(b"abc\n", 0, true, &mut out);
+        assert_eq!(out, b"abc...\nabc\n");
+        // A line longer than HELD_MAX goes out in pieces.
+        out.clear();
+        l.take(&vec![b'x'; HELD_MAX], 0, false, &mut out);
+        assert_eq!(out.len(), HELD_MAX + 5);
+        l.take(b"y\n", HELD_MAX, true, &mut out);
+        assert_eq!(&out[HELD_MAX + 5..], b"y\n");
     }
 
     #[test]

@@ -962,7 +962,10 @@ fn root_multilog_follows_no_link_the_log_account_planted() {
 
 /// The lines of `out`, each without its newline; the last must end with one.
 fn out_lines(out: &[u8]) -> Vec<&[u8]> {
-    assert!(out.is_empty() || out.ends_with(b"\n"), "output ends mid-line");
+    assert!(
+        out.is_empty() || out.ends_with(b"\n"),
+        "output ends mid-line"
+    );
     let mut v: Vec<&[u8]> = out.split(|&b| b == b'\n').collect();
     v.pop();
     v
@@ -982,7 +985,12 @@ fn one_forwards_whole_lines_to_stdout_with_the_service_name() {
             .current_dir(&logdir),
         input.as_bytes(),
     );
-    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     let lines = out_lines(&o.stdout);
     let logged = log_content(&logdir.join("main"));
     let logged = out_lines(&logged);
@@ -1028,7 +1036,12 @@ fn e_shows_200_bytes_unless_e_upper_says_otherwise() {
         );
     }
     // `E` applies to the `e` actions after it only; daemontools' own is unchanged.
-    let (_, err) = run_multilog(bin("multilog"), t.path(), &["e", "E0", "e"], input.as_bytes());
+    let (_, err) = run_multilog(
+        bin("multilog"),
+        t.path(),
+        &["e", "E0", "e"],
+        input.as_bytes(),
+    );
     let want = format!("short\nshort\n{}...\n{long}\n", &long[..200]);
     same_bytes(&err, want.as_bytes(), "e E0 e");
     let (code, err) = run_multilog(bin("multilog"), t.path(), &["Ex", "e"], b"");
@@ -1109,7 +1122,10 @@ fn loggers_sharing_a_slow_stdout_neither_interleave_nor_lose_lines() {
         assert_eq!(i, next[k], "{who}: lines in order, none lost");
         next[k] += 1;
         assert_eq!(body.len(), len, "{who} {i}: whole");
-        assert!(body.bytes().all(|b| b == b'a' + (i % 26) as u8), "{who} {i}");
+        assert!(
+            body.bytes().all(|b| b == b'a' + (i % 26) as u8),
+            "{who} {i}"
+        );
     }
     assert_eq!(next, [LINES, LINES]);
     for who in ["one", "two"] {
@@ -1129,7 +1145,11 @@ fn a_closed_stdout_warns_once_and_the_log_goes_on() {
     c.args(["p", "1", "./main"])
         .current_dir(t.path())
         .stdout(Stdio::from(w));
-    let mut child = c.stdin(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut child = c
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     let mut stdin = child.stdin.take().unwrap();
     let data = input.clone();
     let feeder = std::thread::spawn(move || stdin.write_all(&data).unwrap());
