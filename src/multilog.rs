@@ -637,6 +637,11 @@ impl Multilog {
         next
     }
 
+    /// Whether the script writes to stdout (`1`).
+    pub fn forwards(&self) -> bool {
+        self.forwarded().0 > 0
+    }
+
     /// How many `1` actions there are, and the bytes of lines they hold.
     fn forwarded(&self) -> (u64, u64) {
         self.outs.iter().fold((0, 0), |(n, b), o| match o {
