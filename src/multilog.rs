@@ -1,5 +1,6 @@
-//! multilog: the script (daemontools' actions plus svkit's `T` and `r`), and the engine
-//! that labels, selects and hands each line to log directories, stderr and status files.
+//! multilog: the script (daemontools' actions plus svkit's `T`, `r`, `1`, `p` and `E`),
+//! and the engine that labels, selects and hands each line to log directories, stdout,
+//! stderr and status files.
 
 use crate::logdir::{LogDir, MAX_PLAIN_SIZE, MIN_SIZE, Settings};
 use crate::pattern::matches;
@@ -13,8 +14,15 @@ use std::path::PathBuf;
 
 /// Lines are selected on their first this many bytes (timestamp included).
 pub const MATCH_LEN: usize = 1000;
-/// `e` shows this much of a line.
+/// `e` shows this much of a line unless `E` says otherwise (daemontools' length).
 pub const STDERR_LEN: usize = 200;
+/// `1` writes whole lines in writes of at most this many bytes where it can: a pipe
+/// takes such a write at once (POSIX PIPE_BUF), so loggers that share one stdout never
+/// interleave inside a line.
+pub const ATOMIC_WRITE: usize = libc::PIPE_BUF;
+/// `1` and `e` hold a line until its newline up to this many bytes; a longer line goes
+/// out in pieces as it comes, so memory stays bounded.
+pub const HELD_MAX: usize = 64 * 1024;
 /// The longest `T` label: `YYYY-MM-DDTHH:MM:SS.NNNNNNNNNZ ` is 31 bytes up to year 9999.
 const ISO_LABEL_MAX: usize = 40;
 
@@ -27,10 +35,23 @@ pub enum Stamp {
     Iso,
 }
 
+/// What `1` puts before each line: `NAME: `.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Prefix {
+    None,
+    /// `pNAME`.
+    Given(Vec<u8>),
+    /// A lone `p`: the service's name, from the working directory (see `service_name`).
+    ServiceDir,
+}
+
 /// Where selected lines go.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Sink {
-    Stderr,
+    /// `e`: the line's first bytes (this many; 0: all of it) to stderr.
+    Stderr(usize),
+    /// `1`: the whole line to stdout.
+    Stdout(Prefix),
     Status(PathBuf),
     Dir(PathBuf, Settings),
 }
@@ -55,6 +76,8 @@ pub struct Script {
 pub fn parse(words: &[OsString]) -> Result<Script, String> {
     let mut s = Script::default();
     let mut settings = Settings::default();
+    let mut prefix = Prefix::None;
+    let mut alert = STDERR_LEN;
     for (i, w) in words.iter().enumerate() {
         let bad = |why: &str| format!("{why}: {}", w.to_string_lossy());
         let Some((&first, rest)) = w.as_bytes().split_first() else {
@@ -77,7 +100,23 @@ pub fn parse(words: &[OsString]) -> Result<Script, String> {
             b'+' => s.actions.push(Action::Select(rest.to_vec())),
             b'e' if rest.is_empty() => {
                 s.actions.push(Action::Output(s.sinks.len()));
-                s.sinks.push(Sink::Stderr);
+                s.sinks.push(Sink::Stderr(alert));
+            }
+            b'1' if rest.is_empty() => {
+                s.actions.push(Action::Output(s.sinks.len()));
+                s.sinks.push(Sink::Stdout(prefix.clone()));
+            }
+            b'p' => {
+                prefix = match rest {
+                    [] => Prefix::ServiceDir,
+                    name => Prefix::Given(name.to_vec()),
+                }
+            }
+            b'E' => {
+                alert = match rest.iter().all(u8::is_ascii_digit) {
+                    true => text().parse().map_err(|_| bad("invalid alert size"))?,
+                    false => return Err(bad("invalid alert size")),
+                }
             }
             b'=' if !rest.is_empty() => {
                 s.actions.push(Action::Output(s.sinks.len()));
@@ -118,9 +157,184 @@ pub fn parse(words: &[OsString]) -> Result<Script, String> {
 
 /// The opened outputs of one sink.
 enum Out {
-    Stderr,
+    Stderr(LineOut),
+    /// `1`: the line as it goes to the shared `Multilog::stdout`.
+    Stdout(LineOut),
     Status(PathBuf, std::fs::File),
     Dir(Box<LogDir>),
+}
+
+/// One line as `e` or `1` shows it: prefix, the first `limit` bytes (0: all), `...` if
+/// `limit` cut it, newline. Held until its newline, up to `HELD_MAX` bytes.
+struct LineOut {
+    prefix: Vec<u8>,
+    limit: usize,
+    held: Vec<u8>,
+    /// The line's bytes so far, newline excepted.
+    len: usize,
+}
+
+impl LineOut {
+    fn new(prefix: Vec<u8>, limit: usize) -> LineOut {
+        LineOut {
+            prefix,
+            limit,
+            held: Vec::new(),
+            len: 0,
+        }
+    }
+
+    /// Takes `bytes` of the line (from its offset `at`); appends to `out` what is ready.
+    fn take(&mut self, bytes: &[u8], at: usize, ends: bool, out: &mut Vec<u8>) {
+        if at == 0 {
+            self.held.clear();
+            self.held.extend_from_slice(&self.prefix);
+            self.len = 0;
+        }
+        let body = match ends {
+            true => bytes.strip_suffix(b"\n").unwrap_or(bytes),
+            false => bytes,
+        };
+        let keep = match self.limit {
+            0 => body.len(),
+            l => body.len().min(l.saturating_sub(self.len)),
+        };
+        self.held.extend_from_slice(&body[..keep]);
+        self.len = self.len.saturating_add(body.len());
+        if ends {
+            if self.limit > 0 && self.len > self.limit {
+                self.held.extend_from_slice(b"...");
+            }
+            self.held.push(b'\n');
+            out.extend_from_slice(&self.held);
+            self.held.clear();
+        } else if self.held.len() >= HELD_MAX {
+            out.extend_from_slice(&self.held);
+            self.held.clear();
+        }
+    }
+}
+
+/// Stdout, shared by every `1`: whole lines gathered into writes of at most
+/// `ATOMIC_WRITE` bytes (a longer line is written alone), in the input's order,
+/// written before the input is taken off its pipe.
+#[derive(Default)]
+struct Stdout {
+    /// Lines ready, not yet written.
+    batch: Vec<u8>,
+    ready: Vec<u8>,
+    /// Stdout's reader is gone (EPIPE): said once, then nothing more goes there.
+    closed: bool,
+}
+
+impl Stdout {
+    fn take(&mut self, line: &mut LineOut, bytes: &[u8], at: usize, ends: bool) {
+        if self.closed {
+            return;
+        }
+        let mut ready = std::mem::take(&mut self.ready);
+        line.take(bytes, at, ends, &mut ready);
+        if !ready.is_empty() {
+            if self.batch.len() + ready.len() > ATOMIC_WRITE {
+                self.flush();
+            }
+            if ready.len() > ATOMIC_WRITE {
+                self.write(&ready);
+            } else {
+                self.batch.extend_from_slice(&ready);
+            }
+            ready.clear();
+        }
+        self.ready = ready;
+    }
+
+    fn flush(&mut self) {
+        if !self.batch.is_empty() {
+            let batch = std::mem::take(&mut self.batch);
+            self.write(&batch);
+            self.batch = batch;
+            self.batch.clear();
+        }
+    }
+
+    /// Writes all of `bytes` to stdout: waits while a pipe is full, pauses and retries
+    /// on other errors as for a log directory; a reader gone (EPIPE) ends the action.
+    fn write(&mut self, mut bytes: &[u8]) {
+        use nix::errno::Errno;
+        use std::os::fd::AsFd;
+        let stdout = std::io::stdout();
+        let fd = stdout.as_fd();
+        while !bytes.is_empty() && !self.closed {
+            let n = crate::logdir::retry(
+                || "unable to write to standard output".to_string(),
+                || match nix::unistd::write(fd, bytes) {
+                    Ok(0) => Err(std::io::Error::from_raw_os_error(libc::ENOSPC)),
+                    Ok(n) => Ok(Some(n)),
+                    Err(Errno::EPIPE) => Ok(None),
+                    Err(Errno::EINTR) => Ok(Some(0)),
+                    Err(Errno::EAGAIN) => {
+                        // Non-blocking (someone else's flag on a shared pipe): wait.
+                        use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+                        let mut fds = [PollFd::new(fd, PollFlags::POLLOUT)];
+                        let _ = poll(&mut fds, PollTimeout::NONE);
+                        Ok(Some(0))
+                    }
+                    Err(e) => Err(e.into()),
+                },
+            );
+            match n {
+                Some(n) => bytes = &bytes[n..],
+                None => {
+                    crate::diag::warn(
+                        "multilog",
+                        &format!(
+                            "unable to write to standard output: {}; no longer writing to it",
+                            crate::diag::errstr(Errno::EPIPE)
+                        ),
+                    );
+                    self.closed = true;
+                }
+            }
+        }
+    }
+
+    /// Bytes stdout takes now without blocking, `held` bytes of lines not yet written
+    /// counted: the room left in a pipe (an estimate: the kernel fills a pipe by pages
+    /// and may take less); None if it is no pipe (a file or terminal takes what comes)
+    /// or nothing goes there any more.
+    fn room(&self, held: u64) -> Option<u64> {
+        use std::os::fd::{AsFd, AsRawFd};
+        if self.closed {
+            return None;
+        }
+        let stdout = std::io::stdout();
+        let fd = stdout.as_fd();
+        let size = nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_GETPIPE_SZ).ok()?;
+        let mut queued: libc::c_int = 0;
+        // SAFETY: FIONREAD stores one int (the bytes in the pipe) through the pointer,
+        // which points at our local `queued`.
+        if unsafe { libc::ioctl(fd.as_raw_fd(), libc::FIONREAD, &mut queued) } < 0 {
+            return None;
+        }
+        let pending = self.batch.len() as u64 + held;
+        Some(
+            (size as u64)
+                .saturating_sub(queued.max(0) as u64)
+                .saturating_sub(pending),
+        )
+    }
+}
+
+/// The service a log directory's `run` belongs to, from the working directory:
+/// `/service/app/log` gives `app` (the directory above `log`), any other directory its
+/// own name.
+pub fn service_name(cwd: &std::path::Path) -> Option<Vec<u8>> {
+    let last = cwd.file_name()?;
+    let name = match last.as_bytes() {
+        b"log" => cwd.parent()?.file_name()?,
+        _ => last,
+    };
+    Some(name.as_bytes().to_vec())
 }
 
 /// What is known of the line being read.
@@ -143,6 +357,7 @@ pub struct Multilog {
     /// Per sink: whether the current line goes there.
     chosen: Vec<bool>,
     stderr_buf: Vec<u8>,
+    stdout: Stdout,
     /// Per status sink: the last selected line's first bytes, to write at the flush.
     status_pending: Vec<Option<Vec<u8>>>,
     /// The current line's first bytes for `e` and `=`.
@@ -155,7 +370,32 @@ impl Multilog {
         let mut outs = Vec::new();
         for sink in &script.sinks {
             outs.push(match sink {
-                Sink::Stderr => Out::Stderr,
+                Sink::Stderr(limit) => Out::Stderr(LineOut::new(Vec::new(), *limit)),
+                Sink::Stdout(prefix) => {
+                    let name = match prefix {
+                        Prefix::None => None,
+                        Prefix::Given(n) => Some(n.clone()),
+                        Prefix::ServiceDir => {
+                            let cwd = std::env::current_dir().map_err(|e| {
+                                format!(
+                                    "unable to find the service name: {}",
+                                    crate::diag::ioerrstr(&e)
+                                )
+                            })?;
+                            Some(service_name(&cwd).ok_or_else(|| {
+                                format!(
+                                    "unable to find the service name: no name in {}",
+                                    cwd.display()
+                                )
+                            })?)
+                        }
+                    };
+                    let prefix = name.map_or_else(Vec::new, |mut n| {
+                        n.extend_from_slice(b": ");
+                        n
+                    });
+                    Out::Stdout(LineOut::new(prefix, 0))
+                }
                 Sink::Status(p) => {
                     use std::os::unix::fs::OpenOptionsExt;
                     let f = std::fs::OpenOptions::new()
@@ -190,6 +430,7 @@ impl Multilog {
             line: Line::Start,
             chosen: vec![true; n],
             stderr_buf: Vec::new(),
+            stdout: Stdout::default(),
             status_pending: vec![None; n],
             head_copy: Vec::new(),
         })
@@ -233,6 +474,15 @@ impl Multilog {
                 let k = if room == 0 { 1 } else { (room - 1) / per + 1 };
                 budget = budget.min(k);
             }
+        }
+        // Stdout (a pipe) must take it all without blocking: a SIGKILL while a write
+        // waits for a slow reader would make the next multilog repeat what was read.
+        let (prefixes, lines) = self.forwarded();
+        if prefixes > 0
+            && let Some(room) = self.stdout.room(lines + held * prefixes)
+        {
+            let per = per * prefixes + self.prefix_bytes();
+            budget = budget.min((room / per).max(1));
         }
         budget as usize
     }
@@ -280,6 +530,31 @@ impl Multilog {
                 } else {
                     at_start = false;
                 }
+                i = end;
+            }
+        }
+        // As much as stdout's pipe has room for, in whole lines, but at least one line:
+        // a line longer than the room is written anyway (the write then waits).
+        let (prefixes, lines) = self.forwarded();
+        if prefixes > 0
+            && let Some(room) = self.stdout.room(lines + held * prefixes)
+        {
+            let pre = self.prefix_bytes();
+            let mut used = 0;
+            let mut at_start = !self.mid_line();
+            let mut i = 0;
+            while i < k {
+                // A line without its newline yet is held, not written.
+                let Some(end) = memchr::memchr(b'\n', &next[i..k]).map(|j| i + j + 1) else {
+                    break;
+                };
+                let lab = if at_start { label * prefixes + pre } else { 0 };
+                used += lab + (end - i) as u64 * prefixes;
+                if used > room {
+                    k = k.min(if i == 0 { end } else { i });
+                    break;
+                }
+                at_start = true;
                 i = end;
             }
         }
@@ -360,6 +635,30 @@ impl Multilog {
             }
         }
         next
+    }
+
+    /// Whether the script writes to stdout (`1`).
+    pub fn forwards(&self) -> bool {
+        self.forwarded().0 > 0
+    }
+
+    /// How many `1` actions there are, and the bytes of lines they hold.
+    fn forwarded(&self) -> (u64, u64) {
+        self.outs.iter().fold((0, 0), |(n, b), o| match o {
+            Out::Stdout(l) => (n + 1, b + l.held.len() as u64),
+            _ => (n, b),
+        })
+    }
+
+    /// The prefixes of every `1`, together.
+    fn prefix_bytes(&self) -> u64 {
+        self.outs
+            .iter()
+            .map(|o| match o {
+                Out::Stdout(l) => l.prefix.len() as u64,
+                _ => 0,
+            })
+            .sum()
     }
 
     fn label(&self) -> Vec<u8> {
@@ -462,17 +761,8 @@ impl Multilog {
             }
             match o {
                 Out::Dir(d) => d.write(bytes, ends),
-                Out::Stderr => {
-                    if ends {
-                        let total = at + bytes.len() - 1;
-                        let n = self.head_copy.len().min(STDERR_LEN);
-                        self.stderr_buf.extend_from_slice(&self.head_copy[..n]);
-                        if total > STDERR_LEN {
-                            self.stderr_buf.extend_from_slice(b"...");
-                        }
-                        self.stderr_buf.push(b'\n');
-                    }
-                }
+                Out::Stderr(l) => l.take(bytes, at, ends, &mut self.stderr_buf),
+                Out::Stdout(l) => self.stdout.take(l, bytes, at, ends),
                 Out::Status(..) => {
                     if ends {
                         self.status_pending[i] = Some(self.head_copy.clone());
@@ -502,6 +792,8 @@ impl Multilog {
                 d.flush();
             }
         }
+        // Stdout after the directories: a slow reader holds nothing they have not got.
+        self.stdout.flush();
         for (i, o) in self.outs.iter_mut().enumerate() {
             if let Out::Status(p, f) = o
                 && let Some(line) = self.status_pending[i].take()
@@ -619,6 +911,55 @@ mod tests {
             assert_eq!(log.fits(&[b'y'; 5000]), 4096 - 10 - label);
         }
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn parses_svkit_outputs() {
+        let s = parse(&words("1 pweb 1 p 1 e E0 e E300 e")).unwrap();
+        assert_eq!(
+            s.sinks,
+            vec![
+                Sink::Stdout(Prefix::None),
+                Sink::Stdout(Prefix::Given(b"web".to_vec())),
+                Sink::Stdout(Prefix::ServiceDir),
+                Sink::Stderr(STDERR_LEN),
+                Sink::Stderr(0),
+                Sink::Stderr(300),
+            ]
+        );
+        for bad in ["E", "Ex", "E-1", "E99999999999999999999999", "1x"] {
+            assert!(parse(&words(bad)).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn service_names() {
+        use std::path::Path;
+        let name = |p: &str| service_name(Path::new(p));
+        assert_eq!(name("/service/app/log"), Some(b"app".to_vec()));
+        assert_eq!(name("/run/x/web"), Some(b"web".to_vec()));
+        assert_eq!(name("/log"), None);
+        assert_eq!(name("/"), None);
+    }
+
+    #[test]
+    fn lines_out_whole_or_cut() {
+        let mut l = LineOut::new(b"app: ".to_vec(), 0);
+        let mut out = Vec::new();
+        l.take(b"ab", 0, false, &mut out);
+        l.take(b"cd\n", 2, true, &mut out);
+        assert_eq!(out, b"app: abcd\n");
+        let mut e = LineOut::new(Vec::new(), 3);
+        out.clear();
+        e.take(b"abcd\n", 0, true, &mut out);
+        e.take(b"abc\n", 0, true, &mut out);
+        assert_eq!(out, b"abc...\nabc\n");
+        // A line longer than HELD_MAX goes out in pieces.
+        out.clear();
+        l.take(&vec![b'x'; HELD_MAX], 0, false, &mut out);
+        assert_eq!(out.len(), HELD_MAX + 5);
+        l.take(b"y\n", HELD_MAX, true, &mut out);
+        assert_eq!(&out[HELD_MAX + 5..], b"y\n");
     }
 
     #[test]

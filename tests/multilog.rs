@@ -959,3 +959,206 @@ fn root_multilog_follows_no_link_the_log_account_planted() {
             .ends_with(b"linked\n")
     );
 }
+
+/// The lines of `out`, each without its newline; the last must end with one.
+fn out_lines(out: &[u8]) -> Vec<&[u8]> {
+    assert!(
+        out.is_empty() || out.ends_with(b"\n"),
+        "output ends mid-line"
+    );
+    let mut v: Vec<&[u8]> = out.split(|&b| b == b'\n').collect();
+    v.pop();
+    v
+}
+
+#[test]
+fn one_forwards_whole_lines_to_stdout_with_the_service_name() {
+    let t = TempDir::new("mlstdout");
+    let logdir = t.join("app/log");
+    std::fs::create_dir_all(&logdir).unwrap();
+    let long = "y".repeat(5000);
+    let input = format!("hello\n{long}\n\nlast");
+    // A lone `p` names the service above `log`; `pNAME` names it; `1` alone, no prefix.
+    let o = feed(
+        cmd("multilog")
+            .args(["t", "p", "1", "./main", "pweb", "-*", "+*hello", "1"])
+            .current_dir(&logdir),
+        input.as_bytes(),
+    );
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let lines = out_lines(&o.stdout);
+    let logged = log_content(&logdir.join("main"));
+    let logged = out_lines(&logged);
+    assert_eq!(logged.len(), 4);
+    // In the order of the input, whichever `1` a line goes through.
+    let want: Vec<Vec<u8>> = vec![
+        [b"app: ", logged[0]].concat(),
+        [b"web: ", logged[0]].concat(),
+        [b"app: ", logged[1]].concat(),
+        [b"app: ", logged[2]].concat(),
+        [b"app: ", logged[3]].concat(),
+    ];
+    assert_eq!(lines.len(), want.len());
+    for (got, want) in lines.iter().zip(&want) {
+        same_bytes(got, want, "stdout line");
+    }
+    assert!(lines[2].ends_with(long.as_bytes()), "not cut");
+    assert!(lines[4].ends_with(b" last"));
+
+    // Elsewhere than in a `log` directory, a lone `p` names the directory itself.
+    let other = t.join("other");
+    std::fs::create_dir(&other).unwrap();
+    let (code, out) = pipe_through(cmd("multilog").args(["p", "1"]).current_dir(&other), b"x\n");
+    assert_eq!((code, out), (0, b"other: x\n".to_vec()));
+}
+
+#[test]
+fn e_shows_200_bytes_unless_e_upper_says_otherwise() {
+    let t = TempDir::new("mlalert");
+    let long = "z".repeat(5000);
+    let input = format!("short\n{long}\n");
+    for (script, n) in [(&["e"][..], 200), (&["E0", "e"], 0), (&["E300", "e"], 300)] {
+        let (code, err) = run_multilog(bin("multilog"), t.path(), script, input.as_bytes());
+        assert_eq!(code, 0);
+        let shown = match n {
+            0 => long.clone(),
+            n => format!("{}...", &long[..n]),
+        };
+        same_bytes(
+            &err,
+            format!("short\n{shown}\n").as_bytes(),
+            &format!("stderr of {script:?}"),
+        );
+    }
+    // `E` applies to the `e` actions after it only; daemontools' own is unchanged.
+    let (_, err) = run_multilog(
+        bin("multilog"),
+        t.path(),
+        &["e", "E0", "e"],
+        input.as_bytes(),
+    );
+    let want = format!("short\nshort\n{}...\n{long}\n", &long[..200]);
+    same_bytes(&err, want.as_bytes(), "e E0 e");
+    let (code, err) = run_multilog(bin("multilog"), t.path(), &["Ex", "e"], b"");
+    assert_eq!(code, 100);
+    assert_eq!(err, b"multilog: fatal: invalid alert size: Ex\n");
+}
+
+/// The bytes waiting in a pipe.
+fn in_pipe(fd: std::os::fd::BorrowedFd) -> usize {
+    use std::os::fd::AsRawFd;
+    let mut n: libc::c_int = 0;
+    // SAFETY: FIONREAD stores one int through a pointer to our local.
+    assert!(unsafe { libc::ioctl(fd.as_raw_fd(), libc::FIONREAD, &mut n) } >= 0);
+    n as usize
+}
+
+#[test]
+fn loggers_sharing_a_slow_stdout_neither_interleave_nor_lose_lines() {
+    use std::io::Read;
+    use std::os::fd::AsFd;
+    let t = TempDir::new("mlshare");
+    let (r, w) = nix::unistd::pipe().unwrap();
+    const LINES: usize = 3000;
+    // Lines of 0 to 4000 bytes, up to PIPE_BUF with the prefix: each is written whole.
+    let input = |who: &str| -> Vec<u8> {
+        let mut v = Vec::new();
+        for i in 0..LINES {
+            let len = (i * 7919) % 4000;
+            v.extend_from_slice(format!("{who} {i} {len} ").as_bytes());
+            v.extend(std::iter::repeat_n(b'a' + (i % 26) as u8, len));
+            v.push(b'\n');
+        }
+        v
+    };
+    let mut procs = Vec::new();
+    let mut feeders = Vec::new();
+    for who in ["one", "two"] {
+        let dir = t.join(who);
+        std::fs::create_dir(&dir).unwrap();
+        let mut p = Proc::spawn(
+            cmd("multilog")
+                .args([&format!("p{who}"), "1", "s16m", "./main"])
+                .current_dir(&dir)
+                .stdin(Stdio::piped())
+                .stdout(Stdio::from(w.try_clone().unwrap())),
+        );
+        let mut stdin = p.child.stdin.take().unwrap();
+        let data = input(who);
+        feeders.push(std::thread::spawn(move || stdin.write_all(&data).unwrap()));
+        procs.push(p);
+    }
+    drop(w);
+    // Nobody reads until the pipe is full (the kernel fills it by pages: a quarter of
+    // its size at least, with writes of up to 4 KiB), and the loggers wait on it.
+    let size = nix::fcntl::fcntl(r.as_fd(), nix::fcntl::FcntlArg::F_GETPIPE_SZ).unwrap() as usize;
+    must("stdout's pipe full", || in_pipe(r.as_fd()) >= size / 4);
+    let mut out = Vec::new();
+    std::fs::File::from(r).read_to_end(&mut out).unwrap();
+    for f in feeders {
+        f.join().unwrap();
+    }
+    for p in &mut procs {
+        assert_eq!(p.wait_exit(), Some(0));
+    }
+    let mut next = [0usize; 2];
+    for line in out_lines(&out) {
+        let text = std::str::from_utf8(line).unwrap();
+        let (who, rest) = text.split_once(": ").expect(text);
+        let mut f = rest.splitn(4, ' ');
+        let (w2, i, len, body) = (
+            f.next().unwrap(),
+            f.next().unwrap().parse::<usize>().unwrap(),
+            f.next().unwrap().parse::<usize>().unwrap(),
+            f.next().unwrap_or(""),
+        );
+        assert_eq!(who, w2, "a line of one logger inside another's: {text:.80}");
+        let k = usize::from(who == "two");
+        assert_eq!(i, next[k], "{who}: lines in order, none lost");
+        next[k] += 1;
+        assert_eq!(body.len(), len, "{who} {i}: whole");
+        assert!(
+            body.bytes().all(|b| b == b'a' + (i % 26) as u8),
+            "{who} {i}"
+        );
+    }
+    assert_eq!(next, [LINES, LINES]);
+    for who in ["one", "two"] {
+        same_bytes(&log_content(&t.join(who).join("main")), &input(who), who);
+    }
+}
+
+#[test]
+fn a_closed_stdout_warns_once_and_the_log_goes_on() {
+    let t = TempDir::new("mlepipe");
+    let (r, w) = nix::unistd::pipe().unwrap();
+    drop(r);
+    let input: Vec<u8> = (0..20_000)
+        .flat_map(|i| format!("line {i}\n").into_bytes())
+        .collect();
+    let mut c = cmd("multilog");
+    c.args(["p", "1", "./main"])
+        .current_dir(t.path())
+        .stdout(Stdio::from(w));
+    let mut child = c
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let data = input.clone();
+    let feeder = std::thread::spawn(move || stdin.write_all(&data).unwrap());
+    let o = child.wait_with_output().unwrap();
+    feeder.join().unwrap();
+    assert_eq!(o.status.code(), Some(0));
+    assert_eq!(
+        String::from_utf8_lossy(&o.stderr),
+        "multilog: warning: unable to write to standard output: broken pipe; no longer writing to it\n"
+    );
+    same_bytes(&log_content(&t.join("main")), &input, "log");
+}

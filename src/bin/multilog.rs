@@ -47,6 +47,10 @@ fn main() {
     // A file as input never blocks: no poll, and no read copy (see svkit::input).
     let mut mapped = MappedInput::new(std::os::fd::AsFd::as_fd(&stdin));
     let mut peek = mapped.is_none().then(PipePeek::new).flatten();
+    if log.forwards() {
+        // `1` reads no more than stdout's pipe has room for: a larger pipe lets it go on.
+        grow(std::os::fd::AsFd::as_fd(&std::io::stdout()), PIPE_WANT);
+    }
     if peek.is_some() {
         // Input stays in the pipe until it is written: a larger pipe lets the writer
         // go on meanwhile (and keeps more for the next multilog).
