@@ -63,6 +63,8 @@ fn the_container_exits_with_its_main_services_code() {
         out.contains("app: prepared for greetings, from the main service"),
         "{out}"
     );
+    // side's logger copies its lines to stdout with its name (multilog's p and 1).
+    assert!(out.lines().any(|l| l == "side: up"), "{out}");
     // The side service was stopped gracefully (TERM) before svscan exited.
     assert_eq!(lines(&t.join("run/side-stopped")), ["stopped"]);
     // The environment was written for envdir.
