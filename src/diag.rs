@@ -110,6 +110,11 @@ fn line(prog: &str, kind: &str, msg: &str) {
     );
 }
 
+/// Writes one `PROG: MSG` line to stderr: news, not a problem.
+pub fn info(prog: &str, msg: &str) {
+    line(prog, "", msg);
+}
+
 /// Writes one `PROG: warning: MSG` line to stderr.
 pub fn warn(prog: &str, msg: &str) {
     line(prog, "warning: ", msg);

@@ -207,6 +207,8 @@ struct Scanner {
     spare: SpareFds,
     /// The soft RLIMIT_NOFILE svscan was started with: what the services get.
     nofile: Option<libc::rlim_t>,
+    /// SIGTERM (or the main service) has asked for the tree to stop.
+    shutting_down: bool,
     /// The exit code of the main service's supervise, once it has exited: svscan then
     /// stops the tree and exits with it.
     main_exit: Option<i32>,
@@ -313,6 +315,7 @@ pub fn run(dir: &OsStr, opts: Options) -> Result<i32, String> {
         nofile,
         no_run: Default::default(),
         main_exit: None,
+        shutting_down: false,
     };
     s.scan();
     let mut next_scan = Instant::now() + RESCAN_INTERVAL;
@@ -610,6 +613,14 @@ impl Scanner {
                 Ok(_) => continue,
             };
             if let Some((name, role)) = self.pids.remove(&pid) {
+                if self.shutting_down {
+                    // One line per service at shutdown: what `docker stop` or the
+                    // journal shows of how the tree went down.
+                    crate::diag::info(
+                        PROG,
+                        &format!("stopped {}", service_path(&name, role).display()),
+                    );
+                }
                 // The supervise of a main service exits, with its code, once the service
                 // is down for good; one that was killed is restarted as any other.
                 if role == Role::Main
@@ -735,6 +746,7 @@ impl Scanner {
     /// Brings every service down: services first, then their loggers once the pipes
     /// are closed, each group TERMed and KILLed after the timeout.
     fn shutdown(&mut self, wake: &SelfPipe) {
+        self.shutting_down = true;
         let mut leftovers = Vec::new();
         for e in self.entries.values_mut() {
             e.active = false;

@@ -240,8 +240,19 @@ fn a_thousand_services() {
     );
     signal(p.pid(), libc::SIGTERM);
     assert_eq!(p.wait_exit(), Some(0));
+    // Nothing but one line per supervise stopped at shutdown.
     let err = p.stderr();
-    assert_eq!(err, "", "svscan or a supervise complained");
+    let mut stopped: Vec<&str> = err.lines().collect();
+    stopped.sort_unstable();
+    let mut want: Vec<String> = dirs
+        .iter()
+        .map(|d| {
+            let rel = d.strip_prefix(t.path()).unwrap();
+            format!("svscan: stopped {}", rel.display())
+        })
+        .collect();
+    want.sort_unstable();
+    assert_eq!(stopped, want, "svscan or a supervise complained");
 }
 
 #[test]
@@ -754,9 +765,16 @@ fn directories_without_run_get_no_supervise_until_they_have_one() {
     p.services.push(t.join("notes"));
     signal(p.pid(), libc::SIGTERM);
     assert_eq!(p.wait_exit(), Some(0));
+    let err = p.stderr();
+    let mut said: Vec<&str> = err.lines().collect();
+    said.sort_unstable();
     assert_eq!(
-        p.stderr(),
-        "svscan: warning: notes has no run file: not supervised until it has one\n"
+        said,
+        [
+            "svscan: stopped notes",
+            "svscan: stopped s",
+            "svscan: warning: notes has no run file: not supervised until it has one"
+        ]
     );
 }
 

@@ -906,7 +906,7 @@ fn a_made_service_directory_is_inert_under_svscan() {
         .collect();
     assert_eq!(names, ["swoc"]);
     p.stop();
-    assert_eq!(p.stderr(), "");
+    assert_eq!(p.stderr(), "svscan: stopped swoc\n");
 }
 
 /// Accounts made for one test, all with the same new group as their primary group (the
