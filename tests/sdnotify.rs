@@ -142,6 +142,31 @@ fn a_restart_forgets_the_last_runs_status_and_readiness() {
     assert_eq!(notify_status(&s), "");
 }
 
+#[test]
+fn a_service_that_runs_as_another_account_can_say_ready() {
+    let t = TempDir::new("sdnotifyuser");
+    let user = User::new("sdu");
+    let s = notify_service(&t.join("s"), "");
+    // root reads the client, the account runs it: its directory need not be reachable.
+    script(
+        &s.join("run"),
+        &format!(
+            "exec {} {} python3 -c \"$(cat client.py)\" -s READY=1",
+            bin("setuidgid"),
+            user.name
+        ),
+    );
+    let _p = Proc::supervise(&s);
+    must("ready", || svstat(&s).contains(" seconds, ready "));
+    let pid = status_pid(&s);
+    let uid = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    assert!(
+        uid.lines()
+            .any(|l| l.starts_with("Uid:") && !l.contains("\t0\t")),
+        "{uid}"
+    );
+}
+
 /// A throwaway account, removed on drop.
 struct User {
     name: String,
