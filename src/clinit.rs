@@ -270,6 +270,56 @@ pub fn filter_status(
     out
 }
 
+/// `clinit -s --json`: a JSON object a line for each group `filter_status` would
+/// print, always whole: `group`, `level` (null when never switched), `state` (in
+/// `words`), `at_level` (at its level and done with it), and with `entries` (the
+/// cltab's entries and the scan directory) `entries`: the group's entries' service
+/// status as `svstat -j` prints it, in cltab order.
+pub fn status_json(
+    groups: &[GroupStatus],
+    group: Option<&str>,
+    level: Option<&str>,
+    words: StateWords,
+    entries: Option<(&[Entry], &Path)>,
+) -> String {
+    use crate::report::json_string;
+    let mut out = String::new();
+    let now = crate::tai64::Tai64N::now();
+    for g in groups {
+        if group.is_some_and(|w| w != g.group) || level.is_some_and(|w| w != g.level) {
+            continue;
+        }
+        let lvl = if g.level == NO_LEVEL {
+            "null".to_string()
+        } else {
+            json_string(&g.level)
+        };
+        out.push_str(&format!(
+            "{{\"group\":{},\"level\":{lvl},\"state\":{},\"at_level\":{}",
+            json_string(&g.group),
+            json_string(g.state.name(words)),
+            g.state.is_at_level()
+        ));
+        if let Some((entries, scan)) = entries {
+            let objects: Vec<String> = entries
+                .iter()
+                .filter(|e| e.group == g.group)
+                .map(|e| {
+                    let name = service_name(e);
+                    let dir = crate::service_dir::ServiceDir::new(scan.join(&name));
+                    match crate::report::query(&dir, now) {
+                        Ok(r) => r.json(&name),
+                        Err(err) => crate::report::json_error(&name, &err),
+                    }
+                })
+                .collect();
+            out.push_str(&format!(",\"entries\":[{}]", objects.join(",")));
+        }
+        out.push_str("}\n");
+    }
+    out
+}
+
 /// The service directory name of an entry: `GROUP.TAG`.
 pub fn service_name(e: &Entry) -> String {
     format!("{}.{}", e.group, e.tag)

@@ -20,6 +20,7 @@ pub mod procstat;
 pub mod proctitle;
 pub mod report;
 pub mod restart;
+pub mod sdnotify;
 pub mod service_dir;
 pub mod sibling;
 pub mod softlimit;

@@ -29,6 +29,8 @@ pub const CHECK: &str = "check";
 pub const CHECK_INTERVAL: &str = "check-interval";
 pub const CHECK_TIMEOUT: &str = "check-timeout";
 pub const NOTIFICATION_FD: &str = "notification-fd";
+/// Asks supervise for an sd_notify socket (`NOTIFY_SOCKET`) for readiness.
+pub const NOTIFY_SOCKET: &str = "notify-socket";
 pub const TIMEOUT_FINISH: &str = "timeout-finish";
 pub const TIMEOUT_KILL: &str = "timeout-kill";
 /// Marks the tree's main service: run once, and svscan exits with its exit code.
@@ -46,6 +48,9 @@ pub mod in_supervise {
     /// runit's: the pid of the service and a newline while up, empty while down.
     pub const PID: &str = "pid";
     pub const PID_NEW: &str = "pid.new";
+    /// The last `STATUS=` text a service sent to its notify-socket, and a newline.
+    pub const NOTIFY_STATUS: &str = "notify-status";
+    pub const NOTIFY_STATUS_NEW: &str = "notify-status.new";
 }
 
 /// How the service is brought down: `down-signal` (default TERM, sent with CONT as

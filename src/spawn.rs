@@ -117,10 +117,50 @@ pub struct Held {
 
 /// As `spawn`, but through fork, the child waiting for `Held::release` before exec.
 pub fn spawn_held(path: &CStr, args: &[&[u8]], opts: Options) -> Result<Held, Errno> {
+    spawn_held_env(path, args, opts, &[])
+}
+
+/// This process's environment with `set` (NAME, VALUE) put in, replacing any variable
+/// of the same name: for a child's `execve`.
+fn environment_with(set: &[(&[u8], &[u8])]) -> Result<Vec<CString>, Errno> {
+    use std::os::unix::ffi::OsStrExt;
+    let mut env = Vec::new();
+    for (k, v) in std::env::vars_os() {
+        if set.iter().any(|(n, _)| *n == k.as_bytes()) {
+            continue;
+        }
+        let kv = [k.as_bytes(), b"=", v.as_bytes()].concat();
+        env.push(CString::new(kv).map_err(|_| Errno::EINVAL)?);
+    }
+    for (k, v) in set {
+        env.push(CString::new([*k, b"=", *v].concat()).map_err(|_| Errno::EINVAL)?);
+    }
+    Ok(env)
+}
+
+/// As `spawn_held`, with the variables of `set` (NAME, VALUE) put in the program's
+/// environment (and only in its).
+pub fn spawn_held_env(
+    path: &CStr,
+    args: &[&[u8]],
+    opts: Options,
+    set: &[(&[u8], &[u8])],
+) -> Result<Held, Errno> {
     let args: Vec<CString> = args
         .iter()
         .map(|a| CString::new(*a).map_err(|_| Errno::EINVAL))
         .collect::<Result<_, _>>()?;
+    // Built before the fork: the child may not allocate.
+    let env = if set.is_empty() {
+        None
+    } else {
+        Some(environment_with(set)?)
+    };
+    let envp: Option<Vec<*const libc::c_char>> = env.as_ref().map(|env| {
+        let mut p: Vec<_> = env.iter().map(|e| e.as_ptr()).collect();
+        p.push(std::ptr::null());
+        p
+    });
     let mut argv: Vec<*const libc::c_char> = vec![path.as_ptr()];
     argv.extend(args.iter().map(|a| a.as_ptr()));
     argv.push(std::ptr::null());
@@ -136,7 +176,13 @@ pub fn spawn_held(path: &CStr, args: &[&[u8]], opts: Options) -> Result<Held, Er
     }
     if pid == 0 {
         // SAFETY: as above; this never returns.
-        unsafe { held_child(gr, gw, ew, path, &argv, opts) }
+        unsafe {
+            let envp = match &envp {
+                Some(p) => p.as_ptr(),
+                None => libc::environ as *const *const libc::c_char,
+            };
+            held_child(gr, gw, ew, path, &argv, envp, opts)
+        }
     }
     drop((gate_r, err_w));
     Ok(Held {
@@ -149,14 +195,15 @@ pub fn spawn_held(path: &CStr, args: &[&[u8]], opts: Options) -> Result<Held, Er
 /// The child's side of `spawn_held`.
 ///
 /// # Safety
-/// To be called only in a child just forked, with descriptors and argv from
-/// `spawn_held`.
+/// To be called only in a child just forked, with descriptors, argv and envp from
+/// `spawn_held_env`.
 unsafe fn held_child(
     gate_r: RawFd,
     gate_w: RawFd,
     err_w: RawFd,
     path: &CStr,
     argv: &[*const libc::c_char],
+    envp: *const *const libc::c_char,
     opts: Options,
 ) -> ! {
     // SAFETY: see spawn_held: async-signal-safe calls only.
@@ -190,11 +237,7 @@ unsafe fn held_child(
                 fail(Errno::last_raw());
             }
         }
-        libc::execve(
-            path.as_ptr(),
-            argv.as_ptr(),
-            libc::environ as *const *const libc::c_char,
-        );
+        libc::execve(path.as_ptr(), argv.as_ptr(), envp);
         fail(Errno::last_raw())
     }
 }

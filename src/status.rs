@@ -313,7 +313,7 @@ pub fn write_pid_at(dir: BorrowedFd<'_>, pid: u32) -> Result<(), Errno> {
 /// anew with O_EXCL and O_NOFOLLOW (a stale one is removed first), so whatever was put
 /// in its place, a symbolic link or a link to another file, is never written through;
 /// then it is renamed over `name`.
-fn replace_at(dir: BorrowedFd<'_>, tmp: &str, name: &str, bytes: &[u8]) -> Result<(), Errno> {
+pub fn replace_at(dir: BorrowedFd<'_>, tmp: &str, name: &str, bytes: &[u8]) -> Result<(), Errno> {
     let create = || {
         openat(
             dir,

@@ -2,8 +2,8 @@
 
 use crate::diag::{errstr, ioerrstr, warn};
 use crate::service_dir::{
-    CHECK, CHECK_INTERVAL, CHECK_TIMEOUT, DOWN_ON_100, FINISH, MAIN, NOTIFICATION_FD, NOTIFY, OK,
-    RUN, SUPERVISE, ServiceDir, StopPolicy, TIMEOUT_FINISH, in_supervise,
+    CHECK, CHECK_INTERVAL, CHECK_TIMEOUT, DOWN_ON_100, FINISH, MAIN, NOTIFICATION_FD, NOTIFY,
+    NOTIFY_SOCKET, OK, RUN, SUPERVISE, ServiceDir, StopPolicy, TIMEOUT_FINISH, in_supervise,
 };
 use crate::status::{Extension, Readiness, Status, Want};
 use crate::tai64::Tai64N;
@@ -642,6 +642,7 @@ pub fn run(dir_os: &std::ffi::OsStr) -> Result<(), Fatal> {
             .unwrap_or_else(|_| dir_os.as_bytes().to_vec()),
         dirty: false,
         ready_pipe: None,
+        notify_socket: None,
         check: None,
         sup: files.dir.as_fd(),
         event: files.event.as_ref().map(|e| e.as_fd()),
@@ -671,21 +672,35 @@ pub fn run(dir_os: &std::ffi::OsStr) -> Result<(), Fatal> {
             PollFd::new(wake.as_fd(), PollFlags::POLLIN),
             PollFd::new(files.control.as_fd(), PollFlags::POLLIN),
         ];
-        if let Some(r) = &ctx.ready_pipe {
+        let mut at = 2;
+        let ready_pipe_at = ctx.ready_pipe.as_ref().map(|r| {
             fds.push(PollFd::new(r.as_fd(), PollFlags::POLLIN));
-        }
+            at += 1;
+            at - 1
+        });
+        let socket_at = ctx.notify_socket.as_ref().map(|s| {
+            fds.push(PollFd::new(s.as_fd(), PollFlags::POLLIN));
+            at += 1;
+            at - 1
+        });
         match poll(&mut fds, timeout) {
             Ok(_) | Err(Errno::EINTR) => {}
             Err(e) => warn("supervise", &format!("unable to poll: {}", errstr(e))),
         }
-        let ready_pipe_readable = fds
-            .get(2)
-            .and_then(|f| f.revents())
-            .is_some_and(|r| !r.is_empty());
+        let readable = |i: Option<usize>| {
+            i.and_then(|i| fds.get(i))
+                .and_then(|f| f.revents())
+                .is_some_and(|r| !r.is_empty())
+        };
+        let (ready_pipe_readable, socket_readable) = (readable(ready_pipe_at), readable(socket_at));
         drop(fds);
         wake.drain();
         if ready_pipe_readable {
             let acts = ctx.read_ready_pipe(&mut m);
+            ctx.apply(&mut m, acts);
+        }
+        if socket_readable {
+            let acts = ctx.read_notify_socket(&mut m);
             ctx.apply(&mut m, acts);
         }
 
@@ -1104,6 +1119,9 @@ struct Context<'a> {
     dirty: bool,
     /// The read end of the run's notification-fd, until it says ready.
     ready_pipe: Option<OwnedFd>,
+    /// The sd_notify socket, made at the first start that asks for it (`notify-socket`)
+    /// and kept while the starts ask for it.
+    notify_socket: Option<crate::sdnotify::NotifySocket>,
     check: Option<Check>,
     /// `supervise/` and `supervise/event`, where the status is written and waiters are.
     sup: BorrowedFd<'a>,
@@ -1213,11 +1231,19 @@ impl Context<'_> {
                 RestartPolicy::Daemontools
             }),
         );
-        // Readiness: a notification-fd if there is one, else a check if there is one.
+        // Readiness: a notification-fd or a notify-socket (either says ready) if there
+        // is one, else a check if there is one.
         let fd_number = read_notification_fd(self.dir);
         let pipe = fd_number.and_then(|_| nix::unistd::pipe2(OFlag::O_CLOEXEC).ok());
-        let has_check = pipe.is_none() && std::fs::symlink_metadata(CHECK).is_ok();
-        m.tracks_readiness = pipe.is_some() || has_check;
+        self.open_notify_socket();
+        let address = self.notify_socket.as_ref().map(|s| s.address());
+        let has_check =
+            pipe.is_none() && address.is_none() && std::fs::symlink_metadata(CHECK).is_ok();
+        m.tracks_readiness = pipe.is_some() || address.is_some() || has_check;
+        let env: Vec<(&[u8], &[u8])> = address
+            .iter()
+            .map(|a| (crate::sdnotify::NOTIFY_SOCKET_ENV.as_bytes(), a.as_slice()))
+            .collect();
         let dup = match (&pipe, fd_number) {
             (Some((_, w)), Some(n)) => Some((std::os::fd::AsRawFd::as_raw_fd(w), n)),
             _ => None,
@@ -1230,7 +1256,12 @@ impl Context<'_> {
         let (now, wall) = (Instant::now(), Tai64N::now());
         let spawned = nix::unistd::access(c"./run", nix::unistd::AccessFlags::X_OK)
             .and_then(|()| {
-                crate::spawn::spawn_held(c"./run", &[], crate::spawn::Options { setsid: true, dup })
+                crate::spawn::spawn_held_env(
+                    c"./run",
+                    &[],
+                    crate::spawn::Options { setsid: true, dup },
+                    &env,
+                )
             })
             .and_then(|held| {
                 let mut preview = m.clone();
@@ -1271,6 +1302,104 @@ impl Context<'_> {
     fn check_deadline(&self) -> Option<Instant> {
         let c = self.check.as_ref()?;
         Some(c.next_at.map_or(c.give_up_at, |n| n.min(c.give_up_at)))
+    }
+
+    /// Makes the sd_notify socket if the service asks for one (`notify-socket`) and it
+    /// is not made yet, closes it if the service no longer asks; empties it of what the
+    /// runs before sent, and of their last STATUS.
+    fn open_notify_socket(&mut self) {
+        if std::fs::symlink_metadata(NOTIFY_SOCKET).is_err() {
+            self.notify_socket = None;
+            return;
+        }
+        match &self.notify_socket {
+            Some(s) => {
+                // Bounded: a sender that floods it cannot keep the start waiting.
+                for _ in 0..1024 {
+                    if !matches!(s.recv(), Ok(Some(_))) {
+                        break;
+                    }
+                }
+            }
+            None => match crate::sdnotify::NotifySocket::bind() {
+                Ok(s) => self.notify_socket = Some(s),
+                Err(e) => settings_warning(&format!(
+                    "{}/{NOTIFY_SOCKET}: unable to create socket: {}, ignored",
+                    self.dir,
+                    errstr(e)
+                )),
+            },
+        }
+        self.write_notify_status(b"");
+    }
+
+    /// Keeps a service's last STATUS text in `supervise/notify-status`.
+    fn write_notify_status(&self, text: &[u8]) {
+        let mut bytes = text.to_vec();
+        if !bytes.is_empty() {
+            bytes.push(b'\n');
+        }
+        if let Err(e) = crate::status::replace_at(
+            self.sup,
+            in_supervise::NOTIFY_STATUS_NEW,
+            in_supervise::NOTIFY_STATUS,
+            &bytes,
+        ) {
+            warn(
+                "supervise",
+                &format!(
+                    "unable to write {}/{SUPERVISE}/{}: {}",
+                    self.dir,
+                    in_supervise::NOTIFY_STATUS,
+                    errstr(e)
+                ),
+            );
+        }
+    }
+
+    /// Datagrams came to the sd_notify socket: READY=1 from the service means ready,
+    /// STATUS= is kept; the rest, and whatever others send, is ignored.
+    fn read_notify_socket(&mut self, m: &mut Machine) -> Vec<Action> {
+        let mut acts = Vec::new();
+        let Some(s) = &self.notify_socket else {
+            return acts;
+        };
+        let mut status = None;
+        // A bounded number at once: a flood cannot hold the control FIFO up.
+        for _ in 0..64 {
+            let d = match s.recv() {
+                Ok(Some(d)) => d,
+                Ok(None) => break,
+                Err(e) => {
+                    warn(
+                        "supervise",
+                        &format!(
+                            "unable to read {}/{NOTIFY_SOCKET}'s socket: {}",
+                            self.dir,
+                            errstr(e)
+                        ),
+                    );
+                    break;
+                }
+            };
+            let (Some(run), Some(sender)) = (m.pid, d.sender) else {
+                continue;
+            };
+            if !crate::sdnotify::from_service(sender, run) {
+                continue;
+            }
+            let msg = crate::sdnotify::parse(&d.bytes);
+            if msg.status.is_some() {
+                status = msg.status;
+            }
+            if msg.ready {
+                acts.extend(m.ready(Tai64N::now()));
+            }
+        }
+        if let Some(text) = status {
+            self.write_notify_status(&text);
+        }
+        acts
     }
 
     /// The service wrote to its notification-fd: a newline means ready.

@@ -990,3 +990,60 @@ fn an_is_init_isinittab_loads_and_initstat_is_written() {
         [row("db", "stopped", ""), row("mail", "stopped", "")]
     );
 }
+
+#[test]
+fn status_as_json_with_each_groups_entries() {
+    let tree = Tree::new("clinit-json");
+    tree.cltab(
+        "web:a:1:respawn:exec sleep 1020\n\
+         web:b:2:respawn:exec sleep 1021\n\
+         db:d:1:respawn:exec sleep 1022\n",
+    );
+    let (code, _, err) = tree.clinit(&["web", "1"]);
+    assert_eq!((code, err.as_str()), (0, ""));
+    let a = tree.pid("web.a");
+    let (code, json, err) = tree.clinit(&["-s", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let lines: Vec<&str> = json.lines().collect();
+    assert_eq!(lines.len(), 2, "{json}");
+    // One object a line, a group each, with its entries as svstat -j reports them.
+    assert!(
+        lines[0].starts_with(
+            "{\"group\":\"web\",\"level\":\"1\",\"state\":\"DONE\",\"at_level\":true,\"entries\":[{\"service\":\"web.a\",\"state\":\"up\","
+        ),
+        "{json}"
+    );
+    assert!(lines[0].contains(&format!("\"pid\":{a},")), "{json}");
+    assert!(
+        lines[0].contains("{\"service\":\"web.b\",\"state\":\"down\",\"pid\":0,"),
+        "{json}"
+    );
+    assert!(lines[0].ends_with("}]}"), "{json}");
+    // Never switched: no level.
+    assert!(
+        lines[1].starts_with(
+            "{\"group\":\"db\",\"level\":null,\"state\":\"CONFIGURED\",\"at_level\":false,\"entries\":[{\"service\":\"db.d\",\"state\":\"down\""
+        ),
+        "{json}"
+    );
+    // Filtered as -s is; exit 1 when nothing matches.
+    let (code, json, _) = tree.clinit(&["-s", "--json", "web"]);
+    assert_eq!((code, json.lines().count()), (0, 1), "{json}");
+    assert!(json.starts_with("{\"group\":\"web\","), "{json}");
+    let (code, json, _) = tree.clinit(&["-s", "--json", "web", "2"]);
+    assert_eq!((code, json.as_str()), (1, ""));
+    // Another node's clstat: its groups only, no entries of this node's.
+    let (code, json, _) = out(cmd("clinit")
+        .args(["-f", "/nonexistent/cltab", "-s", "--json", "--clstat"])
+        .arg(tree.path().join("clstat"))
+        .arg("web"));
+    assert_eq!(
+        (code, json.as_str()),
+        (
+            0,
+            "{\"group\":\"web\",\"level\":\"1\",\"state\":\"DONE\",\"at_level\":true}\n"
+        )
+    );
+    // --json belongs to -s.
+    assert_eq!(tree.clinit(&["--json", "web", "1"]).0, 100);
+}

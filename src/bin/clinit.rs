@@ -1,12 +1,14 @@
 //! clinit [-f cltab] [-S scandir] [-t timeout] GROUP LEVEL | -s [GROUP [LEVEL]] | -r | -k
 
-use svkit::clinit::{AllCommand, Clinit, ClinitError, all_command, filter_status, read_clstat};
+use svkit::clinit::{
+    AllCommand, Clinit, ClinitError, all_command, filter_status, read_clstat, status_json,
+};
 use svkit::cltab::{Cltab, DEFAULT_CLSTAT, StateWords};
 use svkit::diag::{EXIT_NO, EXIT_OK, EXIT_TEMP, EXIT_USAGE, fatal, help_if_asked, usage_error};
 use svkit::units::parse_duration;
 
 const SYNOPSIS: &str = "clinit [-f cltab] [-S scandir] [-t timeout] [--settle duration] group level\n       \
-clinit [-f cltab] -s [--clstat path] [group [level]]\n       \
+clinit [-f cltab] [-S scandir] -s [--json] [--clstat path] [group [level]]\n       \
 clinit [-f cltab] [-S scandir] [-t timeout] [--settle duration] -r | -k";
 
 #[derive(PartialEq)]
@@ -28,6 +30,7 @@ fn main() {
     let mut timeout = std::time::Duration::from_secs(30);
     let mut settle = std::time::Duration::ZERO;
     let mut clstat = None;
+    let mut json = false;
     let mut command = Command::Switch;
     let mut words = Vec::new();
     let mut p = lexopt::Parser::from_env();
@@ -58,6 +61,7 @@ fn main() {
                 settle = duration(&v).unwrap_or_else(|e| bad(&e));
             }
             Arg::Long("clstat") => clstat = Some(p.value().unwrap_or_else(|e| bad(&e))),
+            Arg::Long("json") => json = true,
             Arg::Short('s') => set(Command::Status),
             Arg::Short('r') => set(Command::Reread),
             Arg::Short('k') => set(Command::Kill),
@@ -85,10 +89,13 @@ fn main() {
         }
     };
     if command == Command::Status {
-        show_status(&cltab, clstat, &words);
+        show_status(&cltab, clstat, json.then_some(&scan), &words);
     }
     if clstat.is_some() {
         bad(&"--clstat goes with -s");
+    }
+    if json {
+        bad(&"--json goes with -s");
     }
     if command == Command::Switch && words.len() == 2 {
         match all_command(&words[0], &words[1]) {
@@ -110,13 +117,13 @@ fn main() {
         _ => bad(&"-r and -k take no group or level"),
     }
     let tab = Cltab::read(cltab.as_ref()).unwrap_or_else(|e| fatal("clinit", EXIT_USAGE, &e));
-    let clinit = Clinit::new(tab, scan.into(), timeout, settle);
+    let clinit = Clinit::new(tab, scan.clone().into(), timeout, settle);
     let _lock = clinit.lock().unwrap_or_else(|e| fail(e));
     let done = match command {
         Command::Switch => clinit.switch(&words[0], &words[1]),
         Command::Reread => clinit.reread(),
         Command::Kill => clinit.stop_all(),
-        Command::Status => show_status(&cltab, clstat, &words),
+        Command::Status => show_status(&cltab, clstat, json.then_some(&scan), &words),
     };
     match done {
         Ok(true) => std::process::exit(EXIT_OK),
@@ -134,8 +141,14 @@ fn duration(v: &std::ffi::OsStr) -> Result<std::time::Duration, String> {
     }
 }
 
-/// `clinit -s [GROUP [LEVEL]]`: the clstat lines, filtered as Cluster::Init's status().
-fn show_status(cltab: &std::ffi::OsStr, clstat: Option<std::ffi::OsString>, words: &[String]) -> ! {
+/// `clinit -s [GROUP [LEVEL]]`: the clstat lines, filtered as Cluster::Init's status();
+/// with `--json` (`json_scan`: the scan directory), JSON objects.
+fn show_status(
+    cltab: &std::ffi::OsStr,
+    clstat: Option<std::ffi::OsString>,
+    json_scan: Option<&std::ffi::OsString>,
+    words: &[String],
+) -> ! {
     let bad = |e: &dyn std::fmt::Display| -> ! { usage_error("clinit", SYNOPSIS, e) };
     if words.len() > 2 {
         bad(&"-s takes at most a group and a level");
@@ -148,18 +161,28 @@ fn show_status(cltab: &std::ffi::OsStr, clstat: Option<std::ffi::OsString>, word
         Err(e) => fatal("clinit", EXIT_USAGE, &e),
     };
     let words_of_states = tab.as_ref().map_or(StateWords::ClusterInit, |t| t.words);
-    let path = match (clstat, tab) {
+    // This node's entries go with its own clstat only, not with another node's.
+    let local = clstat.is_none();
+    let path = match (clstat, &tab) {
         (Some(p), _) => p.into(),
-        (None, Some(t)) => t.clstat,
+        (None, Some(t)) => t.clstat.clone(),
         (None, None) => DEFAULT_CLSTAT.into(),
     };
     let groups = read_clstat(&path).unwrap_or_else(|e| fatal("clinit", EXIT_TEMP, &e.to_string()));
-    let out = filter_status(
-        &groups,
+    let (group, level) = (
         words.first().map(String::as_str),
         words.get(1).map(String::as_str),
-        words_of_states,
     );
+    let out = match json_scan {
+        None => filter_status(&groups, group, level, words_of_states),
+        Some(scan) => {
+            let entries = tab
+                .as_ref()
+                .filter(|_| local)
+                .map(|t| (t.entries.as_slice(), std::path::Path::new(scan)));
+            status_json(&groups, group, level, words_of_states, entries)
+        }
+    };
     // A reader gone away (`clinit -s | head -1`) is no error of ours.
     let _ = std::io::Write::write_all(&mut std::io::stdout(), out.as_bytes());
     std::process::exit(if out.is_empty() && !words.is_empty() {
