@@ -220,9 +220,13 @@ fn a_start_script_that_is_not_executable_is_ignored_with_a_warning() {
 fn stop_escalates_to_kill() {
     let t = TempDir::new("admin-kill");
     // TERM is ignored, and that survives the exec.
-    let s = service(&t.join("s"), "trap '' TERM; exec sleep 1000");
+    let s = service(
+        &t.join("s"),
+        "trap '' TERM; echo > trapped; exec sleep 1000",
+    );
     let _p = Proc::supervise(&s);
-    must("up", || status_pid(&s) != 0);
+    // Up is said before run starts: wait until TERM is really ignored.
+    must("up", || status_pid(&s) != 0 && s.join("trapped").exists());
     let pid = status_pid(&s);
     let (code, stdout, _) = frontend("svcstop", &["-t", "500ms"], &[&s]);
     assert_eq!(code, 0, "{stdout}");
