@@ -3,7 +3,6 @@
 
 use crate::diag::{errstr, ioerrstr, warn};
 use crate::service_dir::{DOWN, LOG, MAIN, RUN, ServiceDir};
-use crate::sibling::sibling_binary;
 use crate::status::{Status, Want};
 use crate::wakeup::{SelfPipe, timeout_until};
 use nix::errno::Errno;
@@ -13,7 +12,7 @@ use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
 use nix::sys::signal::{Signal, kill};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::ffi::{OsStr, OsString};
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
@@ -23,13 +22,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+mod boot;
+mod core;
+pub use boot::{boot, boot_path};
+use core::{KILL_GRACE, LEFTOVER_POLL, LeftoverAction, Role, Services};
+
 const PROG: &str = "svscan";
 /// daemontools' rescan interval.
 pub const RESCAN_INTERVAL: Duration = Duration::from_secs(5);
-/// A supervise that dies at once is restarted at most this often.
-const RESTART_INTERVAL: Duration = Duration::from_secs(1);
-/// After KILLing a service, how long its supervise gets to notice and exit.
-const KILL_GRACE: Duration = Duration::from_secs(2);
 
 /// Settings of one svscan.
 #[derive(Clone, Debug)]
@@ -38,71 +38,6 @@ pub struct Options {
     pub supervise: PathBuf,
     /// How long services get between TERM and KILL at shutdown.
     pub kill_timeout: Duration,
-}
-
-/// One supervise that svscan keeps running.
-#[derive(Debug, Default)]
-struct Slot {
-    pid: Option<i32>,
-    last_start: Option<Instant>,
-    restart_at: Option<Instant>,
-    /// What a dead supervise left running: no new supervise starts until it is gone.
-    leftover: Option<Leftover>,
-}
-
-impl Slot {
-    /// When a supervise may start again: at once, unless the last one started less than
-    /// `RESTART_INTERVAL` ago (a supervise that dies at once is not restarted in a loop).
-    fn throttled(&self, now: Instant) -> Instant {
-        match self.last_start {
-            Some(t) if now < t + RESTART_INTERVAL => t + RESTART_INTERVAL,
-            _ => now,
-        }
-    }
-}
-
-/// The process groups of a service whose supervise died (`run` is a session leader, so
-/// its background children are in its group): TERMed, then KILLed at `kill_at`.
-#[derive(Debug)]
-struct Leftover {
-    groups: Vec<i32>,
-    kill_at: Instant,
-    killed: bool,
-}
-
-/// A service directory found in the scan directory.
-#[derive(Debug, Default)]
-struct Entry {
-    main: Slot,
-    log: Option<Slot>,
-    /// NAME's stdout to log's stdin; held here so neither side's restart loses a byte.
-    /// None while `log` is Some means it could not be made yet: neither side starts
-    /// (the service's output must not go anywhere else).
-    pipe: Option<(OwnedFd, OwnedFd)>,
-    /// Still present in the last scan.
-    active: bool,
-}
-
-impl Entry {
-    fn slot(&mut self, role: Role) -> Option<&mut Slot> {
-        match role {
-            Role::Main => Some(&mut self.main),
-            Role::Log => self.log.as_mut(),
-        }
-    }
-
-    fn slots(&self) -> impl Iterator<Item = &Slot> {
-        std::iter::once(&self.main).chain(self.log.as_ref())
-    }
-
-    fn slots_mut(&mut self) -> impl Iterator<Item = &mut Slot> {
-        std::iter::once(&mut self.main).chain(self.log.as_mut())
-    }
-
-    /// Whether the supervises may start: a logged service needs its pipe first.
-    fn startable(&self) -> bool {
-        self.active && (self.log.is_none() || self.pipe.is_some())
-    }
 }
 
 /// The service directory a supervise of `role` watches, relative to the scan directory.
@@ -117,7 +52,7 @@ fn service_path(name: &OsStr, role: Role) -> PathBuf {
 /// subreaper): the group of the pid in its status, and, when the status cannot be
 /// trusted (a supervise that died before writing it), those of our children that are
 /// no supervise of ours and whose working directory is the service directory.
-fn left_behind(dir: &std::path::Path, supervises: &HashMap<i32, (OsString, Role)>) -> Vec<i32> {
+fn left_behind(dir: &std::path::Path, services: &Services) -> Vec<i32> {
     let me = std::process::id() as i32;
     let status_pid = Status::read(&ServiceDir::new(dir))
         .ok()
@@ -126,7 +61,7 @@ fn left_behind(dir: &std::path::Path, supervises: &HashMap<i32, (OsString, Role)
     let here = std::fs::canonicalize(dir).ok();
     let mut groups = Vec::new();
     for child in crate::procstat::own_children() {
-        if supervises.contains_key(&child) {
+        if services.is_supervise(child) {
             continue;
         }
         let Some(st) = crate::procstat::ProcStat::read(child) else {
@@ -190,17 +125,12 @@ fn kill_group(pid: i32) {
     let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
 }
 
-/// Which supervise of an entry a pid is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Role {
-    Main,
-    Log,
-}
-
 struct Scanner {
     opts: Options,
-    entries: BTreeMap<OsString, Entry>,
-    pids: HashMap<i32, (OsString, Role)>,
+    services: Services,
+    /// NAME's stdout to its logger's stdin, held here so that neither side's restart
+    /// loses a byte.
+    pipes: HashMap<OsString, (OwnedFd, OwnedFd)>,
     /// The last scan saw names that are not directories (yet), or could not make a
     /// pipe: scan again in `RESCAN_INTERVAL`.
     unresolved: bool,
@@ -308,8 +238,8 @@ pub fn run(dir: &OsStr, opts: Options) -> Result<i32, String> {
 
     let mut s = Scanner {
         opts,
-        entries: BTreeMap::new(),
-        pids: HashMap::new(),
+        services: Services::default(),
+        pipes: HashMap::new(),
         unresolved: false,
         spare: SpareFds::new(),
         nofile,
@@ -325,7 +255,7 @@ pub fn run(dir: &OsStr, opts: Options) -> Result<i32, String> {
         // is for when it is missing, and for names that may yet become directories
         // (a symlink whose target appears later), which inotify on DIR cannot see.
         let timed_scan = (inotify.is_none() || s.unresolved).then_some(next_scan);
-        let deadline = match (s.next_deadline(now), timed_scan) {
+        let deadline = match (s.services.next_deadline(now), timed_scan) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
@@ -409,10 +339,6 @@ fn raise_fd_limit() -> Option<libc::rlim_t> {
     None
 }
 
-/// While a dead supervise's leftovers are dying, how often to look whether they are gone
-/// (a background child that exits under another living one sends us no SIGCHLD).
-const LEFTOVER_POLL: Duration = Duration::from_millis(50);
-
 impl Scanner {
     /// Starts a supervise for every new service directory; marks vanished ones inactive
     /// (their supervise is left running, as daemontools does).
@@ -434,29 +360,24 @@ impl Scanner {
             }
         };
         self.unresolved = !others.is_empty();
-        for e in self.entries.values_mut() {
-            e.active = false;
-        }
+        self.services.begin_scan();
         for name in names {
-            if !self.entries.contains_key(&name) && !self.has_run(&name) {
+            if !self.services.is_known(&name) && !self.has_run(&name) {
                 continue;
             }
-            let entry = self.entries.entry(name.clone()).or_insert_with(|| {
-                let mut e = Entry::default();
-                if ServiceDir::new(&name).has_log() {
-                    e.log = Some(Slot::default());
-                }
-                e
-            });
-            entry.active = true;
+            let has_log = ServiceDir::new(&name).has_log();
+            let entry = self.services.present(&name, has_log);
             let idle = entry
                 .slots()
                 .all(|s| s.pid.is_none() && s.leftover.is_none());
-            if entry.log.is_some() && entry.pipe.is_none() && idle {
+            if entry.log.is_some() && !entry.piped && idle {
                 // Made with the spare descriptors held, so a pipe never takes the last
                 // ones; retried at the next scan when the limit is reached.
                 match nix::unistd::pipe2(OFlag::O_CLOEXEC) {
-                    Ok(p) => entry.pipe = Some(p),
+                    Ok(p) => {
+                        entry.piped = true;
+                        self.pipes.insert(name.clone(), p);
+                    }
                     Err(err) => {
                         self.unresolved = true;
                         warn(
@@ -471,23 +392,7 @@ impl Scanner {
                 }
             }
         }
-        let idle: Vec<(OsString, Role)> = self
-            .entries
-            .iter()
-            .filter(|(_, e)| e.startable())
-            .flat_map(|(n, e)| {
-                let waiting =
-                    |s: &Slot| s.pid.is_none() && s.restart_at.is_none() && s.leftover.is_none();
-                let main = waiting(&e.main).then(|| (n.clone(), Role::Main));
-                let log = e
-                    .log
-                    .as_ref()
-                    .filter(|l| waiting(l))
-                    .map(|_| (n.clone(), Role::Log));
-                log.into_iter().chain(main)
-            })
-            .collect();
-        for (name, role) in idle {
+        for (name, role) in self.services.never_started() {
             self.start(&name, role);
         }
     }
@@ -523,15 +428,16 @@ impl Scanner {
     }
 
     fn start(&mut self, name: &OsStr, role: Role) {
-        let Some(entry) = self.entries.get_mut(name) else {
+        let Some(entry) = self.services.entries.get(name) else {
             return;
         };
+        let logged = entry.log.is_some();
         let mut cmd = Command::new(&self.opts.supervise);
         crate::spawn::reset_signals(&mut cmd);
         // The pipe end a supervise needs; without it, it does not start at all.
         self.spare.release();
-        let pipe_end = match (role, &entry.pipe) {
-            (_, None) if entry.log.is_some() => {
+        let pipe_end = match (role, self.pipes.get(name)) {
+            (_, None) if logged => {
                 self.spare.refill();
                 return;
             }
@@ -539,22 +445,11 @@ impl Scanner {
             (Role::Main, Some(p)) => p.1.try_clone().map(Some),
             (Role::Log, Some(p)) => p.0.try_clone().map(Some),
         };
-        match role {
-            Role::Main => {
-                cmd.arg(name);
-            }
-            // NAME/log, not `log` from inside NAME: its messages and its process
-            // title then say whose logger it is.
-            Role::Log => {
-                cmd.arg(service_path(name, Role::Log));
-            }
-        }
-        let Some(slot) = entry.slot(role) else {
-            return;
-        };
+        // NAME/log, not `log` from inside NAME: its messages and its process title
+        // then say whose logger it is.
+        cmd.arg(service_path(name, role));
         let now = Instant::now();
-        slot.last_start = Some(now);
-        slot.restart_at = None;
+        self.services.starting(name, role, now);
         let spawned = pipe_end.and_then(|end| {
             if let Some(end) = end {
                 match role {
@@ -583,19 +478,14 @@ impl Scanner {
         drop(cmd);
         self.spare.refill();
         match spawned {
-            Ok(child) => {
-                let pid = child.id() as i32;
-                slot.pid = Some(pid);
-                self.pids.insert(pid, (name.to_os_string(), role));
-            }
+            Ok(child) => self.services.started(name, role, child.id() as i32),
             Err(e) => {
-                slot.restart_at = Some(now + RESTART_INTERVAL);
-                let what = service_path(name, role);
+                self.services.start_failed(name, role, now);
                 warn(
                     PROG,
                     &format!(
                         "unable to start supervise {}: {}",
-                        what.display(),
+                        service_path(name, role).display(),
                         ioerrstr(&e)
                     ),
                 );
@@ -612,155 +502,94 @@ impl Scanner {
                 Ok(WaitStatus::StillAlive) | Err(_) => break,
                 Ok(_) => continue,
             };
-            if let Some((name, role)) = self.pids.remove(&pid) {
-                if self.shutting_down {
-                    // One line per service at shutdown: what `docker stop` or the
-                    // journal shows of how the tree went down.
-                    crate::diag::info(
-                        PROG,
-                        &format!("stopped {}", service_path(&name, role).display()),
-                    );
-                }
-                // The supervise of a main service exits, with its code, once the service
-                // is down for good; one that was killed is restarted as any other.
-                if role == Role::Main
-                    && let Some(code) = code
-                    && is_main(&name)
-                {
-                    self.main_exit.get_or_insert(code);
-                }
-                self.supervise_died(&name, role);
+            let Some((name, role)) = self.services.reaped(pid) else {
+                continue;
+            };
+            if self.shutting_down {
+                // One line per service at shutdown: what `docker stop` or the journal
+                // shows of how the tree went down.
+                crate::diag::info(
+                    PROG,
+                    &format!("stopped {}", service_path(&name, role).display()),
+                );
+            }
+            // The supervise of a main service exits, with its code, once the service is
+            // down for good; one that was killed is restarted as any other.
+            if role == Role::Main
+                && let Some(code) = code
+                && is_main(&name)
+            {
+                self.main_exit.get_or_insert(code);
+            }
+            let groups = left_behind(&service_path(&name, role), &self.services);
+            let now = Instant::now();
+            if self.services.supervise_died(
+                &name,
+                role,
+                groups.clone(),
+                now,
+                self.opts.kill_timeout,
+            ) {
+                term_groups(&groups);
             }
         }
-        // Gone from the scan directory and nothing left running: forget it, close the pipe.
-        self.entries
-            .retain(|_, e| e.active || e.slots().any(|s| s.pid.is_some() || s.leftover.is_some()));
-    }
-
-    fn supervise_died(&mut self, name: &OsStr, role: Role) {
-        let kill_timeout = self.opts.kill_timeout;
-        let groups = left_behind(&service_path(name, role), &self.pids);
-        let Some(slot) = self.entries.get_mut(name).and_then(|e| e.slot(role)) else {
-            return;
-        };
-        slot.pid = None;
-        let now = Instant::now();
-        if groups.is_empty() {
-            slot.restart_at = Some(slot.throttled(now));
-            return;
+        for name in self.services.forget_gone() {
+            self.pipes.remove(&name);
         }
-        // A new supervise must not start a second copy of the service beside the old.
-        term_groups(&groups);
-        slot.restart_at = None;
-        slot.leftover = Some(Leftover {
-            groups,
-            kill_at: crate::units::deadline_after(now, kill_timeout),
-            killed: false,
-        });
     }
 
-    /// Forgets leftovers that are gone (their supervise may start again, throttled)
-    /// and KILLs those whose time is up.
+    /// Forgets leftovers that are gone and KILLs those whose time is up.
     fn check_leftovers(&mut self) {
-        let now = Instant::now();
-        for (name, e) in self.entries.iter_mut() {
-            for (role, slot) in [(Role::Main, Some(&mut e.main)), (Role::Log, e.log.as_mut())] {
-                let Some(slot) = slot else { continue };
-                let Some(left) = slot.leftover.as_mut() else {
-                    continue;
-                };
-                if !any_group_left(&left.groups) {
-                    slot.leftover = None;
-                    slot.restart_at = Some(slot.throttled(now));
-                } else if now >= left.kill_at {
-                    if left.killed {
-                        warn(
-                            PROG,
-                            &format!(
-                                "processes of {} survive KILL: not restarting it yet",
-                                service_path(name, role).display()
-                            ),
-                        );
-                    }
-                    for &g in &left.groups {
-                        signal_group(g, Some(Signal::SIGKILL));
-                    }
-                    left.killed = true;
-                    left.kill_at = now + KILL_GRACE;
-                }
+        let acts = self
+            .services
+            .check_leftovers(Instant::now(), any_group_left);
+        for LeftoverAction::Kill {
+            name,
+            role,
+            groups,
+            again,
+        } in acts
+        {
+            if again {
+                warn(
+                    PROG,
+                    &format!(
+                        "processes of {} survive KILL: not restarting it yet",
+                        service_path(&name, role).display()
+                    ),
+                );
+            }
+            for g in groups {
+                signal_group(g, Some(Signal::SIGKILL));
             }
         }
-    }
-
-    /// The next time the loop has something to do: a restart, or a look at leftovers.
-    fn next_deadline(&self, now: Instant) -> Option<Instant> {
-        let slots = self.entries.values().flat_map(|e| e.slots());
-        slots
-            .filter_map(|s| match &s.leftover {
-                Some(l) => Some(l.kill_at.min(now + LEFTOVER_POLL)),
-                None => s.restart_at,
-            })
-            .min()
     }
 
     /// Passes a signal on to every service (not to loggers) through its supervise, as
     /// Blat's master passes USR1 on to its daemons.
     fn fan_out(&self, cmd: u8) {
-        for (name, e) in &self.entries {
-            if e.main.pid.is_some() {
-                let _ = crate::control::send(&ServiceDir::new(name), &[cmd]);
-            }
+        for (_, name) in self.services.live(Role::Main) {
+            let _ = crate::control::send(&ServiceDir::new(name), &[cmd]);
         }
     }
 
     /// Starts what is due.
     fn restart_due(&mut self) {
-        let now = Instant::now();
-        let mut due = Vec::new();
-        for (n, e) in self.entries.iter_mut() {
-            let startable = e.startable();
-            for (role, slot) in [(Role::Main, Some(&mut e.main)), (Role::Log, e.log.as_mut())] {
-                let Some(slot) = slot else { continue };
-                if slot.leftover.is_some() || slot.restart_at.is_none_or(|t| t > now) {
-                    continue;
-                }
-                slot.restart_at = None;
-                if startable {
-                    due.push((n.clone(), role));
-                }
-            }
-        }
-        for (name, role) in due {
+        for (name, role) in self.services.due(Instant::now()) {
             self.start(&name, role);
         }
-    }
-
-    fn live(&self, role: Role) -> Vec<(i32, OsString)> {
-        self.pids
-            .iter()
-            .filter(|(_, (_, r))| *r == role)
-            .map(|(p, (n, _))| (*p, n.clone()))
-            .collect()
     }
 
     /// Brings every service down: services first, then their loggers once the pipes
     /// are closed, each group TERMed and KILLed after the timeout.
     fn shutdown(&mut self, wake: &SelfPipe) {
         self.shutting_down = true;
-        let mut leftovers = Vec::new();
-        for e in self.entries.values_mut() {
-            e.active = false;
-            for slot in e.slots_mut() {
-                slot.restart_at = None;
-                if let Some(l) = slot.leftover.take() {
-                    leftovers.extend(l.groups);
-                }
-            }
-        }
+        let leftovers = self.services.stop_everything();
         // A logger ends at the end of its input, which comes once the pipes close: it is
         // not to be restarted (nor reported as failing) for that. Told first, so that its
         // supervise has read it by then.
         let loggers: Vec<PathBuf> = self
+            .services
             .live(Role::Log)
             .into_iter()
             .map(|(_, name)| service_path(&name, Role::Log))
@@ -776,9 +605,7 @@ impl Scanner {
         while !loggers.iter().all(told) && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(5));
         }
-        for e in self.entries.values_mut() {
-            e.pipe = None;
-        }
+        self.pipes.clear();
         self.stop_all(Role::Log, Vec::new(), wake);
         self.reap();
     }
@@ -788,7 +615,7 @@ impl Scanner {
     /// still there after the timeout.
     fn stop_all(&mut self, role: Role, mut groups: Vec<i32>, wake: &SelfPipe) {
         let deadline = crate::units::deadline_after(Instant::now(), self.opts.kill_timeout);
-        for (pid, name) in self.live(role) {
+        for (pid, name) in self.services.live(role) {
             groups.extend(service_group(&service_path(&name, role)));
             let _ = kill(Pid::from_raw(pid), Signal::SIGTERM);
         }
@@ -813,7 +640,7 @@ impl Scanner {
     /// The timeout has passed: KILL the services, then their supervises if they still
     /// do not exit.
     fn kill_supervises(&mut self, role: Role, wake: &SelfPipe) {
-        for (pid, name) in self.live(role) {
+        for (pid, name) in self.services.live(role) {
             if let Ok(st) = Status::read(&ServiceDir::new(service_path(&name, role)))
                 && let Ok(service) = i32::try_from(st.pid)
                 && service > 0
@@ -825,7 +652,7 @@ impl Scanner {
         if self.wait_for(role, Instant::now() + KILL_GRACE, wake) {
             return;
         }
-        for (pid, name) in self.live(role) {
+        for (pid, name) in self.services.live(role) {
             warn(
                 PROG,
                 &format!(
@@ -840,7 +667,7 @@ impl Scanner {
 
     /// Reaps until no supervise of `role` is left or the deadline passes.
     fn wait_for(&mut self, role: Role, deadline: Instant, wake: &SelfPipe) -> bool {
-        self.wait_until(deadline, None, wake, |s| s.live(role).is_empty())
+        self.wait_until(deadline, None, wake, |s| s.services.live(role).is_empty())
     }
 
     /// Reaps until every process of the groups is gone or the deadline passes.
@@ -873,81 +700,4 @@ impl Scanner {
             wake.drain();
         }
     }
-}
-
-/// The PATH svscanboot gives the tree: daemontools' (`/command` first), after the
-/// directory svkit's binaries are in, so run scripts find svkit's `svc` and `setlock`
-/// even where another toolkit is installed.
-pub fn boot_path() -> OsString {
-    let mut path = OsString::new();
-    if let Some(dir) = std::env::current_exe()
-        .ok()
-        .and_then(|p| p.parent().map(std::path::Path::to_path_buf))
-    {
-        path.push(dir);
-        path.push(":");
-    }
-    path.push("/command:/usr/local/bin:/usr/local/sbin:/bin:/sbin:/usr/bin:/usr/sbin");
-    path
-}
-
-/// svscanboot: stops supervises left from an earlier svscan (`svc -dx` on every
-/// service and logger, as daemontools' script does), starts `readproctitle service
-/// errors: ...` on a pipe, and becomes `svscan DIR` writing into it, so that svscan keeps
-/// svscanboot's pid (and gets the init system's TERM). svscan and readproctitle get
-/// daemontools' clean environment: only PATH (`boot_path`). Returns only on failure.
-pub fn boot(dir: &OsStr) -> String {
-    use std::os::unix::process::CommandExt;
-    if let Err(e) = ServiceDir::new(dir).check() {
-        return format!(
-            "unable to chdir to {}: {}",
-            dir.to_string_lossy(),
-            errstr(e)
-        );
-    }
-    if let Ok(null) = std::fs::File::open("/dev/null") {
-        let _ = nix::unistd::dup2_stdin(null);
-    }
-    if let Ok(rd) = std::fs::read_dir(dir) {
-        for e in rd.flatten() {
-            if e.file_name().as_bytes().starts_with(b".") {
-                continue;
-            }
-            let path = e.path();
-            let _ = crate::control::send(&ServiceDir::new(&path), b"dx");
-            let _ = crate::control::send(&ServiceDir::new(path.join(LOG)), b"dx");
-        }
-    }
-    let (r, w) = match nix::unistd::pipe2(OFlag::O_CLOEXEC) {
-        Ok(p) => p,
-        Err(e) => return format!("unable to create pipe: {}", errstr(e)),
-    };
-    let path = boot_path();
-    let dots = ".".repeat(400);
-    let mut title = Command::new(sibling_binary("readproctitle"));
-    crate::spawn::reset_signals(&mut title);
-    if let Err(e) = title
-        .arg0("readproctitle")
-        .args(["service", "errors:", &dots])
-        .env_clear()
-        .env("PATH", &path)
-        .stdin(Stdio::from(r))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-    {
-        return format!("unable to start readproctitle: {}", ioerrstr(&e));
-    }
-    let redirected = nix::unistd::dup2_stdout(&w).and_then(|_| nix::unistd::dup2_stderr(&w));
-    if let Err(e) = redirected {
-        return format!("unable to redirect output: {}", errstr(e));
-    }
-    drop(w);
-    let e = Command::new(sibling_binary("svscan"))
-        .arg0("svscan")
-        .arg(dir)
-        .env_clear()
-        .env("PATH", &path)
-        .exec();
-    format!("unable to run svscan: {}", ioerrstr(&e))
 }
