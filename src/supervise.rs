@@ -1070,6 +1070,18 @@ fn spawn_program(path: &std::ffi::CStr, args: &[&[u8]]) -> Result<u32, Errno> {
     crate::spawn::spawn(path, args, opts)
 }
 
+/// daemontools' words for a program of the service that could not be started, with
+/// the cause when the program's first line tells it (a `#!` interpreter that is not
+/// there, often a `run` saved with DOS line endings): `unable to start DIR/run: file
+/// does not exist (its interpreter ...)`. Scripts match the words before the cause.
+fn start_failure(dir: &str, name: &str, file: &std::ffi::CStr, e: Errno) -> String {
+    let shown = format!("{dir}/{name}");
+    match crate::spawn::exec_failure_cause(file, &shown, e) {
+        Some(cause) => format!("unable to start {shown}: {} ({cause})", errstr(e)),
+        None => format!("unable to start {shown}: {}", errstr(e)),
+    }
+}
+
 /// A notice's words, after `supervise: warning: `.
 pub fn notice_text(dir: &str, n: Notice) -> String {
     match n {
@@ -1257,10 +1269,7 @@ impl Context<'_> {
             // The status was written before run started: this one is the same.
             Ok(pid) => m.started(pid, now, wall),
             Err(e) => {
-                warn(
-                    "supervise",
-                    &format!("unable to start {}/{RUN}: {}", self.dir, errstr(e)),
-                );
+                warn("supervise", &start_failure(self.dir, RUN, c"./run", e));
                 self.dirty = true;
                 m.start_failed(Instant::now())
             }
@@ -1335,10 +1344,7 @@ impl Context<'_> {
             match spawn_program(c"./check", &[]) {
                 Ok(pid) => c.pid = Some(pid),
                 Err(e) => {
-                    warn(
-                        "supervise",
-                        &format!("unable to start {}/{CHECK}: {}", self.dir, errstr(e)),
-                    );
+                    warn("supervise", &start_failure(self.dir, CHECK, c"./check", e));
                     c.next_at = Some(deadline_after(now, c.interval));
                 }
             }
@@ -1361,7 +1367,7 @@ impl Context<'_> {
             Err(e) => {
                 warn(
                     "supervise",
-                    &format!("unable to start {}/{FINISH}: {}", self.dir, errstr(e)),
+                    &start_failure(self.dir, FINISH, c"./finish", e),
                 );
                 m.finish_done(Instant::now())
             }
