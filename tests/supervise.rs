@@ -1292,3 +1292,35 @@ fn a_run_whose_interpreter_is_missing_says_so() {
         )
     );
 }
+
+#[test]
+fn encore_files_are_warned_about_once() {
+    let t = TempDir::new("encore");
+    let s = service(&t.join("s"), "exec sleep 1000");
+    // daemontools-encore runs ./log (a file) as the logger and ./start before ./run.
+    script(&s.join("log"), "exec multilog t ./main");
+    script(&s.join("start"), "mkdir -p /run/x");
+    // A Syn-3 check script (it runs svc) is svcstart's, and no concern of supervise.
+    script(&s.join("stop"), "svc -d . && svwait -d -t 10s .");
+    let mut p = Proc::supervise_capturing_stderr(&s);
+    must("up", || status_pid(&s) != 0);
+    // Once per supervise, not at each start.
+    let first = status_pid(&s);
+    svc("-k", &s);
+    must("restarted", || {
+        status_pid(&s) != 0 && status_pid(&s) != first
+    });
+    p.stop();
+    let d = s.display();
+    assert_eq!(
+        p.stderr(),
+        format!(
+            "supervise: warning: {d}/log is an executable file: a daemontools-encore logger? \
+             svkit does not run it; make {d}/log a directory with the logger as its run, and \
+             let svscan run it (see supervise(8))\n\
+             supervise: warning: {d}/start never runs svc: a daemontools-encore start script \
+             (set-up run before ./run)? svkit's supervise does not run it; to migrate, move its \
+             commands into {d}/run, before its exec (see svcstart(8))\n"
+        )
+    );
+}
