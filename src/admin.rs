@@ -477,7 +477,9 @@ impl Job<'_> {
     /// timing, so svkit's own timeout (-t) does not bound it.
     fn run_script(&mut self, script: &Path) -> Result<Ending, Verdict> {
         let abs = std::fs::canonicalize(self.dir.path()).unwrap_or(self.dir.path().into());
-        let mut cmd = Command::new(script);
+        // By its absolute name: a relative one (`svcstart ./x`) would be looked up
+        // from the service directory, where the script runs.
+        let mut cmd = Command::new(abs.join(script.file_name().unwrap_or_default()));
         cmd.current_dir(&abs)
             .env("SVC_NAME", abs.file_name().unwrap_or_default())
             .env("SVC_DIR", &abs)

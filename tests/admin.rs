@@ -660,3 +660,15 @@ fn encore_one_shot_scripts_are_told_from_check_scripts() {
     let (_, _, stderr) = frontend("svcstop", &["-t", "1s"], &[&s]);
     assert_eq!(stderr, "");
 }
+
+#[test]
+fn a_start_script_of_a_relative_service_name_is_found() {
+    let t = TempDir::new("admin-relative");
+    let (s, _p) = down_service(&t, "s", "exec sleep 1000");
+    script(&s.join("start"), "svc -u . && svwait -u -t 10s .");
+    let (code, stdout, stderr) = out(cmd("svcstart")
+        .args(["-s", "200ms", "./s"])
+        .current_dir(t.path()));
+    assert_eq!((code, stderr.as_str()), (0, ""), "{stdout}");
+    assert!(status_pid(&s) != 0);
+}
