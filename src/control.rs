@@ -36,6 +36,13 @@ pub enum Sent {
     NoSupervisor,
 }
 
+/// The cause added to daemontools' words (`unable to control DIR: file does not
+/// exist`) when a service directory has no `supervise/control` or `supervise/ok`: no
+/// supervise has ever run there. `dir` is the directory as the user named it.
+pub fn never_supervised(dir: &str) -> String {
+    format!("no supervise runs there: start svscan on its parent directory, or supervise {dir}")
+}
+
 /// Opens a FIFO of `supervise/` for writing without blocking, never through a
 /// symbolic link; `None` when nobody reads it (ENXIO), or when it is no FIFO at all,
 /// which no supervise made (whoever may write the service directory could put a link

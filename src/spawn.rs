@@ -265,6 +265,115 @@ impl Held {
     }
 }
 
+/// How much of a program's start the kernel reads for a `#!` line (BINPRM_BUF_SIZE).
+const EXEC_HEADER: usize = 256;
+
+/// Why executing `file` (relative to the current directory) failed with `e`, when its
+/// first bytes tell more than the errno: a `#!` line naming an interpreter that does
+/// not exist (with a carriage return at its end, the file was saved with DOS line
+/// endings), a byte order mark before `#!`, or no `#!` line at all. `shown` is how the
+/// file is named in the message. None when nothing more is known.
+///
+/// The file is the service's own, read by a supervise that may run as root in a
+/// directory others can write: it is opened without following a symbolic link and
+/// without blocking, only a regular file is read, and only its first 256 bytes.
+pub fn exec_failure_cause(file: &CStr, shown: &str, e: Errno) -> Option<String> {
+    if e != Errno::ENOENT && e != Errno::ENOEXEC {
+        return None;
+    }
+    let fd = nix::fcntl::open(
+        file,
+        OFlag::O_RDONLY
+            | OFlag::O_NOFOLLOW
+            | OFlag::O_NONBLOCK
+            | OFlag::O_NOCTTY
+            | OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .ok()?;
+    let st = nix::sys::stat::fstat(&fd).ok()?;
+    if st.st_mode & libc::S_IFMT != libc::S_IFREG {
+        return None;
+    }
+    let mut buf = [0u8; EXEC_HEADER];
+    let mut n = 0;
+    while n < buf.len() {
+        match nix::unistd::read(&fd, &mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(Errno::EINTR) => {}
+            Err(_) => return None,
+        }
+    }
+    header_cause(&buf[..n], shown, e, |p| {
+        CString::new(p).map_or(true, |p| {
+            nix::unistd::access(p.as_c_str(), nix::unistd::AccessFlags::F_OK) != Err(Errno::ENOENT)
+        })
+    })
+}
+
+/// `exec_failure_cause` on the first bytes of the file; `exists` says whether a path
+/// exists.
+fn header_cause(
+    head: &[u8],
+    shown: &str,
+    e: Errno,
+    exists: impl Fn(&[u8]) -> bool,
+) -> Option<String> {
+    const BOM: &[u8] = b"\xef\xbb\xbf";
+    if e != Errno::ENOENT && e != Errno::ENOEXEC {
+        return None;
+    }
+    if e == Errno::ENOEXEC {
+        return if head.starts_with(BOM) {
+            Some(format!(
+                "it starts with a byte order mark before its first line: save {shown} without one"
+            ))
+        } else if !head.starts_with(b"#!") && !head.starts_with(b"\x7fELF") {
+            Some(format!(
+                "it has no #! line: begin {shown} with one, such as #!/bin/sh"
+            ))
+        } else {
+            None
+        };
+    }
+    // As the kernel reads it: after `#!` and blanks, the interpreter runs to the next
+    // blank or the end of the line; a carriage return is neither.
+    let line = head.strip_prefix(b"#!")?;
+    let line = &line[..line.iter().position(|&b| b == b'\n').unwrap_or(line.len())];
+    let start = line.iter().position(|&b| b != b' ' && b != b'\t')?;
+    let rest = &line[start..];
+    let interp = &rest[..rest
+        .iter()
+        .position(|&b| b == b' ' || b == b'\t')
+        .unwrap_or(rest.len())];
+    if interp.ends_with(b"\r") {
+        Some(format!(
+            "its interpreter {} was not found: the file has DOS line endings? dos2unix {shown}",
+            visible(interp)
+        ))
+    } else if !exists(interp) {
+        Some(format!("its interpreter {} was not found", visible(interp)))
+    } else {
+        None
+    }
+}
+
+/// Bytes as text a person can read in a one-line message: printable ASCII as it is,
+/// a carriage return as `\r`, any other byte as `\xNN`.
+fn visible(bytes: &[u8]) -> String {
+    let mut s = String::with_capacity(bytes.len());
+    for &b in bytes {
+        match b {
+            b'\r' => s.push_str("\\r"),
+            b'\\' => s.push_str("\\\\"),
+            0x21..=0x7e => s.push(char::from(b)),
+            _ => s.push_str(&format!("\\x{b:02x}")),
+        }
+    }
+    s
+}
+
 /// Makes `cmd`'s program start with every signal at default and an empty mask (for
 /// callers of std's `Command`; it then forks instead of using posix_spawn).
 pub fn reset_signals(cmd: &mut Command) -> &mut Command {
@@ -407,5 +516,50 @@ mod tests {
         // SAFETY: sigset_t is at least 8 bytes.
         let w = unsafe { *word };
         assert_eq!(w >> 31 & 3, 3);
+    }
+
+    #[test]
+    fn exec_failure_causes_from_the_first_line() {
+        let none = |_: &[u8]| false;
+        let all = |_: &[u8]| true;
+        let enoent = Errno::ENOENT;
+        assert_eq!(
+            header_cause(b"#!/bin/sh\r\nexec x\r\n", "s/run", enoent, all).as_deref(),
+            Some(
+                "its interpreter /bin/sh\\r was not found: the file has DOS line endings? dos2unix s/run"
+            )
+        );
+        assert_eq!(
+            header_cause(b"#! /usr/bin/python9 -u\n", "s/run", enoent, none).as_deref(),
+            Some("its interpreter /usr/bin/python9 was not found")
+        );
+        assert_eq!(header_cause(b"#!/bin/sh\n", "s/run", enoent, all), None);
+        assert_eq!(header_cause(b"#!\n", "s/run", enoent, none), None);
+        assert_eq!(header_cause(b"", "s/run", enoent, none), None);
+        assert_eq!(header_cause(b"\x7fELF", "s/run", enoent, none), None);
+        assert_eq!(
+            header_cause(b"#!/opt/\xff\\x\n", "r", enoent, none).as_deref(),
+            Some("its interpreter /opt/\\xff\\\\x was not found")
+        );
+        // A line longer than what was read: the interpreter is what there is.
+        assert_eq!(
+            header_cause(b"#!/nope", "r", enoent, none).as_deref(),
+            Some("its interpreter /nope was not found")
+        );
+        let enoexec = Errno::ENOEXEC;
+        assert_eq!(
+            header_cause(b"exec sleep 1\n", "s/run", enoexec, all).as_deref(),
+            Some("it has no #! line: begin s/run with one, such as #!/bin/sh")
+        );
+        assert!(
+            header_cause(b"\xef\xbb\xbf#!/bin/sh\n", "s/run", enoexec, all)
+                .unwrap()
+                .starts_with("it starts with a byte order mark")
+        );
+        assert_eq!(header_cause(b"\x7fELF..", "s/run", enoexec, all), None);
+        assert_eq!(
+            header_cause(b"#!/bin/sh\r\n", "s/run", Errno::EACCES, all),
+            None
+        );
     }
 }

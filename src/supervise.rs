@@ -1085,6 +1085,55 @@ fn spawn_program(path: &std::ffi::CStr, args: &[&[u8]]) -> Result<u32, Errno> {
     crate::spawn::spawn(path, args, opts)
 }
 
+/// Set once the files daemontools-encore's supervise would run were looked at.
+static ENCORE_CHECKED: AtomicBool = AtomicBool::new(false);
+
+/// Warns, once per supervise, about files that daemontools-encore's supervise runs and
+/// svkit's does not: a `log` that is an executable file (encore's logger; svkit's
+/// logger is the directory `log/`, which svscan runs with a pipe it owns, so neither
+/// side's restart loses a byte), and a `start` or `stop` that is an encore one-shot
+/// script rather than svcstart's check script (`crate::admin::encore_style`).
+fn warn_encore_files_once(dir: &str) {
+    if ENCORE_CHECKED.swap(true, Ordering::Relaxed) {
+        return;
+    }
+    let log = nix::sys::stat::fstatat(
+        nix::fcntl::AT_FDCWD,
+        crate::service_dir::LOG,
+        nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+    );
+    if log.is_ok_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFREG && st.st_mode & 0o111 != 0) {
+        warn(
+            "supervise",
+            &format!(
+                "{dir}/log is an executable file: a daemontools-encore logger? svkit does not \
+                 run it; make {dir}/log a directory with the logger as its run, and let svscan \
+                 run it (see supervise(8))"
+            ),
+        );
+    }
+    for name in [crate::admin::START_SCRIPT, crate::admin::STOP_SCRIPT] {
+        if crate::admin::encore_style(nix::fcntl::AT_FDCWD, name) {
+            warn(
+                "supervise",
+                &crate::admin::encore_hint("supervise", dir, name),
+            );
+        }
+    }
+}
+
+/// daemontools' words for a program of the service that could not be started, with
+/// the cause when the program's first line tells it (a `#!` interpreter that is not
+/// there, often a `run` saved with DOS line endings): `unable to start DIR/run: file
+/// does not exist (its interpreter ...)`. Scripts match the words before the cause.
+fn start_failure(dir: &str, name: &str, file: &std::ffi::CStr, e: Errno) -> String {
+    let shown = format!("{dir}/{name}");
+    match crate::spawn::exec_failure_cause(file, &shown, e) {
+        Some(cause) => format!("unable to start {shown}: {} ({cause})", errstr(e)),
+        None => format!("unable to start {shown}: {}", errstr(e)),
+    }
+}
+
 /// A notice's words, after `supervise: warning: `.
 pub fn notice_text(dir: &str, n: Notice) -> String {
     match n {
@@ -1216,6 +1265,7 @@ impl Context<'_> {
     }
 
     fn spawn(&mut self, m: &mut Machine) -> Vec<Action> {
+        warn_encore_files_once(self.dir);
         // Settings are read at each start, so a change applies from the next run on.
         SETTINGS_PROBLEM.store(false, Ordering::Relaxed);
         let (stop, warnings) = ServiceDir::new(".").stop_policy();
@@ -1288,10 +1338,7 @@ impl Context<'_> {
             // The status was written before run started: this one is the same.
             Ok(pid) => m.started(pid, now, wall),
             Err(e) => {
-                warn(
-                    "supervise",
-                    &format!("unable to start {}/{RUN}: {}", self.dir, errstr(e)),
-                );
+                warn("supervise", &start_failure(self.dir, RUN, c"./run", e));
                 self.dirty = true;
                 m.start_failed(Instant::now())
             }
@@ -1464,10 +1511,7 @@ impl Context<'_> {
             match spawn_program(c"./check", &[]) {
                 Ok(pid) => c.pid = Some(pid),
                 Err(e) => {
-                    warn(
-                        "supervise",
-                        &format!("unable to start {}/{CHECK}: {}", self.dir, errstr(e)),
-                    );
+                    warn("supervise", &start_failure(self.dir, CHECK, c"./check", e));
                     c.next_at = Some(deadline_after(now, c.interval));
                 }
             }
@@ -1490,7 +1534,7 @@ impl Context<'_> {
             Err(e) => {
                 warn(
                     "supervise",
-                    &format!("unable to start {}/{FINISH}: {}", self.dir, errstr(e)),
+                    &start_failure(self.dir, FINISH, c"./finish", e),
                 );
                 m.finish_done(Instant::now())
             }

@@ -616,3 +616,66 @@ fn names_that_are_not_utf8() {
     );
     assert_eq!(status_pid(&s), 0);
 }
+
+#[test]
+fn encore_one_shot_scripts_are_told_from_check_scripts() {
+    let t = TempDir::new("admin-encore");
+    let (s, _p) = down_service(&t, "s", "exec sleep 1000");
+    // daemontools-encore's start: a set-up that supervise ran before ./run. It never
+    // runs svc, so as a check script it cannot bring the service up: said, not silent.
+    script(&s.join("start"), "mkdir -p state\nexit 0");
+    let (code, stdout, stderr) = frontend("svcstart", &["-s", "300ms"], &[&s]);
+    assert_eq!(code, 1, "{stdout}");
+    assert_eq!(
+        stderr,
+        format!(
+            "svcstart: warning: {0}/start never runs svc: a daemontools-encore start script \
+             (set-up run before ./run)? svcstart runs it as a check script, which must bring \
+             the service up with svc; to migrate, move its commands into {0}/run, before its \
+             exec (see svcstart(8))\n",
+            s.display()
+        )
+    );
+    // The same script made a check script: no warning, and it works.
+    script(
+        &s.join("start"),
+        "mkdir -p state\nsvc -u . && svwait -u -t 10s .",
+    );
+    let (code, stdout, stderr) = frontend("svcstart", &["-s", "300ms"], &[&s]);
+    assert_eq!((code, stderr.as_str()), (0, ""), "{stdout}");
+    // encore's stop: a clean-up after ./run exited.
+    script(&s.join("stop"), "rm -rf state");
+    let (code, _, stderr) = frontend("svcstop", &["-t", "1s"], &[&s]);
+    assert_eq!(code, 1);
+    assert!(
+        stderr.starts_with(&format!(
+            "svcstop: warning: {}/stop never runs svc: a daemontools-encore stop script",
+            s.display()
+        )),
+        "{stderr}"
+    );
+    assert!(stderr.contains("/finish (see svcstart(8))"), "{stderr}");
+    // Quiet is quiet.
+    let (_, o, e) = frontend("svcstop", &["-q", "-t", "1s"], &[&s]);
+    assert_eq!((o.as_str(), e.as_str()), ("", ""));
+    // Not judged: a symbolic link, a program that is no script.
+    std::fs::remove_file(s.join("stop")).unwrap();
+    std::os::unix::fs::symlink(s.join("start"), s.join("stop")).unwrap();
+    script(&t.join("other"), "exit 0");
+    std::fs::remove_file(s.join("stop")).unwrap();
+    std::os::unix::fs::symlink(t.join("other"), s.join("stop")).unwrap();
+    let (_, _, stderr) = frontend("svcstop", &["-t", "1s"], &[&s]);
+    assert_eq!(stderr, "");
+}
+
+#[test]
+fn a_start_script_of_a_relative_service_name_is_found() {
+    let t = TempDir::new("admin-relative");
+    let (s, _p) = down_service(&t, "s", "exec sleep 1000");
+    script(&s.join("start"), "svc -u . && svwait -u -t 10s .");
+    let (code, stdout, stderr) = out(cmd("svcstart")
+        .args(["-s", "200ms", "./s"])
+        .current_dir(t.path()));
+    assert_eq!((code, stderr.as_str()), (0, ""), "{stdout}");
+    assert!(status_pid(&s) != 0);
+}

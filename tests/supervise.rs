@@ -1219,3 +1219,108 @@ fn exit_100_stays_down_with_down_on_100() {
     let _q = Proc::supervise(&plain);
     must("restarted without down-on-100", || starts(&plain) >= 2);
 }
+
+/// The first message a supervise of `s` (whose run cannot be executed) writes.
+fn first_start_warning(s: &std::path::Path) -> String {
+    let (mine, theirs) = std::os::unix::net::UnixDatagram::pair().unwrap();
+    let mut p = Proc::spawn(
+        cmd("supervise")
+            .arg(s)
+            .stdin(std::process::Stdio::null())
+            .stderr(std::os::fd::OwnedFd::from(theirs)),
+    );
+    p.services.push(s.to_path_buf());
+    mine.set_read_timeout(Some(DEADLINE)).unwrap();
+    let mut buf = [0u8; 4096];
+    let n = mine.recv(&mut buf).unwrap();
+    p.stop();
+    String::from_utf8_lossy(&buf[..n]).into_owned()
+}
+
+#[test]
+fn a_run_whose_interpreter_is_missing_says_so() {
+    use std::os::unix::fs::PermissionsExt;
+    let t = TempDir::new("interp");
+    let write_run = |name: &str, text: &[u8]| {
+        let s = t.join(name);
+        std::fs::create_dir_all(&s).unwrap();
+        std::fs::write(s.join("run"), text).unwrap();
+        std::fs::set_permissions(s.join("run"), std::fs::Permissions::from_mode(0o755)).unwrap();
+        s
+    };
+    // Saved with DOS line endings: the kernel looks for "/bin/sh\r".
+    let s = write_run("crlf", b"#!/bin/sh\r\nexec sleep 1000\r\n");
+    assert_eq!(
+        first_start_warning(&s),
+        format!(
+            "supervise: warning: unable to start {0}/run: file does not exist \
+             (its interpreter /bin/sh\\r was not found: the file has DOS line endings? \
+             dos2unix {0}/run)\n",
+            s.display()
+        )
+    );
+    let s = write_run("python9", b"#!/usr/bin/python9 -u\nprint(1)\n");
+    assert_eq!(
+        first_start_warning(&s),
+        format!(
+            "supervise: warning: unable to start {}/run: file does not exist \
+             (its interpreter /usr/bin/python9 was not found)\n",
+            s.display()
+        )
+    );
+    // No #! line at all: daemontools' words, then what to add.
+    let s = write_run("noshebang", b"exec sleep 1000\n");
+    assert_eq!(
+        first_start_warning(&s),
+        format!(
+            "supervise: warning: unable to start {0}/run: exec format error \
+             (it has no #! line: begin {0}/run with one, such as #!/bin/sh)\n",
+            s.display()
+        )
+    );
+    // A run that is there and fine but for its interpreter's own name is not read
+    // through a symbolic link: the plain words then.
+    let target = write_run("target", b"#!/usr/bin/python9\n");
+    let s = t.join("linked");
+    std::fs::create_dir_all(&s).unwrap();
+    std::os::unix::fs::symlink(target.join("run"), s.join("run")).unwrap();
+    assert_eq!(
+        first_start_warning(&s),
+        format!(
+            "supervise: warning: unable to start {}/run: file does not exist\n",
+            s.display()
+        )
+    );
+}
+
+#[test]
+fn encore_files_are_warned_about_once() {
+    let t = TempDir::new("encore");
+    let s = service(&t.join("s"), "exec sleep 1000");
+    // daemontools-encore runs ./log (a file) as the logger and ./start before ./run.
+    script(&s.join("log"), "exec multilog t ./main");
+    script(&s.join("start"), "mkdir -p /run/x");
+    // A Syn-3 check script (it runs svc) is svcstart's, and no concern of supervise.
+    script(&s.join("stop"), "svc -d . && svwait -d -t 10s .");
+    let mut p = Proc::supervise_capturing_stderr(&s);
+    must("up", || status_pid(&s) != 0);
+    // Once per supervise, not at each start.
+    let first = status_pid(&s);
+    svc("-k", &s);
+    must("restarted", || {
+        status_pid(&s) != 0 && status_pid(&s) != first
+    });
+    p.stop();
+    let d = s.display();
+    assert_eq!(
+        p.stderr(),
+        format!(
+            "supervise: warning: {d}/log is an executable file: a daemontools-encore logger? \
+             svkit does not run it; make {d}/log a directory with the logger as its run, and \
+             let svscan run it (see supervise(8))\n\
+             supervise: warning: {d}/start never runs svc: a daemontools-encore start script \
+             (set-up run before ./run)? svkit's supervise does not run it; to migrate, move its \
+             commands into {d}/run, before its exec (see svcstart(8))\n"
+        )
+    );
+}

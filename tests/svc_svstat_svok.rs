@@ -19,7 +19,8 @@ fn svc_on_missing_dir_file_and_unsupervised_dir() {
         format!(
             "svc: warning: unable to chdir to {m}: file does not exist\n\
              svc: warning: unable to chdir to {f}: not a directory\n\
-             svc: warning: unable to control {b}: file does not exist\n",
+             svc: warning: unable to control {b}: file does not exist \
+             (no supervise runs there: start svscan on its parent directory, or supervise {b})\n",
             m = missing.display(),
             f = file.display(),
             b = bare.display()
@@ -101,10 +102,11 @@ fn svstat_errors_in_daemontools_words() {
     assert_eq!(
         o,
         format!(
-            "{}: unable to chdir: file does not exist\n{}: unable to chdir: not a directory\n{}: unable to open supervise/ok: file does not exist\n",
+            "{}: unable to chdir: file does not exist\n{}: unable to chdir: not a directory\n{b}: unable to open supervise/ok: file does not exist \
+             (no supervise runs there: start svscan on its parent directory, or supervise {b})\n",
             missing.display(),
             file.display(),
-            bare.display()
+            b = bare.display()
         )
     );
 }
@@ -448,7 +450,8 @@ fn bare_names_are_looked_up_under_svdir() {
     assert_eq!(code, 111);
     assert_eq!(
         err,
-        "svc: warning: unable to control web: file does not exist\n"
+        "svc: warning: unable to control web: file does not exist \
+         (no supervise runs there: start svscan on its parent directory, or supervise web)\n"
     );
     assert!(status_pid(&s) != 0);
     let (code, o, _) = run("svstat", &["./web"]);
@@ -456,7 +459,8 @@ fn bare_names_are_looked_up_under_svdir() {
         (code, o.as_str()),
         (
             111,
-            "./web: unable to open supervise/ok: file does not exist\n"
+            "./web: unable to open supervise/ok: file does not exist \
+             (no supervise runs there: start svscan on its parent directory, or supervise ./web)\n"
         )
     );
     std::fs::remove_dir(&local).unwrap();

@@ -1,7 +1,7 @@
 //! svc OPTS SERVICE...: send commands to supervise.
 
 use std::os::unix::ffi::OsStrExt;
-use svkit::control::{COMMANDS, Sent, burst, send};
+use svkit::control::{COMMANDS, Sent, burst, never_supervised, send};
 use svkit::diag::{EXIT_OK, EXIT_TEMP, errstr, help_if_asked, usage, usage_error, warn};
 use svkit::service_dir::{ServiceDir, lookup_env};
 
@@ -46,6 +46,12 @@ fn main() {
                 Ok(Sent::NoSupervisor) => {
                     Some(format!("unable to control {name}: supervise not running"))
                 }
+                // daemontools' words, which scripts match, then the cause.
+                Err(e @ nix::errno::Errno::ENOENT) => Some(format!(
+                    "unable to control {name}: {} ({})",
+                    errstr(e),
+                    never_supervised(&name.to_string())
+                )),
                 Err(e) => Some(format!("unable to control {name}: {}", errstr(e))),
             },
         };

@@ -1,8 +1,10 @@
 //! svstat [-j] SERVICE...: print the status of services.
 
+use nix::errno::Errno;
 use std::io::Write;
+use svkit::control::never_supervised;
 use svkit::diag::{EXIT_OK, EXIT_TEMP, help_if_asked, usage, usage_error};
-use svkit::report::{json_error, query};
+use svkit::report::{ReportError, json_error, query};
 use svkit::service_dir::{ServiceDir, lookup_env};
 use svkit::tai64::Tai64N;
 
@@ -42,6 +44,10 @@ fn main() {
         }
         let line = match (report, json) {
             (Ok(r), false) => format!("{name}: {}", r.human()),
+            // daemontools' line, which scripts match, then the cause.
+            (Err(e @ ReportError::OpenOk(Errno::ENOENT)), false) => {
+                format!("{name}: {e} ({})", never_supervised(&name))
+            }
             (Err(e), false) => format!("{name}: {e}"),
             (Ok(r), true) => r.json(&name),
             (Err(e), true) => json_error(&name, &e),
