@@ -54,8 +54,9 @@ fn ready_1_makes_the_service_ready() {
         "echo \"$2 ${NOTIFY_SOCKET-none}\" >> events",
     );
     let _p = Proc::supervise(&s);
+    // Up is said before run starts: wait for run to have written its socket's address.
     must("up, not ready", || {
-        svstat(&s).ends_with(" seconds, not ready")
+        svstat(&s).ends_with(" seconds, not ready") && s.join("addr").exists()
     });
     let addr = std::fs::read_to_string(s.join("addr")).unwrap();
     assert!(addr.starts_with("@svkit-notify/"), "{addr}");
