@@ -3,7 +3,7 @@
 //! stderr and status files.
 
 use crate::logdir::{LogDir, MAX_PLAIN_SIZE, MIN_SIZE, Settings};
-use crate::pattern::matches;
+use crate::pattern::{glob_matches, matches};
 use crate::tai64::Tai64N;
 use crate::units::{parse_duration, parse_size};
 use std::ffi::{OsStr, OsString};
@@ -60,6 +60,9 @@ pub enum Sink {
 pub enum Action {
     Select(Vec<u8>),
     Deselect(Vec<u8>),
+    /// After `F`: the pattern is a shell glob (fnmatch(3)).
+    SelectGlob(Vec<u8>),
+    DeselectGlob(Vec<u8>),
     /// Index into `Script::sinks`.
     Output(usize),
 }
@@ -78,6 +81,7 @@ pub fn parse(words: &[OsString]) -> Result<Script, String> {
     let mut settings = Settings::default();
     let mut prefix = Prefix::None;
     let mut alert = STDERR_LEN;
+    let mut glob = false;
     for (i, w) in words.iter().enumerate() {
         let bad = |why: &str| format!("{why}: {}", w.to_string_lossy());
         let Some((&first, rest)) = w.as_bytes().split_first() else {
@@ -96,8 +100,11 @@ pub fn parse(words: &[OsString]) -> Result<Script, String> {
                     Stamp::Iso
                 });
             }
+            b'-' if glob => s.actions.push(Action::DeselectGlob(rest.to_vec())),
+            b'+' if glob => s.actions.push(Action::SelectGlob(rest.to_vec())),
             b'-' => s.actions.push(Action::Deselect(rest.to_vec())),
             b'+' => s.actions.push(Action::Select(rest.to_vec())),
+            b'F' if rest.is_empty() => glob = true,
             b'e' if rest.is_empty() => {
                 s.actions.push(Action::Output(s.sinks.len()));
                 s.sinks.push(Sink::Stderr(alert));
@@ -738,6 +745,8 @@ impl Multilog {
             match a {
                 Action::Select(p) => selected |= matches(p, probe),
                 Action::Deselect(p) => selected &= !matches(p, probe),
+                Action::SelectGlob(p) => selected |= glob_matches(p, probe),
+                Action::DeselectGlob(p) => selected &= !glob_matches(p, probe),
                 Action::Output(i) => self.chosen[*i] = selected,
             }
         }

@@ -1162,3 +1162,26 @@ fn a_closed_stdout_warns_once_and_the_log_goes_on() {
     );
     same_bytes(&log_content(&t.join("main")), &input, "log");
 }
+
+#[test]
+fn f_makes_the_following_patterns_shell_globs() {
+    let t = TempDir::new("ml-glob");
+    let input = b"error 1\nerr0r 2\nwarning\nan error\nmissing [brackets]\n";
+    // daemontools' patterns: `?` and `[` are themselves.
+    let ml = bin("multilog");
+    let (code, _) = run_multilog(ml, t.path(), &["-*", "+*err?r*", "./plain"], input);
+    assert_eq!(code, 0);
+    assert_eq!(lines(&t.join("plain/current")), Vec::<String>::new());
+    // After F, globs: `?` any byte, brackets, and backtracking `*`.
+    let (code, _) = run_multilog(
+        ml,
+        t.path(),
+        &["F", "-*", "+*err?r*", "+*[[]b*", "./glob"],
+        input,
+    );
+    assert_eq!(code, 0);
+    assert_eq!(
+        lines(&t.join("glob/current")),
+        ["error 1", "err0r 2", "an error", "missing [brackets]"]
+    );
+}
