@@ -1,10 +1,10 @@
 //! clinit [-f cltab] [-S scandir] [-t timeout] GROUP LEVEL | -s [GROUP [LEVEL]] | -r | -k
 
+use svkit::cli::{EXIT_NO, EXIT_OK, EXIT_TEMP, EXIT_USAGE, fatal, help_if_asked, usage_error};
 use svkit::clinit::{
     AllCommand, Clinit, ClinitError, all_command, filter_status, read_clstat, status_json,
 };
 use svkit::cltab::{Cltab, DEFAULT_CLSTAT, StateWords};
-use svkit::diag::{EXIT_NO, EXIT_OK, EXIT_TEMP, EXIT_USAGE, fatal, help_if_asked, usage_error};
 use svkit::units::parse_duration;
 
 const SYNOPSIS: &str = "clinit [-f cltab] [-S scandir] [-t timeout] [--settle duration] group level\n       \

@@ -1,7 +1,7 @@
 //! setlock [-nNxXs] [-t DURATION] [-E CODE] FILE PROGRAM...: run PROGRAM holding a lock.
 
-use svkit::chain::{Opt, parse_args};
-use svkit::diag::{EXIT_OK, EXIT_TEMP, fatal, help_if_asked};
+use svkit::cli::chain::{Opt, parse_args};
+use svkit::cli::{EXIT_OK, EXIT_TEMP, fatal, help_if_asked};
 use svkit::lock::{LockError, Wait, acquire};
 use svkit::units::parse_duration;
 

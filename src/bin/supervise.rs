@@ -1,6 +1,6 @@
 //! supervise DIR: run DIR/run and keep it running.
 
-use svkit::diag::{EXIT_TEMP, fatal, help_if_asked, usage};
+use svkit::cli::{EXIT_TEMP, fatal, help_if_asked, usage};
 
 const SYNOPSIS: &str = "supervise dir";
 

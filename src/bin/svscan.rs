@@ -1,6 +1,6 @@
 //! svscan [-t DURATION] [DIR]: supervise every service directory in DIR.
 
-use svkit::diag::{EXIT_TEMP, fatal, help_if_asked, usage_error};
+use svkit::cli::{EXIT_TEMP, fatal, help_if_asked, usage_error};
 use svkit::sibling::sibling_binary;
 use svkit::svscan::{Options, run};
 use svkit::units::parse_duration;

@@ -1,7 +1,7 @@
 //! svstat [-j] SERVICE...: print the status of services.
 
 use std::io::Write;
-use svkit::diag::{EXIT_OK, EXIT_TEMP, help_if_asked, usage, usage_error};
+use svkit::cli::{EXIT_OK, EXIT_TEMP, help_if_asked, usage, usage_error};
 use svkit::report::{json_error, query};
 use svkit::service_dir::{ServiceDir, lookup_env};
 use svkit::tai64::Tai64N;

@@ -1,6 +1,6 @@
 //! svwait [-u|-U|-d|-D] [-t DURATION] [-a|-o] SERVICE...: wait for services.
 
-use svkit::diag::{EXIT_NO, EXIT_OK, EXIT_TEMP, fatal, help_if_asked, usage, usage_error};
+use svkit::cli::{EXIT_NO, EXIT_OK, EXIT_TEMP, fatal, help_if_asked, usage, usage_error};
 use svkit::svwait::{Goal, Outcome, wait};
 use svkit::units::parse_duration;
 

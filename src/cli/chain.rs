@@ -1,7 +1,7 @@
 //! Chain-loading: after doing its one job, a tool replaces itself with the rest of its
 //! command line (a program found on $PATH, and its arguments).
 
-use crate::diag::{EXIT_TEMP, fatal, ioerrstr, usage_error};
+use super::{EXIT_TEMP, fatal, ioerrstr, usage, usage_error};
 use std::ffi::OsString;
 use std::os::unix::process::CommandExt;
 use std::process::Command;
@@ -95,11 +95,11 @@ pub fn parse_args(
         rest.extend(raw);
     }
     if rest.len() <= operands {
-        crate::diag::usage(prog, synopsis);
+        usage(prog, synopsis);
     }
     let program = rest.split_off(operands);
     match Program::new(program) {
         Some(p) => (rest, p),
-        None => crate::diag::usage(prog, synopsis),
+        None => usage(prog, synopsis),
     }
 }
