@@ -1,7 +1,7 @@
 //! The admin frontends svcstart, svcstop, svcreset and svcrestart (Syn-3): act on a
 //! service, then verify that it reached the state, and answer with an exit code.
 
-use crate::bounded::Ending;
+use crate::bounded::{Ending, RunError};
 use crate::control::{Sent, is_supervised, send};
 use crate::diag::{EXIT_NO, EXIT_OK, EXIT_TEMP, EXIT_USAGE, errstr, ioerrstr};
 use crate::report::json_string;
@@ -224,6 +224,8 @@ struct Job<'a> {
     opts: &'a Options,
     deadline: Instant,
     progress: Progress,
+    /// A signal that reached us while a script ran.
+    interrupted: Option<i32>,
 }
 
 impl Job<'_> {
@@ -435,7 +437,12 @@ impl Job<'_> {
         let progress = &mut self.progress;
         match crate::bounded::run(&mut cmd, limit, DOT_EVERY, &mut || progress.dot()) {
             Ok(end) => Ok(end),
-            Err(e) => Err(Verdict::Failed(format!(
+            Err(RunError::Interrupted(sig)) => {
+                // Nothing more is done: handle sees the signal and gives up.
+                self.interrupted = Some(sig);
+                Err(Verdict::Failed(format!("interrupted by signal {sig}")))
+            }
+            Err(RunError::Io(e)) => Err(Verdict::Failed(format!(
                 "unable to run {}: {}",
                 script.display(),
                 ioerrstr(&e)
@@ -475,8 +482,9 @@ fn search_path() -> std::ffi::OsString {
     path
 }
 
-/// Handles one service: the verdict, and what was done to it.
-fn handle(action: Action, name: &Path, opts: &Options) -> (Verdict, Step) {
+/// Handles one service: the verdict, and what was done to it; `Err(signal)` when a
+/// signal interrupted it, and nothing more is said or done.
+fn handle(action: Action, name: &Path, opts: &Options) -> Result<(Verdict, Step), i32> {
     let dir = ServiceDir::new(name);
     let step = match action {
         Action::Start => Step::Start,
@@ -491,11 +499,11 @@ fn handle(action: Action, name: &Path, opts: &Options) -> (Verdict, Step) {
     match is_supervised(&dir) {
         Ok(true) => {}
         Ok(false) | Err(Errno::ENOENT) => {
-            return (Verdict::Unreachable("supervise not running".into()), step);
+            return Ok((Verdict::Unreachable("supervise not running".into()), step));
         }
         Err(e) => {
             let why = format!("unable to open supervise/ok: {}", errstr(e));
-            return (Verdict::Unreachable(why), step);
+            return Ok((Verdict::Unreachable(why), step));
         }
     }
     let mut job = Job {
@@ -505,14 +513,15 @@ fn handle(action: Action, name: &Path, opts: &Options) -> (Verdict, Step) {
         opts,
         deadline: deadline_after(Instant::now(), opts.timeout),
         progress: Progress::silent(),
+        interrupted: None,
     };
     if step == Step::Restart {
         match job.status() {
             Ok(st) if st.pid == 0 => {
-                return (Verdict::Skipped("not running, not restarted".into()), step);
+                return Ok((Verdict::Skipped("not running, not restarted".into()), step));
             }
             Ok(_) => {}
-            Err(v) => return (v, step),
+            Err(v) => return Ok((v, step)),
         }
     }
     job.progress = Progress::begin(opts.output, step.verb(), job.name);
@@ -528,6 +537,9 @@ fn handle(action: Action, name: &Path, opts: &Options) -> (Verdict, Step) {
         }),
     }
     .unwrap_or_else(|v| v);
+    if let Some(sig) = job.interrupted {
+        return Err(sig);
+    }
     let verdict = match (&verdict, opts.persist) {
         (Verdict::Done(_), true) => match persist(&job.dir, step == Step::Stop) {
             Ok(()) => verdict,
@@ -536,7 +548,7 @@ fn handle(action: Action, name: &Path, opts: &Options) -> (Verdict, Step) {
         _ => verdict,
     };
     job.progress.end(&verdict);
-    (verdict, step)
+    Ok((verdict, step))
 }
 
 /// Makes the state survive a reboot: a `down` file for a stopped service, none for
@@ -620,8 +632,9 @@ fn json(name: &Path, step: Step, verdict: &Verdict, elapsed: Duration) -> String
 
 /// One frontend's work once its command line is read: handle each service in turn;
 /// the worst code (0 all reached, 1 one did not, 111 one unreachable, 100 a service
-/// that does not exist, and then none is touched).
-pub fn run(action: Action, opts: &Options, names: &[OsString]) -> i32 {
+/// that does not exist, and then none is touched). `Err(signal)`: a signal
+/// interrupted a script (see `bounded::run`), and nothing more was done.
+pub fn run(action: Action, opts: &Options, names: &[OsString]) -> Result<i32, i32> {
     let prog = action.program();
     let svdir = std::env::var_os("SVDIR");
     let dirs: Vec<PathBuf> = names.iter().map(|n| resolve(n, svdir.as_deref())).collect();
@@ -643,12 +656,12 @@ pub fn run(action: Action, opts: &Options, names: &[OsString]) -> i32 {
                 Output::Quiet => {}
             }
         }
-        return EXIT_USAGE;
+        return Ok(EXIT_USAGE);
     }
     let mut code = EXIT_OK;
     for d in &dirs {
         let started = Instant::now();
-        let (verdict, step) = handle(action, d, opts);
+        let (verdict, step) = handle(action, d, opts)?;
         match opts.output {
             Output::Json => sayln!("{}", json(d, step, &verdict, started.elapsed())),
             Output::Person => {
@@ -664,7 +677,7 @@ pub fn run(action: Action, opts: &Options, names: &[OsString]) -> i32 {
         code = code.max(verdict.exit_code());
     }
     let _ = std::io::stdout().flush();
-    code
+    Ok(code)
 }
 
 #[cfg(test)]

@@ -1,6 +1,8 @@
 //! clinit [-f cltab] [-S scandir] [-t timeout] GROUP LEVEL | -s [GROUP [LEVEL]] | -r | -k
 
-use svkit::cli::{EXIT_NO, EXIT_OK, EXIT_TEMP, EXIT_USAGE, fatal, help_if_asked, usage_error};
+use svkit::cli::{
+    EXIT_NO, EXIT_OK, EXIT_TEMP, EXIT_USAGE, die_of_signal, fatal, help_if_asked, usage_error,
+};
 use svkit::clinit::{
     AllCommand, Clinit, ClinitError, all_command, filter_status, read_clstat, status_json,
 };
@@ -86,6 +88,7 @@ fn main() {
         match e {
             ClinitError::Usage(m) => fatal("clinit", EXIT_USAGE, &m),
             ClinitError::Temporary(m) => fatal("clinit", EXIT_TEMP, &m),
+            ClinitError::Interrupted(sig) => die_of_signal(sig),
         }
     };
     if command == Command::Status {

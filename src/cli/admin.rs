@@ -17,7 +17,10 @@ pub fn main(action: Action) -> ! {
     if names.is_empty() {
         super::usage(prog, &synopsis);
     }
-    std::process::exit(crate::admin::run(action, &opts, &names))
+    match crate::admin::run(action, &opts, &names) {
+        Ok(code) => std::process::exit(code),
+        Err(sig) => super::die_of_signal(sig),
+    }
 }
 
 /// Options and service names from the command line.

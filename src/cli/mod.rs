@@ -95,3 +95,11 @@ pub fn lookup_account(prog: &str, name: &str) -> (crate::account::Account, crate
         ),
     }
 }
+
+/// Ends the process as `sig` would have (a shell then sees the signal, not a code):
+/// for a main whose work was interrupted (`bounded::RunError::Interrupted`). Exits
+/// 128+sig should the signal not end it.
+pub fn die_of_signal(sig: i32) -> ! {
+    let _ = signal_hook::low_level::emulate_default_handler(sig);
+    std::process::exit(128 + sig)
+}
