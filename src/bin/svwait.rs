@@ -1,8 +1,9 @@
 //! svwait [-u|-U|-d|-D] [-t DURATION] [-a|-o] SERVICE...: wait for services.
 
-use svkit::cli::{EXIT_NO, EXIT_OK, EXIT_TEMP, fatal, help_if_asked, usage, usage_error};
+use svkit::cli::{
+    EXIT_NO, EXIT_OK, EXIT_TEMP, duration_arg, fatal, help_if_asked, usage, usage_error,
+};
 use svkit::svwait::{Goal, Outcome, wait};
-use svkit::units::parse_duration;
 
 const SYNOPSIS: &str = "svwait [-u|-U|-d|-D] [-t timeout] [-a|-o] service ...";
 
@@ -21,16 +22,10 @@ fn main() {
             Ok(Some(lexopt::Arg::Short('D'))) => goal = Goal::Finished,
             Ok(Some(lexopt::Arg::Short('a'))) => any = false,
             Ok(Some(lexopt::Arg::Short('o'))) => any = true,
-            Ok(Some(lexopt::Arg::Short('t'))) => {
-                let v = match parser.value() {
-                    Ok(v) => v.to_string_lossy().into_owned(),
-                    Err(e) => usage_error("svwait", SYNOPSIS, e),
-                };
-                match parse_duration(&v) {
-                    Ok(d) => timeout = Some(d),
-                    Err(e) => usage_error("svwait", SYNOPSIS, e),
-                }
-            }
+            Ok(Some(lexopt::Arg::Short('t'))) => match duration_arg(&mut parser) {
+                Ok(d) => timeout = Some(d),
+                Err(e) => usage_error("svwait", SYNOPSIS, e),
+            },
             Ok(Some(lexopt::Arg::Value(v))) => {
                 // Names are bytes: kept as given, shown lossily only in messages.
                 dirs.push(std::path::PathBuf::from(v));

@@ -51,7 +51,7 @@ fn usage(what: impl std::fmt::Display) -> ! {
 }
 
 fn duration(p: &mut lexopt::Parser) -> Duration {
-    svkit::cli::swoc::duration_arg(p).unwrap_or_else(|e| usage(e))
+    svkit::cli::duration_arg(p).unwrap_or_else(|e| usage(e))
 }
 
 struct Args {

@@ -2,7 +2,6 @@
 
 use crate::admin::{Action, Options, Output};
 use std::ffi::OsString;
-use std::time::Duration;
 
 /// The whole program for one frontend: parse the command line, handle each service in
 /// turn (`admin::run`), exit with the worst code.
@@ -32,22 +31,18 @@ fn parse_args(
     let mut opts = Options::default();
     let mut names = Vec::new();
     let mut p = lexopt::Parser::from_args(args);
-    let duration = |p: &mut lexopt::Parser| -> Result<Duration, String> {
-        let v = p.value().map_err(|e| e.to_string())?;
-        crate::units::parse_duration(&v.to_string_lossy()).map_err(|e| e.to_string())
-    };
     while let Some(arg) = p.next().map_err(|e| e.to_string())? {
         match arg {
             Arg::Short('q') | Arg::Long("quiet") => opts.output = Output::Quiet,
             Arg::Long("json") => opts.output = Output::Json,
             Arg::Short('t') | Arg::Long("timeout") => {
-                opts.timeout = duration(&mut p)?;
+                opts.timeout = super::duration_arg(&mut p)?;
             }
             Arg::Short('T') | Arg::Long("script-timeout") => {
-                opts.script_timeout = duration(&mut p)?;
+                opts.script_timeout = super::duration_arg(&mut p)?;
             }
             Arg::Short('s') | Arg::Long("settle") => {
-                opts.settle = duration(&mut p)?;
+                opts.settle = super::duration_arg(&mut p)?;
             }
             Arg::Short('p') | Arg::Long("persist")
                 if matches!(action, Action::Start | Action::Stop) =>
@@ -65,6 +60,7 @@ fn parse_args(
 mod tests {
     use super::*;
     use crate::admin::{DEFAULT_SCRIPT_TIMEOUT, DEFAULT_TIMEOUT};
+    use std::time::Duration;
 
     fn args(a: &[&str]) -> Vec<std::ffi::OsString> {
         a.iter().map(Into::into).collect()

@@ -9,6 +9,7 @@ pub mod swoc;
 pub use crate::diag::{EXIT_NO, EXIT_OK, EXIT_TEMP, EXIT_USAGE};
 use crate::diag::{errstr, ioerrstr, line};
 use std::io::Write;
+use std::time::Duration;
 
 /// Writes `PROG: fatal: MSG` to stderr and exits with `code`.
 pub fn fatal(prog: &str, code: i32, msg: &str) -> ! {
@@ -102,4 +103,72 @@ pub fn lookup_account(prog: &str, name: &str) -> (crate::account::Account, crate
 pub fn die_of_signal(sig: i32) -> ! {
     let _ = signal_hook::low_level::emulate_default_handler(sig);
     std::process::exit(128 + sig)
+}
+
+/// The value of a duration option (`-t 90s`) as `units::parse_duration` reads it: at
+/// most a hundred years, so no deadline overflows. The error is the line a usage error
+/// shows. A value that is not UTF-8 is read lossily (and so refused).
+pub fn duration_arg(p: &mut lexopt::Parser) -> Result<Duration, String> {
+    let v = p.value().map_err(|e| e.to_string())?;
+    crate::units::parse_duration(&v.to_string_lossy()).map_err(|e| e.to_string())
+}
+
+/// As `duration_arg`, saying so by name when the value is not UTF-8 (clinit, whose
+/// arguments are text).
+pub fn text_duration_arg(p: &mut lexopt::Parser) -> Result<Duration, String> {
+    let v = p.value().map_err(|e| e.to_string())?;
+    match v.to_str() {
+        Some(s) => crate::units::parse_duration(s).map_err(|e| e.to_string()),
+        None => Err(format!("duration {v:?} is not UTF-8 text")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::ffi::OsString;
+    use std::os::unix::ffi::OsStringExt;
+
+    /// The duration of `-t VALUE`, as each parser gives it.
+    fn t(value: OsString, text: bool) -> Result<Duration, String> {
+        let mut p = lexopt::Parser::from_args([OsString::from("-t"), value]);
+        assert_eq!(p.next().unwrap(), Some(lexopt::Arg::Short('t')));
+        match text {
+            false => duration_arg(&mut p),
+            true => text_duration_arg(&mut p),
+        }
+    }
+
+    #[test]
+    fn duration_options() {
+        for text in [false, true] {
+            assert_eq!(t("90s".into(), text), Ok(Duration::from_secs(90)));
+            assert_eq!(t("1h10m".into(), text), Ok(Duration::from_secs(4200)));
+            assert_eq!(
+                t("36501d".into(), text),
+                Err("duration \"36501d\" too long (at most 36500d)".into())
+            );
+            assert!(
+                t("soon".into(), text)
+                    .unwrap_err()
+                    .starts_with("invalid duration \"soon\"")
+            );
+        }
+        let ff = OsString::from_vec(vec![0xff]);
+        assert!(
+            t(ff.clone(), false)
+                .unwrap_err()
+                .starts_with("invalid duration \"\u{fffd}\"")
+        );
+        assert_eq!(
+            t(ff, true),
+            Err("duration \"\\xFF\" is not UTF-8 text".into())
+        );
+        let mut p = lexopt::Parser::from_args(["-t"]);
+        p.next().unwrap();
+        assert_eq!(
+            duration_arg(&mut p),
+            Err("missing argument for option '-t'".into())
+        );
+    }
 }

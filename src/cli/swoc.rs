@@ -1,6 +1,7 @@
 //! The command line that swocclient and swocserver share: SWOC's usage exit (64),
 //! `-h`/`-V`, the waiting options, and one action out of several.
 
+use super::duration_arg;
 use crate::swoc::{EXIT_OK, EXIT_USAGE, Polling};
 use std::io::Write;
 use std::time::Duration;
@@ -60,10 +61,4 @@ fn interval_arg(p: &mut lexopt::Parser) -> Result<Duration, String> {
     Some(duration_arg(p)?)
         .filter(|d| !d.is_zero())
         .ok_or_else(|| "the interval must be more than 0".to_string())
-}
-
-/// `-t`, `--ttl`, `--interval` and such: the option's value as a duration.
-pub fn duration_arg(p: &mut lexopt::Parser) -> Result<Duration, String> {
-    let v = p.value().map_err(|e| e.to_string())?;
-    crate::units::parse_duration(&v.to_string_lossy()).map_err(|e| e.to_string())
 }
