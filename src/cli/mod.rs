@@ -105,6 +105,60 @@ pub fn die_of_signal(sig: i32) -> ! {
     std::process::exit(128 + sig)
 }
 
+/// An option as the parser saw it, owned so the handler may read its value.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Opt {
+    Short(char),
+    Long(String),
+}
+
+impl std::fmt::Display for Opt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Opt::Short(c) => write!(f, "-{c}"),
+            Opt::Long(l) => write!(f, "--{l}"),
+        }
+    }
+}
+
+/// Parses a command line of options, as `on_option` takes them (it returns false for
+/// one it does not know), then operands: from the first operand on, everything is an
+/// operand, verbatim (a chain-loader's program keeps its own options). Exits 100 with
+/// the usage on any error; the operands may be none.
+pub fn options_then_operands(
+    prog: &str,
+    synopsis: &str,
+    mut on_option: impl FnMut(&mut lexopt::Parser, Opt) -> Result<bool, String>,
+) -> Vec<std::ffi::OsString> {
+    let mut parser = lexopt::Parser::from_env();
+    let mut handle = |parser: &mut lexopt::Parser, opt: Opt| match on_option(parser, opt.clone()) {
+        Ok(true) => {}
+        Ok(false) => usage_error(prog, synopsis, format!("invalid option '{opt}'")),
+        Err(msg) => usage_error(prog, synopsis, msg),
+    };
+    let mut first = None;
+    loop {
+        match parser.next() {
+            Ok(Some(lexopt::Arg::Value(v))) => {
+                first = Some(v);
+                break;
+            }
+            Ok(Some(lexopt::Arg::Short(c))) => handle(&mut parser, Opt::Short(c)),
+            Ok(Some(lexopt::Arg::Long(l))) => {
+                let opt = Opt::Long(l.to_string());
+                handle(&mut parser, opt)
+            }
+            Ok(None) => break,
+            Err(e) => usage_error(prog, synopsis, e),
+        }
+    }
+    let mut rest: Vec<std::ffi::OsString> = first.into_iter().collect();
+    if let Ok(raw) = parser.raw_args() {
+        rest.extend(raw);
+    }
+    rest
+}
+
 /// The value of a duration option (`-t 90s`) as `units::parse_duration` reads it: at
 /// most a hundred years, so no deadline overflows. The error is the line a usage error
 /// shows. A value that is not UTF-8 is read lossily (and so refused).
