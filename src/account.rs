@@ -60,21 +60,6 @@ pub fn lookup(name: &str) -> Result<Option<(Account, Source)>, Errno> {
         .map(|a| (a, Source::Getent)))
 }
 
-/// `lookup` for a binary's main: an unknown account is `PROG: fatal: unknown account
-/// NAME`, exit 111, as in daemontools.
-pub fn lookup_or_exit(prog: &str, name: &str) -> (Account, Source) {
-    use crate::diag::{EXIT_TEMP, errstr, fatal};
-    match lookup(name) {
-        Ok(Some(found)) => found,
-        Ok(None) => fatal(prog, EXIT_TEMP, &format!("unknown account {name}")),
-        Err(e) => fatal(
-            prog,
-            EXIT_TEMP,
-            &format!("unable to look up account {name}: {}", errstr(e)),
-        ),
-    }
-}
-
 /// Keeps glibc from loading NSS modules into this static process.
 fn files_only() {
     #[cfg(target_env = "gnu")]

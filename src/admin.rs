@@ -1,7 +1,7 @@
 //! The admin frontends svcstart, svcstop, svcreset and svcrestart (Syn-3): act on a
 //! service, then verify that it reached the state, and answer with an exit code.
 
-use crate::bounded::Ending;
+use crate::bounded::{Ending, RunError};
 use crate::control::{Sent, is_supervised, send};
 use crate::diag::{EXIT_NO, EXIT_OK, EXIT_TEMP, EXIT_USAGE, errstr, ioerrstr};
 use crate::report::json_string;
@@ -104,7 +104,8 @@ impl Action {
         }
     }
 
-    fn synopsis(self) -> String {
+    /// The usage line.
+    pub fn synopsis(self) -> String {
         let persist = match self {
             Action::Start | Action::Stop => " [-p]",
             _ => "",
@@ -274,6 +275,8 @@ struct Job<'a> {
     opts: &'a Options,
     deadline: Instant,
     progress: Progress,
+    /// A signal that reached us while a script ran.
+    interrupted: Option<i32>,
 }
 
 impl Job<'_> {
@@ -500,7 +503,12 @@ impl Job<'_> {
         let progress = &mut self.progress;
         match crate::bounded::run(&mut cmd, limit, DOT_EVERY, &mut || progress.dot()) {
             Ok(end) => Ok(end),
-            Err(e) => Err(Verdict::Failed(format!(
+            Err(RunError::Interrupted(sig)) => {
+                // Nothing more is done: handle sees the signal and gives up.
+                self.interrupted = Some(sig);
+                Err(Verdict::Failed(format!("interrupted by signal {sig}")))
+            }
+            Err(RunError::Io(e)) => Err(Verdict::Failed(format!(
                 "unable to run {}: {}",
                 script.display(),
                 ioerrstr(&e)
@@ -540,8 +548,9 @@ fn search_path() -> std::ffi::OsString {
     path
 }
 
-/// Handles one service: the verdict, and what was done to it.
-fn handle(action: Action, name: &Path, opts: &Options) -> (Verdict, Step) {
+/// Handles one service: the verdict, and what was done to it; `Err(signal)` when a
+/// signal interrupted it, and nothing more is said or done.
+fn handle(action: Action, name: &Path, opts: &Options) -> Result<(Verdict, Step), i32> {
     let dir = ServiceDir::new(name);
     let step = match action {
         Action::Start => Step::Start,
@@ -556,11 +565,11 @@ fn handle(action: Action, name: &Path, opts: &Options) -> (Verdict, Step) {
     match is_supervised(&dir) {
         Ok(true) => {}
         Ok(false) | Err(Errno::ENOENT) => {
-            return (Verdict::Unreachable("supervise not running".into()), step);
+            return Ok((Verdict::Unreachable("supervise not running".into()), step));
         }
         Err(e) => {
             let why = format!("unable to open supervise/ok: {}", errstr(e));
-            return (Verdict::Unreachable(why), step);
+            return Ok((Verdict::Unreachable(why), step));
         }
     }
     let mut job = Job {
@@ -570,14 +579,15 @@ fn handle(action: Action, name: &Path, opts: &Options) -> (Verdict, Step) {
         opts,
         deadline: deadline_after(Instant::now(), opts.timeout),
         progress: Progress::silent(),
+        interrupted: None,
     };
     if step == Step::Restart {
         match job.status() {
             Ok(st) if st.pid == 0 => {
-                return (Verdict::Skipped("not running, not restarted".into()), step);
+                return Ok((Verdict::Skipped("not running, not restarted".into()), step));
             }
             Ok(_) => {}
-            Err(v) => return (v, step),
+            Err(v) => return Ok((v, step)),
         }
     }
     job.progress = Progress::begin(opts.output, step.verb(), job.name);
@@ -593,6 +603,9 @@ fn handle(action: Action, name: &Path, opts: &Options) -> (Verdict, Step) {
         }),
     }
     .unwrap_or_else(|v| v);
+    if let Some(sig) = job.interrupted {
+        return Err(sig);
+    }
     let verdict = match (&verdict, opts.persist) {
         (Verdict::Done(_), true) => match persist(&job.dir, step == Step::Stop) {
             Ok(()) => verdict,
@@ -601,7 +614,7 @@ fn handle(action: Action, name: &Path, opts: &Options) -> (Verdict, Step) {
         _ => verdict,
     };
     job.progress.end(&verdict);
-    (verdict, step)
+    Ok((verdict, step))
 }
 
 /// Makes the state survive a reboot: a `down` file for a stopped service, none for
@@ -683,19 +696,12 @@ fn json(name: &Path, step: Step, verdict: &Verdict, elapsed: Duration) -> String
     )
 }
 
-/// The whole program for one frontend: parse the command line, handle each service in
-/// turn, exit with the worst code (0 all reached, 1 one did not, 111 one unreachable).
-pub fn main(action: Action) -> ! {
+/// One frontend's work once its command line is read: handle each service in turn;
+/// the worst code (0 all reached, 1 one did not, 111 one unreachable, 100 a service
+/// that does not exist, and then none is touched). `Err(signal)`: a signal
+/// interrupted a script (see `bounded::run`), and nothing more was done.
+pub fn run(action: Action, opts: &Options, names: &[OsString]) -> Result<i32, i32> {
     let prog = action.program();
-    let synopsis = action.synopsis();
-    crate::diag::help_if_asked(prog, &synopsis, true);
-    let (opts, names) = match parse_args(action, std::env::args_os().skip(1)) {
-        Ok(v) => v,
-        Err(why) => crate::diag::usage_error(prog, &synopsis, why),
-    };
-    if names.is_empty() {
-        crate::diag::usage(prog, &synopsis);
-    }
     let svdir = std::env::var_os("SVDIR");
     let dirs: Vec<PathBuf> = names.iter().map(|n| resolve(n, svdir.as_deref())).collect();
     // All or nothing: a misspelt service changes nothing at all.
@@ -716,12 +722,12 @@ pub fn main(action: Action) -> ! {
                 Output::Quiet => {}
             }
         }
-        std::process::exit(EXIT_USAGE);
+        return Ok(EXIT_USAGE);
     }
     let mut code = EXIT_OK;
     for d in &dirs {
         let started = Instant::now();
-        let (verdict, step) = handle(action, d, &opts);
+        let (verdict, step) = handle(action, d, opts)?;
         match opts.output {
             Output::Json => sayln!("{}", json(d, step, &verdict, started.elapsed())),
             Output::Person => {
@@ -737,54 +743,12 @@ pub fn main(action: Action) -> ! {
         code = code.max(verdict.exit_code());
     }
     let _ = std::io::stdout().flush();
-    std::process::exit(code)
-}
-
-/// Options and service names from the command line.
-fn parse_args(
-    action: Action,
-    args: impl IntoIterator<Item = OsString>,
-) -> Result<(Options, Vec<OsString>), String> {
-    use lexopt::Arg;
-    let mut opts = Options::default();
-    let mut names = Vec::new();
-    let mut p = lexopt::Parser::from_args(args);
-    let duration = |p: &mut lexopt::Parser| -> Result<Duration, String> {
-        let v = p.value().map_err(|e| e.to_string())?;
-        crate::units::parse_duration(&v.to_string_lossy()).map_err(|e| e.to_string())
-    };
-    while let Some(arg) = p.next().map_err(|e| e.to_string())? {
-        match arg {
-            Arg::Short('q') | Arg::Long("quiet") => opts.output = Output::Quiet,
-            Arg::Long("json") => opts.output = Output::Json,
-            Arg::Short('t') | Arg::Long("timeout") => {
-                opts.timeout = duration(&mut p)?;
-            }
-            Arg::Short('T') | Arg::Long("script-timeout") => {
-                opts.script_timeout = duration(&mut p)?;
-            }
-            Arg::Short('s') | Arg::Long("settle") => {
-                opts.settle = duration(&mut p)?;
-            }
-            Arg::Short('p') | Arg::Long("persist")
-                if matches!(action, Action::Start | Action::Stop) =>
-            {
-                opts.persist = true
-            }
-            Arg::Value(v) => names.push(v),
-            other => return Err(other.unexpected().to_string()),
-        }
-    }
-    Ok((opts, names))
+    Ok(code)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn args(a: &[&str]) -> Vec<std::ffi::OsString> {
-        a.iter().map(Into::into).collect()
-    }
 
     #[test]
     fn resolves_bare_names_under_svdir() {
@@ -802,36 +766,6 @@ mod tests {
             PathBuf::from("/service/mldonkey/")
         );
         assert_eq!(resolve("..", None), PathBuf::from(".."));
-    }
-
-    #[test]
-    fn parses_options() {
-        let (o, n) = parse_args(
-            Action::Start,
-            args(&[
-                "-p", "-t", "1m", "-T", "2h", "-s", "250ms", "--json", "a", "b",
-            ]),
-        )
-        .unwrap();
-        assert!(o.persist);
-        assert_eq!(o.timeout, Duration::from_secs(60));
-        assert_eq!(o.script_timeout, Duration::from_secs(7200));
-        assert_eq!(o.settle, Duration::from_millis(250));
-        assert_eq!(o.output, Output::Json);
-        assert_eq!(n, ["a", "b"]);
-        let (o, _) = parse_args(Action::Stop, args(&["-q", "x"])).unwrap();
-        assert_eq!(o.output, Output::Quiet);
-        assert_eq!(o.timeout, DEFAULT_TIMEOUT);
-        assert_eq!(o.script_timeout, DEFAULT_SCRIPT_TIMEOUT);
-        let (o, _) = parse_args(Action::Start, args(&["--script-timeout", "90s", "x"])).unwrap();
-        assert_eq!(o.script_timeout, Duration::from_secs(90));
-    }
-
-    #[test]
-    fn rejects_what_does_not_apply() {
-        assert!(parse_args(Action::Restart, args(&["-p", "x"])).is_err());
-        assert!(parse_args(Action::Start, args(&["-t", "soon", "x"])).is_err());
-        assert!(parse_args(Action::Start, args(&["-z", "x"])).is_err());
     }
 
     #[test]

@@ -53,16 +53,33 @@ impl std::fmt::Display for Ending {
     }
 }
 
+/// Why a bounded command has no ending to tell.
+#[derive(Debug)]
+pub enum RunError {
+    /// It could not be started, or waited for.
+    Io(std::io::Error),
+    /// This signal (INT, TERM or HUP) reached us while it ran: its process group was
+    /// KILLed and it was reaped. The caller stops its work and the main ends as the
+    /// signal would have (`cli::die_of_signal`).
+    Interrupted(i32),
+}
+
+impl From<std::io::Error> for RunError {
+    fn from(e: std::io::Error) -> Self {
+        RunError::Io(e)
+    }
+}
+
 /// Runs `cmd` until it exits or `limit` passes, calling `tick` every `tick_every`
 /// while it runs. The command gets a process group of its own, so the terminal's ^C
 /// does not reach it: an INT, TERM or HUP that reaches us instead KILLs its group and
-/// then ends us as that signal would have.
+/// is returned as `RunError::Interrupted`.
 pub fn run(
     cmd: &mut Command,
     limit: Duration,
     tick_every: Duration,
     tick: &mut dyn FnMut(),
-) -> std::io::Result<Ending> {
+) -> Result<Ending, RunError> {
     // Duration::MAX: no limit at all.
     let deadline = Instant::now().checked_add(limit);
     let mut child = crate::spawn::reset_signals(cmd).process_group(0).spawn()?;
@@ -82,8 +99,7 @@ pub fn run(
         if sig != 0 {
             kill_group();
             let _ = child.wait();
-            let _ = signal_hook::low_level::emulate_default_handler(sig as i32);
-            std::process::exit(128 + sig as i32);
+            break Err(RunError::Interrupted(sig as i32));
         }
         let left = deadline.map_or(Duration::MAX, |d| {
             d.saturating_duration_since(Instant::now())
@@ -109,7 +125,7 @@ pub fn run(
         match child.try_wait() {
             Ok(Some(st)) => break Ok(Ending::from(st)),
             Ok(None) => tick(),
-            Err(e) => break Err(e),
+            Err(e) => break Err(RunError::Io(e)),
         }
     };
     for id in ids {
@@ -132,6 +148,9 @@ fn pidfd_open(pid: libc::pid_t) -> Result<OwnedFd, Errno> {
 mod tests {
     use super::*;
 
+    /// run's handlers are the process's: a test that signals it runs alone.
+    static SIGNALS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
     fn sh(script: &str) -> Command {
         let mut c = Command::new("/bin/sh");
         c.arg("-c").arg(script);
@@ -140,6 +159,7 @@ mod tests {
 
     #[test]
     fn endings() {
+        let _one = SIGNALS.lock().unwrap_or_else(|e| e.into_inner());
         let mut ticks = 0;
         let t = Duration::from_secs(20);
         let tick = Duration::from_millis(10);
@@ -166,5 +186,27 @@ mod tests {
             "still running after 30s, killed"
         );
         assert_eq!(Ending::Signaled(9).to_string(), "killed by signal 9 (KILL)");
+    }
+
+    #[test]
+    fn a_signal_to_us_is_returned_not_exited_on() {
+        let _one = SIGNALS.lock().unwrap_or_else(|e| e.into_inner());
+        // A HUP before run has its handler would end this test process: a flag of the
+        // test's own catches those, and the command sends HUP until run takes it.
+        let early = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let id = signal_hook::flag::register(libc::SIGHUP, early).unwrap();
+        let started = Instant::now();
+        let end = run(
+            &mut sh("while :; do kill -HUP $PPID; sleep 0.05; done"),
+            Duration::from_secs(60),
+            Duration::from_millis(10),
+            &mut || {},
+        );
+        signal_hook::low_level::unregister(id);
+        assert!(
+            matches!(end, Err(RunError::Interrupted(libc::SIGHUP))),
+            "{end:?}"
+        );
+        assert!(started.elapsed() < Duration::from_secs(50));
     }
 }

@@ -2,6 +2,7 @@
 //! entries into service directories under svscan and driving their supervise through
 //! the control protocol; the clstat status file; the lock that serialises clinits.
 
+use crate::bounded::RunError;
 use crate::cltab::{Cltab, Entry, Mode, StateWords};
 use crate::control::{Sent, is_supervised, send};
 use crate::diag::{errstr, ioerrstr, warn};
@@ -150,12 +151,16 @@ pub enum ClinitError {
     Usage(String),
     /// 111: supervise is not there, or a file could not be written.
     Temporary(String),
+    /// This signal reached clinit while a wait or test entry ran (which was KILLed):
+    /// nothing more is done or written; the main ends as the signal would have.
+    Interrupted(i32),
 }
 
 impl std::fmt::Display for ClinitError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             ClinitError::Usage(s) | ClinitError::Temporary(s) => f.write_str(s),
+            ClinitError::Interrupted(sig) => write!(f, "interrupted by signal {sig}"),
         }
     }
 }
@@ -1111,7 +1116,8 @@ impl Clinit {
     /// group failed, not starting.
     fn switch_loaded(&self, groups: &mut [GroupStatus], group: &str, level: &str) -> Result<bool> {
         let r = self.switch_steps(groups, group, level);
-        if r.is_err() {
+        // Interrupted: left as it was, as a clinit killed there would have left it.
+        if r.is_err() && !matches!(r, Err(ClinitError::Interrupted(_))) {
             let _ = self.set_status(groups, group, level, State::Failed);
         }
         r
@@ -1172,12 +1178,23 @@ impl Clinit {
                         d if d.is_zero() => Duration::MAX,
                         d => d,
                     };
-                    let end =
-                        crate::bounded::run(&mut cmd, limit, Duration::from_secs(1), &mut || {})
-                            .map_err(temporary(format!(
+                    let end = match crate::bounded::run(
+                        &mut cmd,
+                        limit,
+                        Duration::from_secs(1),
+                        &mut || {},
+                    ) {
+                        Ok(end) => end,
+                        Err(RunError::Interrupted(sig)) => {
+                            return Err(ClinitError::Interrupted(sig));
+                        }
+                        Err(RunError::Io(io)) => {
+                            return Err(temporary(format!(
                                 "unable to run {} (tag {})",
                                 e.command, e.tag
-                            )))?;
+                            ))(io));
+                        }
+                    };
                     let failed = match end {
                         crate::bounded::Ending::TimedOut(_) => true,
                         end => e.mode == Mode::Test && !end.success(),

@@ -1,8 +1,8 @@
-//! Exit codes and the `PROG: fatal: ...` / `PROG: warning: ...` message grammar, with
-//! daemontools' wording for system errors.
+//! The vocabulary the library and the command line share: exit codes, the
+//! `PROG: warning: ...` message grammar, and daemontools' wording for system errors.
+//! Nothing here ends the process: that is `cli`'s, which prints `PROG: fatal: ...`.
 
 use nix::errno::Errno;
-use std::io::Write;
 
 /// Everything went as asked.
 pub const EXIT_OK: i32 = 0;
@@ -101,8 +101,8 @@ pub fn write_whole(fd: std::os::fd::BorrowedFd<'_>, text: &[u8]) -> Result<(), E
     Ok(())
 }
 
-/// One line on stderr, in one write.
-fn line(prog: &str, kind: &str, msg: &str) {
+/// One `PROG: KIND MSG` line on stderr, in one write (`kind` ends in `: ` or is empty).
+pub fn line(prog: &str, kind: &str, msg: &str) {
     let text = format!("{prog}: {kind}{msg}\n");
     let _ = write_whole(
         std::os::fd::AsFd::as_fd(&std::io::stderr()),
@@ -118,78 +118,6 @@ pub fn info(prog: &str, msg: &str) {
 /// Writes one `PROG: warning: MSG` line to stderr.
 pub fn warn(prog: &str, msg: &str) {
     line(prog, "warning: ", msg);
-}
-
-/// Writes `PROG: fatal: MSG` to stderr and exits with `code`.
-pub fn fatal(prog: &str, code: i32, msg: &str) -> ! {
-    line(prog, "fatal: ", msg);
-    std::process::exit(code)
-}
-
-/// Writes `PROG: usage: SYNOPSIS` to stderr and exits 100.
-pub fn usage(prog: &str, synopsis: &str) -> ! {
-    line(prog, "usage: ", synopsis);
-    std::process::exit(EXIT_USAGE)
-}
-
-/// As `usage`, for a tool whose usage exit code is not 100 (daemontools' envdir: 111).
-pub fn usage_exit(prog: &str, synopsis: &str, code: i32) -> ! {
-    line(prog, "usage: ", synopsis);
-    std::process::exit(code)
-}
-
-/// Says what was wrong with the command line, then `PROG: usage: SYNOPSIS`; exits 100.
-pub fn usage_error(prog: &str, synopsis: &str, what: impl std::fmt::Display) -> ! {
-    usage_error_exit(prog, synopsis, EXIT_USAGE, what)
-}
-
-/// As `usage_error`, for a tool whose usage exit code is not 100 (SWOC's is 64).
-pub fn usage_error_exit(prog: &str, synopsis: &str, code: i32, what: impl std::fmt::Display) -> ! {
-    line(prog, "", &what.to_string());
-    line(prog, "usage: ", synopsis);
-    std::process::exit(code)
-}
-
-/// The main of a filter that takes no arguments (tai64n, tai64nlocal): copies stdin
-/// to stdout through `filter`. A reader that went away (EPIPE) ends the process as
-/// SIGPIPE would have, quietly, as daemontools' filters die (Rust ignores SIGPIPE, so
-/// it is raised here); any other error is `PROG: fatal: unable to copy: ...`, 111.
-pub fn run_filter(
-    prog: &str,
-    filter: fn(std::io::StdinLock<'static>, std::io::StdoutLock<'static>) -> std::io::Result<()>,
-) -> ! {
-    help_if_asked(prog, prog, true);
-    if std::env::args_os().len() > 1 {
-        usage(prog, prog);
-    }
-    match filter(std::io::stdin().lock(), std::io::stdout().lock()) {
-        Ok(()) => std::process::exit(EXIT_OK),
-        Err(e) => {
-            if e.kind() == std::io::ErrorKind::BrokenPipe {
-                use nix::sys::signal::{SigHandler, Signal, raise, signal};
-                // SAFETY: restoring the default disposition installs no handler.
-                let _ = unsafe { signal(Signal::SIGPIPE, SigHandler::SigDfl) };
-                let _ = raise(Signal::SIGPIPE);
-            }
-            fatal(
-                prog,
-                EXIT_TEMP,
-                &format!("unable to copy: {}", ioerrstr(&e)),
-            )
-        }
-    }
-}
-
-/// Prints `usage: SYNOPSIS` to stdout and exits 0 when the only argument asks for help
-/// (`--help`, and `-h` where `h_is_help`: svc keeps `-h` for SIGHUP).
-pub fn help_if_asked(prog: &str, synopsis: &str, h_is_help: bool) {
-    let mut args = std::env::args_os().skip(1);
-    if let (Some(a), None) = (args.next(), args.next())
-        && (a == "--help" || (h_is_help && a == "-h"))
-    {
-        let _ = writeln!(std::io::stdout(), "{prog}: usage: {synopsis}");
-        std::process::exit(EXIT_OK);
-    }
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 pub mod account;
 pub mod admin;
 pub mod bounded;
-pub mod chain;
+pub mod cli;
 pub mod clinit;
 pub mod cltab;
 pub mod control;

@@ -606,10 +606,11 @@ struct Files {
     _control_writer: OwnedFd,
 }
 
-/// Runs supervise on `dir_os` until told to exit. Returns only on start-up errors,
-/// all of which come before `run` is started: once it runs, nothing ends supervise
-/// but `svc -x` or TERM with the service down.
-pub fn run(dir_os: &std::ffi::OsStr) -> Result<(), Fatal> {
+/// Runs supervise on `dir_os` until told to exit, then gives the code to exit with
+/// (a main service's own, else 0). Errors come only at start-up, all before `run` is
+/// started: once it runs, nothing ends supervise but `svc -x` or TERM with the service
+/// down.
+pub fn run(dir_os: &std::ffi::OsStr) -> Result<i32, Fatal> {
     let shown = std::path::Path::new(dir_os).display().to_string();
     let dir_arg: &str = &shown;
     let dir = ServiceDir::new(dir_os);
@@ -656,7 +657,9 @@ pub fn run(dir_os: &std::ffi::OsStr) -> Result<(), Fatal> {
     let _ok = fifo_at(&files.dir, in_supervise::OK, &format!("{dir_arg}/{OK}"))
         .map_err(|e| format!("unable to read {dir_arg}/{OK}: {}", errstr(e)))?;
     let boot = m.boot(Instant::now());
-    ctx.apply(&mut m, boot);
+    if let Some(code) = ctx.apply(&mut m, boot) {
+        return Ok(code);
+    }
     ctx.flush(&m);
 
     // PIPE_BUF: a command burst of one svc (one write) is read at once, so that a `+`
@@ -697,11 +700,15 @@ pub fn run(dir_os: &std::ffi::OsStr) -> Result<(), Fatal> {
         wake.drain();
         if ready_pipe_readable {
             let acts = ctx.read_ready_pipe(&mut m);
-            ctx.apply(&mut m, acts);
+            if let Some(code) = ctx.apply(&mut m, acts) {
+                return Ok(code);
+            }
         }
         if socket_readable {
             let acts = ctx.read_notify_socket(&mut m);
-            ctx.apply(&mut m, acts);
+            if let Some(code) = ctx.apply(&mut m, acts) {
+                return Ok(code);
+            }
         }
 
         // Reap first: a command that arrives with an exit must see the service down.
@@ -720,7 +727,9 @@ pub fn run(dir_os: &std::ffi::OsStr) -> Result<(), Fatal> {
                             }
                             m.exited(pid, raw, Instant::now(), Tai64N::now())
                         };
-                        ctx.apply(&mut m, acts);
+                        if let Some(code) = ctx.apply(&mut m, acts) {
+                            return Ok(code);
+                        }
                     }
                 }
             }
@@ -730,14 +739,18 @@ pub fn run(dir_os: &std::ffi::OsStr) -> Result<(), Fatal> {
         ctx.flush(&m);
         if term.swap(false, Ordering::SeqCst) {
             let acts = m.terminate(Instant::now());
-            ctx.apply(&mut m, acts);
+            if let Some(code) = ctx.apply(&mut m, acts) {
+                return Ok(code);
+            }
         }
         loop {
             match nix::unistd::read(&files.control, &mut buf) {
                 Ok(n) if n > 0 => {
                     for &b in &buf[..n] {
                         let acts = m.control(b, Instant::now());
-                        ctx.apply(&mut m, acts);
+                        if let Some(code) = ctx.apply(&mut m, acts) {
+                            return Ok(code);
+                        }
                     }
                     m.end_of_commands();
                 }
@@ -746,9 +759,13 @@ pub fn run(dir_os: &std::ffi::OsStr) -> Result<(), Fatal> {
             }
         }
         let acts = m.timer(Instant::now());
-        ctx.apply(&mut m, acts);
+        if let Some(code) = ctx.apply(&mut m, acts) {
+            return Ok(code);
+        }
         let acts = ctx.check_timer(&mut m);
-        ctx.apply(&mut m, acts);
+        if let Some(code) = ctx.apply(&mut m, acts) {
+            return Ok(code);
+        }
         ctx.flush(&m);
     }
 }
@@ -1184,14 +1201,19 @@ struct Context<'a> {
 impl Context<'_> {
     /// Carries out `acts`, then tells `notify` what happened; status writes wait for
     /// `flush`.
-    fn apply(&mut self, m: &mut Machine, acts: Vec<Action>) {
+    /// Carries out `acts`; `Some(code)` when one of them is to exit with `code`, at
+    /// once: the caller returns it, doing nothing more.
+    fn apply(&mut self, m: &mut Machine, acts: Vec<Action>) -> Option<i32> {
         // Said first: an exit's notice comes before the warnings of the restart after it.
         self.say(m);
-        self.carry_out(m, acts);
+        if let Some(code) = self.carry_out(m, acts) {
+            return Some(code);
+        }
         self.say(m);
         for ev in std::mem::take(&mut m.events) {
             self.notify(ev);
         }
+        None
     }
 
     /// Writes the machine's notices to stderr, one write each.
@@ -1218,7 +1240,8 @@ impl Context<'_> {
         }
     }
 
-    fn carry_out(&mut self, m: &mut Machine, acts: Vec<Action>) {
+    /// `Some(code)`: an `Exit`, after which nothing else is carried out.
+    fn carry_out(&mut self, m: &mut Machine, acts: Vec<Action>) -> Option<i32> {
         let mut queue = acts;
         while !queue.is_empty() {
             let mut next = Vec::new();
@@ -1256,12 +1279,13 @@ impl Context<'_> {
                         }
                         self.dirty = true;
                         self.flush(m);
-                        std::process::exit(m.exit_code());
+                        return Some(m.exit_code());
                     }
                 }
             }
             queue = next;
         }
+        None
     }
 
     fn spawn(&mut self, m: &mut Machine) -> Vec<Action> {

@@ -615,62 +615,6 @@ impl Default for Polling {
     }
 }
 
-impl Polling {
-    /// Which waiting option `arg` is, as the usage names it, if it is one;
-    /// `interval_short` is the short letter of `--interval` where a command has one.
-    pub fn option(arg: &lexopt::Arg, interval_short: Option<char>) -> Option<&'static str> {
-        use lexopt::Arg::{Long, Short};
-        match arg {
-            Short('t') | Long("timeout") => Some("-t"),
-            Long("interval") => Some("--interval"),
-            Short(c) if Some(*c) == interval_short => Some("-i"),
-            Long("no-inotify") => Some("--no-inotify"),
-            _ => None,
-        }
-    }
-
-    /// Sets the option `option` named, taking its value from `p`.
-    pub fn set(&mut self, option: &str, p: &mut lexopt::Parser) -> Result<(), String> {
-        match option {
-            "-t" => self.timeout = Some(duration_arg(p)?),
-            "--no-inotify" => self.inotify = false,
-            _ => self.interval = interval_arg(p)?,
-        }
-        Ok(())
-    }
-}
-
-fn interval_arg(p: &mut lexopt::Parser) -> Result<Duration, String> {
-    Some(duration_arg(p)?)
-        .filter(|d| !d.is_zero())
-        .ok_or_else(|| "the interval must be more than 0".to_string())
-}
-
-/// `-h`/`--help` prints `help`, `-V`/`--version` the version; both exit 0.
-pub fn help_or_version(arg: &lexopt::Arg, prog: &str, help: &str) {
-    use lexopt::Arg::{Long, Short};
-    match arg {
-        Short('h') | Long("help") => {
-            let _ = writeln!(std::io::stdout(), "{help}");
-        }
-        Short('V') | Long("version") => {
-            let _ = writeln!(
-                std::io::stdout(),
-                "{prog} (svkit) {}",
-                env!("CARGO_PKG_VERSION")
-            );
-        }
-        _ => return,
-    }
-    std::process::exit(EXIT_OK)
-}
-
-/// `-t`, `--ttl`, `--interval` and such: the option's value as a duration.
-pub fn duration_arg(p: &mut lexopt::Parser) -> Result<std::time::Duration, String> {
-    let v = p.value().map_err(|e| e.to_string())?;
-    crate::units::parse_duration(&v.to_string_lossy()).map_err(|e| e.to_string())
-}
-
 /// The host name, which is also the default client name.
 pub fn hostname() -> Result<String, Errno> {
     nix::unistd::gethostname().map(|h| h.to_string_lossy().into_owned())

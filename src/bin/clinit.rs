@@ -1,11 +1,13 @@
 //! clinit [-f cltab] [-S scandir] [-t timeout] GROUP LEVEL | -s [GROUP [LEVEL]] | -r | -k
 
+use svkit::cli::{
+    EXIT_NO, EXIT_OK, EXIT_TEMP, EXIT_USAGE, die_of_signal, fatal, help_if_asked,
+    text_duration_arg, usage_error,
+};
 use svkit::clinit::{
     AllCommand, Clinit, ClinitError, all_command, filter_status, read_clstat, status_json,
 };
 use svkit::cltab::{Cltab, DEFAULT_CLSTAT, StateWords};
-use svkit::diag::{EXIT_NO, EXIT_OK, EXIT_TEMP, EXIT_USAGE, fatal, help_if_asked, usage_error};
-use svkit::units::parse_duration;
 
 const SYNOPSIS: &str = "clinit [-f cltab] [-S scandir] [-t timeout] [--settle duration] group level\n       \
 clinit [-f cltab] [-S scandir] -s [--json] [--clstat path] [group [level]]\n       \
@@ -51,15 +53,9 @@ fn main() {
         match arg {
             Arg::Short('f') => cltab = p.value().unwrap_or_else(|e| bad(&e)),
             Arg::Short('S') => scan = p.value().unwrap_or_else(|e| bad(&e)),
-            Arg::Short('t') => {
-                let v = p.value().unwrap_or_else(|e| bad(&e));
-                timeout = duration(&v).unwrap_or_else(|e| bad(&e));
-            }
+            Arg::Short('t') => timeout = text_duration_arg(&mut p).unwrap_or_else(|e| bad(&e)),
             // Long only: -s is status, as in Cluster::Init.
-            Arg::Long("settle") => {
-                let v = p.value().unwrap_or_else(|e| bad(&e));
-                settle = duration(&v).unwrap_or_else(|e| bad(&e));
-            }
+            Arg::Long("settle") => settle = text_duration_arg(&mut p).unwrap_or_else(|e| bad(&e)),
             Arg::Long("clstat") => clstat = Some(p.value().unwrap_or_else(|e| bad(&e))),
             Arg::Long("json") => json = true,
             Arg::Short('s') => set(Command::Status),
@@ -86,6 +82,7 @@ fn main() {
         match e {
             ClinitError::Usage(m) => fatal("clinit", EXIT_USAGE, &m),
             ClinitError::Temporary(m) => fatal("clinit", EXIT_TEMP, &m),
+            ClinitError::Interrupted(sig) => die_of_signal(sig),
         }
     };
     if command == Command::Status {
@@ -129,15 +126,6 @@ fn main() {
         Ok(true) => std::process::exit(EXIT_OK),
         Ok(false) => std::process::exit(EXIT_NO),
         Err(e) => fail(e),
-    }
-}
-
-/// A duration from the command line: at most a hundred years (`units::MAX_DURATION`),
-/// so that no deadline overflows.
-fn duration(v: &std::ffi::OsStr) -> Result<std::time::Duration, String> {
-    match v.to_str() {
-        Some(s) => parse_duration(s).map_err(|e| e.to_string()),
-        None => Err(format!("duration {v:?} is not UTF-8 text")),
     }
 }
 

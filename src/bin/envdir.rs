@@ -3,8 +3,9 @@
 
 use std::ffi::OsString;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
-use svkit::chain::Program;
-use svkit::diag::{EXIT_TEMP, errstr, fatal, help_if_asked, usage_error_exit, usage_exit};
+use svkit::cli::chain::Program;
+use svkit::cli::{EXIT_TEMP, fatal, help_if_asked, usage_error_exit, usage_exit};
+use svkit::diag::errstr;
 use svkit::envdir::{EnvChange, EnvdirError, read_envdir};
 
 const SYNOPSIS: &str = "envdir [-p prefix] dir child";

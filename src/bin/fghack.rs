@@ -1,7 +1,8 @@
 //! fghack PROGRAM...: run a self-backgrounding PROGRAM and wait for all of it.
 
-use svkit::chain::parse_args;
-use svkit::diag::{EXIT_TEMP, errstr, fatal, help_if_asked, ioerrstr};
+use svkit::cli::chain::parse_args;
+use svkit::cli::{EXIT_TEMP, fatal, help_if_asked};
+use svkit::diag::{errstr, ioerrstr};
 use svkit::fghack::{Ended, FghackError, run};
 
 const SYNOPSIS: &str = "fghack child";

@@ -2,7 +2,8 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use svkit::diag::{EXIT_OK, EXIT_TEMP, EXIT_USAGE, errstr, fatal, help_if_asked, ioerrstr};
+use svkit::cli::{EXIT_OK, EXIT_TEMP, EXIT_USAGE, fatal, help_if_asked};
+use svkit::diag::{errstr, ioerrstr};
 use svkit::input::{MappedInput, PIPE_WANT, PipePeek, grow};
 use svkit::multilog::{Multilog, parse};
 use svkit::wakeup::{SelfPipe, timeout_until};

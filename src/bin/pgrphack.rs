@@ -1,7 +1,7 @@
 //! pgrphack PROGRAM...: run PROGRAM in a new session and process group.
 
-use svkit::chain::parse_args;
-use svkit::diag::help_if_asked;
+use svkit::cli::chain::parse_args;
+use svkit::cli::help_if_asked;
 
 const SYNOPSIS: &str = "pgrphack child";
 

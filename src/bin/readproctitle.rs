@@ -1,6 +1,7 @@
 //! readproctitle ARGS... DOTS: keep the last bytes of stdin visible in `ps`.
 
-use svkit::diag::{EXIT_OK, EXIT_TEMP, fatal, help_if_asked, ioerrstr, usage};
+use svkit::cli::{EXIT_OK, EXIT_TEMP, fatal, help_if_asked, usage};
+use svkit::diag::ioerrstr;
 use svkit::proctitle::{MIN_WINDOW, TitleError, TitleWindow, follow_stdin};
 
 const SYNOPSIS: &str = "readproctitle text ... dots";
@@ -12,7 +13,7 @@ fn main() {
     }
     let mut title = match TitleWindow::last_argument() {
         Ok(t) => t,
-        Err(TitleError::TooShort(n)) => svkit::diag::usage_error(
+        Err(TitleError::TooShort(n)) => svkit::cli::usage_error(
             "readproctitle",
             SYNOPSIS,
             format!("last argument has {n} bytes, needs at least {MIN_WINDOW}"),

@@ -1,9 +1,8 @@
 //! setlock [-nNxXs] [-t DURATION] [-E CODE] FILE PROGRAM...: run PROGRAM holding a lock.
 
-use svkit::chain::{Opt, parse_args};
-use svkit::diag::{EXIT_OK, EXIT_TEMP, fatal, help_if_asked};
+use svkit::cli::chain::{Opt, parse_args};
+use svkit::cli::{EXIT_OK, EXIT_TEMP, duration_arg, fatal, help_if_asked};
 use svkit::lock::{LockError, Wait, acquire};
-use svkit::units::parse_duration;
 
 const SYNOPSIS: &str = "setlock [-nNxXs] [-t duration] [-E code] file program [arg ...]";
 
@@ -20,11 +19,7 @@ fn main() {
             Opt::Short('x') => quiet = true,
             Opt::Short('X') => quiet = false,
             Opt::Short('s') => shared = true,
-            Opt::Short('t') => {
-                let v = p.value().map_err(|e| e.to_string())?;
-                let d = parse_duration(&v.to_string_lossy()).map_err(|e| e.to_string())?;
-                wait = Wait::AtMost(d);
-            }
+            Opt::Short('t') => wait = Wait::AtMost(duration_arg(p)?),
             Opt::Short('E') => {
                 let v = p.value().map_err(|e| e.to_string())?;
                 busy_code = v

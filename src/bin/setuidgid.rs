@@ -1,8 +1,9 @@
 //! setuidgid [-s] ACCOUNT PROGRAM...: run PROGRAM as ACCOUNT.
 
-use svkit::account::{become_account, lookup_or_exit};
-use svkit::chain::{Opt, parse_args};
-use svkit::diag::{EXIT_TEMP, fatal, help_if_asked};
+use svkit::account::become_account;
+use svkit::cli::chain::{Opt, parse_args};
+use svkit::cli::lookup_account;
+use svkit::cli::{EXIT_TEMP, fatal, help_if_asked};
 
 const SYNOPSIS: &str = "setuidgid [-s] account child";
 
@@ -19,7 +20,7 @@ fn main() {
         })
     });
     let name = operands[0].to_string_lossy();
-    let (acct, source) = lookup_or_exit("setuidgid", &name);
+    let (acct, source) = lookup_account("setuidgid", &name);
     if let Err(e) = become_account(&acct, source, supplementary) {
         fatal("setuidgid", EXIT_TEMP, &e.to_string());
     }

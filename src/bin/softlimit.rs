@@ -1,7 +1,8 @@
 //! softlimit OPTS PROGRAM...: run PROGRAM with lower soft resource limits.
 
-use svkit::chain::{Opt, parse_args};
-use svkit::diag::{EXIT_TEMP, errstr, fatal, help_if_asked};
+use svkit::cli::chain::{Opt, parse_args};
+use svkit::cli::{EXIT_TEMP, fatal, help_if_asked};
+use svkit::diag::errstr;
 use svkit::softlimit::{apply, parse_limit, resources};
 
 const SYNOPSIS: &str = "softlimit [-a allbytes] [-c corebytes] [-d databytes] [-f filebytes] [-l lockbytes] [-m membytes] [-o openfiles] [-p processes] [-r residentbytes] [-s stackbytes] [-t cpusecs] child";

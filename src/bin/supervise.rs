@@ -1,6 +1,6 @@
 //! supervise DIR: run DIR/run and keep it running.
 
-use svkit::diag::{EXIT_TEMP, fatal, help_if_asked, usage};
+use svkit::cli::{EXIT_TEMP, fatal, help_if_asked, usage};
 
 const SYNOPSIS: &str = "supervise dir";
 
@@ -15,7 +15,8 @@ fn main() {
     if !std::path::Path::new(&dir).is_dir() {
         help_if_asked("supervise", SYNOPSIS, true);
     }
-    if let Err(msg) = svkit::supervise::run(&dir) {
-        fatal("supervise", EXIT_TEMP, &msg);
+    match svkit::supervise::run(&dir) {
+        Ok(code) => std::process::exit(code),
+        Err(msg) => fatal("supervise", EXIT_TEMP, &msg),
     }
 }

@@ -1,8 +1,9 @@
 //! svc OPTS SERVICE...: send commands to supervise.
 
 use std::os::unix::ffi::OsStrExt;
+use svkit::cli::{EXIT_OK, EXIT_TEMP, help_if_asked, usage, usage_error};
 use svkit::control::{COMMANDS, Sent, burst, never_supervised, send};
-use svkit::diag::{EXIT_OK, EXIT_TEMP, errstr, help_if_asked, usage, usage_error, warn};
+use svkit::diag::{errstr, warn};
 use svkit::service_dir::{ServiceDir, lookup_env};
 
 const SYNOPSIS: &str = "svc [-udopchaitkxrq12w+=] service ...";

@@ -1,5 +1,5 @@
 //! svcstart [-q|--json] [-t timeout] ... service ...: see man/svcstart.8.
 
 fn main() {
-    svkit::admin::main(svkit::admin::Action::Start)
+    svkit::cli::admin::main(svkit::admin::Action::Start)
 }

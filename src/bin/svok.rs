@@ -1,7 +1,8 @@
 //! svok SERVICE: exit 0 if supervise runs for SERVICE.
 
+use svkit::cli::{EXIT_OK, EXIT_TEMP, EXIT_USAGE, fatal, help_if_asked, usage};
 use svkit::control::is_supervised;
-use svkit::diag::{EXIT_OK, EXIT_TEMP, EXIT_USAGE, errstr, fatal, help_if_asked, usage};
+use svkit::diag::errstr;
 use svkit::service_dir::{OK, ServiceDir, lookup_env};
 
 const SYNOPSIS: &str = "svok dir";

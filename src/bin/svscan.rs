@@ -1,9 +1,8 @@
 //! svscan [-t DURATION] [DIR]: supervise every service directory in DIR.
 
-use svkit::diag::{EXIT_TEMP, fatal, help_if_asked, usage_error};
+use svkit::cli::{EXIT_TEMP, duration_arg, fatal, help_if_asked, usage_error};
 use svkit::sibling::sibling_binary;
 use svkit::svscan::{Options, run};
-use svkit::units::parse_duration;
 
 const SYNOPSIS: &str = "svscan [-t timeout] [dir]";
 
@@ -17,16 +16,10 @@ fn main() {
     let mut parser = lexopt::Parser::from_env();
     loop {
         match parser.next() {
-            Ok(Some(lexopt::Arg::Short('t'))) => {
-                let v = match parser.value() {
-                    Ok(v) => v.to_string_lossy().into_owned(),
-                    Err(e) => usage_error("svscan", SYNOPSIS, e),
-                };
-                match parse_duration(&v) {
-                    Ok(d) => opts.kill_timeout = d,
-                    Err(e) => usage_error("svscan", SYNOPSIS, e),
-                }
-            }
+            Ok(Some(lexopt::Arg::Short('t'))) => match duration_arg(&mut parser) {
+                Ok(d) => opts.kill_timeout = d,
+                Err(e) => usage_error("svscan", SYNOPSIS, e),
+            },
             Ok(Some(lexopt::Arg::Value(v))) if dir.is_none() => dir = Some(v),
             Ok(None) => break,
             Ok(Some(other)) => usage_error("svscan", SYNOPSIS, other.unexpected()),

@@ -1,6 +1,6 @@
 //! svscanboot [DIR]: run svscan DIR with its output kept in readproctitle's title.
 
-use svkit::diag::{EXIT_TEMP, fatal, help_if_asked, usage};
+use svkit::cli::{EXIT_TEMP, fatal, help_if_asked, usage};
 use svkit::svscan::boot;
 
 const SYNOPSIS: &str = "svscanboot [dir]";

@@ -2,8 +2,8 @@
 
 use nix::errno::Errno;
 use std::io::Write;
+use svkit::cli::{EXIT_OK, EXIT_TEMP, Opt, help_if_asked, options_then_operands, usage};
 use svkit::control::never_supervised;
-use svkit::diag::{EXIT_OK, EXIT_TEMP, help_if_asked, usage, usage_error};
 use svkit::report::{ReportError, json_error, query};
 use svkit::service_dir::{ServiceDir, lookup_env};
 use svkit::tai64::Tai64N;
@@ -13,21 +13,11 @@ const SYNOPSIS: &str = "svstat [-j] service ...";
 fn main() {
     help_if_asked("svstat", SYNOPSIS, true);
     let mut json = false;
-    let mut dirs = Vec::new();
-    let mut parser = lexopt::Parser::from_env();
-    loop {
-        match parser.next() {
-            Ok(Some(lexopt::Arg::Short('j') | lexopt::Arg::Long("json"))) => json = true,
-            Ok(Some(lexopt::Arg::Value(v))) => {
-                dirs.push(v);
-                dirs.extend(parser.raw_args().into_iter().flatten());
-                break;
-            }
-            Ok(None) => break,
-            Ok(Some(other)) => usage_error("svstat", SYNOPSIS, other.unexpected()),
-            Err(e) => usage_error("svstat", SYNOPSIS, e),
-        }
-    }
+    let dirs = options_then_operands("svstat", SYNOPSIS, |_, opt| {
+        let known = opt == Opt::Short('j') || opt == Opt::Long("json".into());
+        json |= known;
+        Ok(known)
+    });
     if dirs.is_empty() {
         usage("svstat", SYNOPSIS);
     }

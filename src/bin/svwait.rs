@@ -1,8 +1,10 @@
 //! svwait [-u|-U|-d|-D] [-t DURATION] [-a|-o] SERVICE...: wait for services.
 
-use svkit::diag::{EXIT_NO, EXIT_OK, EXIT_TEMP, fatal, help_if_asked, usage, usage_error};
+use svkit::cli::{
+    EXIT_NO, EXIT_OK, EXIT_TEMP, Opt, duration_arg, fatal, help_if_asked, options_then_operands,
+    usage,
+};
 use svkit::svwait::{Goal, Outcome, wait};
-use svkit::units::parse_duration;
 
 const SYNOPSIS: &str = "svwait [-u|-U|-d|-D] [-t timeout] [-a|-o] service ...";
 
@@ -11,45 +13,26 @@ fn main() {
     let mut goal = Goal::Up;
     let mut any = false;
     let mut timeout = None;
-    let mut dirs = Vec::new();
-    let mut parser = lexopt::Parser::from_env();
-    loop {
-        match parser.next() {
-            Ok(Some(lexopt::Arg::Short('u'))) => goal = Goal::Up,
-            Ok(Some(lexopt::Arg::Short('U'))) => goal = Goal::Ready,
-            Ok(Some(lexopt::Arg::Short('d'))) => goal = Goal::Down,
-            Ok(Some(lexopt::Arg::Short('D'))) => goal = Goal::Finished,
-            Ok(Some(lexopt::Arg::Short('a'))) => any = false,
-            Ok(Some(lexopt::Arg::Short('o'))) => any = true,
-            Ok(Some(lexopt::Arg::Short('t'))) => {
-                let v = match parser.value() {
-                    Ok(v) => v.to_string_lossy().into_owned(),
-                    Err(e) => usage_error("svwait", SYNOPSIS, e),
-                };
-                match parse_duration(&v) {
-                    Ok(d) => timeout = Some(d),
-                    Err(e) => usage_error("svwait", SYNOPSIS, e),
-                }
-            }
-            Ok(Some(lexopt::Arg::Value(v))) => {
-                // Names are bytes: kept as given, shown lossily only in messages.
-                dirs.push(std::path::PathBuf::from(v));
-                if let Ok(raw) = parser.raw_args() {
-                    dirs.extend(raw.map(std::path::PathBuf::from));
-                }
-                break;
-            }
-            Ok(None) => break,
-            Ok(Some(other)) => usage_error("svwait", SYNOPSIS, other.unexpected()),
-            Err(e) => usage_error("svwait", SYNOPSIS, e),
+    let dirs = options_then_operands("svwait", SYNOPSIS, |p, opt| {
+        match opt {
+            Opt::Short('u') => goal = Goal::Up,
+            Opt::Short('U') => goal = Goal::Ready,
+            Opt::Short('d') => goal = Goal::Down,
+            Opt::Short('D') => goal = Goal::Finished,
+            Opt::Short('a') => any = false,
+            Opt::Short('o') => any = true,
+            Opt::Short('t') => timeout = Some(duration_arg(p)?),
+            _ => return Ok(false),
         }
-    }
+        Ok(true)
+    });
     if dirs.is_empty() {
         usage("svwait", SYNOPSIS);
     }
+    // Names are bytes: kept as given, shown lossily only in messages.
     let dirs: Vec<std::path::PathBuf> = dirs
         .iter()
-        .map(|d| svkit::service_dir::lookup_env(d.as_os_str()))
+        .map(|d| svkit::service_dir::lookup_env(d))
         .collect();
     match wait(&dirs, goal, any, timeout) {
         Ok(Outcome::Reached) => std::process::exit(EXIT_OK),

@@ -3,11 +3,13 @@
 
 use std::ffi::OsString;
 use std::time::{Duration, SystemTime};
-use svkit::diag::{fatal, warn};
+use svkit::cli::fatal;
+use svkit::cli::swoc::{help_or_version, polling_option, set_polling};
+use svkit::diag::warn;
 use svkit::swoc::{
-    CLIENTS, ClientName, ENV_CLIENT, EXIT_MINOR, EXIT_OK, EXIT_USAGE, LockRequest, Locked, Polling,
-    Released, Role, SwocDir, Unblocked, WaitSpec, Waited, check_comment, help_or_version, hostname,
-    plural, write_client_status,
+    CLIENTS, ClientName, ENV_CLIENT, EXIT_MINOR, EXIT_OK, LockRequest, Locked, Polling, Released,
+    Role, SwocDir, Unblocked, WaitSpec, Waited, check_comment, hostname, plural,
+    write_client_status,
 };
 
 const PROG: &str = "swocclient";
@@ -45,11 +47,11 @@ enum Action {
 }
 
 fn usage(what: impl std::fmt::Display) -> ! {
-    svkit::diag::usage_error_exit(PROG, SYNOPSIS, EXIT_USAGE, what)
+    svkit::cli::swoc::usage(PROG, SYNOPSIS, what)
 }
 
 fn duration(p: &mut lexopt::Parser) -> Duration {
-    svkit::swoc::duration_arg(p).unwrap_or_else(|e| usage(e))
+    svkit::cli::duration_arg(p).unwrap_or_else(|e| usage(e))
 }
 
 struct Args {
@@ -89,8 +91,8 @@ fn parse() -> Args {
             Err(e) => usage(e),
         };
         help_or_version(&arg, PROG, HELP);
-        if let Some(name) = Polling::option(&arg, None) {
-            a.polling.set(name, &mut p).unwrap_or_else(|e| usage(e));
+        if let Some(name) = polling_option(&arg, None) {
+            set_polling(&mut a.polling, name, &mut p).unwrap_or_else(|e| usage(e));
             wait_only = Some(name);
             continue;
         }

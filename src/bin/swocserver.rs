@@ -3,10 +3,12 @@
 
 use std::ffi::OsString;
 use std::time::SystemTime;
-use svkit::diag::{fatal, warn};
+use svkit::cli::fatal;
+use svkit::cli::swoc::{help_or_version, polling_option, set_polling};
+use svkit::diag::warn;
 use svkit::swoc::{
     Blocked, ClientName, EXIT_MINOR, EXIT_OK, EXIT_USAGE, Polling, Role, SwocDir, WaitSpec, Waited,
-    help_or_version, plural, write_server_status,
+    plural, write_server_status,
 };
 
 const PROG: &str = "swocserver";
@@ -43,7 +45,7 @@ enum Action {
 }
 
 fn usage(what: impl std::fmt::Display) -> ! {
-    svkit::diag::usage_error_exit(PROG, SYNOPSIS, EXIT_USAGE, what)
+    svkit::cli::swoc::usage(PROG, SYNOPSIS, what)
 }
 
 fn client(p: &mut lexopt::Parser) -> ClientName {
@@ -90,8 +92,8 @@ fn parse() -> Args {
             Err(e) => usage(e),
         };
         help_or_version(&arg, PROG, HELP);
-        if let Some(name) = Polling::option(&arg, Some('i')) {
-            a.polling.set(name, &mut p).unwrap_or_else(|e| usage(e));
+        if let Some(name) = polling_option(&arg, Some('i')) {
+            set_polling(&mut a.polling, name, &mut p).unwrap_or_else(|e| usage(e));
             wait_only = Some(name);
             continue;
         }

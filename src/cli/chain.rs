@@ -1,7 +1,8 @@
 //! Chain-loading: after doing its one job, a tool replaces itself with the rest of its
 //! command line (a program found on $PATH, and its arguments).
 
-use crate::diag::{EXIT_TEMP, fatal, ioerrstr, usage_error};
+pub use super::Opt;
+use super::{EXIT_TEMP, fatal, ioerrstr, options_then_operands, usage};
 use std::ffi::OsString;
 use std::os::unix::process::CommandExt;
 use std::process::Command;
@@ -41,22 +42,6 @@ impl Program {
     }
 }
 
-/// An option as the parser saw it, owned so the handler may read its value.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Opt {
-    Short(char),
-    Long(String),
-}
-
-impl std::fmt::Display for Opt {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Opt::Short(c) => write!(f, "-{c}"),
-            Opt::Long(l) => write!(f, "--{l}"),
-        }
-    }
-}
-
 /// Parses a chain-loader's command line: options as `on_option` takes them (it returns
 /// false for one it does not know), then `operands` leading operands (a file, an
 /// account), then the program. Exits 100 with the usage on any error.
@@ -64,42 +49,15 @@ pub fn parse_args(
     prog: &str,
     synopsis: &str,
     operands: usize,
-    mut on_option: impl FnMut(&mut lexopt::Parser, Opt) -> Result<bool, String>,
+    on_option: impl FnMut(&mut lexopt::Parser, Opt) -> Result<bool, String>,
 ) -> (Vec<OsString>, Program) {
-    let mut parser = lexopt::Parser::from_env();
-    let mut handle = |parser: &mut lexopt::Parser, opt: Opt| match on_option(parser, opt.clone()) {
-        Ok(true) => {}
-        Ok(false) => usage_error(prog, synopsis, format!("invalid option '{opt}'")),
-        Err(msg) => usage_error(prog, synopsis, msg),
-    };
-    let mut first = None;
-    loop {
-        match parser.next() {
-            Ok(Some(lexopt::Arg::Value(v))) => {
-                first = Some(v);
-                break;
-            }
-            Ok(Some(lexopt::Arg::Short(c))) => handle(&mut parser, Opt::Short(c)),
-            Ok(Some(lexopt::Arg::Long(l))) => {
-                let opt = Opt::Long(l.to_string());
-                handle(&mut parser, opt)
-            }
-            Ok(None) => break,
-            Err(e) => usage_error(prog, synopsis, e),
-        }
-    }
-    // Everything after the first operand is taken verbatim: the program's own options
-    // must not be read as ours.
-    let mut rest: Vec<OsString> = first.into_iter().collect();
-    if let Ok(raw) = parser.raw_args() {
-        rest.extend(raw);
-    }
+    let mut rest = options_then_operands(prog, synopsis, on_option);
     if rest.len() <= operands {
-        crate::diag::usage(prog, synopsis);
+        usage(prog, synopsis);
     }
     let program = rest.split_off(operands);
     match Program::new(program) {
         Some(p) => (rest, p),
-        None => crate::diag::usage(prog, synopsis),
+        None => usage(prog, synopsis),
     }
 }
