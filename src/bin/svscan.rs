@@ -28,6 +28,6 @@ fn main() {
     }
     match run(dir.as_deref().unwrap_or(".".as_ref()), opts) {
         Ok(code) => std::process::exit(code),
-        Err(msg) => fatal("svscan", EXIT_TEMP, &msg),
+        Err(e) => fatal("svscan", EXIT_TEMP, &e.to_string()),
     }
 }

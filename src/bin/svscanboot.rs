@@ -14,5 +14,5 @@ fn main() {
         (Some(d), None) if !d.as_bytes().starts_with(b"-") => d,
         _ => usage("svscanboot", SYNOPSIS),
     };
-    fatal("svscanboot", EXIT_TEMP, &boot(&dir));
+    fatal("svscanboot", EXIT_TEMP, &boot(&dir).to_string());
 }

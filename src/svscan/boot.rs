@@ -1,7 +1,7 @@
 //! svscanboot: the tree started as daemontools' svscanboot does, with its errors kept in
 //! readproctitle's title and a clean environment.
 
-use crate::diag::{errstr, ioerrstr};
+use super::StartError;
 use crate::service_dir::{LOG, ServiceDir};
 use crate::sibling::sibling_binary;
 use nix::fcntl::OFlag;
@@ -30,14 +30,10 @@ pub fn boot_path() -> OsString {
 /// errors: ...` on a pipe, and becomes `svscan DIR` writing into it, so that svscan keeps
 /// svscanboot's pid (and gets the init system's TERM). svscan and readproctitle get
 /// daemontools' clean environment: only PATH (`boot_path`). Returns only on failure.
-pub fn boot(dir: &OsStr) -> String {
+pub fn boot(dir: &OsStr) -> StartError {
     use std::os::unix::process::CommandExt;
     if let Err(e) = ServiceDir::new(dir).check() {
-        return format!(
-            "unable to chdir to {}: {}",
-            dir.to_string_lossy(),
-            errstr(e)
-        );
+        return StartError::Chdir(dir.into(), std::io::Error::from(e));
     }
     if let Ok(null) = std::fs::File::open("/dev/null") {
         let _ = nix::unistd::dup2_stdin(null);
@@ -54,7 +50,7 @@ pub fn boot(dir: &OsStr) -> String {
     }
     let (r, w) = match nix::unistd::pipe2(OFlag::O_CLOEXEC) {
         Ok(p) => p,
-        Err(e) => return format!("unable to create pipe: {}", errstr(e)),
+        Err(e) => return StartError::Pipe(e),
     };
     let path = boot_path();
     let dots = ".".repeat(400);
@@ -70,11 +66,11 @@ pub fn boot(dir: &OsStr) -> String {
         .stderr(Stdio::null())
         .spawn()
     {
-        return format!("unable to start readproctitle: {}", ioerrstr(&e));
+        return StartError::Boot("start readproctitle", e);
     }
     let redirected = nix::unistd::dup2_stdout(&w).and_then(|_| nix::unistd::dup2_stderr(&w));
     if let Err(e) = redirected {
-        return format!("unable to redirect output: {}", errstr(e));
+        return StartError::Boot("redirect output", std::io::Error::from(e));
     }
     drop(w);
     let e = Command::new(sibling_binary("svscan"))
@@ -83,5 +79,5 @@ pub fn boot(dir: &OsStr) -> String {
         .env_clear()
         .env("PATH", &path)
         .exec();
-    format!("unable to run svscan: {}", ioerrstr(&e))
+    StartError::Boot("run svscan", e)
 }

@@ -180,30 +180,53 @@ impl SpareFds {
     }
 }
 
+/// Why svscan (or svscanboot) could not start: each is a temporary failure (exit 111).
+#[derive(Debug)]
+pub enum StartError {
+    Chdir(OsString, std::io::Error),
+    /// Another svscan holds the scan directory.
+    Taken(OsString),
+    Lock(OsString, Errno),
+    Pipe(Errno),
+    Signals(std::io::Error),
+    /// svscanboot's readproctitle, its output redirection, or svscan itself.
+    Boot(&'static str, std::io::Error),
+}
+
+impl std::fmt::Display for StartError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let lossy = |d: &OsString| d.to_string_lossy().into_owned();
+        match self {
+            StartError::Chdir(d, e) => {
+                write!(f, "unable to chdir to {}: {}", lossy(d), ioerrstr(e))
+            }
+            StartError::Taken(d) => {
+                write!(f, "unable to lock {}: another svscan runs there", lossy(d))
+            }
+            StartError::Lock(d, e) => write!(f, "unable to lock {}: {}", lossy(d), errstr(*e)),
+            StartError::Pipe(e) => write!(f, "unable to create pipe: {}", errstr(*e)),
+            StartError::Signals(e) => write!(f, "unable to catch signals: {}", ioerrstr(e)),
+            StartError::Boot(what, e) => write!(f, "unable to {what}: {}", ioerrstr(e)),
+        }
+    }
+}
+
+impl std::error::Error for StartError {}
+
 /// Runs svscan in `dir` until SIGTERM/SIGINT, or until the main service is down for
-/// good; returns the exit code (the main service's, else 0), or a fatal message on
-/// start-up errors.
-pub fn run(dir: &OsStr, opts: Options) -> Result<i32, String> {
-    std::env::set_current_dir(dir).map_err(|e| {
-        format!(
-            "unable to chdir to {}: {}",
-            dir.to_string_lossy(),
-            ioerrstr(&e)
-        )
-    })?;
+/// good; returns the exit code (the main service's, else 0).
+pub fn run(dir: &OsStr, opts: Options) -> Result<i32, StartError> {
+    std::env::set_current_dir(dir).map_err(|e| StartError::Chdir(dir.into(), e))?;
     let _lock = lock_scan_dir().map_err(|e| match e {
-        Errno::EWOULDBLOCK => format!(
-            "unable to lock {}: another svscan runs there",
-            dir.to_string_lossy()
-        ),
-        e => format!("unable to lock {}: {}", dir.to_string_lossy(), errstr(e)),
+        Errno::EWOULDBLOCK => StartError::Taken(dir.into()),
+        e => StartError::Lock(dir.into(), e),
     })?;
     let nofile = raise_fd_limit();
     if std::process::id() != 1 {
         // Orphans of services come to us, not to init, so they are reaped here.
         let _ = nix::sys::prctl::set_child_subreaper(true);
     }
-    let wake = SelfPipe::new().map_err(|e| format!("unable to create pipe: {}", errstr(e)))?;
+    let wake = SelfPipe::new().map_err(StartError::Pipe)?;
     let term = Arc::new(AtomicBool::new(false));
     let rescan_asked = Arc::new(AtomicBool::new(false));
     let usr1 = Arc::new(AtomicBool::new(false));
@@ -217,8 +240,7 @@ pub fn run(dir: &OsStr, opts: Options) -> Result<i32, String> {
         (libc::SIGUSR2, Some(&usr2)),
         (libc::SIGCHLD, None),
     ] {
-        wake.catch(sig, flag)
-            .map_err(|e| format!("unable to catch signals: {}", ioerrstr(&e)))?;
+        wake.catch(sig, flag).map_err(StartError::Signals)?;
     }
 
     let inotify = match watch_dir() {
