@@ -46,7 +46,7 @@ fn install(t: &TempDir, target: &Path) -> (i32, String, String) {
 }
 
 #[test]
-fn installs_prebuilt_binaries_into_destdir_without_cargo() {
+fn installs_the_prebuilt_binary_and_its_links_into_destdir_without_cargo() {
     let t = TempDir::new("install");
     let target = prebuilt(&t);
     let (code, stdout, err) = install(&t, &target);
@@ -54,6 +54,14 @@ fn installs_prebuilt_binaries_into_destdir_without_cargo() {
     assert!(stdout.contains("installed svkit in"), "{stdout}");
     for name in binaries() {
         let b = t.join("dest/opt/svkit/bin").join(&name);
+        // One binary; every program a link to it.
+        if name != "svkit" {
+            assert_eq!(
+                std::fs::read_link(&b).unwrap(),
+                Path::new("svkit"),
+                "{name}"
+            );
+        }
         let (code, usage, _) = out(Command::new(&b).arg("--help"));
         assert_eq!(code, 0, "{name} --help");
         assert!(usage.contains("usage:"), "{name}: {usage}");
@@ -67,14 +75,14 @@ fn installs_prebuilt_binaries_into_destdir_without_cargo() {
 }
 
 #[test]
-fn says_what_to_do_when_binaries_are_missing_and_cargo_is_not_there() {
+fn says_what_to_do_when_the_binary_is_missing_and_cargo_is_not_there() {
     let t = TempDir::new("install-missing");
     let target = prebuilt(&t);
-    std::fs::remove_file(target.join("release/svscan")).unwrap();
+    std::fs::remove_file(target.join("release/svkit")).unwrap();
     let (code, _, err) = install(&t, &target);
     assert_eq!(code, 111);
     assert!(
-        err.contains("release/svscan missing: run cargo build --release first"),
+        err.contains("release/svkit missing: run cargo build --release first"),
         "{err}"
     );
     assert!(!t.join("dest").exists(), "installed half a toolkit");

@@ -21,7 +21,7 @@ enum Command {
     Kill,
 }
 
-fn main() {
+pub fn main() {
     help_if_asked("clinit", SYNOPSIS, true);
     let mut cltab = std::env::var_os("CLTAB")
         .filter(|v| !v.is_empty())

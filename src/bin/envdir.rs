@@ -49,7 +49,7 @@ fn parse(mut args: impl Iterator<Item = OsString>) -> (Vec<u8>, OsString, Progra
     (prefix, dir, program)
 }
 
-fn main() {
+pub fn main() {
     help_if_asked("envdir", SYNOPSIS, true);
     let (prefix, dir, program) = parse(std::env::args_os().skip(1));
     let dir = std::path::Path::new(&dir);

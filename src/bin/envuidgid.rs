@@ -6,7 +6,7 @@ use svkit::cli::lookup_account;
 
 const SYNOPSIS: &str = "envuidgid account child";
 
-fn main() {
+pub fn main() {
     help_if_asked("envuidgid", SYNOPSIS, true);
     let (operands, program) = parse_args("envuidgid", SYNOPSIS, 1, |_, _| Ok(false));
     let name = operands[0].to_string_lossy();

@@ -7,7 +7,7 @@ use svkit::fghack::{Ended, FghackError, run};
 
 const SYNOPSIS: &str = "fghack child";
 
-fn main() {
+pub fn main() {
     help_if_asked("fghack", SYNOPSIS, true);
     let (_, program) = parse_args("fghack", SYNOPSIS, 0, |_, _| Ok(false));
     match run(program.command()) {

@@ -10,7 +10,7 @@ use svkit::wakeup::{SelfPipe, timeout_until};
 
 const SYNOPSIS: &str = "multilog script";
 
-fn main() {
+pub fn main() {
     help_if_asked("multilog", SYNOPSIS, true);
     // daemontools' multilog runs with umask 022, whoever starts it.
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o022));

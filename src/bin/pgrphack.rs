@@ -5,7 +5,7 @@ use svkit::cli::help_if_asked;
 
 const SYNOPSIS: &str = "pgrphack child";
 
-fn main() {
+pub fn main() {
     help_if_asked("pgrphack", SYNOPSIS, true);
     let (_, program) = parse_args("pgrphack", SYNOPSIS, 0, |_, _| Ok(false));
     // Fails only for a process group leader, which already has a group of its own.

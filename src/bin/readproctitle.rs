@@ -6,7 +6,7 @@ use svkit::proctitle::{MIN_WINDOW, TitleError, TitleWindow, follow_stdin};
 
 const SYNOPSIS: &str = "readproctitle text ... dots";
 
-fn main() {
+pub fn main() {
     help_if_asked("readproctitle", SYNOPSIS, true);
     if std::env::args_os().len() < 2 {
         usage("readproctitle", SYNOPSIS);

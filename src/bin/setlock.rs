@@ -6,7 +6,7 @@ use svkit::lock::{LockError, Wait, acquire};
 
 const SYNOPSIS: &str = "setlock [-nNxXs] [-t duration] [-E code] file program [arg ...]";
 
-fn main() {
+pub fn main() {
     help_if_asked("setlock", SYNOPSIS, true);
     let mut wait = Wait::Forever;
     let mut quiet = false;

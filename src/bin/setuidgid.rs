@@ -7,7 +7,7 @@ use svkit::cli::{EXIT_TEMP, fatal, help_if_asked};
 
 const SYNOPSIS: &str = "setuidgid [-s] account child";
 
-fn main() {
+pub fn main() {
     help_if_asked("setuidgid", SYNOPSIS, true);
     let mut supplementary = false;
     let (operands, program) = parse_args("setuidgid", SYNOPSIS, 1, |_, opt| {

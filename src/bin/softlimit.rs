@@ -7,7 +7,7 @@ use svkit::softlimit::{apply, parse_limit, resources};
 
 const SYNOPSIS: &str = "softlimit [-a allbytes] [-c corebytes] [-d databytes] [-f filebytes] [-l lockbytes] [-m membytes] [-o openfiles] [-p processes] [-r residentbytes] [-s stackbytes] [-t cpusecs] child";
 
-fn main() {
+pub fn main() {
     help_if_asked("softlimit", SYNOPSIS, true);
     let mut settings = Vec::new();
     let (_, program) = parse_args("softlimit", SYNOPSIS, 0, |p, opt| {

@@ -4,7 +4,7 @@ use svkit::cli::{EXIT_TEMP, fatal, help_if_asked, usage};
 
 const SYNOPSIS: &str = "supervise dir";
 
-fn main() {
+pub fn main() {
     // Its one argument is a directory, whatever it looks like (svscan passes service
     // names as they are, `-x` included); `-h` and `--help` ask for help unless such a
     // directory exists.

@@ -8,7 +8,7 @@ use svkit::service_dir::{ServiceDir, lookup_env};
 
 const SYNOPSIS: &str = "svc [-udopchaitkxrq12w+=] service ...";
 
-fn main() {
+pub fn main() {
     help_if_asked("svc", SYNOPSIS, false);
     // getopt's way, by hand: lexopt would take `-w=` for an option with a value, and
     // `=` is a command letter here.

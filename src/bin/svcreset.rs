@@ -1,5 +1,5 @@
 //! svcreset [-q|--json] [-t timeout] ... service ...: see man/svcreset.8.
 
-fn main() {
+pub fn main() {
     svkit::cli::admin::main(svkit::admin::Action::Reset)
 }

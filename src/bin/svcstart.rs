@@ -1,5 +1,5 @@
 //! svcstart [-q|--json] [-t timeout] ... service ...: see man/svcstart.8.
 
-fn main() {
+pub fn main() {
     svkit::cli::admin::main(svkit::admin::Action::Start)
 }

@@ -1,5 +1,5 @@
 //! svcstop [-q|--json] [-t timeout] ... service ...: see man/svcstop.8.
 
-fn main() {
+pub fn main() {
     svkit::cli::admin::main(svkit::admin::Action::Stop)
 }

@@ -7,7 +7,7 @@ use svkit::service_dir::{OK, ServiceDir, lookup_env};
 
 const SYNOPSIS: &str = "svok dir";
 
-fn main() {
+pub fn main() {
     help_if_asked("svok", SYNOPSIS, true);
     let mut args = std::env::args_os().skip(1);
     let (Some(d), None) = (args.next(), args.next()) else {

@@ -6,7 +6,7 @@ use svkit::svscan::{Options, run};
 
 const SYNOPSIS: &str = "svscan [-t timeout] [dir]";
 
-fn main() {
+pub fn main() {
     help_if_asked("svscan", SYNOPSIS, true);
     let mut opts = Options {
         supervise: sibling_binary("supervise"),

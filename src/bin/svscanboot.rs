@@ -5,7 +5,7 @@ use svkit::svscan::boot;
 
 const SYNOPSIS: &str = "svscanboot [dir]";
 
-fn main() {
+pub fn main() {
     help_if_asked("svscanboot", SYNOPSIS, true);
     use std::os::unix::ffi::OsStrExt;
     let mut args = std::env::args_os().skip(1);

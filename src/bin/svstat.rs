@@ -10,7 +10,7 @@ use svkit::tai64::Tai64N;
 
 const SYNOPSIS: &str = "svstat [-j] service ...";
 
-fn main() {
+pub fn main() {
     help_if_asked("svstat", SYNOPSIS, true);
     let mut json = false;
     let dirs = options_then_operands("svstat", SYNOPSIS, |_, opt| {

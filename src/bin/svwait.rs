@@ -8,7 +8,7 @@ use svkit::svwait::{Goal, Outcome, wait};
 
 const SYNOPSIS: &str = "svwait [-u|-U|-d|-D] [-t timeout] [-a|-o] service ...";
 
-fn main() {
+pub fn main() {
     help_if_asked("svwait", SYNOPSIS, true);
     let mut goal = Goal::Up;
     let mut any = false;

@@ -173,7 +173,7 @@ fn foreign_block(dir: &SwocDir, client: &ClientName, r: Result<Unblocked, svkit:
     }
 }
 
-fn main() {
+pub fn main() {
     let a = parse();
     let client = client_name(a.client);
     let dir = SwocDir::locate(a.dir.as_deref());

@@ -123,7 +123,7 @@ fn parse() -> Args {
     a
 }
 
-fn main() {
+pub fn main() {
     let a = parse();
     let dir = SwocDir::locate(a.dir.as_deref());
     let fail = |e: svkit::swoc::SwocError| -> ! { fatal(PROG, EXIT_MINOR, &e.to_string()) };

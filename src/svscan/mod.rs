@@ -455,6 +455,8 @@ impl Scanner {
         };
         let logged = entry.log.is_some();
         let mut cmd = Command::new(&self.opts.supervise);
+        // The name picks the program when `supervise` is the multicall binary.
+        std::os::unix::process::CommandExt::arg0(&mut cmd, "supervise");
         crate::spawn::reset_signals(&mut cmd);
         // The pipe end a supervise needs; without it, it does not start at all.
         self.spare.release();

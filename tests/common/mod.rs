@@ -38,6 +38,7 @@ pub fn bin(name: &str) -> &'static str {
         "svcstop" => env!("CARGO_BIN_EXE_svcstop"),
         "svcreset" => env!("CARGO_BIN_EXE_svcreset"),
         "svcrestart" => env!("CARGO_BIN_EXE_svcrestart"),
+        "svkit" => env!("CARGO_BIN_EXE_svkit"),
         other => panic!("unknown binary {other}"),
     }
 }
