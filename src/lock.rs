@@ -164,3 +164,114 @@ fn set_timer(value: Duration, interval: Duration) -> Result<(), Errno> {
     let r = unsafe { libc::setitimer(libc::ITIMER_REAL, &it, std::ptr::null_mut()) };
     if r == 0 { Ok(()) } else { Err(Errno::last()) }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+    use std::path::PathBuf;
+
+    /// A directory of the test's own, removed on drop.
+    struct Scratch(PathBuf);
+
+    impl Scratch {
+        fn new(tag: &str) -> Scratch {
+            let p =
+                std::env::temp_dir().join(format!("svkit-unit-lock-{tag}-{}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&p);
+            std::fs::create_dir_all(&p).unwrap();
+            Scratch(p)
+        }
+    }
+
+    impl Drop for Scratch {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    #[test]
+    fn creates_a_private_file_and_locks_it() {
+        let d = Scratch::new("create");
+        let path = d.0.join("lock");
+        let fd = acquire(&path, false, Wait::No).unwrap();
+        let meta = std::fs::symlink_metadata(&path).unwrap();
+        assert!(meta.is_file());
+        assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+        // Inherited by the program exec'd next, and blocking as an ordinary descriptor.
+        let fd_flags = nix::fcntl::fcntl(&fd, nix::fcntl::FcntlArg::F_GETFD).unwrap();
+        assert_eq!(fd_flags & libc::FD_CLOEXEC, 0);
+        let fl = nix::fcntl::fcntl(&fd, nix::fcntl::FcntlArg::F_GETFL).unwrap();
+        assert_eq!(fl & libc::O_NONBLOCK, 0);
+        // An existing file keeps its mode.
+        drop(fd);
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        drop(acquire(&path, false, Wait::No).unwrap());
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o644);
+    }
+
+    #[test]
+    fn exclusive_and_shared() {
+        // flock(2) locks belong to open files: two opens in one process conflict as
+        // two processes would.
+        let d = Scratch::new("modes");
+        let path = d.0.join("lock");
+        let held = acquire(&path, false, Wait::No).unwrap();
+        let busy = acquire(&path, false, Wait::No).unwrap_err();
+        assert_eq!(busy, LockError::Busy);
+        assert!(busy.is_busy());
+        assert_eq!(busy.to_string(), "temporary failure");
+        assert_eq!(acquire(&path, true, Wait::No).unwrap_err(), LockError::Busy);
+        drop(held);
+        let a = acquire(&path, true, Wait::No).unwrap();
+        let b = acquire(&path, true, Wait::No).unwrap();
+        assert_eq!(
+            acquire(&path, false, Wait::No).unwrap_err(),
+            LockError::Busy
+        );
+        drop((a, b));
+        // Free again: -N takes it at once.
+        drop(acquire(&path, false, Wait::Forever).unwrap());
+    }
+
+    #[test]
+    fn what_is_not_a_regular_file_is_refused() {
+        let d = Scratch::new("refused");
+        let target = d.0.join("target");
+        std::fs::write(&target, "").unwrap();
+        let link = d.0.join("link");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        let e = acquire(&link, false, Wait::No).unwrap_err();
+        assert_eq!(e, LockError::Symlink);
+        assert!(!e.is_busy());
+        assert_eq!(e.to_string(), "is a symbolic link, not followed");
+        // A link to nowhere is not followed to create its target either.
+        let dangling = d.0.join("dangling");
+        std::os::unix::fs::symlink(d.0.join("nowhere"), &dangling).unwrap();
+        assert_eq!(
+            acquire(&dangling, false, Wait::No).unwrap_err(),
+            LockError::Symlink
+        );
+        assert!(!d.0.join("nowhere").exists());
+        // A FIFO nobody writes: refused at once, not hung in open.
+        let fifo = d.0.join("fifo");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+        let e = acquire(&fifo, false, Wait::Forever).unwrap_err();
+        assert_eq!(e, LockError::NotRegular);
+        assert_eq!(e.to_string(), "not a regular file");
+        // A directory: open(2) with O_CREAT refuses it before fstat could.
+        assert_eq!(
+            acquire(&d.0, false, Wait::No).unwrap_err(),
+            LockError::Open(Errno::EISDIR)
+        );
+        let e = acquire(&d.0.join("no/such"), false, Wait::No).unwrap_err();
+        assert_eq!(e, LockError::Open(Errno::ENOENT));
+        assert!(!e.is_busy());
+        assert_eq!(
+            LockError::TimedOut.to_string(),
+            "timed out: still locked by another process"
+        );
+        assert!(LockError::TimedOut.is_busy());
+    }
+}

@@ -669,3 +669,70 @@ fn archive(dir: &Dir, name: &str, suffix: char) {
     );
     sync_dir_retrying(dir);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scratch(tag: &str) -> PathBuf {
+        let p =
+            std::env::temp_dir().join(format!("svkit-unit-logdir-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&p);
+        p
+    }
+
+    fn names(dir: &Path) -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn write_rotate_and_finish() {
+        let p = scratch("rotate");
+        let mut log = LogDir::open(&p, Settings::default()).unwrap();
+        // The lock is held: a second multilog on the directory is refused.
+        let again = LogDir::open(&p, Settings::default()).err().unwrap();
+        assert!(
+            again.0.starts_with("unable to lock directory"),
+            "{}",
+            again.0
+        );
+        log.write(b"one\n", true);
+        log.flush();
+        assert_eq!(std::fs::read(p.join("current")).unwrap(), b"one\n");
+        log.rotate();
+        log.write(b"two\n", true);
+        log.finish();
+        let n = names(&p);
+        let archived: Vec<&String> = n.iter().filter(|f| f.starts_with('@')).collect();
+        assert_eq!(archived.len(), 1, "{n:?}");
+        assert!(archived[0].ends_with(".s"), "{n:?}");
+        assert_eq!(std::fs::read(p.join(archived[0])).unwrap(), b"one\n");
+        assert_eq!(std::fs::read(p.join("current")).unwrap(), b"two\n");
+        // A finished current is marked complete (0744), as daemontools does.
+        let mode = std::fs::metadata(p.join("current"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o744);
+        let _ = std::fs::remove_dir_all(&p);
+    }
+
+    #[test]
+    fn a_symlink_in_place_of_current_is_refused() {
+        let p = scratch("symlink");
+        std::fs::create_dir_all(&p).unwrap();
+        std::os::unix::fs::symlink("/etc/passwd", p.join("current")).unwrap();
+        let e = LogDir::open(&p, Settings::default()).err().unwrap();
+        assert!(
+            e.0.starts_with(&format!("unable to open {}/current: ", p.display())),
+            "{}",
+            e.0
+        );
+        let _ = std::fs::remove_dir_all(&p);
+    }
+}

@@ -201,3 +201,166 @@ pub fn wait<P: AsRef<Path>>(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::status::{Extension, Readiness, Want};
+    use crate::tai64::Tai64N;
+    use std::os::unix::fs::OpenOptionsExt;
+
+    /// A service directory that looks supervised: `supervise/ok` is a FIFO held open
+    /// for reading by the returned file, and `supervise/status` says `status`.
+    struct FakeService {
+        dir: PathBuf,
+        _ok: Option<std::fs::File>,
+    }
+
+    impl FakeService {
+        fn new(tag: &str, status: &Status) -> FakeService {
+            let dir = std::env::temp_dir()
+                .join(format!("svkit-unit-svwait-{tag}-{}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(dir.join("supervise")).unwrap();
+            let ok = dir.join("supervise/ok");
+            nix::unistd::mkfifo(&ok, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+            let held = std::fs::OpenOptions::new()
+                .read(true)
+                .custom_flags(libc::O_NONBLOCK)
+                .open(&ok)
+                .unwrap();
+            let s = FakeService {
+                dir,
+                _ok: Some(held),
+            };
+            s.status(status);
+            s
+        }
+
+        fn status(&self, st: &Status) {
+            std::fs::write(self.dir.join("supervise/status"), st.pack()).unwrap();
+        }
+    }
+
+    impl Drop for FakeService {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+
+    fn status(pid: u32, ext: Option<Extension>) -> Status {
+        Status {
+            changed: Tai64N {
+                secs: 1_790_000_000,
+                nanos: 0,
+            },
+            pid,
+            paused: false,
+            want: Want::Up,
+            ext,
+        }
+    }
+
+    fn ext(readiness: Readiness, finishing: bool) -> Option<Extension> {
+        Some(Extension {
+            readiness,
+            finishing,
+            ..Extension::default()
+        })
+    }
+
+    /// The outcome of a wait that must not block: a zero timeout.
+    fn now(dirs: &[&FakeService], goal: Goal, any: bool) -> Result<Outcome, WaitError> {
+        let dirs: Vec<&Path> = dirs.iter().map(|s| s.dir.as_path()).collect();
+        wait(&dirs, goal, any, Some(Duration::ZERO))
+    }
+
+    #[test]
+    fn goals_read_the_status() {
+        let t = Tai64N {
+            secs: 1_790_000_000,
+            nanos: 0,
+        };
+        let up = FakeService::new("up", &status(42, None));
+        assert_eq!(now(&[&up], Goal::Up, false), Ok(Outcome::Reached));
+        // Without readiness tracking (daemontools' 18 bytes too), up is ready.
+        assert_eq!(now(&[&up], Goal::Ready, false), Ok(Outcome::Reached));
+        assert_eq!(now(&[&up], Goal::Down, false), Ok(Outcome::TimedOut));
+        assert_eq!(now(&[&up], Goal::Finished, false), Ok(Outcome::TimedOut));
+        up.status(&status(42, ext(Readiness::Waiting, false)));
+        assert_eq!(now(&[&up], Goal::Up, false), Ok(Outcome::Reached));
+        assert_eq!(now(&[&up], Goal::Ready, false), Ok(Outcome::TimedOut));
+        up.status(&status(42, ext(Readiness::Failing(t), false)));
+        assert_eq!(now(&[&up], Goal::Ready, false), Ok(Outcome::TimedOut));
+        up.status(&status(42, ext(Readiness::Ready(t), false)));
+        assert_eq!(now(&[&up], Goal::Ready, false), Ok(Outcome::Reached));
+
+        let down = FakeService::new("down", &status(0, ext(Readiness::Untracked, true)));
+        // Down, but ./finish still runs.
+        assert_eq!(now(&[&down], Goal::Down, false), Ok(Outcome::Reached));
+        assert_eq!(now(&[&down], Goal::Finished, false), Ok(Outcome::TimedOut));
+        assert_eq!(now(&[&down], Goal::Up, false), Ok(Outcome::TimedOut));
+        down.status(&status(0, None));
+        assert_eq!(now(&[&down], Goal::Finished, false), Ok(Outcome::Reached));
+    }
+
+    #[test]
+    fn all_or_any() {
+        let a = FakeService::new("any-a", &status(7, None));
+        let b = FakeService::new("any-b", &status(0, None));
+        assert_eq!(now(&[&a, &b], Goal::Up, false), Ok(Outcome::TimedOut));
+        assert_eq!(now(&[&a, &b], Goal::Up, true), Ok(Outcome::Reached));
+        assert_eq!(now(&[&a, &b], Goal::Down, true), Ok(Outcome::Reached));
+        b.status(&status(8, None));
+        assert_eq!(now(&[&a, &b], Goal::Up, false), Ok(Outcome::Reached));
+        assert_eq!(now(&[&a, &b], Goal::Down, true), Ok(Outcome::TimedOut));
+    }
+
+    #[test]
+    fn a_service_nobody_supervises_is_an_error() {
+        let mut s = FakeService::new("gone", &status(0, None));
+        // No reader on supervise/ok: no supervise.
+        s._ok = None;
+        assert_eq!(
+            now(&[&s], Goal::Down, false),
+            Err(WaitError::NotRunning(s.dir.clone()))
+        );
+        let missing = s.dir.join("missing");
+        assert_eq!(
+            wait(&[&missing], Goal::Up, false, None),
+            Err(WaitError::NotRunning(missing.clone()))
+        );
+        assert_eq!(
+            WaitError::NotRunning(PathBuf::from("/service/web")).to_string(),
+            "unable to wait for /service/web: supervise not running"
+        );
+    }
+
+    #[test]
+    fn a_status_no_supervise_writes_is_an_error() {
+        let s = FakeService::new("bad", &status(0, None));
+        std::fs::write(s.dir.join("supervise/status"), b"short").unwrap();
+        assert_eq!(
+            now(&[&s], Goal::Up, false),
+            Err(WaitError::Status(s.dir.clone(), StatusError::BadFormat))
+        );
+        assert_eq!(
+            WaitError::Status(PathBuf::from("/service/web"), StatusError::BadFormat).to_string(),
+            "unable to read /service/web/supervise/status: bad format"
+        );
+    }
+
+    #[test]
+    fn a_supervise_that_goes_away_ends_the_wait() {
+        let mut s = FakeService::new("leaves", &status(0, None));
+        let dir = s.dir.clone();
+        let waiter = std::thread::spawn(move || wait(&[&dir], Goal::Up, false, None));
+        // Whether the waiter holds ok before or after the reader closes, it fails:
+        // NotRunning at its start, or POLLERR while it waits.
+        s._ok = None;
+        assert_eq!(
+            waiter.join().unwrap(),
+            Err(WaitError::NotRunning(s.dir.clone()))
+        );
+    }
+}

@@ -2,16 +2,8 @@
 
 mod common;
 use common::*;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Stdio;
-
-/// A supervised service that stays down until told (`down` file).
-fn down_service(t: &TempDir, name: &str, run: &str) -> (PathBuf, Proc) {
-    let s = service(&t.join(name), run);
-    std::fs::write(s.join("down"), "").unwrap();
-    let p = Proc::supervise(&s);
-    (s, p)
-}
 
 fn frontend(prog: &str, args: &[&str], dirs: &[&Path]) -> (i32, String, String) {
     out(cmd(prog).args(args).args(dirs))

@@ -394,7 +394,8 @@ fn waits_for_a_scanner_that_starts_after_it() {
     tree.svscan = None;
     must("supervise gone", || !common::ok(&tree.svc_dir("g.a")));
     let mut c = tree.spawn(&["-t", "20s", "g", "1"]);
-    // clinit now waits for a supervise; svscan comes after it.
+    // clinit now waits for a supervise; svscan comes after it (that clinit does not
+    // return meanwhile is an absence, which only waiting shows).
     assert!(!wait_for(
         std::time::Duration::from_millis(300),
         || matches!(c.child.try_wait(), Ok(Some(_)))

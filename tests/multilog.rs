@@ -545,7 +545,8 @@ fn r_rotates_a_current_that_grew_old() {
     must("rotated by age", || log_files(&main).len() == 2);
     assert!(start.elapsed() >= std::time::Duration::from_millis(900));
     assert_eq!(std::fs::read(&log_files(&main)[0]).unwrap(), b"aging\n");
-    // An empty current is never rotated, however old.
+    // An empty current is never rotated, however old: an absence, which only waiting
+    // past the one-second age shows.
     assert!(!wait_for(
         std::time::Duration::from_millis(1500),
         || log_files(&main).len() > 2

@@ -5,13 +5,6 @@ use common::*;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-fn down_service(t: &TempDir, name: &str) -> (std::path::PathBuf, Proc) {
-    let s = service(&t.join(name), "exec sleep 1000");
-    std::fs::write(s.join("down"), "").unwrap();
-    let p = Proc::supervise(&s);
-    (s, p)
-}
-
 fn svwait(args: &[&str], dirs: &[&std::path::Path]) -> Proc {
     Proc::spawn(cmd("svwait").args(args).args(dirs).stdin(Stdio::null()))
 }
@@ -19,9 +12,10 @@ fn svwait(args: &[&str], dirs: &[&std::path::Path]) -> Proc {
 #[test]
 fn waits_for_up_then_down() {
     let t = TempDir::new("svwait");
-    let (s, _p) = down_service(&t, "s");
+    let (s, _p) = down_service(&t, "s", "exec sleep 1000");
     let mut w = svwait(&["-u"], &[&s]);
-    // Waiting costs nothing while nothing changes.
+    // Waiting costs nothing while nothing changes: CPU time measured over half a
+    // second in which svwait must not return (a measure and an absence: it takes time).
     assert!(!wait_for(Duration::from_millis(500), || matches!(
         w.child.try_wait(),
         Ok(Some(_))
@@ -41,12 +35,13 @@ fn waits_for_up_then_down() {
 #[test]
 fn all_or_any() {
     let t = TempDir::new("svwaitao");
-    let (a, _pa) = down_service(&t, "a");
-    let (b, _pb) = down_service(&t, "b");
+    let (a, _pa) = down_service(&t, "a", "exec sleep 1000");
+    let (b, _pb) = down_service(&t, "b", "exec sleep 1000");
     let mut any = svwait(&["-u", "-o"], &[&a, &b]);
     let mut all = svwait(&["-u", "-a"], &[&a, &b]);
     svc("-u", &a);
     assert_eq!(any.wait_exit(), Some(0));
+    // -a must not return with b down: an absence, which only waiting shows.
     assert!(!wait_for(Duration::from_millis(300), || matches!(
         all.child.try_wait(),
         Ok(Some(_))
@@ -58,7 +53,7 @@ fn all_or_any() {
 #[test]
 fn timeout_and_errors() {
     let t = TempDir::new("svwaitto");
-    let (s, p) = down_service(&t, "s");
+    let (s, p) = down_service(&t, "s", "exec sleep 1000");
     let start = Instant::now();
     let (code, _, err) = out(cmd("svwait").args(["-u", "-t", "300ms"]).arg(&s));
     assert_eq!((code, err.as_str()), (1, ""));
@@ -70,6 +65,7 @@ fn timeout_and_errors() {
             .arg(&s)
             .stderr(Stdio::piped()),
     );
+    // It waits (an absence of exit, which only waiting shows) until the supervise goes.
     assert!(!wait_for(Duration::from_millis(300), || matches!(
         w.child.try_wait(),
         Ok(Some(_))
@@ -116,7 +112,7 @@ fn down_and_exit_counts_as_down() {
 #[test]
 fn event_fifos_are_cleaned_up_and_daemontools_supervise_works_too() {
     let t = TempDir::new("svwaitfifo");
-    let (s, _p) = down_service(&t, "s");
+    let (s, _p) = down_service(&t, "s", "exec sleep 1000");
     let mut w = svwait(&["-u"], &[&s]);
     must("fifo made", || {
         std::fs::read_dir(s.join("supervise/event")).is_ok_and(|d| d.count() == 1)

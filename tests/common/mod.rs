@@ -101,6 +101,15 @@ pub fn service(dir: &Path, body: &str) -> PathBuf {
     dir.to_path_buf()
 }
 
+/// A supervised service that stays down until told (a `down` file): its directory
+/// and its supervise, which already answers on supervise/ok.
+pub fn down_service(t: &TempDir, name: &str, run: &str) -> (PathBuf, Proc) {
+    let s = service(&t.join(name), run);
+    std::fs::write(s.join("down"), "").unwrap();
+    let p = Proc::supervise(&s);
+    (s, p)
+}
+
 /// Polls `cond` until it holds or `limit` passes.
 pub fn wait_for(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
     let end = Instant::now() + limit;
