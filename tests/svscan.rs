@@ -855,3 +855,25 @@ fn svscan_exits_with_its_main_services_code() {
         (Some(3), true)
     );
 }
+
+#[test]
+fn at_shutdown_loggers_read_their_input_to_its_end() {
+    let t = TempDir::new("drain");
+    let s = service(
+        &t.join("s"),
+        "i=0; while [ $i -lt 3000 ]; do i=$((i+1)); echo line $i; done\necho done > written\nexec sleep 1000",
+    );
+    // A reader that starts reading only when told: all 3000 lines are still in the
+    // pipe at TERM.
+    service(
+        &s.join("log"),
+        "while [ ! -e ../go ]; do sleep 0.02; done\nwhile read -r l; do echo \"$l\" >> ../out; done",
+    );
+    let mut p = svscan(t.path(), &["-t", "10s"]);
+    must("all written", || s.join("written").exists());
+    signal(p.pid(), libc::SIGTERM);
+    must("service stopped", || status_pid(&s) == 0);
+    std::fs::write(s.join("go"), "").unwrap();
+    assert_eq!(p.wait_exit(), Some(0));
+    assert_eq!(lines(&s.join("out")).len(), 3000, "lines lost at shutdown");
+}

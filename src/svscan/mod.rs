@@ -28,6 +28,8 @@ pub use boot::{boot, boot_path};
 use core::{KILL_GRACE, LEFTOVER_POLL, LeftoverAction, Role, Services};
 
 const PROG: &str = "svscan";
+/// At shutdown, how often to look whether the loggers have read their input to its end.
+const LOGGER_POLL: Duration = Duration::from_millis(20);
 /// daemontools' rescan interval.
 pub const RESCAN_INTERVAL: Duration = Duration::from_secs(5);
 
@@ -621,24 +623,34 @@ impl Scanner {
         for dir in &loggers {
             let _ = crate::control::send(&ServiceDir::new(dir), b"o");
         }
-        self.stop_all(Role::Main, leftovers, wake);
+        // One deadline for the whole tree (-t), so that `docker stop`'s 10 s or a
+        // unit's TimeoutStopSec holds it: loggers get what is left, at least 2 s.
+        let deadline = crate::units::deadline_after(Instant::now(), self.opts.kill_timeout);
+        self.stop_all(Role::Main, leftovers, deadline, wake);
         let told = |dir: &PathBuf| {
             Status::read(&ServiceDir::new(dir)).map_or(true, |st| st.want != Want::Up)
         };
-        let deadline = Instant::now() + KILL_GRACE;
-        while !loggers.iter().all(told) && Instant::now() < deadline {
+        let grace = Instant::now() + KILL_GRACE;
+        while !loggers.iter().all(told) && Instant::now() < grace {
             std::thread::sleep(Duration::from_millis(5));
         }
         self.pipes.clear();
-        self.stop_all(Role::Log, Vec::new(), wake);
+        // A logger reads what is left in its pipe and ends at its end: TERM (on which
+        // multilog stops after the current line) only for one that is not done by then.
+        let logger_deadline = deadline.max(Instant::now() + KILL_GRACE);
+        let down =
+            |dir: &PathBuf| Status::read(&ServiceDir::new(dir)).map_or(true, |st| st.pid == 0);
+        self.wait_until(logger_deadline, Some(LOGGER_POLL), wake, |_| {
+            loggers.iter().all(down)
+        });
+        self.stop_all(Role::Log, Vec::new(), logger_deadline, wake);
         self.reap();
     }
 
     /// TERMs every supervise of `role` (which stops its service), then what the services
     /// left in their process groups (background children) and `groups`; KILLs what is
-    /// still there after the timeout.
-    fn stop_all(&mut self, role: Role, mut groups: Vec<i32>, wake: &SelfPipe) {
-        let deadline = crate::units::deadline_after(Instant::now(), self.opts.kill_timeout);
+    /// still there at `deadline`.
+    fn stop_all(&mut self, role: Role, mut groups: Vec<i32>, deadline: Instant, wake: &SelfPipe) {
         for (pid, name) in self.services.live(role) {
             groups.extend(service_group(&service_path(&name, role)));
             let _ = kill(Pid::from_raw(pid), Signal::SIGTERM);
