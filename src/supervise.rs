@@ -1,5 +1,6 @@
 //! supervise: the per-service state machine and the one-poll event loop that drives it.
 
+use crate::control::Command;
 use crate::diag::{errstr, ioerrstr, warn};
 use crate::service_dir::{
     CHECK, CHECK_INTERVAL, CHECK_TIMEOUT, DOWN_ON_100, FINISH, MAIN, NOTIFICATION_FD, NOTIFY,
@@ -416,34 +417,27 @@ impl Machine {
         self.check_exit(acts)
     }
 
-    /// One byte from the control FIFO; unknown bytes are ignored.
-    pub fn control(&mut self, byte: u8, now: Instant) -> Vec<Action> {
+    /// A command from the control FIFO.
+    pub fn control(&mut self, cmd: Command, now: Instant) -> Vec<Action> {
         let mut acts = Vec::new();
-        let group = self.group;
-        let signal = |acts: &mut Vec<Action>, pid: Option<u32>, sig| {
-            if pid.is_some() {
-                acts.push(if group {
-                    Action::KillGroup(sig)
-                } else {
-                    Action::Kill(sig)
-                });
-            }
+        let kill = if self.group {
+            Action::KillGroup
+        } else {
+            Action::Kill
         };
         if self.pid.is_some()
-            && matches!(
-                byte,
-                b'h' | b'a' | b'i' | b't' | b'k' | b'q' | b'1' | b'2' | b'w'
-            )
+            && cmd.signal().is_some()
+            && !matches!(cmd, Command::Pause | Command::Continue)
         {
             self.told = true;
         }
-        match byte {
-            b'u' => {
+        match cmd {
+            Command::Up => {
                 self.want = Want::Up;
                 acts.push(Action::Announce);
                 self.request_start(now, &mut acts);
             }
-            b'd' => {
+            Command::Down => {
                 let waiting = self.waiting_to_start();
                 self.bring_down(now, &mut acts);
                 if waiting {
@@ -451,7 +445,7 @@ impl Machine {
                 }
             }
             // svkit's: stop the service as d does, and start it again (svcrestart).
-            b'r' => {
+            Command::Restart => {
                 let was_up = self.pid.is_some();
                 self.bring_down(now, &mut acts);
                 self.want = Want::Up;
@@ -459,38 +453,27 @@ impl Machine {
                     self.request_start(now, &mut acts);
                 }
             }
-            b'o' => {
+            Command::Once => {
                 self.want = Want::Once;
                 acts.push(Action::Announce);
                 self.request_start(now, &mut acts);
             }
-            b'p' => {
-                self.paused = true;
+            Command::Pause | Command::Continue => {
+                self.paused = cmd == Command::Pause;
                 acts.push(Action::Announce);
-                signal(&mut acts, self.pid, Signal::SIGSTOP);
             }
-            b'c' => {
-                self.paused = false;
-                acts.push(Action::Announce);
-                signal(&mut acts, self.pid, Signal::SIGCONT);
-            }
-            b'h' => signal(&mut acts, self.pid, Signal::SIGHUP),
-            b'a' => signal(&mut acts, self.pid, Signal::SIGALRM),
-            b'i' => signal(&mut acts, self.pid, Signal::SIGINT),
-            b't' => signal(&mut acts, self.pid, Signal::SIGTERM),
-            b'k' => signal(&mut acts, self.pid, Signal::SIGKILL),
-            // daemontools-encore's (Debian's daemontools has q, 1 and 2 too).
-            b'q' => signal(&mut acts, self.pid, Signal::SIGQUIT),
-            b'1' => signal(&mut acts, self.pid, Signal::SIGUSR1),
-            b'2' => signal(&mut acts, self.pid, Signal::SIGUSR2),
-            b'w' => signal(&mut acts, self.pid, Signal::SIGWINCH),
-            b'+' => self.group = true,
-            b'=' => self.group = false,
-            b'x' => {
+            Command::GroupOn => self.group = true,
+            Command::GroupOff => self.group = false,
+            Command::Exit => {
                 self.exit_when_down = true;
                 acts.push(Action::Announce);
             }
+            // The signals: daemontools' h a i t k, daemontools-encore's q 1 2 w
+            // (Debian's daemontools has q, 1 and 2 too).
             _ => {}
+        }
+        if let (Some(sig), Some(_)) = (cmd.signal(), self.pid) {
+            acts.push(kill(sig));
         }
         self.check_exit(acts)
     }
@@ -746,8 +729,9 @@ pub fn run(dir_os: &std::ffi::OsStr) -> Result<i32, Fatal> {
         loop {
             match nix::unistd::read(&files.control, &mut buf) {
                 Ok(n) if n > 0 => {
-                    for &b in &buf[..n] {
-                        let acts = m.control(b, Instant::now());
+                    // Bytes that are no command are ignored.
+                    for cmd in buf[..n].iter().filter_map(|&b| Command::from_byte(b)) {
+                        let acts = m.control(cmd, Instant::now());
                         if let Some(code) = ctx.apply(&mut m, acts) {
                             return Ok(code);
                         }
@@ -1624,6 +1608,11 @@ impl Context<'_> {
 mod tests {
     use super::*;
 
+    /// The command of svc's option letter.
+    fn cmd(b: u8) -> Command {
+        Command::from_byte(b).unwrap()
+    }
+
     fn wall() -> Tai64N {
         Tai64N {
             secs: 1000,
@@ -1681,7 +1670,7 @@ mod tests {
         m.boot(t);
         m.started(10, t, wall());
         assert_eq!(
-            m.control(b'd', t),
+            m.control(cmd(b'd'), t),
             vec![
                 Action::Kill(Signal::SIGTERM),
                 Action::Kill(Signal::SIGCONT),
@@ -1701,7 +1690,10 @@ mod tests {
         let t = Instant::now();
         let mut m = Machine::new(false, wall());
         m.boot(t);
-        assert_eq!(m.control(b'o', t), vec![Action::Announce, Action::Spawn]);
+        assert_eq!(
+            m.control(cmd(b'o'), t),
+            vec![Action::Announce, Action::Spawn]
+        );
         m.started(5, t, wall());
         let later = t + Duration::from_secs(3);
         assert_eq!(
@@ -1719,7 +1711,7 @@ mod tests {
         assert_eq!(m.boot(t), vec![Action::Announce, Action::Spawn]);
         m.started(5, t, wall());
         // No restart, even told up: supervise exits with the service's code.
-        m.control(b'u', t);
+        m.control(cmd(b'u'), t);
         let later = t + Duration::from_secs(3);
         let acts = exit_without_finish(&mut m, 5, 3 << 8, later);
         assert!(acts.contains(&Action::Exit), "{acts:?}");
@@ -1735,7 +1727,7 @@ mod tests {
         let mut m = Machine::new(true, wall());
         m.boot(t);
         m.started(7, t, wall());
-        m.control(b'x', t);
+        m.control(cmd(b'x'), t);
         exit_without_finish(&mut m, 7, 3 << 8, later);
         assert_eq!(m.exit_code(), 0);
     }
@@ -1746,14 +1738,17 @@ mod tests {
         let mut m = Machine::new(true, wall());
         m.boot(t);
         m.started(10, t, wall());
-        assert_eq!(m.control(b'x', t), vec![Action::Announce]);
+        assert_eq!(m.control(cmd(b'x'), t), vec![Action::Announce]);
         assert_eq!(
             exit_without_finish(&mut m, 10, 0, t),
             vec![Action::Announce, Action::Exit]
         );
         let mut m = Machine::new(false, wall());
         m.boot(t);
-        assert_eq!(m.control(b'x', t), vec![Action::Announce, Action::Exit]);
+        assert_eq!(
+            m.control(cmd(b'x'), t),
+            vec![Action::Announce, Action::Exit]
+        );
     }
 
     #[test]
@@ -1776,19 +1771,19 @@ mod tests {
         let t = Instant::now();
         let mut m = Machine::new(false, wall());
         m.boot(t);
-        assert_eq!(m.control(b'k', t), vec![]);
-        assert_eq!(m.control(b'p', t), vec![Action::Announce]);
+        assert_eq!(m.control(cmd(b'k'), t), vec![]);
+        assert_eq!(m.control(cmd(b'p'), t), vec![Action::Announce]);
         assert!(!m.status().paused || m.status().pid == 0);
-        m.control(b'u', t);
+        m.control(cmd(b'u'), t);
         m.started(3, t, wall());
         assert_eq!(
-            m.control(b'p', t),
+            m.control(cmd(b'p'), t),
             vec![Action::Announce, Action::Kill(Signal::SIGSTOP)]
         );
         assert!(m.status().paused);
-        assert_eq!(m.control(b'h', t), vec![Action::Kill(Signal::SIGHUP)]);
-        assert_eq!(m.control(b'?', t), vec![]);
-        assert_eq!(m.control(0xff, t), vec![]);
+        assert_eq!(m.control(cmd(b'h'), t), vec![Action::Kill(Signal::SIGHUP)]);
+        assert_eq!(Command::from_byte(b'?'), None);
+        assert_eq!(Command::from_byte(0xff), None);
     }
 
     #[test]
@@ -1812,7 +1807,7 @@ mod tests {
             kill_after: Some(Duration::from_secs(2)),
         };
         assert_eq!(
-            m.control(b'd', t),
+            m.control(cmd(b'd'), t),
             vec![
                 Action::Kill(Signal::SIGHUP),
                 Action::Kill(Signal::SIGCONT),
@@ -1821,7 +1816,7 @@ mod tests {
         );
         assert_eq!(m.deadline(), Some(t + Duration::from_secs(2)));
         // A second d does not push the deadline back.
-        m.control(b'd', t + Duration::from_secs(1));
+        m.control(cmd(b'd'), t + Duration::from_secs(1));
         assert!(m.timer(t + Duration::from_secs(1)).is_empty());
         assert_eq!(
             m.timer(t + Duration::from_secs(2)),
@@ -1833,7 +1828,7 @@ mod tests {
         m.boot(t);
         m.started(11, t, wall());
         m.stop.kill_after = Some(Duration::from_secs(2));
-        m.control(b'd', t);
+        m.control(cmd(b'd'), t);
         exit_without_finish(&mut m, 11, 15, t);
         assert_eq!(m.deadline(), None);
         assert!(m.timer(t + Duration::from_secs(5)).is_empty());
@@ -1859,7 +1854,7 @@ mod tests {
         assert_eq!(m.finish_started(20, later), vec![Action::Announce]);
         assert!(m.status().ext.unwrap().finishing);
         // Wanted up again meanwhile: still waits for finish, without a busy deadline.
-        m.control(b'u', later);
+        m.control(cmd(b'u'), later);
         assert_eq!(m.deadline(), Some(later + DEFAULT_FINISH_TIMEOUT));
         assert!(m.timer(later + Duration::from_secs(1)).is_empty());
         assert_eq!(
@@ -1909,8 +1904,8 @@ mod tests {
         m.started(10, t, wall());
         m.exited(10, 1 << 8, t, wall());
         m.finish_done(t);
-        m.control(b'd', t);
-        m.control(b'o', t + Duration::from_secs(5));
+        m.control(cmd(b'd'), t);
+        m.control(cmd(b'o'), t + Duration::from_secs(5));
         m.started(11, t + Duration::from_secs(5), wall());
         m.exited(11, 9, t + Duration::from_secs(5), wall());
         m.finish_done(t + Duration::from_secs(5));
@@ -1943,12 +1938,12 @@ mod tests {
         exit_without_finish(&mut m, 10, 1 << 8, t);
         assert!(m.pending_start.is_some());
         m.events.clear();
-        m.control(b'd', t);
+        m.control(cmd(b'd'), t);
         assert_eq!(m.events, vec![Event::Down]);
         assert_eq!(m.pending_start, None);
         // Once down, another d says nothing new.
         m.events.clear();
-        m.control(b'd', t);
+        m.control(cmd(b'd'), t);
         assert!(m.events.is_empty());
         // TERM to supervise while waiting: down too.
         let mut m = Machine::new(true, wall());
@@ -1967,7 +1962,7 @@ mod tests {
         m.boot(t);
         m.started(10, t, wall());
         assert_eq!(
-            m.control(b'r', t),
+            m.control(cmd(b'r'), t),
             vec![
                 Action::Kill(Signal::SIGTERM),
                 Action::Kill(Signal::SIGCONT),
@@ -1988,21 +1983,27 @@ mod tests {
         let mut m = Machine::new(true, wall());
         m.boot(t);
         m.started(10, t, wall());
-        assert_eq!(m.control(b'q', t), vec![Action::Kill(Signal::SIGQUIT)]);
-        assert_eq!(m.control(b'1', t), vec![Action::Kill(Signal::SIGUSR1)]);
-        assert_eq!(m.control(b'2', t), vec![Action::Kill(Signal::SIGUSR2)]);
-        assert_eq!(m.control(b'w', t), vec![Action::Kill(Signal::SIGWINCH)]);
-        assert!(m.control(b'+', t).is_empty());
-        assert_eq!(m.control(b't', t), vec![Action::KillGroup(Signal::SIGTERM)]);
-        assert!(m.control(b'=', t).is_empty());
-        assert_eq!(m.control(b'h', t), vec![Action::Kill(Signal::SIGHUP)]);
-        // + lasts until the end of the commands read at once.
-        m.control(b'+', t);
-        m.end_of_commands();
-        assert_eq!(m.control(b'k', t), vec![Action::Kill(Signal::SIGKILL)]);
-        m.control(b'+', t);
+        assert_eq!(m.control(cmd(b'q'), t), vec![Action::Kill(Signal::SIGQUIT)]);
+        assert_eq!(m.control(cmd(b'1'), t), vec![Action::Kill(Signal::SIGUSR1)]);
+        assert_eq!(m.control(cmd(b'2'), t), vec![Action::Kill(Signal::SIGUSR2)]);
         assert_eq!(
-            m.control(b'd', t),
+            m.control(cmd(b'w'), t),
+            vec![Action::Kill(Signal::SIGWINCH)]
+        );
+        assert!(m.control(cmd(b'+'), t).is_empty());
+        assert_eq!(
+            m.control(cmd(b't'), t),
+            vec![Action::KillGroup(Signal::SIGTERM)]
+        );
+        assert!(m.control(cmd(b'='), t).is_empty());
+        assert_eq!(m.control(cmd(b'h'), t), vec![Action::Kill(Signal::SIGHUP)]);
+        // + lasts until the end of the commands read at once.
+        m.control(cmd(b'+'), t);
+        m.end_of_commands();
+        assert_eq!(m.control(cmd(b'k'), t), vec![Action::Kill(Signal::SIGKILL)]);
+        m.control(cmd(b'+'), t);
+        assert_eq!(
+            m.control(cmd(b'd'), t),
             vec![
                 Action::KillGroup(Signal::SIGTERM),
                 Action::KillGroup(Signal::SIGCONT),
@@ -2050,7 +2051,7 @@ mod tests {
         at += Duration::from_secs(2);
         m.timer(at);
         m.started(20, at, wall());
-        m.control(b'k', at);
+        m.control(cmd(b'k'), at);
         exit_without_finish(&mut m, 20, 9, at);
         assert!(m.notices.is_empty());
         assert!(!m.status().ext.unwrap().crashed);
