@@ -3,9 +3,10 @@
 use crate::control::Command;
 use crate::diag::{errstr, ioerrstr, warn};
 use crate::service_dir::{
-    CHECK, CHECK_INTERVAL, CHECK_TIMEOUT, DOWN_ON_100, FINISH, MAIN, NOTIFICATION_FD, NOTIFY,
-    NOTIFY_SOCKET, OK, RUN, SUPERVISE, ServiceDir, StopPolicy, TIMEOUT_FINISH, in_supervise,
+    CHECK, CHECK_INTERVAL, CHECK_TIMEOUT, DOWN_ON_100, FINISH, MAIN, NOTIFY, NOTIFY_SOCKET, OK,
+    RUN, SUPERVISE, ServiceDir, TIMEOUT_FINISH, in_supervise,
 };
+use crate::settings::{StartSettings, StopPolicy};
 use crate::status::{Extension, Readiness, Status, Want};
 use crate::tai64::Tai64N;
 use crate::units::deadline_after;
@@ -563,17 +564,6 @@ impl Machine {
     }
 }
 
-/// Set when a settings file of the service (down-signal, timeout-kill, restart,
-/// notification-fd, check-interval, check-timeout, timeout-finish) could not be used;
-/// cleared before each start reads them again. svstat shows it.
-static SETTINGS_PROBLEM: AtomicBool = AtomicBool::new(false);
-
-/// Says what is wrong with a settings file, and marks the status with it.
-fn settings_warning(msg: &str) {
-    SETTINGS_PROBLEM.store(true, Ordering::Relaxed);
-    warn("supervise", msg);
-}
-
 /// A fatal start-up error: the message after `supervise: fatal: `.
 pub type Fatal = String;
 
@@ -1040,40 +1030,13 @@ fn raw_wait_status(ws: WaitStatus) -> Option<(u32, i32)> {
     }
 }
 
-/// The number in `notification-fd`, if there is a usable one (3 or more: 0 to 2 are
-/// the service's standard descriptors).
-fn read_notification_fd(dir: &str) -> Option<std::os::fd::RawFd> {
-    let text = match ServiceDir::new(".").read_setting(NOTIFICATION_FD) {
-        Ok(text) => text?,
-        Err(e) => {
-            settings_warning(&format!("{dir}/{NOTIFICATION_FD}: {e}, ignored"));
-            return None;
-        }
-    };
-    match text.trim().parse::<std::os::fd::RawFd>() {
-        Ok(n) if (3..1024).contains(&n) => Some(n),
-        _ => {
-            settings_warning(&format!(
-                "{dir}/{NOTIFICATION_FD}: not a descriptor number from 3 to 1023: {:?}, ignored",
-                text.trim()
-            ));
-            None
-        }
-    }
-}
-
-/// A duration from a settings file of the service directory, if it has a usable one
-/// (read by `ServiceDir::read_duration`: never blocking, never following a link).
+/// A duration from a settings file of the service directory (its current one), if it
+/// has a usable one; a warning, naming the file, if it has one that is not.
 fn read_duration(name: &str, dir: &str) -> Option<Duration> {
-    match ServiceDir::new(".").read_duration(name) {
-        Ok(d) => d,
-        Err(e) => {
-            // The error names ./NAME: say it with the service's directory instead.
-            let e = e.strip_prefix("./").unwrap_or(&e);
-            settings_warning(&format!("{dir}/{e}, using the default"));
-            None
-        }
-    }
+    crate::settings::read_duration(&ServiceDir::new("."), name, dir).unwrap_or_else(|e| {
+        warn("supervise", &format!("{e}, using the default"));
+        None
+    })
 }
 
 /// Starts a program of the service directory as a session leader, in a clean signal
@@ -1275,25 +1238,18 @@ impl Context<'_> {
     fn spawn(&mut self, m: &mut Machine) -> Vec<Action> {
         warn_encore_files_once(self.dir);
         // Settings are read at each start, so a change applies from the next run on.
-        SETTINGS_PROBLEM.store(false, Ordering::Relaxed);
-        let (stop, warnings) = ServiceDir::new(".").stop_policy();
-        for w in warnings {
-            settings_warning(&format!("{}/{w}", self.dir));
+        let settings = StartSettings::read(&ServiceDir::new("."), self.dir);
+        for w in &settings.warnings {
+            warn("supervise", w);
         }
-        m.stop = stop;
-        m.down_on_100 = std::fs::symlink_metadata(DOWN_ON_100).is_ok();
-        m.set_restart_policy(
-            crate::restart::read_policy(&ServiceDir::new(".")).unwrap_or_else(|e| {
-                let e = e.strip_prefix("./").unwrap_or(&e);
-                settings_warning(&format!("{}/{e}, using daemontools'", self.dir));
-                RestartPolicy::Daemontools
-            }),
-        );
+        m.stop = settings.stop;
+        m.down_on_100 = settings.down_on_100;
+        m.set_restart_policy(settings.restart);
         // Readiness: a notification-fd or a notify-socket (either says ready) if there
         // is one, else a check if there is one.
-        let fd_number = read_notification_fd(self.dir);
+        let fd_number = settings.notification_fd;
         let pipe = fd_number.and_then(|_| nix::unistd::pipe2(OFlag::O_CLOEXEC).ok());
-        self.open_notify_socket();
+        let socket_problem = !self.open_notify_socket();
         let address = self.notify_socket.as_ref().map(|s| s.address());
         let has_check =
             pipe.is_none() && address.is_none() && std::fs::symlink_metadata(CHECK).is_ok();
@@ -1306,7 +1262,7 @@ impl Context<'_> {
             (Some((_, w)), Some(n)) => Some((std::os::fd::AsRawFd::as_raw_fd(w), n)),
             _ => None,
         };
-        m.settings_problem = SETTINGS_PROBLEM.load(Ordering::Relaxed);
+        m.settings_problem = !settings.warnings.is_empty() || socket_problem;
         // The status says up with the new pid before run execs: run, or what it starts,
         // may look at once and must find itself up. A run that is missing or not
         // executable is caught first; should the exec fail all the same (a bad
@@ -1361,12 +1317,14 @@ impl Context<'_> {
 
     /// Makes the sd_notify socket if the service asks for one (`notify-socket`) and it
     /// is not made yet, closes it if the service no longer asks; empties it of what the
-    /// runs before sent, and of their last STATUS.
-    fn open_notify_socket(&mut self) {
+    /// runs before sent, and of their last STATUS. False when it cannot be made (a
+    /// settings problem, said as a warning).
+    fn open_notify_socket(&mut self) -> bool {
         if std::fs::symlink_metadata(NOTIFY_SOCKET).is_err() {
             self.notify_socket = None;
-            return;
+            return true;
         }
+        let mut made = true;
         match &self.notify_socket {
             Some(s) => {
                 // Bounded: a sender that floods it cannot keep the start waiting.
@@ -1378,14 +1336,21 @@ impl Context<'_> {
             }
             None => match crate::sdnotify::NotifySocket::bind() {
                 Ok(s) => self.notify_socket = Some(s),
-                Err(e) => settings_warning(&format!(
-                    "{}/{NOTIFY_SOCKET}: unable to create socket: {}, ignored",
-                    self.dir,
-                    errstr(e)
-                )),
+                Err(e) => {
+                    made = false;
+                    warn(
+                        "supervise",
+                        &format!(
+                            "{}/{NOTIFY_SOCKET}: unable to create socket: {}, ignored",
+                            self.dir,
+                            errstr(e)
+                        ),
+                    );
+                }
             },
         }
         self.write_notify_status(b"");
+        made
     }
 
     /// Keeps a service's last STATUS text in `supervise/notify-status`.
