@@ -12,19 +12,146 @@ use std::ffi::CString;
 use std::os::fd::{BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
-/// Command bytes supervise obeys, in svc's option letters: daemontools' `udopchaitkx`,
-/// svkit's `r` (restart), daemontools-encore's `q12w` (QUIT, USR1, USR2, WINCH) and
-/// `+`/`=` (the signals that follow go to the service's whole process group / to its
-/// `run` process only).
-pub const COMMANDS: &[u8] = b"udopchaitkxrq12w+=";
+/// A command supervise obeys, one byte on `supervise/control`, in svc's option
+/// letters: daemontools' `udopchaitkx`, svkit's `r` (restart), daemontools-encore's
+/// `q12w` (QUIT, USR1, USR2, WINCH) and `+`/`=` (the signals that follow go to the
+/// service's whole process group / to its `run` process only).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Command {
+    /// `u`: wanted up; start it (and restart it whenever it ends).
+    Up,
+    /// `d`: wanted down; stop it with its down-signal and CONT.
+    Down,
+    /// `o`: run it once, not restarting it.
+    Once,
+    /// `p`: STOP it.
+    Pause,
+    /// `c`: CONT it.
+    Continue,
+    /// `h`: HUP.
+    Hangup,
+    /// `a`: ALRM.
+    Alarm,
+    /// `i`: INT.
+    Interrupt,
+    /// `t`: TERM.
+    Terminate,
+    /// `k`: KILL.
+    Kill,
+    /// `x`: supervise exits once the service is down.
+    Exit,
+    /// `r` (svkit's): stop it as `d` does, then start it again.
+    Restart,
+    /// `q`: QUIT.
+    Quit,
+    /// `1`: USR1.
+    Usr1,
+    /// `2`: USR2.
+    Usr2,
+    /// `w`: WINCH.
+    Winch,
+    /// `+`: the signals of the commands that follow go to the whole process group.
+    GroupOn,
+    /// `=`: they go to the `run` process only (the default).
+    GroupOff,
+}
+
+impl Command {
+    /// Every command, in the order of `COMMANDS`.
+    pub const ALL: [Command; 18] = [
+        Command::Up,
+        Command::Down,
+        Command::Once,
+        Command::Pause,
+        Command::Continue,
+        Command::Hangup,
+        Command::Alarm,
+        Command::Interrupt,
+        Command::Terminate,
+        Command::Kill,
+        Command::Exit,
+        Command::Restart,
+        Command::Quit,
+        Command::Usr1,
+        Command::Usr2,
+        Command::Winch,
+        Command::GroupOn,
+        Command::GroupOff,
+    ];
+
+    /// The byte written to `supervise/control` (svc's option letter).
+    pub const fn byte(self) -> u8 {
+        match self {
+            Command::Up => b'u',
+            Command::Down => b'd',
+            Command::Once => b'o',
+            Command::Pause => b'p',
+            Command::Continue => b'c',
+            Command::Hangup => b'h',
+            Command::Alarm => b'a',
+            Command::Interrupt => b'i',
+            Command::Terminate => b't',
+            Command::Kill => b'k',
+            Command::Exit => b'x',
+            Command::Restart => b'r',
+            Command::Quit => b'q',
+            Command::Usr1 => b'1',
+            Command::Usr2 => b'2',
+            Command::Winch => b'w',
+            Command::GroupOn => b'+',
+            Command::GroupOff => b'=',
+        }
+    }
+
+    /// The command a byte stands for; `None` for a byte supervise ignores.
+    pub fn from_byte(b: u8) -> Option<Command> {
+        Command::ALL.into_iter().find(|c| c.byte() == b)
+    }
+
+    /// The signal a signalling command sends as it is (`p` and `c` send STOP and
+    /// CONT besides changing the paused flag; `d` and `r` send the down-signal).
+    pub fn signal(self) -> Option<nix::sys::signal::Signal> {
+        use nix::sys::signal::Signal;
+        Some(match self {
+            Command::Pause => Signal::SIGSTOP,
+            Command::Continue => Signal::SIGCONT,
+            Command::Hangup => Signal::SIGHUP,
+            Command::Alarm => Signal::SIGALRM,
+            Command::Interrupt => Signal::SIGINT,
+            Command::Terminate => Signal::SIGTERM,
+            Command::Kill => Signal::SIGKILL,
+            Command::Quit => Signal::SIGQUIT,
+            Command::Usr1 => Signal::SIGUSR1,
+            Command::Usr2 => Signal::SIGUSR2,
+            Command::Winch => Signal::SIGWINCH,
+            _ => return None,
+        })
+    }
+}
+
+/// The command bytes, in svc's usage order: `udopchaitkxrq12w+=`.
+pub const COMMANDS: &[u8] = &{
+    let mut out = [0u8; Command::ALL.len()];
+    let mut i = 0;
+    while i < out.len() {
+        out[i] = Command::ALL[i].byte();
+        i += 1;
+    }
+    out
+};
+
+/// The bytes of `cmds`, as written to `supervise/control`.
+pub fn encode(cmds: &[Command]) -> Vec<u8> {
+    cmds.iter().map(|c| c.byte()).collect()
+}
 
 /// The commands svc writes for the options given: as given, with a `=` after them when
 /// a `+` is among them, so that the group mode ends with them whoever reads them
 /// (daemontools-encore's supervise ends it with each read of the FIFO).
-pub fn burst(opts: &[u8]) -> Vec<u8> {
+pub fn burst(opts: &[Command]) -> Vec<Command> {
     let mut out = opts.to_vec();
-    if opts.contains(&b'+') && opts.last() != Some(&b'=') {
-        out.push(b'=');
+    if opts.contains(&Command::GroupOn) && opts.last() != Some(&Command::GroupOff) {
+        out.push(Command::GroupOff);
     }
     out
 }
@@ -265,4 +392,45 @@ fn unique() -> u64 {
     use std::sync::atomic::{AtomicU64, Ordering};
     static N: AtomicU64 = AtomicU64::new(0);
     N.fetch_add(1, Ordering::Relaxed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn command_bytes_round_trip_and_spell_svcs_options() {
+        assert_eq!(COMMANDS, b"udopchaitkxrq12w+=");
+        for c in Command::ALL {
+            assert_eq!(Command::from_byte(c.byte()), Some(c));
+        }
+        for b in 0..=255u8 {
+            assert_eq!(
+                Command::from_byte(b).is_some(),
+                COMMANDS.contains(&b),
+                "{b}"
+            );
+        }
+        assert_eq!(Command::from_byte(b'd'), Some(Command::Down));
+        assert_eq!(
+            Command::Winch.signal(),
+            Some(nix::sys::signal::Signal::SIGWINCH)
+        );
+        assert_eq!(Command::Down.signal(), None);
+    }
+
+    #[test]
+    fn a_burst_with_plus_ends_the_group_mode() {
+        use Command::*;
+        assert_eq!(
+            burst(&[GroupOn, Terminate]),
+            vec![GroupOn, Terminate, GroupOff]
+        );
+        assert_eq!(
+            burst(&[GroupOn, Terminate, GroupOff]),
+            vec![GroupOn, Terminate, GroupOff]
+        );
+        assert_eq!(burst(&[Down, Exit]), vec![Down, Exit]);
+        assert_eq!(encode(&burst(&[GroupOn, Kill])), b"+k=");
+    }
 }

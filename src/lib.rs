@@ -22,6 +22,7 @@ pub mod report;
 pub mod restart;
 pub mod sdnotify;
 pub mod service_dir;
+pub mod settings;
 pub mod sibling;
 pub mod softlimit;
 pub mod spawn;

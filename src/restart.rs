@@ -1,7 +1,7 @@
 //! Restart policies: when a service that went down may start again. The `restart`
-//! file of a service directory chooses one; without it, daemontools' throttle.
+//! file of a service directory chooses one (read by `crate::settings`); without it,
+//! daemontools' throttle.
 
-use crate::service_dir::{RESTART, ServiceDir};
 use crate::units::{deadline_after, parse_duration_saturating};
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -26,17 +26,6 @@ pub enum RestartPolicy {
     /// twice as long after each further short run, at most CAP; a run of CAP or more
     /// starts the count again.
     Exponential { initial: Duration, cap: Duration },
-}
-
-/// The policy the service's `restart` file chooses (daemontools' without one). The
-/// error is a warning's text, naming the file; the caller then uses daemontools'.
-pub fn read_policy(dir: &ServiceDir) -> Result<RestartPolicy, String> {
-    let file = || dir.file(RESTART).display().to_string();
-    match dir.read_setting(RESTART) {
-        Ok(None) => Ok(RestartPolicy::Daemontools),
-        Ok(Some(text)) => parse_policy(&text).map_err(|e| format!("{}: {e}", file())),
-        Err(e) => Err(format!("{}: {e}", file())),
-    }
 }
 
 /// Parses the `restart` file: a policy name and its numbers (durations with s/m/h/d;

@@ -53,29 +53,6 @@ pub mod in_supervise {
     pub const NOTIFY_STATUS_NEW: &str = "notify-status.new";
 }
 
-/// How the service is brought down: `down-signal` (default TERM, sent with CONT as
-/// daemontools does) and `timeout-kill` (default none: after that long, KILL the
-/// service's process group). IS::Init's ladder (TERM, then KILL after waits of 1, 2, 4,
-/// 8 and 16 s) is `timeout-kill` 31s.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct StopPolicy {
-    pub signal: nix::sys::signal::Signal,
-    pub kill_after: Option<std::time::Duration>,
-}
-
-impl Default for StopPolicy {
-    fn default() -> Self {
-        StopPolicy {
-            signal: nix::sys::signal::Signal::SIGTERM,
-            kill_after: None,
-        }
-    }
-}
-
-/// The most a settings file of a service directory (`restart`, `check-timeout`, ...)
-/// may hold: each is one short line.
-pub const SETTINGS_MAX: usize = 4096;
-
 /// Why a small file (a setting, an envdir variable) could not be used.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SmallFileError {
@@ -185,22 +162,6 @@ pub fn read_small_file(
     Ok(Some(buf))
 }
 
-/// A signal as written in a settings file: `TERM`, `SIGTERM`, `term` or `15`.
-pub fn parse_signal(s: &str) -> Option<nix::sys::signal::Signal> {
-    use std::str::FromStr;
-    let s = s.trim();
-    if let Ok(n) = s.parse::<i32>() {
-        return nix::sys::signal::Signal::try_from(n).ok();
-    }
-    let upper = s.to_ascii_uppercase();
-    let name = if upper.starts_with("SIG") {
-        upper
-    } else {
-        format!("SIG{upper}")
-    };
-    nix::sys::signal::Signal::from_str(&name).ok()
-}
-
 /// A service named on the command line: a path, or a bare name under `$SVDIR`
 /// (default `/service`). Names are bytes, kept as given.
 pub fn resolve(arg: &OsStr, svdir: Option<&OsStr>) -> PathBuf {
@@ -273,34 +234,6 @@ impl ServiceDir {
         )
     }
 
-    /// A settings file of the service (one of this module's constants, directly in
-    /// the directory) read with `read_small_file`: at most `SETTINGS_MAX` bytes, as
-    /// text. `Ok(None)` when it does not exist; the error says why it cannot be used.
-    pub fn read_setting(&self, name: &str) -> Result<Option<String>, SmallFileError> {
-        let dir = self.open().map_err(SmallFileError::Io)?;
-        Ok(read_small_file(
-            &dir,
-            OsStr::new(name),
-            Extent::Whole(SETTINGS_MAX),
-            Links::Refuse,
-        )?
-        .map(|b| String::from_utf8_lossy(&b).into_owned()))
-    }
-
-    /// A duration from a settings file (`check-timeout`, `timeout-kill`, ...): `Ok(None)`
-    /// without the file; more than `units::MAX_DURATION` is taken as that much (the
-    /// operator meant "for ever"). The error is a warning's text, naming the file.
-    pub fn read_duration(&self, name: &str) -> Result<Option<std::time::Duration>, String> {
-        let what = |e: &dyn std::fmt::Display| format!("{}/{name}: {e}", self.path.display());
-        match self.read_setting(name) {
-            Ok(None) => Ok(None),
-            Ok(Some(text)) => crate::units::parse_duration_saturating(text.trim())
-                .map(Some)
-                .map_err(|e| what(&e)),
-            Err(e) => Err(what(&e)),
-        }
-    }
-
     /// Whether the service is normally up, i.e. has no `down` file.
     pub fn normally_up(&self) -> Result<bool, Errno> {
         match nix::sys::stat::stat(&self.file(DOWN)) {
@@ -310,53 +243,10 @@ impl ServiceDir {
         }
     }
 
-    /// The stop policy from `down-signal` and `timeout-kill`; what cannot be used is
-    /// reported in the returned warnings (each naming its file) and left at its default.
-    pub fn stop_policy(&self) -> (StopPolicy, Vec<String>) {
-        let mut policy = StopPolicy::default();
-        let mut warnings = Vec::new();
-        let file = |name: &str| format!("{}/{name}", self.path.display());
-        match self.read_setting(DOWN_SIGNAL) {
-            Ok(None) => {}
-            Ok(Some(text)) => match parse_signal(&text) {
-                Some(sig) => policy.signal = sig,
-                None => warnings.push(format!(
-                    "{}: not a signal: {:?}, using TERM",
-                    file(DOWN_SIGNAL),
-                    text.trim()
-                )),
-            },
-            Err(e) => warnings.push(format!("{}: {e}, using TERM", file(DOWN_SIGNAL))),
-        }
-        match self.read_duration(TIMEOUT_KILL) {
-            Ok(Some(d)) if !d.is_zero() => policy.kill_after = Some(d),
-            Ok(_) => {}
-            Err(e) => warnings.push(format!("{e}, not killing")),
-        }
-        (policy, warnings)
-    }
-
     /// Whether `log` is a subdirectory (the service then gets a logger, as svscan does it).
     pub fn has_log(&self) -> bool {
         std::fs::metadata(self.file(LOG))
             .map(|m| m.is_dir())
             .unwrap_or(false)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use nix::sys::signal::Signal;
-
-    #[test]
-    fn signal_names() {
-        assert_eq!(parse_signal("TERM\n"), Some(Signal::SIGTERM));
-        assert_eq!(parse_signal("sighup"), Some(Signal::SIGHUP));
-        assert_eq!(parse_signal("2"), Some(Signal::SIGINT));
-        assert_eq!(parse_signal("QUIT"), Some(Signal::SIGQUIT));
-        assert_eq!(parse_signal("nonsense"), None);
-        assert_eq!(parse_signal("999"), None);
-        assert_eq!(parse_signal(""), None);
     }
 }

@@ -2,7 +2,7 @@
 
 use std::os::unix::ffi::OsStrExt;
 use svkit::cli::{EXIT_OK, EXIT_TEMP, help_if_asked, usage, usage_error};
-use svkit::control::{COMMANDS, Sent, burst, never_supervised, send};
+use svkit::control::{Command, Sent, burst, encode, never_supervised, send};
 use svkit::diag::{errstr, warn};
 use svkit::service_dir::{ServiceDir, lookup_env};
 
@@ -19,22 +19,22 @@ pub fn main() {
             break;
         }
         for &c in &a.as_bytes()[1..] {
-            if !COMMANDS.contains(&c) {
+            let Some(cmd) = Command::from_byte(c) else {
                 let shown = if a.as_bytes().starts_with(b"--") {
                     format!("invalid option '{}'", a.to_string_lossy())
                 } else {
                     format!("invalid option '-{}'", char::from(c))
                 };
                 usage_error("svc", SYNOPSIS, shown);
-            }
-            cmds.push(c);
+            };
+            cmds.push(cmd);
         }
     }
     let dirs: Vec<std::ffi::OsString> = args.collect();
     if dirs.is_empty() {
         usage("svc", SYNOPSIS);
     }
-    let cmds = burst(&cmds);
+    let cmds = encode(&burst(&cmds));
     let mut code = EXIT_OK;
     for d in &dirs {
         let d = lookup_env(d);
