@@ -4,7 +4,7 @@
 use crate::bounded::{Ending, RunError};
 use crate::control::{Sent, is_supervised, send};
 use crate::diag::{EXIT_NO, EXIT_OK, EXIT_TEMP, EXIT_USAGE, errstr, ioerrstr};
-use crate::report::json_string;
+use crate::report::JsonObject;
 use crate::service_dir::{DOWN, ServiceDir};
 use crate::status::Status;
 use crate::svwait::{Goal, Outcome, WaitError, wait};
@@ -686,14 +686,15 @@ fn json(name: &Path, step: Step, verdict: &Verdict, elapsed: Duration) -> String
         _ => Status::read(&ServiceDir::new(name)).ok(),
     }
     .map_or("null".into(), |s| s.pid.to_string());
-    format!(
-        "{{\"service\":{},\"action\":\"{}\",\"result\":\"{result}\",\"exit\":{},\"reason\":{},\"pid\":{pid},\"seconds\":{:.3}}}",
-        json_string(&name.to_string_lossy()),
-        step.as_str(),
-        verdict.exit_code(),
-        reason.map_or("null".into(), |r| json_string(&r)),
-        elapsed.as_secs_f64()
-    )
+    JsonObject::new()
+        .str("service", &name.to_string_lossy())
+        .str("action", step.as_str())
+        .str("result", result)
+        .raw("exit", verdict.exit_code())
+        .opt_str("reason", reason.as_deref())
+        .raw("pid", pid)
+        .raw("seconds", format_args!("{:.3}", elapsed.as_secs_f64()))
+        .end()
 }
 
 /// One frontend's work once its command line is read: handle each service in turn;
@@ -715,9 +716,16 @@ pub fn run(action: Action, opts: &Options, names: &[OsString]) -> Result<i32, i3
             match opts.output {
                 Output::Person => crate::diag::warn(prog, &why),
                 Output::Json => sayln!(
-                    "{{\"service\":{},\"action\":null,\"result\":\"unknown\",\"exit\":{EXIT_USAGE},\"reason\":{},\"pid\":null,\"seconds\":0.000}}",
-                    json_string(&d.to_string_lossy()),
-                    json_string(&why)
+                    "{}",
+                    JsonObject::new()
+                        .str("service", &d.to_string_lossy())
+                        .null("action")
+                        .str("result", "unknown")
+                        .raw("exit", EXIT_USAGE)
+                        .str("reason", &why)
+                        .null("pid")
+                        .raw("seconds", "0.000")
+                        .end()
                 ),
                 Output::Quiet => {}
             }

@@ -218,24 +218,18 @@ pub fn json(
     words: StateWords,
     entries: Option<(&[Entry], &Path)>,
 ) -> String {
-    use crate::report::json_string;
+    use crate::report::{JsonObject, json_array};
     let mut out = String::new();
     let now = crate::tai64::Tai64N::now();
     for g in groups {
         if group.is_some_and(|w| w != g.group) || level.is_some_and(|w| w != g.level) {
             continue;
         }
-        let lvl = if g.level == NO_LEVEL {
-            "null".to_string()
-        } else {
-            json_string(&g.level)
-        };
-        out.push_str(&format!(
-            "{{\"group\":{},\"level\":{lvl},\"state\":{},\"at_level\":{}",
-            json_string(&g.group),
-            json_string(g.state.name(words)),
-            g.state.is_at_level()
-        ));
+        let mut o = JsonObject::new();
+        o.str("group", &g.group)
+            .opt_str("level", Some(g.level.as_str()).filter(|l| *l != NO_LEVEL))
+            .str("state", g.state.name(words))
+            .raw("at_level", g.state.is_at_level());
         if let Some((entries, scan)) = entries {
             let objects: Vec<String> = entries
                 .iter()
@@ -249,9 +243,10 @@ pub fn json(
                     }
                 })
                 .collect();
-            out.push_str(&format!(",\"entries\":[{}]", objects.join(",")));
+            o.raw("entries", json_array(&objects));
         }
-        out.push_str("}\n");
+        out.push_str(&o.end());
+        out.push('\n');
     }
     out
 }
@@ -395,5 +390,18 @@ mod tests {
         assert_eq!(filter(&groups, None, Some("1"), w), "db HALTING\n");
         let w = StateWords::Svkit;
         assert_eq!(filter(&groups, Some("web"), Some("2"), w), "run\n");
+    }
+
+    #[test]
+    fn json_lines() {
+        let groups = vec![
+            gs("web", "2", State::Run),
+            gs("d\"b", NO_LEVEL, State::Stopped),
+        ];
+        assert_eq!(
+            json(&groups, None, None, StateWords::ClusterInit, None),
+            "{\"group\":\"web\",\"level\":\"2\",\"state\":\"DONE\",\"at_level\":true}\n\
+             {\"group\":\"d\\\"b\",\"level\":null,\"state\":\"CONFIGURED\",\"at_level\":false}\n"
+        );
     }
 }
