@@ -310,7 +310,7 @@ mod tests {
     fn report(pid: u32, normally_up: bool, paused: bool, want: Want) -> ServiceReport {
         ServiceReport {
             status: Status {
-                changed: Tai64N { secs: 0, nanos: 0 },
+                changed: Tai64N::from_unix(0, 0),
                 pid,
                 paused,
                 want,
@@ -318,7 +318,7 @@ mod tests {
             },
             normally_up,
             seconds: 45,
-            now: Tai64N { secs: 45, nanos: 0 },
+            now: Tai64N::from_unix(45, 0),
         }
     }
 
@@ -375,10 +375,7 @@ mod tests {
             last_wait_status: Some(1 << 8),
             starts: 5,
             finishing: false,
-            next_start: Some(Tai64N {
-                secs: 101,
-                nanos: 1,
-            }),
+            next_start: Some(Tai64N::from_unix(101, 1)),
             readiness: Readiness::Untracked,
             settings_problem: false,
             crashed: false,
@@ -431,11 +428,11 @@ mod tests {
                 ..Default::default()
             })
         };
-        r.status.ext = ext(Readiness::Ready(Tai64N { secs: 1, nanos: 0 }));
+        r.status.ext = ext(Readiness::Ready(Tai64N::from_unix(1, 0)));
         assert_eq!(r.human(), "up (pid 7) 45 seconds, ready 44 seconds");
         r.status.ext = ext(Readiness::Waiting);
         assert_eq!(r.human(), "up (pid 7) 45 seconds, not ready");
-        r.status.ext = ext(Readiness::Failing(Tai64N { secs: 33, nanos: 0 }));
+        r.status.ext = ext(Readiness::Failing(Tai64N::from_unix(33, 0)));
         assert_eq!(
             r.human(),
             "up (pid 7) 45 seconds, not ready (check failing 12 seconds)"

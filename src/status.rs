@@ -353,10 +353,7 @@ mod tests {
 
     fn sample() -> Status {
         Status {
-            changed: Tai64N {
-                secs: 1_790_000_000,
-                nanos: 123,
-            },
+            changed: Tai64N::from_unix(1_790_000_000, 123),
             pid: 0x0102_0304,
             paused: true,
             want: Want::Down,
@@ -364,14 +361,8 @@ mod tests {
                 last_wait_status: Some(256),
                 starts: 7,
                 finishing: true,
-                next_start: Some(Tai64N {
-                    secs: 1_790_000_060,
-                    nanos: 0,
-                }),
-                readiness: Readiness::Ready(Tai64N {
-                    secs: 1_790_000_001,
-                    nanos: 7,
-                }),
+                next_start: Some(Tai64N::from_unix(1_790_000_060, 0)),
+                readiness: Readiness::Ready(Tai64N::from_unix(1_790_000_001, 7)),
                 settings_problem: true,
                 crashed: true,
             }),
