@@ -521,11 +521,10 @@ impl Job<'_> {
 /// second after each start before it reaps, so its status says "up" for a run that
 /// died at once; /proc tells. Without /proc, the status is taken at its word.
 fn running(pid: u32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => stat
-            .rsplit_once(") ")
-            .and_then(|(_, rest)| rest.chars().next())
-            .is_some_and(|state| state != 'Z' && state != 'X'),
+    // A pid beyond i32 is no process's: as /proc/PID/stat not found.
+    let found = i32::try_from(pid).map_err(|_| std::io::ErrorKind::NotFound.into());
+    match found.and_then(crate::procstat::ProcStat::try_read) {
+        Ok(stat) => stat.is_some_and(|s| !s.is_dead()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             !std::path::Path::new("/proc/self/stat").exists()
         }
@@ -812,5 +811,20 @@ mod tests {
             j,
             "{\"service\":\"/nonexistent/x\",\"action\":\"start\",\"result\":\"failed\",\"exit\":1,\"reason\":\"exited within 1s\",\"pid\":null,\"seconds\":1.500}"
         );
+    }
+
+    #[test]
+    fn running_reads_proc_through_procstat() {
+        assert!(running(std::process::id()));
+        assert!(!running(u32::MAX));
+        // A zombie: a child that exited and is not reaped yet.
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = child.id();
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while running(pid) && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert!(!running(pid));
+        child.wait().unwrap();
     }
 }

@@ -706,7 +706,11 @@ mod tests {
             let n = archive_name(suffix);
             assert!(n.starts_with(ARCHIVE_PREFIX), "{n}");
             assert_eq!(n.len(), ARCHIVE_STEM_LEN + 2, "{n}");
-            assert!(n[1..ARCHIVE_STEM_LEN].bytes().all(|b| b.is_ascii_hexdigit()));
+            assert!(
+                n[1..ARCHIVE_STEM_LEN]
+                    .bytes()
+                    .all(|b| b.is_ascii_hexdigit())
+            );
             assert_eq!(&n[ARCHIVE_STEM_LEN..], format!(".{suffix}"));
         }
     }

@@ -14,8 +14,14 @@ pub struct ProcStat {
 impl ProcStat {
     /// Reads /proc/PID/stat; `None` when the process is gone or /proc says nothing.
     pub fn read(pid: i32) -> Option<ProcStat> {
-        let text = std::fs::read(format!("/proc/{pid}/stat")).ok()?;
-        ProcStat::parse(&text)
+        ProcStat::try_read(pid).ok().flatten()
+    }
+
+    /// Reads /proc/PID/stat, telling a process that is not there (an error, NotFound
+    /// when /proc has no such pid) from one /proc says nothing readable of (`None`).
+    pub fn try_read(pid: i32) -> std::io::Result<Option<ProcStat>> {
+        let text = std::fs::read(format!("/proc/{pid}/stat"))?;
+        Ok(ProcStat::parse(&text))
     }
 
     /// Parses the text of /proc/PID/stat. The command name (field 2) is in parentheses
