@@ -91,8 +91,7 @@ pub fn run(
         .filter_map(|sig| signal_hook::flag::register_usize(sig, caught.clone(), sig as usize).ok())
         .collect();
     let kill_group = || {
-        // SAFETY: killpg on the group the command leads; no memory is involved.
-        unsafe { libc::killpg(pid, libc::SIGKILL) };
+        let _ = crate::procstat::signal_group(pid, Some(nix::sys::signal::Signal::SIGKILL));
     };
     let end = loop {
         let sig = caught.load(std::sync::atomic::Ordering::SeqCst);
