@@ -25,11 +25,9 @@ impl Ending {
 
 impl From<std::process::ExitStatus> for Ending {
     fn from(st: std::process::ExitStatus) -> Self {
-        use std::os::unix::process::ExitStatusExt;
-        match (st.code(), st.signal()) {
-            (Some(c), _) => Ending::Exited(c),
-            (None, Some(s)) => Ending::Signaled(s),
-            (None, None) => Ending::Exited(-1),
+        match crate::status::LastExit::from(st) {
+            crate::status::LastExit::Code(c) => Ending::Exited(c),
+            crate::status::LastExit::Signal(s) => Ending::Signaled(s),
         }
     }
 }

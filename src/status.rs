@@ -72,12 +72,21 @@ pub enum LastExit {
 }
 
 impl LastExit {
+    /// svkit's one reading of a wait status: killed by a signal, or exited with a code.
     pub fn from_wait_status(ws: i32) -> Self {
         if libc::WIFSIGNALED(ws) {
             LastExit::Signal(libc::WTERMSIG(ws))
         } else {
             LastExit::Code(libc::WEXITSTATUS(ws))
         }
+    }
+}
+
+/// How a child std waited for ended (`Child::wait` reports no stopped child).
+impl From<std::process::ExitStatus> for LastExit {
+    fn from(st: std::process::ExitStatus) -> Self {
+        use std::os::unix::process::ExitStatusExt;
+        LastExit::from_wait_status(st.into_raw())
     }
 }
 
@@ -427,5 +436,9 @@ mod tests {
     fn last_exit_decoding() {
         assert_eq!(LastExit::from_wait_status(1 << 8), LastExit::Code(1));
         assert_eq!(LastExit::from_wait_status(9), LastExit::Signal(9));
+        use std::os::unix::process::ExitStatusExt;
+        let st = |raw| LastExit::from(std::process::ExitStatus::from_raw(raw));
+        assert_eq!(st(3 << 8), LastExit::Code(3));
+        assert_eq!(st(0x80 | 11), LastExit::Signal(11));
     }
 }
