@@ -113,8 +113,7 @@ pub fn run(
                     fd.as_fd(),
                     nix::poll::PollFlags::POLLIN,
                 )];
-                let ms = u16::try_from(slice.as_millis()).unwrap_or(u16::MAX);
-                let _ = nix::poll::poll(&mut fds, ms);
+                let _ = nix::poll::poll(&mut fds, crate::wakeup::timeout_for(slice));
             }
             // No pidfd (a kernel before 5.3): look again at each tick.
             Err(_) => std::thread::sleep(slice),

@@ -3,7 +3,7 @@
 use crate::diag::errstr;
 use nix::errno::Errno;
 use nix::fcntl::{AtFlags, OFlag, openat};
-use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use nix::poll::{PollFd, PollFlags, poll};
 use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
 use nix::sys::stat::{Mode, fstatat};
 use nix::unistd::{UnlinkatFlags, linkat, unlinkat};
@@ -1804,7 +1804,7 @@ impl SwocDir {
             if let Some(e) = next_expiry {
                 nap = nap.min(e.duration_since(now).unwrap_or_default());
             }
-            let timeout = ms_timeout(nap);
+            let timeout = crate::wakeup::timeout_for(nap);
             let gone = match &inotify {
                 Some(i) => {
                     let mut fds = [PollFd::new(i.as_fd(), PollFlags::POLLIN)];
@@ -1829,12 +1829,6 @@ impl SwocDir {
             }
         }
     }
-}
-
-/// Rounds up to whole milliseconds so the loop never wakes just before a deadline.
-fn ms_timeout(d: Duration) -> PollTimeout {
-    let ms = d.as_micros().div_ceil(1000).min(60_000) as u32;
-    PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX)
 }
 
 /// An inotify watch on the open `locks/` for lock files going, if the file system is
@@ -2412,18 +2406,5 @@ mod tests {
         assert!(o.may_use("web1", 2003) && !o.may_use("web1", 2002));
         assert!(!o.may_use("beta", 1000) && o.may_use("alpha", 1000));
         assert!(o.is_server(0) && o.is_server(7) && !o.is_server(2001));
-    }
-
-    #[test]
-    fn poll_timeouts_round_up() {
-        assert_eq!(ms_timeout(Duration::ZERO), PollTimeout::ZERO);
-        assert_eq!(
-            ms_timeout(Duration::from_micros(1)),
-            PollTimeout::try_from(1u32).unwrap()
-        );
-        assert_eq!(
-            ms_timeout(Duration::from_secs(3600)),
-            PollTimeout::try_from(60_000u32).unwrap()
-        );
     }
 }
