@@ -1225,7 +1225,7 @@ pub(crate) mod at {
         }
         let mut data = Vec::new();
         std::io::Read::read_to_end(&mut std::fs::File::from(fd), &mut data)
-            .map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)))?;
+            .map_err(|e| crate::diag::io_errno(&e))?;
         Ok(Found::File(data))
     }
 

@@ -1,6 +1,6 @@
 //! SWOC locks: the directory `SERVICE/swoc/` (locks/, blocked/, disallow), client names, lock files, and waiting for locks to go.
 
-use crate::diag::errstr;
+use crate::diag::{errstr, io_errno};
 use nix::errno::Errno;
 use nix::fcntl::{AtFlags, OFlag, openat};
 use nix::poll::{PollFd, PollFlags, poll};
@@ -223,10 +223,6 @@ fn refused(verb: &'static str, path: impl Into<PathBuf>, why: impl Into<String>)
         path: path.into(),
         why: Why::Refused(why.into()),
     }
-}
-
-fn io_errno(e: &std::io::Error) -> Errno {
-    Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO))
 }
 
 /// Who holds a lock and since when: the contents of a lock file, `key=value` lines so
