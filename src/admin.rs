@@ -645,7 +645,7 @@ fn persist(dir: &ServiceDir, down: bool) -> Result<(), String> {
 /// one; anything else there (a symbolic link, a FIFO) is replaced by a new file
 /// renamed over it, atomically.
 fn make_down(dirfd: &std::os::fd::OwnedFd) -> Result<(), Errno> {
-    use nix::fcntl::{AtFlags, OFlag, openat, renameat};
+    use nix::fcntl::{AtFlags, OFlag, openat};
     let flags = OFlag::O_WRONLY
         | OFlag::O_CREAT
         | OFlag::O_EXCL
@@ -664,11 +664,7 @@ fn make_down(dirfd: &std::os::fd::OwnedFd) -> Result<(), Errno> {
         return Ok(());
     }
     let tmp = format!(".{DOWN}.{}", std::process::id());
-    let _ = nix::unistd::unlinkat(dirfd, tmp.as_str(), nix::unistd::UnlinkatFlags::NoRemoveDir);
-    openat(dirfd, tmp.as_str(), flags, mode)?;
-    renameat(dirfd, tmp.as_str(), dirfd, DOWN).inspect_err(|_| {
-        let _ = nix::unistd::unlinkat(dirfd, tmp.as_str(), nix::unistd::UnlinkatFlags::NoRemoveDir);
-    })
+    crate::status::replace_at(std::os::fd::AsFd::as_fd(dirfd), &tmp, DOWN, b"")
 }
 
 /// The JSON line for one service.

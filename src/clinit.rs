@@ -1072,8 +1072,7 @@ pub(crate) mod at {
     use nix::sys::stat::{FileStat, Mode, SFlag, fchmod, fstat, mkdirat};
     use nix::unistd::{UnlinkatFlags, unlinkat};
     use std::ffi::{OsStr, OsString};
-    use std::io::Write;
-    use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+    use std::os::fd::{BorrowedFd, OwnedFd};
     use std::os::unix::ffi::OsStrExt;
 
     /// The account clinit runs as: what it made is owned by it.
@@ -1236,22 +1235,13 @@ pub(crate) mod at {
         data: &[u8],
         mode: u32,
     ) -> std::io::Result<()> {
-        let fd = openat(
-            dir,
-            name,
-            OFlag::O_WRONLY
-                | OFlag::O_CREAT
-                | OFlag::O_EXCL
-                | OFlag::O_NOFOLLOW
-                | OFlag::O_CLOEXEC
-                | OFlag::O_NOCTTY,
-            Mode::from_bits_truncate(0o600),
-        )?;
-        let mut f = std::fs::File::from(fd);
-        f.write_all(data)?;
         // The umask has no say: the mode is set on the descriptor.
-        fchmod(f.as_fd(), Mode::from_bits_truncate(mode))?;
-        Ok(())
+        let how = crate::status::NewFile {
+            mode,
+            set_mode: true,
+            durable: false,
+        };
+        Ok(crate::status::write_new(dir, name, data, how)?)
     }
 
     /// Replaces `name` in `dir` whole: a new file under a random name, renamed over it
@@ -1263,41 +1253,23 @@ pub(crate) mod at {
         mode: u32,
         durable: bool,
     ) -> std::io::Result<()> {
+        let how = crate::status::NewFile {
+            mode,
+            set_mode: true,
+            durable,
+        };
         let mut attempt = 0;
         loop {
             attempt += 1;
             let mut tmp = OsString::from(".");
             tmp.push(name);
             tmp.push(format!(".{}.tmp", random()));
-            let fd = match openat(
-                dir,
-                tmp.as_os_str(),
-                OFlag::O_WRONLY
-                    | OFlag::O_CREAT
-                    | OFlag::O_EXCL
-                    | OFlag::O_NOFOLLOW
-                    | OFlag::O_CLOEXEC
-                    | OFlag::O_NOCTTY,
-                Mode::from_bits_truncate(0o600),
-            ) {
-                Ok(fd) => fd,
+            match crate::status::write_new(dir, &tmp, data, how) {
+                Ok(()) => {}
                 Err(Errno::EEXIST) if attempt < 10 => continue,
                 Err(e) => return Err(e.into()),
-            };
-            let r = (|| {
-                let mut f = std::fs::File::from(fd);
-                f.write_all(data)?;
-                fchmod(f.as_fd(), Mode::from_bits_truncate(mode))?;
-                if durable {
-                    f.sync_all()?;
-                }
-                nix::fcntl::renameat(dir, tmp.as_os_str(), dir, name)?;
-                Ok(())
-            })();
-            if r.is_err() {
-                let _ = unlinkat(dir, tmp.as_os_str(), UnlinkatFlags::NoRemoveDir);
             }
-            return r;
+            return Ok(crate::status::rename_into(dir, &tmp, name)?);
         }
     }
 
