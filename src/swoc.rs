@@ -1575,10 +1575,8 @@ impl SwocDir {
                 let tmp = format!("{TMP_PREFIX}{c}.{unique}");
                 let _owner = create_excl(dir, &tmp, FILE_MODE, body, |_| true)
                     .map_err(|e| sys("create", t.blocked_path().join(&tmp), e))?;
-                if let Err(e) = nix::fcntl::renameat(dir, tmp.as_str(), dir, c) {
-                    let _ = unlinkat(dir, tmp.as_str(), UnlinkatFlags::NoRemoveDir);
-                    return Err(sys("create", path, e));
-                }
+                crate::status::rename_into(dir, tmp.as_ref(), c.as_ref())
+                    .map_err(|e| sys("create", path, e))?;
                 Ok(match old {
                     None => Blocked::New,
                     Some(m) => Blocked::Replaced { owner: m.uid },
