@@ -80,7 +80,7 @@ impl std::fmt::Display for ClinitError {
 
 type Result<T> = std::result::Result<T, ClinitError>;
 
-fn temporary(what: String) -> impl FnOnce(std::io::Error) -> ClinitError {
+pub(crate) fn temporary(what: String) -> impl FnOnce(std::io::Error) -> ClinitError {
     move |e| ClinitError::Temporary(format!("{what}: {}", ioerrstr(&e)))
 }
 
@@ -225,19 +225,7 @@ impl Clinit {
         if let Some(s) = self.state.get() {
             return Ok(s);
         }
-        let p = &self.tab.clstat;
-        let name = p
-            .file_name()
-            .ok_or_else(|| ClinitError::Usage(format!("clstat {} names no file", p.display())))?;
-        let dir = match p.parent() {
-            Some(d) if !d.as_os_str().is_empty() => d,
-            _ => Path::new("."),
-        };
-        std::fs::create_dir_all(dir)
-            .map_err(temporary(format!("unable to create {}", dir.display())))?;
-        let fd = at::open_dir(dir).map_err(|e| {
-            ClinitError::Temporary(format!("unable to open {}: {}", dir.display(), errstr(e)))
-        })?;
+        let (fd, name) = clstat::open_parent(&self.tab.clstat, "clstat")?;
         let mut lock = name.to_owned();
         lock.push(".lock");
         Ok(self.state.get_or_init(|| StateDir {

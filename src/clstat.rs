@@ -3,10 +3,10 @@
 //! states, their words, parsing, formatting, `clinit -s` (text and JSON), reading and
 //! writing the files. Beside cltab, the file clinit reads its groups from.
 
-use crate::clinit::ClinitError;
 use crate::clinit::at;
+use crate::clinit::{ClinitError, temporary};
 use crate::cltab::{Entry, StateWords};
-use crate::diag::{errstr, ioerrstr};
+use crate::diag::errstr;
 use std::ffi::OsStr;
 use std::os::fd::{AsFd, BorrowedFd};
 use std::path::Path;
@@ -251,10 +251,6 @@ pub fn json(
     out
 }
 
-fn temporary(what: String) -> impl FnOnce(std::io::Error) -> ClinitError {
-    move |e| ClinitError::Temporary(format!("{what}: {}", ioerrstr(&e)))
-}
-
 /// Reads clinit's own clstat, `name` in `dir` (`path` names it in messages): one that
 /// is not there holds no groups; one not written by clinit's account is refused.
 pub fn load(
@@ -291,12 +287,15 @@ pub fn save(
         .map_err(temporary(format!("unable to write {}", path.display())))
 }
 
-/// Writes IS::Init's status file at `path` whole, the same way (its directory made if
-/// need be).
-pub fn save_initstat(path: &Path, groups: &[GroupStatus]) -> Result<(), ClinitError> {
+/// The directory of clstat or initstat (`what`) at `path`, made if need be (/var/run
+/// is a tmpfs) and opened, and the file's name in it.
+pub(crate) fn open_parent<'a>(
+    path: &'a Path,
+    what: &str,
+) -> Result<(std::os::fd::OwnedFd, &'a OsStr), ClinitError> {
     let name = path
         .file_name()
-        .ok_or_else(|| ClinitError::Usage(format!("initstat {} names no file", path.display())))?;
+        .ok_or_else(|| ClinitError::Usage(format!("{what} {} names no file", path.display())))?;
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
@@ -306,6 +305,13 @@ pub fn save_initstat(path: &Path, groups: &[GroupStatus]) -> Result<(), ClinitEr
     let fd = at::open_dir(dir).map_err(|e| {
         ClinitError::Temporary(format!("unable to open {}: {}", dir.display(), errstr(e)))
     })?;
+    Ok((fd, name))
+}
+
+/// Writes IS::Init's status file at `path` whole, the same way (its directory made if
+/// need be).
+pub fn save_initstat(path: &Path, groups: &[GroupStatus]) -> Result<(), ClinitError> {
+    let (fd, name) = open_parent(path, "initstat")?;
     let text = format_initstat(groups, &at::random());
     at::replace(fd.as_fd(), name, text.as_bytes(), 0o644, false)
         .map_err(temporary(format!("unable to write {}", path.display())))
