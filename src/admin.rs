@@ -4,7 +4,7 @@
 use crate::bounded::{Ending, RunError};
 use crate::control::{Sent, is_supervised, send};
 use crate::diag::{EXIT_NO, EXIT_OK, EXIT_TEMP, EXIT_USAGE, errstr, ioerrstr};
-use crate::report::json_string;
+use crate::report::JsonObject;
 use crate::service_dir::{DOWN, ServiceDir};
 use crate::status::Status;
 use crate::svwait::{Goal, Outcome, WaitError, wait};
@@ -521,11 +521,10 @@ impl Job<'_> {
 /// second after each start before it reaps, so its status says "up" for a run that
 /// died at once; /proc tells. Without /proc, the status is taken at its word.
 fn running(pid: u32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => stat
-            .rsplit_once(") ")
-            .and_then(|(_, rest)| rest.chars().next())
-            .is_some_and(|state| state != 'Z' && state != 'X'),
+    // A pid beyond i32 is no process's: as /proc/PID/stat not found.
+    let found = i32::try_from(pid).map_err(|_| std::io::ErrorKind::NotFound.into());
+    match found.and_then(crate::procstat::ProcStat::try_read) {
+        Ok(stat) => stat.is_some_and(|s| !s.is_dead()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             !std::path::Path::new("/proc/self/stat").exists()
         }
@@ -646,7 +645,7 @@ fn persist(dir: &ServiceDir, down: bool) -> Result<(), String> {
 /// one; anything else there (a symbolic link, a FIFO) is replaced by a new file
 /// renamed over it, atomically.
 fn make_down(dirfd: &std::os::fd::OwnedFd) -> Result<(), Errno> {
-    use nix::fcntl::{AtFlags, OFlag, openat, renameat};
+    use nix::fcntl::{AtFlags, OFlag, openat};
     let flags = OFlag::O_WRONLY
         | OFlag::O_CREAT
         | OFlag::O_EXCL
@@ -665,11 +664,7 @@ fn make_down(dirfd: &std::os::fd::OwnedFd) -> Result<(), Errno> {
         return Ok(());
     }
     let tmp = format!(".{DOWN}.{}", std::process::id());
-    let _ = nix::unistd::unlinkat(dirfd, tmp.as_str(), nix::unistd::UnlinkatFlags::NoRemoveDir);
-    openat(dirfd, tmp.as_str(), flags, mode)?;
-    renameat(dirfd, tmp.as_str(), dirfd, DOWN).inspect_err(|_| {
-        let _ = nix::unistd::unlinkat(dirfd, tmp.as_str(), nix::unistd::UnlinkatFlags::NoRemoveDir);
-    })
+    crate::status::replace_at(std::os::fd::AsFd::as_fd(dirfd), &tmp, DOWN, b"")
 }
 
 /// The JSON line for one service.
@@ -686,14 +681,15 @@ fn json(name: &Path, step: Step, verdict: &Verdict, elapsed: Duration) -> String
         _ => Status::read(&ServiceDir::new(name)).ok(),
     }
     .map_or("null".into(), |s| s.pid.to_string());
-    format!(
-        "{{\"service\":{},\"action\":\"{}\",\"result\":\"{result}\",\"exit\":{},\"reason\":{},\"pid\":{pid},\"seconds\":{:.3}}}",
-        json_string(&name.to_string_lossy()),
-        step.as_str(),
-        verdict.exit_code(),
-        reason.map_or("null".into(), |r| json_string(&r)),
-        elapsed.as_secs_f64()
-    )
+    JsonObject::new()
+        .str("service", &name.to_string_lossy())
+        .str("action", step.as_str())
+        .str("result", result)
+        .raw("exit", verdict.exit_code())
+        .opt_str("reason", reason.as_deref())
+        .raw("pid", pid)
+        .raw("seconds", format_args!("{:.3}", elapsed.as_secs_f64()))
+        .end()
 }
 
 /// One frontend's work once its command line is read: handle each service in turn;
@@ -715,9 +711,16 @@ pub fn run(action: Action, opts: &Options, names: &[OsString]) -> Result<i32, i3
             match opts.output {
                 Output::Person => crate::diag::warn(prog, &why),
                 Output::Json => sayln!(
-                    "{{\"service\":{},\"action\":null,\"result\":\"unknown\",\"exit\":{EXIT_USAGE},\"reason\":{},\"pid\":null,\"seconds\":0.000}}",
-                    json_string(&d.to_string_lossy()),
-                    json_string(&why)
+                    "{}",
+                    JsonObject::new()
+                        .str("service", &d.to_string_lossy())
+                        .null("action")
+                        .str("result", "unknown")
+                        .raw("exit", EXIT_USAGE)
+                        .str("reason", &why)
+                        .null("pid")
+                        .raw("seconds", "0.000")
+                        .end()
                 ),
                 Output::Quiet => {}
             }
@@ -804,5 +807,20 @@ mod tests {
             j,
             "{\"service\":\"/nonexistent/x\",\"action\":\"start\",\"result\":\"failed\",\"exit\":1,\"reason\":\"exited within 1s\",\"pid\":null,\"seconds\":1.500}"
         );
+    }
+
+    #[test]
+    fn running_reads_proc_through_procstat() {
+        assert!(running(std::process::id()));
+        assert!(!running(u32::MAX));
+        // A zombie: a child that exited and is not reaped yet.
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = child.id();
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while running(pid) && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert!(!running(pid));
+        child.wait().unwrap();
     }
 }

@@ -25,11 +25,9 @@ impl Ending {
 
 impl From<std::process::ExitStatus> for Ending {
     fn from(st: std::process::ExitStatus) -> Self {
-        use std::os::unix::process::ExitStatusExt;
-        match (st.code(), st.signal()) {
-            (Some(c), _) => Ending::Exited(c),
-            (None, Some(s)) => Ending::Signaled(s),
-            (None, None) => Ending::Exited(-1),
+        match crate::status::LastExit::from(st) {
+            crate::status::LastExit::Code(c) => Ending::Exited(c),
+            crate::status::LastExit::Signal(s) => Ending::Signaled(s),
         }
     }
 }
@@ -91,8 +89,7 @@ pub fn run(
         .filter_map(|sig| signal_hook::flag::register_usize(sig, caught.clone(), sig as usize).ok())
         .collect();
     let kill_group = || {
-        // SAFETY: killpg on the group the command leads; no memory is involved.
-        unsafe { libc::killpg(pid, libc::SIGKILL) };
+        let _ = crate::procstat::signal_group(pid, Some(nix::sys::signal::Signal::SIGKILL));
     };
     let end = loop {
         let sig = caught.load(std::sync::atomic::Ordering::SeqCst);
@@ -116,8 +113,7 @@ pub fn run(
                     fd.as_fd(),
                     nix::poll::PollFlags::POLLIN,
                 )];
-                let ms = u16::try_from(slice.as_millis()).unwrap_or(u16::MAX);
-                let _ = nix::poll::poll(&mut fds, ms);
+                let _ = nix::poll::poll(&mut fds, crate::wakeup::timeout_for(slice));
             }
             // No pidfd (a kernel before 5.3): look again at each tick.
             Err(_) => std::thread::sleep(slice),

@@ -1,9 +1,11 @@
 //! clinit: resource groups switched between runlevels (Cluster::Init) by turning cltab
 //! entries into service directories under svscan and driving their supervise through
-//! the control protocol; the clstat status file; the lock that serialises clinits.
+//! the control protocol; the lock that serialises clinits. The clstat status file is
+//! `clstat`'s.
 
 use crate::bounded::RunError;
-use crate::cltab::{Cltab, Entry, Mode, StateWords};
+use crate::clstat::{self, GroupStatus, State};
+use crate::cltab::{Cltab, Entry, Mode};
 use crate::control::{Sent, is_supervised, send};
 use crate::diag::{errstr, ioerrstr, warn};
 use crate::service_dir::{DOWN, DOWN_SIGNAL, RESTART, RUN, SUPERVISE, ServiceDir};
@@ -26,10 +28,7 @@ pub const MARKER: &str = "clinit";
 /// being taken away. A random word follows the entry's name.
 const NEW_PREFIX: &str = ".clinit-new.";
 const REMOVED_PREFIX: &str = ".clinit-removed.";
-/// The first word of every clstat line, as Cluster::Init's status() expects it.
-const CLSTAT_WORD: &str = "Cluster::Init::Group";
-/// The level of a group never switched, or stopped by `clinit -k`.
-pub const NO_LEVEL: &str = "-";
+pub use crate::clstat::NO_LEVEL;
 
 /// The group word of Cluster::Init's commands to the daemon as a whole:
 /// `tell(":::ALL:::", ":::REREAD:::")` and `tell(":::ALL:::", ":::SHUTDOWN:::")`.
@@ -58,92 +57,6 @@ pub fn all_command(group: &str, level: &str) -> Result<Option<AllCommand>> {
     }
 }
 
-/// A group's state in clstat.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum State {
-    /// Being switched to its level.
-    Starting,
-    /// At its level: every entry started, every wait and test entry done.
-    Run,
-    /// At its level, which holds test entries only, and every test passed
-    /// (Cluster::Init's PASSED; svkit 0.1 and IS::Init call it run).
-    Passed,
-    /// A test failed, an entry did not come up, or the switch broke off.
-    Failed,
-    /// Being stopped whole (`clinit -k`).
-    Stopping,
-    /// Never switched, or stopped whole.
-    Stopped,
-}
-
-const STATES: [State; 6] = [
-    State::Starting,
-    State::Run,
-    State::Passed,
-    State::Failed,
-    State::Stopping,
-    State::Stopped,
-];
-
-impl State {
-    /// The word clstat says it with. Cluster::Init's are the states of its group
-    /// machine (Cluster::Init::DFA::Group), the words its documentation ("marked as
-    /// 'FAILED'") and its test suite use.
-    pub fn name(self, words: StateWords) -> &'static str {
-        match (words, self) {
-            (StateWords::ClusterInit, State::Starting) => "STARTING",
-            (StateWords::ClusterInit, State::Run) => "DONE",
-            (StateWords::ClusterInit, State::Passed) => "PASSED",
-            (StateWords::ClusterInit, State::Failed) => "FAILED",
-            (StateWords::ClusterInit, State::Stopping) => "HALTING",
-            (StateWords::ClusterInit, State::Stopped) => "CONFIGURED",
-            (StateWords::Svkit, State::Starting) => "starting",
-            (StateWords::Svkit, State::Run | State::Passed) => "run",
-            (StateWords::Svkit, State::Failed) => "failed",
-            (StateWords::Svkit, State::Stopping) => "stopping",
-            (StateWords::Svkit, State::Stopped) => "stopped",
-        }
-    }
-
-    /// The word IS::Init's initstat file says it with.
-    pub fn is_init_name(self) -> &'static str {
-        match self {
-            State::Starting => "start",
-            State::Run | State::Passed => "run",
-            State::Failed => "fail",
-            State::Stopping => "stopping",
-            State::Stopped => "stopped",
-        }
-    }
-
-    /// Either vocabulary, so that a clstat written with the other words (by an earlier
-    /// svkit, or another node's setting) still reads; Cluster::Init's passing states
-    /// (CHECKING, STOPPING and DUMPING happen during a switch) are starting.
-    fn parse(s: &str) -> Option<State> {
-        match s {
-            "CHECKING" | "STOPPING" | "DUMPING" => return Some(State::Starting),
-            _ => {}
-        }
-        STATES.into_iter().find(|st| {
-            st.name(StateWords::ClusterInit) == s
-                || (*st != State::Passed && st.name(StateWords::Svkit) == s)
-        })
-    }
-
-    /// At its level and done with it.
-    fn is_at_level(self) -> bool {
-        matches!(self, State::Run | State::Passed)
-    }
-}
-
-/// One clstat line: `Cluster::Init::Group GROUP LEVEL STATE`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct GroupStatus {
-    pub group: String,
-    pub level: String,
-    pub state: State,
-}
-
 /// Why clinit could not do what it was asked, by exit code.
 #[derive(Debug, PartialEq, Eq)]
 pub enum ClinitError {
@@ -167,162 +80,8 @@ impl std::fmt::Display for ClinitError {
 
 type Result<T> = std::result::Result<T, ClinitError>;
 
-fn temporary(what: String) -> impl FnOnce(std::io::Error) -> ClinitError {
+pub(crate) fn temporary(what: String) -> impl FnOnce(std::io::Error) -> ClinitError {
     move |e| ClinitError::Temporary(format!("{what}: {}", ioerrstr(&e)))
-}
-
-/// Parses clstat text; lines that are not a group's are skipped, as Cluster::Init
-/// skips them.
-pub fn parse_clstat(text: &str) -> Vec<GroupStatus> {
-    text.lines()
-        .filter_map(|l| {
-            let w: Vec<&str> = l.split_whitespace().collect();
-            match w.as_slice() {
-                [CLSTAT_WORD, group, level, state] => Some(GroupStatus {
-                    group: group.to_string(),
-                    level: level.to_string(),
-                    state: State::parse(state)?,
-                }),
-                _ => None,
-            }
-        })
-        .collect()
-}
-
-/// Reads a clstat file for `clinit -s` (anyone's, another node's); one that does not
-/// exist holds no groups. A FIFO or device there is refused, not waited on.
-pub fn read_clstat(path: &Path) -> Result<Vec<GroupStatus>> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let what = || format!("unable to read {}", path.display());
-    let f = match std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
-        .open(path)
-    {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(temporary(what())(e)),
-    };
-    if !f.metadata().map_err(temporary(what()))?.is_file() {
-        return Err(ClinitError::Temporary(format!(
-            "{}: not a regular file",
-            what()
-        )));
-    }
-    let mut data = Vec::new();
-    std::io::Read::read_to_end(&mut &f, &mut data).map_err(temporary(what()))?;
-    Ok(parse_clstat(&String::from_utf8_lossy(&data)))
-}
-
-pub fn format_clstat(groups: &[GroupStatus], words: StateWords) -> String {
-    groups
-        .iter()
-        .map(|g| {
-            format!(
-                "{CLSTAT_WORD} {} {} {}\n",
-                g.group,
-                g.level,
-                g.state.name(words)
-            )
-        })
-        .collect()
-}
-
-/// IS::Init's initstat file: `GROUP STATE LEVEL` lines in columns of 15, sorted by
-/// group, between `!startid ID` and `!endid ID` lines with the same ID (IS::Init's
-/// status() reads until they agree). A group never switched has an empty level.
-pub fn format_initstat(groups: &[GroupStatus], id: &str) -> String {
-    let mut sorted: Vec<&GroupStatus> = groups.iter().collect();
-    sorted.sort_by(|a, b| a.group.cmp(&b.group));
-    let mut out = format!("!startid {id}\n");
-    for g in sorted {
-        let level = if g.level == NO_LEVEL { "" } else { &g.level };
-        out.push_str(&format!(
-            "{:<15} {:<15} {:<15}\n",
-            g.group,
-            g.state.is_init_name(),
-            level
-        ));
-    }
-    out.push_str(&format!("!endid {id}\n"));
-    out
-}
-
-/// Cluster::Init's status(): every group as `GROUP LEVEL STATE`; with a group, its
-/// `LEVEL STATE`; with a group and a level, `STATE` if the group is at that level.
-pub fn filter_status(
-    groups: &[GroupStatus],
-    group: Option<&str>,
-    level: Option<&str>,
-    words: StateWords,
-) -> String {
-    let mut out = String::new();
-    for g in groups {
-        if group.is_some_and(|w| w != g.group) || level.is_some_and(|w| w != g.level) {
-            continue;
-        }
-        if group.is_none() {
-            out.push_str(&g.group);
-            out.push(' ');
-        }
-        if level.is_none() {
-            out.push_str(&g.level);
-            out.push(' ');
-        }
-        out.push_str(g.state.name(words));
-        out.push('\n');
-    }
-    out
-}
-
-/// `clinit -s --json`: a JSON object a line for each group `filter_status` would
-/// print, always whole: `group`, `level` (null when never switched), `state` (in
-/// `words`), `at_level` (at its level and done with it), and with `entries` (the
-/// cltab's entries and the scan directory) `entries`: the group's entries' service
-/// status as `svstat -j` prints it, in cltab order.
-pub fn status_json(
-    groups: &[GroupStatus],
-    group: Option<&str>,
-    level: Option<&str>,
-    words: StateWords,
-    entries: Option<(&[Entry], &Path)>,
-) -> String {
-    use crate::report::json_string;
-    let mut out = String::new();
-    let now = crate::tai64::Tai64N::now();
-    for g in groups {
-        if group.is_some_and(|w| w != g.group) || level.is_some_and(|w| w != g.level) {
-            continue;
-        }
-        let lvl = if g.level == NO_LEVEL {
-            "null".to_string()
-        } else {
-            json_string(&g.level)
-        };
-        out.push_str(&format!(
-            "{{\"group\":{},\"level\":{lvl},\"state\":{},\"at_level\":{}",
-            json_string(&g.group),
-            json_string(g.state.name(words)),
-            g.state.is_at_level()
-        ));
-        if let Some((entries, scan)) = entries {
-            let objects: Vec<String> = entries
-                .iter()
-                .filter(|e| e.group == g.group)
-                .map(|e| {
-                    let name = service_name(e);
-                    let dir = crate::service_dir::ServiceDir::new(scan.join(&name));
-                    match crate::report::query(&dir, now) {
-                        Ok(r) => r.json(&name),
-                        Err(err) => crate::report::json_error(&name, &err),
-                    }
-                })
-                .collect();
-            out.push_str(&format!(",\"entries\":[{}]", objects.join(",")));
-        }
-        out.push_str("}\n");
-    }
-    out
 }
 
 /// The service directory name of an entry: `GROUP.TAG`.
@@ -466,19 +225,7 @@ impl Clinit {
         if let Some(s) = self.state.get() {
             return Ok(s);
         }
-        let p = &self.tab.clstat;
-        let name = p
-            .file_name()
-            .ok_or_else(|| ClinitError::Usage(format!("clstat {} names no file", p.display())))?;
-        let dir = match p.parent() {
-            Some(d) if !d.as_os_str().is_empty() => d,
-            _ => Path::new("."),
-        };
-        std::fs::create_dir_all(dir)
-            .map_err(temporary(format!("unable to create {}", dir.display())))?;
-        let fd = at::open_dir(dir).map_err(|e| {
-            ClinitError::Temporary(format!("unable to open {}: {}", dir.display(), errstr(e)))
-        })?;
+        let (fd, name) = clstat::open_parent(&self.tab.clstat, "clstat")?;
         let mut lock = name.to_owned();
         lock.push(".lock");
         Ok(self.state.get_or_init(|| StateDir {
@@ -976,24 +723,7 @@ impl Clinit {
 
     fn load_status(&self) -> Result<Vec<GroupStatus>> {
         let st = self.state()?;
-        let p = &self.tab.clstat;
-        let old = match at::read_own(st.fd.as_fd(), &st.clstat, false) {
-            Ok(at::Found::Missing) => Vec::new(),
-            Ok(at::Found::File(t)) => parse_clstat(&String::from_utf8_lossy(&t)),
-            Ok(at::Found::Untrusted(why)) => {
-                return Err(ClinitError::Temporary(format!(
-                    "unable to read {}: {why}: not written by clinit, remove it",
-                    p.display()
-                )));
-            }
-            Err(e) => {
-                return Err(ClinitError::Temporary(format!(
-                    "unable to read {}: {}",
-                    p.display(),
-                    errstr(e)
-                )));
-            }
-        };
+        let old = clstat::load(st.fd.as_fd(), &st.clstat, &self.tab.clstat)?;
         // Every group of the cltab, in its order; groups no longer in it are gone.
         Ok(self
             .tab
@@ -1012,44 +742,21 @@ impl Clinit {
             .collect())
     }
 
-    /// Writes clstat whole (the only file clinit fsyncs: the service files are made
-    /// again from the cltab by the next clinit, and a thousand fsyncs made the first
-    /// switch of 200 entries take seconds).
+    /// Writes clstat whole, and IS::Init's status file when the cltab names one
+    /// (`:::initstat:PATH`).
     fn save_status(&self, groups: &[GroupStatus]) -> Result<()> {
         let st = self.state()?;
-        let p = &self.tab.clstat;
-        at::replace(
+        clstat::save(
             st.fd.as_fd(),
             &st.clstat,
-            format_clstat(groups, self.tab.words).as_bytes(),
-            0o644,
-            true,
-        )
-        .map_err(temporary(format!("unable to write {}", p.display())))?;
-        self.save_initstat(groups)
-    }
-
-    /// IS::Init's status file, when the cltab names one (`:::initstat:PATH`), written
-    /// whole each time clstat is, the same way.
-    fn save_initstat(&self, groups: &[GroupStatus]) -> Result<()> {
-        let Some(p) = &self.tab.initstat else {
-            return Ok(());
-        };
-        let name = p
-            .file_name()
-            .ok_or_else(|| ClinitError::Usage(format!("initstat {} names no file", p.display())))?;
-        let dir = match p.parent() {
-            Some(d) if !d.as_os_str().is_empty() => d,
-            _ => Path::new("."),
-        };
-        std::fs::create_dir_all(dir)
-            .map_err(temporary(format!("unable to create {}", dir.display())))?;
-        let fd = at::open_dir(dir).map_err(|e| {
-            ClinitError::Temporary(format!("unable to open {}: {}", dir.display(), errstr(e)))
-        })?;
-        let text = format_initstat(groups, &at::random());
-        at::replace(fd.as_fd(), name, text.as_bytes(), 0o644, false)
-            .map_err(temporary(format!("unable to write {}", p.display())))
+            &self.tab.clstat,
+            groups,
+            self.tab.words,
+        )?;
+        match &self.tab.initstat {
+            Some(p) => clstat::save_initstat(p, groups),
+            None => Ok(()),
+        }
     }
 
     fn set_status(
@@ -1347,14 +1054,13 @@ fn clear_supervise(dir: BorrowedFd<'_>) -> std::result::Result<(), String> {
 /// where another account may write: nothing is followed through a symbolic link, a FIFO
 /// cannot block an open, what was opened is checked, new files are created with
 /// `O_EXCL` under names nobody can guess and renamed into place.
-mod at {
+pub(crate) mod at {
     use nix::errno::Errno;
     use nix::fcntl::{OFlag, RenameFlags, openat, renameat2};
     use nix::sys::stat::{FileStat, Mode, SFlag, fchmod, fstat, mkdirat};
     use nix::unistd::{UnlinkatFlags, unlinkat};
     use std::ffi::{OsStr, OsString};
-    use std::io::Write;
-    use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+    use std::os::fd::{BorrowedFd, OwnedFd};
     use std::os::unix::ffi::OsStrExt;
 
     /// The account clinit runs as: what it made is owned by it.
@@ -1506,7 +1212,7 @@ mod at {
         }
         let mut data = Vec::new();
         std::io::Read::read_to_end(&mut std::fs::File::from(fd), &mut data)
-            .map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)))?;
+            .map_err(|e| crate::diag::io_errno(&e))?;
         Ok(Found::File(data))
     }
 
@@ -1517,22 +1223,13 @@ mod at {
         data: &[u8],
         mode: u32,
     ) -> std::io::Result<()> {
-        let fd = openat(
-            dir,
-            name,
-            OFlag::O_WRONLY
-                | OFlag::O_CREAT
-                | OFlag::O_EXCL
-                | OFlag::O_NOFOLLOW
-                | OFlag::O_CLOEXEC
-                | OFlag::O_NOCTTY,
-            Mode::from_bits_truncate(0o600),
-        )?;
-        let mut f = std::fs::File::from(fd);
-        f.write_all(data)?;
         // The umask has no say: the mode is set on the descriptor.
-        fchmod(f.as_fd(), Mode::from_bits_truncate(mode))?;
-        Ok(())
+        let how = crate::status::NewFile {
+            mode,
+            set_mode: true,
+            durable: false,
+        };
+        Ok(crate::status::write_new(dir, name, data, how)?)
     }
 
     /// Replaces `name` in `dir` whole: a new file under a random name, renamed over it
@@ -1544,41 +1241,23 @@ mod at {
         mode: u32,
         durable: bool,
     ) -> std::io::Result<()> {
+        let how = crate::status::NewFile {
+            mode,
+            set_mode: true,
+            durable,
+        };
         let mut attempt = 0;
         loop {
             attempt += 1;
             let mut tmp = OsString::from(".");
             tmp.push(name);
             tmp.push(format!(".{}.tmp", random()));
-            let fd = match openat(
-                dir,
-                tmp.as_os_str(),
-                OFlag::O_WRONLY
-                    | OFlag::O_CREAT
-                    | OFlag::O_EXCL
-                    | OFlag::O_NOFOLLOW
-                    | OFlag::O_CLOEXEC
-                    | OFlag::O_NOCTTY,
-                Mode::from_bits_truncate(0o600),
-            ) {
-                Ok(fd) => fd,
+            match crate::status::write_new(dir, &tmp, data, how) {
+                Ok(()) => {}
                 Err(Errno::EEXIST) if attempt < 10 => continue,
                 Err(e) => return Err(e.into()),
-            };
-            let r = (|| {
-                let mut f = std::fs::File::from(fd);
-                f.write_all(data)?;
-                fchmod(f.as_fd(), Mode::from_bits_truncate(mode))?;
-                if durable {
-                    f.sync_all()?;
-                }
-                nix::fcntl::renameat(dir, tmp.as_os_str(), dir, name)?;
-                Ok(())
-            })();
-            if r.is_err() {
-                let _ = unlinkat(dir, tmp.as_os_str(), UnlinkatFlags::NoRemoveDir);
             }
-            return r;
+            return Ok(crate::status::rename_into(dir, &tmp, name)?);
         }
     }
 
@@ -1659,86 +1338,6 @@ mod at {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn gs(group: &str, level: &str, state: State) -> GroupStatus {
-        GroupStatus {
-            group: group.into(),
-            level: level.into(),
-            state,
-        }
-    }
-
-    #[test]
-    fn clstat_round_trip_and_foreign_lines() {
-        let groups = vec![
-            gs("web", "2", State::Run),
-            gs("0", "0", State::Failed),
-            gs("chk", "t", State::Passed),
-            gs("db", NO_LEVEL, State::Stopped),
-        ];
-        let text = format_clstat(&groups, StateWords::ClusterInit);
-        assert_eq!(
-            text,
-            "Cluster::Init::Group web 2 DONE\nCluster::Init::Group 0 0 FAILED\n\
-             Cluster::Init::Group chk t PASSED\nCluster::Init::Group db - CONFIGURED\n"
-        );
-        let mut with_noise = String::from("garbage\nCluster::Init::Group x y nosuchstate\n");
-        with_noise.push_str(&text);
-        assert_eq!(parse_clstat(&with_noise), groups);
-        // svkit 0.1's words, by choice; and read back either way.
-        let old = format_clstat(&groups, StateWords::Svkit);
-        assert_eq!(
-            old,
-            "Cluster::Init::Group web 2 run\nCluster::Init::Group 0 0 failed\n\
-             Cluster::Init::Group chk t run\nCluster::Init::Group db - stopped\n"
-        );
-        let back: Vec<State> = parse_clstat(&old).iter().map(|g| g.state).collect();
-        assert_eq!(
-            back,
-            [State::Run, State::Failed, State::Run, State::Stopped]
-        );
-        for (word, st) in [
-            ("STARTING", State::Starting),
-            ("CHECKING", State::Starting),
-            ("STOPPING", State::Starting),
-            ("HALTING", State::Stopping),
-            ("stopping", State::Stopping),
-        ] {
-            assert_eq!(State::parse(word), Some(st), "{word}");
-        }
-    }
-
-    #[test]
-    fn initstat_as_is_init_writes_it() {
-        let groups = vec![
-            gs("web", "2", State::Run),
-            gs("db", NO_LEVEL, State::Stopped),
-            gs("chk", "t", State::Failed),
-        ];
-        assert_eq!(
-            format_initstat(&groups, "42"),
-            format!(
-                "!startid 42\n{:<15} {:<15} {:<15}\n{:<15} {:<15} {:<15}\n{:<15} {:<15} {:<15}\n!endid 42\n",
-                "chk", "fail", "t", "db", "stopped", "", "web", "run", "2"
-            )
-        );
-    }
-
-    #[test]
-    fn status_filters_as_cluster_init() {
-        let groups = vec![gs("web", "2", State::Run), gs("db", "1", State::Stopping)];
-        let w = StateWords::ClusterInit;
-        assert_eq!(
-            filter_status(&groups, None, None, w),
-            "web 2 DONE\ndb 1 HALTING\n"
-        );
-        assert_eq!(filter_status(&groups, Some("db"), None, w), "1 HALTING\n");
-        assert_eq!(filter_status(&groups, Some("web"), Some("2"), w), "DONE\n");
-        assert_eq!(filter_status(&groups, Some("web"), Some("3"), w), "");
-        assert_eq!(filter_status(&groups, None, Some("1"), w), "db HALTING\n");
-        let w = StateWords::Svkit;
-        assert_eq!(filter_status(&groups, Some("web"), Some("2"), w), "run\n");
-    }
 
     #[test]
     fn markers_and_temp_names() {

@@ -76,6 +76,12 @@ pub fn errstr(e: Errno) -> &'static str {
     }
 }
 
+/// The errno of an `io::Error`; EIO for one made without an errno (svkit's one
+/// conversion).
+pub fn io_errno(e: &std::io::Error) -> Errno {
+    Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO))
+}
+
 /// Describes an `io::Error` with daemontools' wording where it has an errno.
 pub fn ioerrstr(e: &std::io::Error) -> String {
     match e.raw_os_error() {
@@ -143,5 +149,7 @@ mod tests {
         assert_eq!(errstr(Errno::EWOULDBLOCK), "temporary failure");
         let e = std::io::Error::from_raw_os_error(libc::EACCES);
         assert_eq!(ioerrstr(&e), "access denied");
+        assert_eq!(io_errno(&e), Errno::EACCES);
+        assert_eq!(io_errno(&std::io::Error::other("no errno")), Errno::EIO);
     }
 }

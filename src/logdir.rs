@@ -27,6 +27,29 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 const PROG: &str = "multilog";
+
+// The names of a log directory's files, as daemontools' multilog has them.
+
+/// The file lines go to; mode 0744 once it is finished (fsynced), 0644 while written.
+pub const CURRENT: &str = "current";
+/// The processor's state, handed to it on fd 4 (`!processor`).
+pub const STATE: &str = "state";
+/// The processor's new state, from its fd 5; renamed over `state` when it is done.
+pub const NEWSTATE: &str = "newstate";
+/// The processor's output (fd 1); archived `.s` once it is marked complete (0744).
+pub const PROCESSED: &str = "processed";
+/// `current` handed to the processor (its fd 0), removed when it is done.
+pub const PREVIOUS: &str = "previous";
+/// Held with an exclusive lock by the multilog writing the directory.
+pub const LOCK: &str = "lock";
+/// Archives are named `@` and 24 hex digits of a TAI64N label, a dot and a suffix.
+pub const ARCHIVE_PREFIX: &str = "@";
+/// `@` and the 24 hex digits: how long a name must be to count as an archive.
+pub const ARCHIVE_STEM_LEN: usize = 25;
+/// The suffix of an archive finished cleanly (by rotation, or a processor's output).
+pub const COMPLETE: char = 's';
+/// The suffix of an archive kept after a crash: it may end in a partial line.
+pub const UNFINISHED: char = 'u';
 /// daemontools' bounds for `s` (plain numbers) and `n`.
 pub const MIN_SIZE: u64 = 4096;
 pub const MAX_PLAIN_SIZE: u64 = 16_777_215;
@@ -255,7 +278,10 @@ pub fn retry<T>(what: impl Fn() -> String, mut op: impl FnMut() -> std::io::Resu
 
 fn archive_name(suffix: char) -> String {
     let l = label(Tai64N::now());
-    format!("{}.{suffix}", std::str::from_utf8(&l[..25]).unwrap_or("@"))
+    format!(
+        "{}.{suffix}",
+        std::str::from_utf8(&l[..ARCHIVE_STEM_LEN]).unwrap_or(ARCHIVE_PREFIX)
+    )
 }
 
 impl LogDir {
@@ -269,7 +295,7 @@ impl LogDir {
             .map_err(|e| OpenError(format!("unable to open directory {show}: {}", ioerrstr(&e))))?;
         let lockfile = dir
             .open_file(
-                "lock",
+                LOCK,
                 OFlag::O_WRONLY | OFlag::O_APPEND | OFlag::O_CREAT,
                 0o600,
             )
@@ -280,7 +306,7 @@ impl LogDir {
                 crate::diag::errstr(e)
             ))
         })?;
-        for name in ["current", "state", "previous", "processed", "newstate"] {
+        for name in [CURRENT, STATE, PREVIOUS, PROCESSED, NEWSTATE] {
             dir.expect_regular(name).map_err(|e| {
                 OpenError(format!(
                     "unable to open {}: {}",
@@ -289,33 +315,33 @@ impl LogDir {
                 ))
             })?;
         }
-        if !dir.is_complete("current") {
+        if !dir.is_complete(CURRENT) {
             // No cleanly finished `current`: recover as daemontools does. A `processed`
             // marked complete (0744) is the archive of `previous`; otherwise `previous`
             // and `current` are kept as unfinished (.u) files and `state` starts empty.
-            let _ = dir.remove("newstate");
-            if dir.is_complete("processed") {
-                let _ = dir.remove("previous");
-                archive(&dir, "processed", 's');
+            let _ = dir.remove(NEWSTATE);
+            if dir.is_complete(PROCESSED) {
+                let _ = dir.remove(PREVIOUS);
+                archive(&dir, PROCESSED, COMPLETE);
             } else {
-                let _ = dir.remove("processed");
-                archive(&dir, "previous", 'u');
+                let _ = dir.remove(PROCESSED);
+                archive(&dir, PREVIOUS, UNFINISHED);
             }
-            archive(&dir, "current", 'u');
-            let _ = dir.remove("state");
+            archive(&dir, CURRENT, UNFINISHED);
+            let _ = dir.remove(STATE);
         }
-        let state = dir.open_file("state", OFlag::O_WRONLY | OFlag::O_CREAT, 0o644);
+        let state = dir.open_file(STATE, OFlag::O_WRONLY | OFlag::O_CREAT, 0o644);
         if let Err(e) = state {
             return Err(OpenError(format!(
                 "unable to open {}: {}",
-                dir.show("state").display(),
+                dir.show(STATE).display(),
                 ioerrstr(&e)
             )));
         }
         let current = Self::create_current(&dir, false).map_err(|e| {
             OpenError(format!(
                 "unable to open {}: {}",
-                dir.show("current").display(),
+                dir.show(CURRENT).display(),
                 ioerrstr(&e)
             ))
         })?;
@@ -342,7 +368,7 @@ impl LogDir {
         if fresh {
             flags |= OFlag::O_EXCL;
         }
-        let f = dir.open_file("current", flags, 0o644)?;
+        let f = dir.open_file(CURRENT, flags, 0o644)?;
         f.set_permissions(std::fs::Permissions::from_mode(0o644))?;
         Ok(f)
     }
@@ -418,7 +444,7 @@ impl LogDir {
     }
 
     fn write_out(&mut self, mut bytes: &[u8]) {
-        let cur = self.dir.show("current");
+        let cur = self.dir.show(CURRENT);
         while !bytes.is_empty() {
             let n = retry(
                 || format!("unable to write to {}", cur.display()),
@@ -471,7 +497,7 @@ impl LogDir {
         if self.size == 0 {
             return;
         }
-        let cur = self.dir.show("current");
+        let cur = self.dir.show(CURRENT);
         retry(
             || format!("unable to fsync {}", cur.display()),
             || self.current.sync_all(),
@@ -487,12 +513,12 @@ impl LogDir {
         if self.settings.processor.is_some() {
             retry(
                 || format!("unable to rename {}", cur.display()),
-                || self.dir.rename("current", "previous"),
+                || self.dir.rename(CURRENT, PREVIOUS),
             );
             sync_dir_retrying(&self.dir);
             self.process_previous();
         } else {
-            archive(&self.dir, "current", 's');
+            archive(&self.dir, CURRENT, COMPLETE);
         }
         self.current = retry(
             || format!("unable to create {}", cur.display()),
@@ -524,7 +550,7 @@ impl LogDir {
             || run_processor(dir, &proc_, ours),
         );
         commit_processed(dir);
-        archive(dir, "processed", 's');
+        archive(dir, PROCESSED, COMPLETE);
     }
 
     /// Removes the oldest archived files while there are `num` files or more, counting
@@ -538,7 +564,7 @@ impl LogDir {
             .into_iter()
             .filter_map(|n| n.into_string().ok())
             // Archive names only, as daemontools counts them: a stray "@notes" is left be.
-            .filter(|n| n.starts_with('@') && n.len() >= 25)
+            .filter(|n| n.starts_with(ARCHIVE_PREFIX) && n.len() >= ARCHIVE_STEM_LEN)
             .collect();
         old.sort();
         let keep = self.settings.num.saturating_sub(1);
@@ -569,7 +595,7 @@ impl LogDir {
     pub fn finish(&mut self) {
         self.rotate_if_due();
         self.flush();
-        let cur = self.dir.show("current");
+        let cur = self.dir.show(CURRENT);
         retry(
             || format!("unable to fsync {}", cur.display()),
             || self.current.sync_all(),
@@ -587,14 +613,14 @@ fn run_processor(
     ours: Option<(u64, u64)>,
 ) -> std::io::Result<()> {
     use std::os::unix::process::CommandExt;
-    let input = dir.open_file("previous", OFlag::O_RDONLY, 0)?;
+    let input = dir.open_file(PREVIOUS, OFlag::O_RDONLY, 0)?;
     let st = fstat(&input)?;
     if ours.is_some_and(|o| o != (st.st_dev, st.st_ino)) {
         return Err(refused("previous is not the file multilog finished"));
     }
-    let output = dir.create_new("processed")?;
-    let state = dir.open_file("state", OFlag::O_RDONLY, 0)?;
-    let newstate = dir.create_new("newstate")?;
+    let output = dir.create_new(PROCESSED)?;
+    let state = dir.open_file(STATE, OFlag::O_RDONLY, 0)?;
+    let newstate = dir.create_new(NEWSTATE)?;
     let (s, n, d) = (
         state.as_raw_fd(),
         newstate.as_raw_fd(),
@@ -630,12 +656,12 @@ fn run_processor(
 /// on its own, so a step that succeeded is never repeated.
 fn commit_processed(dir: &Dir) {
     retry(
-        || format!("unable to remove {}", dir.show("previous").display()),
-        || dir.remove("previous"),
+        || format!("unable to remove {}", dir.show(PREVIOUS).display()),
+        || dir.remove(PREVIOUS),
     );
     retry(
-        || format!("unable to rename {}", dir.show("newstate").display()),
-        || dir.rename("newstate", "state"),
+        || format!("unable to rename {}", dir.show(NEWSTATE).display()),
+        || dir.rename(NEWSTATE, STATE),
     );
     sync_dir_retrying(dir);
 }
@@ -734,5 +760,20 @@ mod tests {
             e.0
         );
         let _ = std::fs::remove_dir_all(&p);
+    }
+
+    #[test]
+    fn archive_names_are_what_trim_counts() {
+        for suffix in [COMPLETE, UNFINISHED] {
+            let n = archive_name(suffix);
+            assert!(n.starts_with(ARCHIVE_PREFIX), "{n}");
+            assert_eq!(n.len(), ARCHIVE_STEM_LEN + 2, "{n}");
+            assert!(
+                n[1..ARCHIVE_STEM_LEN]
+                    .bytes()
+                    .all(|b| b.is_ascii_hexdigit())
+            );
+            assert_eq!(&n[ARCHIVE_STEM_LEN..], format!(".{suffix}"));
+        }
     }
 }

@@ -822,8 +822,8 @@ impl Multilog {
 
 /// `YYYY-MM-DDTHH:MM:SS.NNNNNNNNNZ ` in UTC.
 pub fn iso_label(t: Tai64N) -> Vec<u8> {
-    let days = (t.secs / 86400) as i64;
-    let rem = t.secs % 86400;
+    let days = (t.unix_secs() / 86400) as i64;
+    let rem = t.unix_secs() % 86400;
     let (y, m, d) = civil_from_days(days);
     format!(
         "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:09}Z ",
@@ -973,21 +973,12 @@ mod tests {
 
     #[test]
     fn iso_dates() {
-        let l = iso_label(Tai64N {
-            secs: 1_795_307_433,
-            nanos: 5,
-        });
+        let l = iso_label(Tai64N::from_unix(1_795_307_433, 5));
         assert_eq!(l, b"2026-11-22T00:30:33.000000005Z ".to_vec());
         assert_eq!(
-            iso_label(Tai64N {
-                secs: 951_782_400,
-                nanos: 0
-            })[..10],
+            iso_label(Tai64N::from_unix(951_782_400, 0))[..10],
             *b"2000-02-29"
         );
-        assert_eq!(
-            iso_label(Tai64N { secs: 0, nanos: 0 })[..10],
-            *b"1970-01-01"
-        );
+        assert_eq!(iso_label(Tai64N::from_unix(0, 0))[..10], *b"1970-01-01");
     }
 }

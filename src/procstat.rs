@@ -1,5 +1,24 @@
 //! What /proc tells of a process: its state, parent, process group and session
-//! (/proc/PID/stat), and the children of this process.
+//! (/proc/PID/stat), and the children of this process; and signalling a whole process
+//! group, svkit's one copy.
+
+use nix::errno::Errno;
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+
+/// Sends `sig` to every process of group `pgid` (`None`: sends nothing, asks whether any
+/// is left). `Ok(false)`: the group is gone (ESRCH). A `pgid` of 1 or less is refused
+/// with EINVAL, never sent: kill(2) reads -1 as every process and 0 as our own group.
+pub fn signal_group(pgid: i32, sig: Option<Signal>) -> Result<bool, Errno> {
+    if pgid <= 1 {
+        return Err(Errno::EINVAL);
+    }
+    match kill(Pid::from_raw(-pgid), sig) {
+        Ok(()) => Ok(true),
+        Err(Errno::ESRCH) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
 
 /// The fields of /proc/PID/stat that svkit looks at.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -14,8 +33,14 @@ pub struct ProcStat {
 impl ProcStat {
     /// Reads /proc/PID/stat; `None` when the process is gone or /proc says nothing.
     pub fn read(pid: i32) -> Option<ProcStat> {
-        let text = std::fs::read(format!("/proc/{pid}/stat")).ok()?;
-        ProcStat::parse(&text)
+        ProcStat::try_read(pid).ok().flatten()
+    }
+
+    /// Reads /proc/PID/stat, telling a process that is not there (an error, NotFound
+    /// when /proc has no such pid) from one /proc says nothing readable of (`None`).
+    pub fn try_read(pid: i32) -> std::io::Result<Option<ProcStat>> {
+        let text = std::fs::read(format!("/proc/{pid}/stat"))?;
+        Ok(ProcStat::parse(&text))
     }
 
     /// Parses the text of /proc/PID/stat. The command name (field 2) is in parentheses
@@ -75,6 +100,25 @@ mod tests {
         for bad in [&b""[..], b"12 (x", b"12 (x) S 1 2", b"12 (x) S a 2 3"] {
             assert_eq!(ProcStat::parse(bad), None);
         }
+    }
+
+    #[test]
+    fn signals_a_group_and_refuses_every_process() {
+        assert_eq!(signal_group(1, None), Err(Errno::EINVAL));
+        assert_eq!(signal_group(0, None), Err(Errno::EINVAL));
+        assert_eq!(signal_group(-5, Some(Signal::SIGKILL)), Err(Errno::EINVAL));
+        use std::os::unix::process::CommandExt;
+        let mut child = std::process::Command::new("sleep")
+            .arg("60")
+            .process_group(0)
+            .spawn()
+            .unwrap();
+        let pgid = child.id() as i32;
+        assert_eq!(signal_group(pgid, None), Ok(true));
+        assert_eq!(signal_group(pgid, Some(Signal::SIGKILL)), Ok(true));
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(child.wait().unwrap().signal(), Some(libc::SIGKILL));
+        assert_eq!(signal_group(pgid, None), Ok(false));
     }
 
     #[test]

@@ -151,45 +151,40 @@ impl ServiceReport {
     /// One JSON object, for admin frontends.
     pub fn json(&self, name: &str) -> String {
         let s = &self.status;
-        let mut out = format!(
-            "{{\"service\":{},\"state\":\"{}\",\"pid\":{},\"seconds\":{},\"normally_up\":{},\"want\":\"{}\",\"paused\":{}",
-            json_string(name),
-            if s.pid != 0 { "up" } else { "down" },
-            s.pid,
-            self.seconds,
-            self.normally_up,
-            s.want.name(),
-            s.pid != 0 && s.paused,
-        );
+        let mut o = JsonObject::new();
+        o.str("service", name)
+            .str("state", if s.pid != 0 { "up" } else { "down" })
+            .raw("pid", s.pid)
+            .raw("seconds", self.seconds)
+            .raw("normally_up", self.normally_up)
+            .str("want", s.want.name())
+            .raw("paused", s.pid != 0 && s.paused);
         if let Some(ext) = s.ext {
-            out.push_str(&format!(",\"starts\":{}", ext.starts));
+            o.raw("starts", ext.starts);
             match ext.last_exit() {
                 Some(LastExit::Code(c)) => {
-                    out.push_str(&format!(",\"last_exit\":{{\"code\":{c}}}"))
+                    o.raw("last_exit", JsonObject::new().raw("code", c).end())
                 }
                 Some(LastExit::Signal(n)) => {
-                    out.push_str(&format!(",\"last_exit\":{{\"signal\":{n}}}"))
+                    o.raw("last_exit", JsonObject::new().raw("signal", n).end())
                 }
-                None => out.push_str(",\"last_exit\":null"),
-            }
-            out.push_str(&format!(",\"finishing\":{}", ext.finishing));
-            out.push_str(&format!(",\"backoff\":{}", self.backoff()));
-            out.push_str(&format!(",\"bad_settings\":{}", ext.settings_problem));
+                None => o.null("last_exit"),
+            };
+            o.raw("finishing", ext.finishing)
+                .raw("backoff", self.backoff())
+                .raw("bad_settings", ext.settings_problem);
             match ext.readiness {
-                Readiness::Untracked => out.push_str(",\"ready\":null"),
-                Readiness::Waiting => out.push_str(",\"ready\":false"),
-                Readiness::Ready(t) => out.push_str(&format!(
-                    ",\"ready\":true,\"ready_seconds\":{}",
-                    t.seconds_until(self.now)
-                )),
-                Readiness::Failing(t) => out.push_str(&format!(
-                    ",\"ready\":false,\"check_failing_seconds\":{}",
-                    t.seconds_until(self.now)
-                )),
-            }
+                Readiness::Untracked => o.null("ready"),
+                Readiness::Waiting => o.raw("ready", false),
+                Readiness::Ready(t) => o
+                    .raw("ready", true)
+                    .raw("ready_seconds", t.seconds_until(self.now)),
+                Readiness::Failing(t) => o
+                    .raw("ready", false)
+                    .raw("check_failing_seconds", t.seconds_until(self.now)),
+            };
         }
-        out.push('}');
-        out
+        o.end()
     }
 }
 
@@ -199,11 +194,74 @@ pub fn json_error(name: &str, err: &ReportError) -> String {
         ReportError::NotRunning | ReportError::OpenOk(Errno::ENOENT) => "unsupervised",
         _ => "error",
     };
-    format!(
-        "{{\"service\":{},\"state\":\"{state}\",\"error\":{}}}",
-        json_string(name),
-        json_string(&err.to_string())
-    )
+    JsonObject::new()
+        .str("service", name)
+        .str("state", state)
+        .str("error", &err.to_string())
+        .end()
+}
+
+/// svkit's one JSON writer (svstat -j, the admin frontends' --json, clinit -s --json):
+/// an object built member by member, in order, strings escaped by `json_string`.
+#[derive(Debug, Default)]
+pub struct JsonObject {
+    out: String,
+}
+
+impl JsonObject {
+    pub fn new() -> JsonObject {
+        JsonObject::default()
+    }
+
+    fn key(&mut self, key: &str) -> &mut Self {
+        self.out.push(if self.out.is_empty() { '{' } else { ',' });
+        self.out.push_str(&json_string(key));
+        self.out.push(':');
+        self
+    }
+
+    /// A string member.
+    pub fn str(&mut self, key: &str, value: &str) -> &mut Self {
+        let v = json_string(value);
+        self.key(key).out.push_str(&v);
+        self
+    }
+
+    /// A string member, or null.
+    pub fn opt_str(&mut self, key: &str, value: Option<&str>) -> &mut Self {
+        match value {
+            Some(v) => self.str(key, v),
+            None => self.null(key),
+        }
+    }
+
+    /// A member written as `value` displays: a number, a boolean, or JSON made
+    /// already (an object or array of this writer's).
+    pub fn raw(&mut self, key: &str, value: impl std::fmt::Display) -> &mut Self {
+        let v = value.to_string();
+        self.key(key).out.push_str(&v);
+        self
+    }
+
+    /// A null member.
+    pub fn null(&mut self, key: &str) -> &mut Self {
+        self.raw(key, "null")
+    }
+
+    /// The object's text.
+    pub fn end(&mut self) -> String {
+        let mut out = std::mem::take(&mut self.out);
+        if out.is_empty() {
+            out.push('{');
+        }
+        out.push('}');
+        out
+    }
+}
+
+/// A JSON array of values already written as JSON.
+pub fn json_array(items: &[String]) -> String {
+    format!("[{}]", items.join(","))
 }
 
 /// A JSON string literal, escaping what RFC 8259 requires.
@@ -230,10 +288,29 @@ mod tests {
     use super::*;
     use crate::status::Extension;
 
+    #[test]
+    fn json_writer() {
+        assert_eq!(JsonObject::new().end(), "{}");
+        let inner = JsonObject::new().raw("code", 3).end();
+        assert_eq!(
+            JsonObject::new()
+                .str("a", "x\"y\\\n\u{1}")
+                .opt_str("b", None)
+                .opt_str("c", Some("z"))
+                .raw("d", 1.5)
+                .raw("e", true)
+                .raw("f", inner)
+                .raw("g", json_array(&["1".into(), "\"h\"".into()]))
+                .null("h")
+                .end(),
+            "{\"a\":\"x\\\"y\\\\\\n\\u0001\",\"b\":null,\"c\":\"z\",\"d\":1.5,\"e\":true,\"f\":{\"code\":3},\"g\":[1,\"h\"],\"h\":null}"
+        );
+    }
+
     fn report(pid: u32, normally_up: bool, paused: bool, want: Want) -> ServiceReport {
         ServiceReport {
             status: Status {
-                changed: Tai64N { secs: 0, nanos: 0 },
+                changed: Tai64N::from_unix(0, 0),
                 pid,
                 paused,
                 want,
@@ -241,7 +318,7 @@ mod tests {
             },
             normally_up,
             seconds: 45,
-            now: Tai64N { secs: 45, nanos: 0 },
+            now: Tai64N::from_unix(45, 0),
         }
     }
 
@@ -298,10 +375,7 @@ mod tests {
             last_wait_status: Some(1 << 8),
             starts: 5,
             finishing: false,
-            next_start: Some(Tai64N {
-                secs: 101,
-                nanos: 1,
-            }),
+            next_start: Some(Tai64N::from_unix(101, 1)),
             readiness: Readiness::Untracked,
             settings_problem: false,
             crashed: false,
@@ -354,11 +428,11 @@ mod tests {
                 ..Default::default()
             })
         };
-        r.status.ext = ext(Readiness::Ready(Tai64N { secs: 1, nanos: 0 }));
+        r.status.ext = ext(Readiness::Ready(Tai64N::from_unix(1, 0)));
         assert_eq!(r.human(), "up (pid 7) 45 seconds, ready 44 seconds");
         r.status.ext = ext(Readiness::Waiting);
         assert_eq!(r.human(), "up (pid 7) 45 seconds, not ready");
-        r.status.ext = ext(Readiness::Failing(Tai64N { secs: 33, nanos: 0 }));
+        r.status.ext = ext(Readiness::Failing(Tai64N::from_unix(33, 0)));
         assert_eq!(
             r.human(),
             "up (pid 7) 45 seconds, not ready (check failing 12 seconds)"

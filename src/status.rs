@@ -18,8 +18,9 @@ use crate::service_dir::{STATUS, ServiceDir, in_supervise};
 use crate::tai64::Tai64N;
 use nix::errno::Errno;
 use nix::fcntl::{OFlag, openat, renameat};
-use nix::sys::stat::Mode;
+use nix::sys::stat::{Mode, fchmod};
 use nix::unistd::{UnlinkatFlags, unlinkat};
+use std::ffi::OsStr;
 use std::os::fd::BorrowedFd;
 
 pub const DAEMONTOOLS_LEN: usize = 18;
@@ -72,12 +73,21 @@ pub enum LastExit {
 }
 
 impl LastExit {
+    /// svkit's one reading of a wait status: killed by a signal, or exited with a code.
     pub fn from_wait_status(ws: i32) -> Self {
         if libc::WIFSIGNALED(ws) {
             LastExit::Signal(libc::WTERMSIG(ws))
         } else {
             LastExit::Code(libc::WEXITSTATUS(ws))
         }
+    }
+}
+
+/// How a child std waited for ended (`Child::wait` reports no stopped child).
+impl From<std::process::ExitStatus> for LastExit {
+    fn from(st: std::process::ExitStatus) -> Self {
+        use std::os::unix::process::ExitStatusExt;
+        LastExit::from_wait_status(st.into_raw())
     }
 }
 
@@ -314,37 +324,82 @@ pub fn write_pid_at(dir: BorrowedFd<'_>, pid: u32) -> Result<(), Errno> {
 /// in its place, a symbolic link or a link to another file, is never written through;
 /// then it is renamed over `name`.
 pub fn replace_at(dir: BorrowedFd<'_>, tmp: &str, name: &str, bytes: &[u8]) -> Result<(), Errno> {
-    let create = || {
-        openat(
-            dir,
-            tmp,
-            OFlag::O_WRONLY
-                | OFlag::O_CREAT
-                | OFlag::O_EXCL
-                | OFlag::O_NOFOLLOW
-                | OFlag::O_NOCTTY
-                | OFlag::O_CLOEXEC,
-            Mode::from_bits_truncate(0o644),
-        )
+    let how = NewFile {
+        mode: 0o644,
+        set_mode: false,
+        durable: false,
     };
-    let fd = match create() {
+    match write_new(dir, tmp.as_ref(), bytes, how) {
         Err(Errno::EEXIST) => {
             unlinkat(dir, tmp, UnlinkatFlags::NoRemoveDir)?;
-            create()?
+            write_new(dir, tmp.as_ref(), bytes, how)?;
         }
         r => r?,
-    };
-    let mut rest = bytes;
-    while !rest.is_empty() {
-        match nix::unistd::write(&fd, rest) {
-            Ok(0) => return Err(Errno::EIO),
-            Ok(n) => rest = &rest[n..],
-            Err(Errno::EINTR) => {}
-            Err(e) => return Err(e),
-        }
     }
-    drop(fd);
-    renameat(dir, tmp, dir, name)
+    rename_into(dir, tmp.as_ref(), name.as_ref())
+}
+
+/// How `write_new` makes a file.
+#[derive(Clone, Copy, Debug)]
+pub struct NewFile {
+    pub mode: u32,
+    /// Set `mode` on the descriptor, whatever the umask (else it is the mode to create
+    /// with, less the umask).
+    pub set_mode: bool,
+    /// fsync it before it is renamed.
+    pub durable: bool,
+}
+
+/// The first half of temp-file-then-rename, svkit's one copy: makes `tmp` in `dir`
+/// new (O_EXCL and O_NOFOLLOW: nothing in its place is written through; EEXIST is the
+/// caller's to handle) with `bytes`, as `how` says. A file it made and could not
+/// finish is removed.
+pub fn write_new(
+    dir: BorrowedFd<'_>,
+    tmp: &OsStr,
+    bytes: &[u8],
+    how: NewFile,
+) -> Result<(), Errno> {
+    let fd = openat(
+        dir,
+        tmp,
+        OFlag::O_WRONLY
+            | OFlag::O_CREAT
+            | OFlag::O_EXCL
+            | OFlag::O_NOFOLLOW
+            | OFlag::O_NOCTTY
+            | OFlag::O_CLOEXEC,
+        Mode::from_bits_truncate(if how.set_mode { 0o600 } else { how.mode }),
+    )?;
+    let r = (|| {
+        let mut rest = bytes;
+        while !rest.is_empty() {
+            match nix::unistd::write(&fd, rest) {
+                Ok(0) => return Err(Errno::EIO),
+                Ok(n) => rest = &rest[n..],
+                Err(Errno::EINTR) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        if how.set_mode {
+            fchmod(&fd, Mode::from_bits_truncate(how.mode))?;
+        }
+        if how.durable {
+            nix::unistd::fsync(&fd)?;
+        }
+        Ok(())
+    })();
+    if r.is_err() {
+        let _ = unlinkat(dir, tmp, UnlinkatFlags::NoRemoveDir);
+    }
+    r
+}
+
+/// The second half: renames `tmp` over `name` in `dir`, removing `tmp` if it cannot.
+pub fn rename_into(dir: BorrowedFd<'_>, tmp: &OsStr, name: &OsStr) -> Result<(), Errno> {
+    renameat(dir, tmp, dir, name).inspect_err(|_| {
+        let _ = unlinkat(dir, tmp, UnlinkatFlags::NoRemoveDir);
+    })
 }
 
 #[cfg(test)]
@@ -353,10 +408,7 @@ mod tests {
 
     fn sample() -> Status {
         Status {
-            changed: Tai64N {
-                secs: 1_790_000_000,
-                nanos: 123,
-            },
+            changed: Tai64N::from_unix(1_790_000_000, 123),
             pid: 0x0102_0304,
             paused: true,
             want: Want::Down,
@@ -364,14 +416,8 @@ mod tests {
                 last_wait_status: Some(256),
                 starts: 7,
                 finishing: true,
-                next_start: Some(Tai64N {
-                    secs: 1_790_000_060,
-                    nanos: 0,
-                }),
-                readiness: Readiness::Ready(Tai64N {
-                    secs: 1_790_000_001,
-                    nanos: 7,
-                }),
+                next_start: Some(Tai64N::from_unix(1_790_000_060, 0)),
+                readiness: Readiness::Ready(Tai64N::from_unix(1_790_000_001, 7)),
                 settings_problem: true,
                 crashed: true,
             }),
@@ -436,5 +482,43 @@ mod tests {
     fn last_exit_decoding() {
         assert_eq!(LastExit::from_wait_status(1 << 8), LastExit::Code(1));
         assert_eq!(LastExit::from_wait_status(9), LastExit::Signal(9));
+        use std::os::unix::process::ExitStatusExt;
+        let st = |raw| LastExit::from(std::process::ExitStatus::from_raw(raw));
+        assert_eq!(st(3 << 8), LastExit::Code(3));
+        assert_eq!(st(0x80 | 11), LastExit::Signal(11));
+    }
+
+    #[test]
+    fn temp_file_then_rename() {
+        use std::os::unix::fs::PermissionsExt;
+        let base = std::env::temp_dir().join(format!("svkit-status-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&base);
+        std::fs::create_dir(&base).unwrap();
+        let dir =
+            nix::fcntl::open(&base, OFlag::O_RDONLY | OFlag::O_DIRECTORY, Mode::empty()).unwrap();
+        let d = std::os::fd::AsFd::as_fd(&dir);
+        // A stale temp file and a symbolic link at the name: neither is written through.
+        std::fs::write(base.join("victim"), b"keep").unwrap();
+        std::os::unix::fs::symlink(base.join("victim"), base.join("x.new")).unwrap();
+        std::os::unix::fs::symlink(base.join("victim"), base.join("x")).unwrap();
+        replace_at(d, "x.new", "x", b"one").unwrap();
+        assert_eq!(std::fs::read(base.join("x")).unwrap(), b"one");
+        assert_eq!(std::fs::read(base.join("victim")).unwrap(), b"keep");
+        assert!(!base.join("x.new").exists());
+        // The mode on the descriptor, fsynced; EEXIST is the caller's.
+        let how = NewFile {
+            mode: 0o640,
+            set_mode: true,
+            durable: true,
+        };
+        write_new(d, "t".as_ref(), b"two", how).unwrap();
+        assert_eq!(write_new(d, "t".as_ref(), b"", how), Err(Errno::EEXIST));
+        let meta = std::fs::metadata(base.join("t")).unwrap();
+        assert_eq!(meta.permissions().mode() & 0o777, 0o640);
+        // A rename that fails takes its temp file away.
+        std::fs::create_dir_all(base.join("full/sub")).unwrap();
+        assert!(rename_into(d, "t".as_ref(), "full".as_ref()).is_err());
+        assert!(!base.join("t").exists());
+        std::fs::remove_dir_all(&base).unwrap();
     }
 }

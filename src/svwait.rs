@@ -250,10 +250,7 @@ mod tests {
 
     fn status(pid: u32, ext: Option<Extension>) -> Status {
         Status {
-            changed: Tai64N {
-                secs: 1_790_000_000,
-                nanos: 0,
-            },
+            changed: Tai64N::from_unix(1_790_000_000, 0),
             pid,
             paused: false,
             want: Want::Up,
@@ -277,10 +274,7 @@ mod tests {
 
     #[test]
     fn goals_read_the_status() {
-        let t = Tai64N {
-            secs: 1_790_000_000,
-            nanos: 0,
-        };
+        let t = Tai64N::from_unix(1_790_000_000, 0);
         let up = FakeService::new("up", &status(42, None));
         assert_eq!(now(&[&up], Goal::Up, false), Ok(Outcome::Reached));
         // Without readiness tracking (daemontools' 18 bytes too), up is ready.

@@ -1,9 +1,9 @@
 //! SWOC locks: the directory `SERVICE/swoc/` (locks/, blocked/, disallow), client names, lock files, and waiting for locks to go.
 
-use crate::diag::errstr;
+use crate::diag::{errstr, io_errno};
 use nix::errno::Errno;
 use nix::fcntl::{AtFlags, OFlag, openat};
-use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use nix::poll::{PollFd, PollFlags, poll};
 use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
 use nix::sys::stat::{Mode, fstatat};
 use nix::unistd::{UnlinkatFlags, linkat, unlinkat};
@@ -223,10 +223,6 @@ fn refused(verb: &'static str, path: impl Into<PathBuf>, why: impl Into<String>)
         path: path.into(),
         why: Why::Refused(why.into()),
     }
-}
-
-fn io_errno(e: &std::io::Error) -> Errno {
-    Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO))
 }
 
 /// Who holds a lock and since when: the contents of a lock file, `key=value` lines so
@@ -1579,10 +1575,8 @@ impl SwocDir {
                 let tmp = format!("{TMP_PREFIX}{c}.{unique}");
                 let _owner = create_excl(dir, &tmp, FILE_MODE, body, |_| true)
                     .map_err(|e| sys("create", t.blocked_path().join(&tmp), e))?;
-                if let Err(e) = nix::fcntl::renameat(dir, tmp.as_str(), dir, c) {
-                    let _ = unlinkat(dir, tmp.as_str(), UnlinkatFlags::NoRemoveDir);
-                    return Err(sys("create", path, e));
-                }
+                crate::status::rename_into(dir, tmp.as_ref(), c.as_ref())
+                    .map_err(|e| sys("create", path, e))?;
                 Ok(match old {
                     None => Blocked::New,
                     Some(m) => Blocked::Replaced { owner: m.uid },
@@ -1804,7 +1798,7 @@ impl SwocDir {
             if let Some(e) = next_expiry {
                 nap = nap.min(e.duration_since(now).unwrap_or_default());
             }
-            let timeout = ms_timeout(nap);
+            let timeout = crate::wakeup::timeout_for(nap);
             let gone = match &inotify {
                 Some(i) => {
                     let mut fds = [PollFd::new(i.as_fd(), PollFlags::POLLIN)];
@@ -1829,12 +1823,6 @@ impl SwocDir {
             }
         }
     }
-}
-
-/// Rounds up to whole milliseconds so the loop never wakes just before a deadline.
-fn ms_timeout(d: Duration) -> PollTimeout {
-    let ms = d.as_micros().div_ceil(1000).min(60_000) as u32;
-    PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX)
 }
 
 /// An inotify watch on the open `locks/` for lock files going, if the file system is
@@ -2412,18 +2400,5 @@ mod tests {
         assert!(o.may_use("web1", 2003) && !o.may_use("web1", 2002));
         assert!(!o.may_use("beta", 1000) && o.may_use("alpha", 1000));
         assert!(o.is_server(0) && o.is_server(7) && !o.is_server(2001));
-    }
-
-    #[test]
-    fn poll_timeouts_round_up() {
-        assert_eq!(ms_timeout(Duration::ZERO), PollTimeout::ZERO);
-        assert_eq!(
-            ms_timeout(Duration::from_micros(1)),
-            PollTimeout::try_from(1u32).unwrap()
-        );
-        assert_eq!(
-            ms_timeout(Duration::from_secs(3600)),
-            PollTimeout::try_from(60_000u32).unwrap()
-        );
     }
 }

@@ -2,12 +2,15 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-/// 2^62 + 10: TAI64 label of the Unix epoch, as daemontools counts it (10 leap seconds).
-const TAI64_EPOCH: u64 = (1 << 62) + 10;
+/// 2^62 + 10: the TAI64 label of the Unix epoch, as daemontools counts it (10 leap
+/// seconds). svkit's one copy.
+pub const EPOCH: u64 = (1 << 62) + 10;
 
-/// A TAI64N instant: seconds since the Unix epoch plus nanoseconds.
+/// A TAI64N instant, as its label says it: TAI64 seconds (`EPOCH` + Unix seconds) and
+/// nanoseconds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Tai64N {
+    /// TAI64 seconds: 2^62 + 10 at the Unix epoch.
     pub secs: u64,
     pub nanos: u32,
 }
@@ -21,16 +24,27 @@ impl Tai64N {
 
     pub fn from_system(t: SystemTime) -> Self {
         let d = t.duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO);
+        Self::from_unix(d.as_secs(), d.subsec_nanos())
+    }
+
+    /// The instant `unix_secs` seconds and `nanos` nanoseconds after the Unix epoch
+    /// (TAI64's seconds end at 2^63: later ones stay there).
+    pub fn from_unix(unix_secs: u64, nanos: u32) -> Self {
         Tai64N {
-            secs: d.as_secs(),
-            nanos: d.subsec_nanos(),
+            secs: EPOCH.saturating_add(unix_secs).min(u64::MAX >> 1),
+            nanos,
         }
     }
 
-    /// Big-endian label: 8 bytes of 2^62 + 10 + seconds, 4 bytes of nanoseconds.
+    /// Seconds since the Unix epoch (0 for an instant before it).
+    pub fn unix_secs(&self) -> u64 {
+        self.secs.saturating_sub(EPOCH)
+    }
+
+    /// Big-endian label: 8 bytes of TAI64 seconds, 4 bytes of nanoseconds.
     pub fn pack(&self) -> [u8; 12] {
         let mut b = [0u8; 12];
-        b[..8].copy_from_slice(&(TAI64_EPOCH.wrapping_add(self.secs)).to_be_bytes());
+        b[..8].copy_from_slice(&self.secs.to_be_bytes());
         b[8..].copy_from_slice(&self.nanos.to_be_bytes());
         b
     }
@@ -39,13 +53,10 @@ impl Tai64N {
     pub fn unpack(b: &[u8; 12]) -> Option<Self> {
         let label = u64::from_be_bytes(b[..8].try_into().ok()?);
         let nanos = u32::from_be_bytes(b[8..].try_into().ok()?);
-        if !(TAI64_EPOCH..(1 << 63)).contains(&label) || nanos >= 1_000_000_000 {
+        if !(EPOCH..(1 << 63)).contains(&label) || nanos >= 1_000_000_000 {
             return None;
         }
-        Some(Tai64N {
-            secs: label - TAI64_EPOCH,
-            nanos,
-        })
+        Some(Tai64N { secs: label, nanos })
     }
 
     /// Whole seconds from `self` to `now`, 0 if `self` lies in the future (as svstat does).
@@ -61,10 +72,9 @@ mod tests {
     #[test]
     fn pack_matches_daemontools_layout() {
         // 2026-11-21 23:20:33 UTC as written by daemontools supervise: 40 00 00 00 6b 02 27 60
-        let t = Tai64N {
-            secs: 0x6b02_2760 - 10,
-            nanos: 0x160e_cffc,
-        };
+        let t = Tai64N::from_unix(0x6b02_2760 - 10, 0x160e_cffc);
+        assert_eq!(t.secs, 0x4000_0000_6b02_2760);
+        assert_eq!(t.unix_secs(), 0x6b02_2760 - 10);
         assert_eq!(
             t.pack(),
             [
@@ -77,7 +87,7 @@ mod tests {
     #[test]
     fn unpack_rejects_garbage() {
         assert_eq!(Tai64N::unpack(&[0; 12]), None);
-        let mut b = Tai64N { secs: 5, nanos: 0 }.pack();
+        let mut b = Tai64N::from_unix(5, 0).pack();
         b[8] = 0xff;
         assert_eq!(Tai64N::unpack(&b), None);
     }

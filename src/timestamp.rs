@@ -70,7 +70,7 @@ pub fn localize_line(line: &[u8], out: &mut Vec<u8>) {
         secs = (secs << 4).wrapping_add(nanos >> 28);
         nanos = ((nanos & 0x0fff_ffff) << 4) + u;
     }
-    let unix = secs.wrapping_sub((1 << 62) + 10) as i64;
+    let unix = secs.wrapping_sub(crate::tai64::EPOCH) as i64;
     match local_time(unix) {
         Some(tm) if digits > 0 => {
             let _ = write!(
@@ -128,10 +128,7 @@ mod tests {
 
     #[test]
     fn label_format() {
-        let l = label(Tai64N {
-            secs: 0x6b02_31f2 - 10,
-            nanos: 0x1234_567a,
-        });
+        let l = label(Tai64N::from_unix(0x6b02_31f2 - 10, 0x1234_567a));
         assert_eq!(&l, b"@400000006b0231f21234567a ");
     }
 

@@ -7,7 +7,7 @@ use nix::poll::PollTimeout;
 use std::os::fd::{AsFd, BorrowedFd, IntoRawFd, OwnedFd, RawFd};
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// The read end of a pipe that caught signals write to.
 pub struct SelfPipe {
@@ -61,17 +61,21 @@ impl AsFd for SelfPipe {
 pub fn timeout_until(deadline: Option<Instant>, now: Instant) -> PollTimeout {
     match deadline {
         None => PollTimeout::NONE,
-        Some(d) => {
-            let ms = d.saturating_duration_since(now).as_micros().div_ceil(1000);
-            PollTimeout::try_from(ms.min(60_000) as u32).unwrap_or(PollTimeout::MAX)
-        }
+        Some(d) => timeout_for(d.saturating_duration_since(now)),
     }
+}
+
+/// The poll timeout of `d`, rounded up to whole milliseconds (so a loop never wakes
+/// just before its deadline and spins on a zero timeout) and capped at a minute (a
+/// loop looks again then): svkit's one rounding.
+pub fn timeout_for(d: Duration) -> PollTimeout {
+    let ms = d.as_micros().div_ceil(1000).min(60_000) as u32;
+    PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
 
     #[test]
     fn timeouts_round_up_and_cap() {
@@ -82,6 +86,15 @@ mod tests {
         assert_eq!(t(1), PollTimeout::try_from(1u32).unwrap());
         assert_eq!(t(1500), PollTimeout::try_from(2u32).unwrap());
         assert_eq!(t(10_000_000_000), PollTimeout::try_from(60_000u32).unwrap());
+        assert_eq!(timeout_for(Duration::ZERO), PollTimeout::ZERO);
+        assert_eq!(
+            timeout_for(Duration::from_micros(999)),
+            PollTimeout::try_from(1u32).unwrap()
+        );
+        assert_eq!(
+            timeout_for(Duration::MAX),
+            PollTimeout::try_from(60_000u32).unwrap()
+        );
         assert_eq!(
             timeout_until(Some(now), now + Duration::from_secs(1)),
             PollTimeout::ZERO

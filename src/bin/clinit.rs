@@ -4,9 +4,8 @@ use svkit::cli::{
     EXIT_NO, EXIT_OK, EXIT_TEMP, EXIT_USAGE, die_of_signal, fatal, help_if_asked,
     text_duration_arg, usage_error,
 };
-use svkit::clinit::{
-    AllCommand, Clinit, ClinitError, all_command, filter_status, read_clstat, status_json,
-};
+use svkit::clinit::{AllCommand, Clinit, ClinitError, all_command};
+use svkit::clstat;
 use svkit::cltab::{Cltab, DEFAULT_CLSTAT, StateWords};
 
 const SYNOPSIS: &str = "clinit [-f cltab] [-S scandir] [-t timeout] [--settle duration] group level\n       \
@@ -156,19 +155,19 @@ fn show_status(
         (None, Some(t)) => t.clstat.clone(),
         (None, None) => DEFAULT_CLSTAT.into(),
     };
-    let groups = read_clstat(&path).unwrap_or_else(|e| fatal("clinit", EXIT_TEMP, &e.to_string()));
+    let groups = clstat::read(&path).unwrap_or_else(|e| fatal("clinit", EXIT_TEMP, &e.to_string()));
     let (group, level) = (
         words.first().map(String::as_str),
         words.get(1).map(String::as_str),
     );
     let out = match json_scan {
-        None => filter_status(&groups, group, level, words_of_states),
+        None => clstat::filter(&groups, group, level, words_of_states),
         Some(scan) => {
             let entries = tab
                 .as_ref()
                 .filter(|_| local)
                 .map(|t| (t.entries.as_slice(), std::path::Path::new(scan)));
-            status_json(&groups, group, level, words_of_states, entries)
+            clstat::json(&groups, group, level, words_of_states, entries)
         }
     };
     // A reader gone away (`clinit -s | head -1`) is no error of ours.

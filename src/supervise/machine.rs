@@ -891,10 +891,7 @@ mod tests {
     use crate::status::Want;
 
     fn wall() -> Tai64N {
-        Tai64N {
-            secs: 1000,
-            nanos: 0,
-        }
+        Tai64N::from_unix(1000, 0)
     }
 
     /// The machine, with what it said to notify and on stderr set aside.
@@ -1454,7 +1451,7 @@ mod readiness_tests {
     use super::*;
 
     fn wall() -> Tai64N {
-        Tai64N { secs: 7, nanos: 0 }
+        Tai64N::from_unix(7, 0)
     }
 
     fn checked(interval: u64, timeout: u64) -> RunSettings {

@@ -93,7 +93,7 @@ fn is_main(name: &OsStr) -> bool {
 
 /// Sends `sig` to every process of a group; false once the group is gone.
 fn signal_group(pgid: i32, sig: Option<Signal>) -> bool {
-    kill(Pid::from_raw(-pgid), sig) != Err(Errno::ESRCH)
+    crate::procstat::signal_group(pgid, sig) != Ok(false)
 }
 
 /// TERM (and CONT, for a stopped one) to each group.
@@ -123,7 +123,7 @@ fn service_group(dir: &std::path::Path) -> Option<i32> {
 
 /// KILLs a service and its process group (supervise makes `run` a session leader).
 fn kill_group(pid: i32) {
-    let _ = kill(Pid::from_raw(-pid), Signal::SIGKILL);
+    let _ = crate::procstat::signal_group(pid, Some(Signal::SIGKILL));
     let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
 }
 
