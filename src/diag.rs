@@ -107,6 +107,21 @@ pub fn write_whole(fd: std::os::fd::BorrowedFd<'_>, text: &[u8]) -> Result<(), E
     Ok(())
 }
 
+/// Reads from `fd` until `buf` is full or the end of the file, retrying reads that a
+/// signal interrupted; returns how many bytes it holds.
+pub fn read_up_to(fd: std::os::fd::BorrowedFd<'_>, buf: &mut [u8]) -> Result<usize, Errno> {
+    let mut n = 0;
+    while n < buf.len() {
+        match nix::unistd::read(fd, &mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(Errno::EINTR) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}
+
 /// One `PROG: KIND MSG` line on stderr, in one write (`kind` ends in `: ` or is empty).
 pub fn line(prog: &str, kind: &str, msg: &str) {
     let text = format!("{prog}: {kind}{msg}\n");

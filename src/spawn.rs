@@ -248,15 +248,9 @@ impl Held {
     pub fn release(mut self) -> Result<u32, Errno> {
         drop(self.gate.take());
         let mut b = [0u8; 4];
-        let mut n = 0;
-        while n < b.len() {
-            match nix::unistd::read(&self.errors, &mut b[n..]) {
-                Ok(0) => break,
-                Ok(k) => n += k,
-                Err(Errno::EINTR) => {}
-                Err(_) => break,
-            }
-        }
+        // No errno back (the pipe closed at exec, or could not be read): it runs.
+        let n =
+            crate::diag::read_up_to(std::os::fd::AsFd::as_fd(&self.errors), &mut b).unwrap_or(0);
         if n < b.len() {
             return Ok(self.pid);
         }
@@ -296,15 +290,7 @@ pub fn exec_failure_cause(file: &CStr, shown: &str, e: Errno) -> Option<String> 
         return None;
     }
     let mut buf = [0u8; EXEC_HEADER];
-    let mut n = 0;
-    while n < buf.len() {
-        match nix::unistd::read(&fd, &mut buf[n..]) {
-            Ok(0) => break,
-            Ok(k) => n += k,
-            Err(Errno::EINTR) => {}
-            Err(_) => return None,
-        }
-    }
+    let n = crate::diag::read_up_to(std::os::fd::AsFd::as_fd(&fd), &mut buf).ok()?;
     header_cause(&buf[..n], shown, e, |p| {
         CString::new(p).map_or(true, |p| {
             nix::unistd::access(p.as_c_str(), nix::unistd::AccessFlags::F_OK) != Err(Errno::ENOENT)

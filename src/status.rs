@@ -272,15 +272,8 @@ impl Status {
             return Err(StatusError::BadFormat);
         }
         let mut buf = [0u8; 64];
-        let mut n = 0;
-        while n < buf.len() {
-            match nix::unistd::read(&fd, &mut buf[n..]) {
-                Ok(0) => break,
-                Ok(k) => n += k,
-                Err(Errno::EINTR) => {}
-                Err(e) => return Err(StatusError::Io(e)),
-            }
-        }
+        let n = crate::diag::read_up_to(std::os::fd::AsFd::as_fd(&fd), &mut buf)
+            .map_err(StatusError::Io)?;
         Status::unpack(&buf[..n])
     }
 
@@ -372,15 +365,7 @@ pub fn write_new(
         Mode::from_bits_truncate(if how.set_mode { 0o600 } else { how.mode }),
     )?;
     let r = (|| {
-        let mut rest = bytes;
-        while !rest.is_empty() {
-            match nix::unistd::write(&fd, rest) {
-                Ok(0) => return Err(Errno::EIO),
-                Ok(n) => rest = &rest[n..],
-                Err(Errno::EINTR) => {}
-                Err(e) => return Err(e),
-            }
-        }
+        crate::diag::write_whole(std::os::fd::AsFd::as_fd(&fd), bytes)?;
         if how.set_mode {
             fchmod(&fd, Mode::from_bits_truncate(how.mode))?;
         }
