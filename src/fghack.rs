@@ -15,18 +15,39 @@ const COPIES: usize = 30;
 #[derive(Debug)]
 pub enum FghackError {
     Pipe(Errno),
-    Run(std::io::Error),
+    /// The program (by name) could not be started.
+    Run(std::ffi::OsString, std::io::Error),
     Wait(std::io::Error),
+    /// The program (by name) died of the signal.
+    Crashed(std::ffi::OsString, i32),
 }
 
-/// How the program ended, once all its descendants closed the pipe.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Ended {
-    Exited(i32),
-    Crashed(i32),
+impl std::fmt::Display for FghackError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use crate::diag::{errstr, ioerrstr};
+        match self {
+            FghackError::Pipe(e) => write!(f, "unable to create pipe: {}", errstr(*e)),
+            FghackError::Run(name, e) => {
+                write!(
+                    f,
+                    "unable to run {}: {}",
+                    name.to_string_lossy(),
+                    ioerrstr(e)
+                )
+            }
+            FghackError::Wait(e) => write!(f, "wait failed: {}", ioerrstr(e)),
+            FghackError::Crashed(name, sig) => {
+                write!(f, "{} crashed: signal {sig}", name.to_string_lossy())
+            }
+        }
+    }
 }
 
-pub fn run(mut cmd: Command) -> Result<Ended, FghackError> {
+impl crate::cli::Failure for FghackError {}
+
+/// Runs `cmd` and waits until it and every process that inherited the pipe from it
+/// have ended (closed it); gives the program's exit code.
+pub fn wait_for_all(mut cmd: Command) -> Result<i32, FghackError> {
     let (r, w) = nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(FghackError::Pipe)?;
     let wfd = w.as_raw_fd();
     // SAFETY: dup(2) is async-signal-safe; the copies are not close-on-exec, so the
@@ -43,7 +64,7 @@ pub fn run(mut cmd: Command) -> Result<Ended, FghackError> {
     }
     let mut child = crate::spawn::reset_signals(&mut cmd)
         .spawn()
-        .map_err(FghackError::Run)?;
+        .map_err(|e| FghackError::Run(cmd.get_program().to_owned(), e))?;
     drop(w);
     let mut buf = [0u8; 512];
     loop {
@@ -55,9 +76,11 @@ pub fn run(mut cmd: Command) -> Result<Ended, FghackError> {
     }
     let st = child.wait().map_err(FghackError::Wait)?;
     use std::os::unix::process::ExitStatusExt;
-    Ok(match (st.code(), st.signal()) {
-        (Some(c), _) => Ended::Exited(c),
-        (None, Some(s)) => Ended::Crashed(s),
-        (None, None) => Ended::Crashed(0),
-    })
+    match st.code() {
+        Some(c) => Ok(c),
+        None => Err(FghackError::Crashed(
+            cmd.get_program().to_owned(),
+            st.signal().unwrap_or(0),
+        )),
+    }
 }

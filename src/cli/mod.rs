@@ -17,6 +17,25 @@ pub fn fatal(prog: &str, code: i32, msg: &str) -> ! {
     std::process::exit(code)
 }
 
+/// A library error a main can end on: its Display is the message after `PROG: fatal: `
+/// (the object and the cause, `unable to read DIR/NAME: REASON`), `exit_code` its class
+/// (100 permanent or usage, 111 temporary: the default).
+pub trait Failure: std::fmt::Display {
+    fn exit_code(&self) -> i32 {
+        EXIT_TEMP
+    }
+}
+
+/// Ends the process on `err`: `PROG: fatal: ERR`, exit code as the error's class says.
+pub fn die(prog: &str, err: &dyn Failure) -> ! {
+    fatal(prog, err.exit_code(), &err.to_string())
+}
+
+/// The value of `r`, or the end of the process on its error (see `die`).
+pub fn or_die<T, E: Failure>(prog: &str, r: Result<T, E>) -> T {
+    r.unwrap_or_else(|e| die(prog, &e))
+}
+
 /// Writes `PROG: usage: SYNOPSIS` to stderr and exits 100.
 pub fn usage(prog: &str, synopsis: &str) -> ! {
     line(prog, "usage: ", synopsis);
