@@ -107,6 +107,14 @@ pub fn write_whole(fd: std::os::fd::BorrowedFd<'_>, text: &[u8]) -> Result<(), E
     Ok(())
 }
 
+/// `name` as the C string a *at() call takes, on the heap: nix copies an `OsStr` path
+/// into a 1 kB buffer on the stack, a page that then stays resident in every
+/// supervise. A NUL inside is EINVAL, as nix says it.
+pub fn c_name(name: &std::ffi::OsStr) -> Result<std::ffi::CString, Errno> {
+    use std::os::unix::ffi::OsStrExt;
+    std::ffi::CString::new(name.as_bytes()).map_err(|_| Errno::EINVAL)
+}
+
 /// Reads from `fd` until `buf` is full or the end of the file, retrying reads that a
 /// signal interrupted; returns how many bytes it holds.
 pub fn read_up_to(fd: std::os::fd::BorrowedFd<'_>, buf: &mut [u8]) -> Result<usize, Errno> {

@@ -112,9 +112,10 @@ pub fn read_small_file(
         Links::Refuse => OFlag::O_NOFOLLOW,
         Links::Follow => OFlag::empty(),
     };
+    let name = crate::diag::c_name(name).map_err(SmallFileError::Io)?;
     let fd = match openat(
         dir,
-        name,
+        name.as_c_str(),
         OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_NOCTTY | OFlag::O_CLOEXEC | nofollow,
         Mode::empty(),
     ) {
@@ -136,20 +137,25 @@ pub fn read_small_file(
     };
     // One byte past the limit tells a file that is too long from one that fits.
     let want = limit.saturating_add(1);
+    // Read straight into the result, which doubles from 64 bytes: settings files are a
+    // few bytes, and supervise reads them at every start (no stack page for a buffer).
     let mut buf = Vec::new();
-    let mut chunk = [0u8; 4096];
     while buf.len() < want {
-        let room = (want - buf.len()).min(chunk.len());
-        match nix::unistd::read(&fd, &mut chunk[..room]) {
-            Ok(0) => break,
+        let len = buf.len();
+        let room = (want - len).min(len.max(64));
+        buf.resize(len + room, 0);
+        match nix::unistd::read(&fd, &mut buf[len..]) {
+            Ok(0) => {
+                buf.truncate(len);
+                break;
+            }
             Ok(k) => {
-                let newline = line && chunk[..k].contains(&b'\n');
-                buf.extend_from_slice(&chunk[..k]);
-                if newline {
+                buf.truncate(len + k);
+                if line && buf[len..].contains(&b'\n') {
                     break;
                 }
             }
-            Err(Errno::EINTR) => {}
+            Err(Errno::EINTR) => buf.truncate(len),
             Err(e) => return Err(SmallFileError::Io(e)),
         }
     }

@@ -353,6 +353,8 @@ pub fn write_new(
     bytes: &[u8],
     how: NewFile,
 ) -> Result<(), Errno> {
+    let tmp = crate::diag::c_name(tmp)?;
+    let tmp = tmp.as_c_str();
     let fd = openat(
         dir,
         tmp,
@@ -382,7 +384,9 @@ pub fn write_new(
 
 /// The second half: renames `tmp` over `name` in `dir`, removing `tmp` if it cannot.
 pub fn rename_into(dir: BorrowedFd<'_>, tmp: &OsStr, name: &OsStr) -> Result<(), Errno> {
-    renameat(dir, tmp, dir, name).inspect_err(|_| {
+    let (tmp, name) = (crate::diag::c_name(tmp)?, crate::diag::c_name(name)?);
+    let tmp = tmp.as_c_str();
+    renameat(dir, tmp, dir, name.as_c_str()).inspect_err(|_| {
         let _ = unlinkat(dir, tmp, UnlinkatFlags::NoRemoveDir);
     })
 }

@@ -102,9 +102,10 @@ pub fn run(dir_os: &std::ffi::OsStr) -> Result<i32, Fatal> {
     }
     ctx.flush(&m);
 
-    // PIPE_BUF: a command burst of one svc (one write) is read at once, so that a `+`
-    // and the signals after it are seen together.
-    let mut buf = [0u8; libc::PIPE_BUF];
+    // Everything written so far is read before the end of the burst is stepped, so a
+    // `+` and the signals after it are seen together however long svc's write was; the
+    // buffer stays small because every page of stack it touches stays resident.
+    let mut buf = [0u8; 128];
     loop {
         let timeout = timeout_until(m.deadline(), Instant::now());
         let mut fds = vec![
@@ -173,22 +174,24 @@ pub fn run(dir_os: &std::ffi::OsStr) -> Result<i32, Fatal> {
         {
             return Ok(code);
         }
+        let mut commands = false;
         loop {
             match nix::unistd::read(&files.control, &mut buf) {
                 Ok(n) if n > 0 => {
+                    commands = true;
                     // Bytes that are no command are ignored.
                     for cmd in buf[..n].iter().filter_map(|&b| Command::from_byte(b)) {
                         if let Some(code) = ctx.step(&mut m, Input::Command(cmd)) {
                             return Ok(code);
                         }
                     }
-                    if let Some(code) = ctx.step(&mut m, Input::EndOfCommands) {
-                        return Ok(code);
-                    }
                 }
                 Err(Errno::EINTR) => {}
                 _ => break,
             }
+        }
+        if commands && let Some(code) = ctx.step(&mut m, Input::EndOfCommands) {
+            return Ok(code);
         }
         if let Some(code) = ctx.step(&mut m, Input::Timer) {
             return Ok(code);
@@ -595,6 +598,7 @@ impl Context<'_> {
 
     /// Starts `./notify NAME EVENT [ARG]` and does not wait for it: its exit is reaped
     /// with the others, and one that hangs holds up nothing.
+    #[inline(never)]
     fn notify(&mut self, ev: Event) {
         if std::fs::symlink_metadata(NOTIFY).is_err() {
             return;
@@ -653,6 +657,7 @@ impl Context<'_> {
         None
     }
 
+    #[inline(never)]
     fn spawn(&mut self, m: &mut Machine) -> Vec<Action> {
         warn_encore_files_once(self.dir);
         // Settings are read at each start, so a change applies from the next run on.
@@ -748,6 +753,7 @@ impl Context<'_> {
     }
 
     /// Starts `./check`.
+    #[inline(never)]
     fn spawn_check(&mut self, m: &mut Machine) -> Vec<Action> {
         let input = match spawn_program(c"./check", &[]) {
             Ok(pid) => Input::CheckStarted { pid },
@@ -823,6 +829,7 @@ impl Context<'_> {
 
     /// Datagrams came to the sd_notify socket: READY=1 from the service means ready,
     /// STATUS= is kept; the rest, and whatever others send, is ignored.
+    #[inline(never)]
     fn read_notify_socket(&mut self, m: &mut Machine) -> Vec<Action> {
         let mut acts = Vec::new();
         let Some(s) = &self.notify_socket else {
@@ -867,6 +874,7 @@ impl Context<'_> {
     }
 
     /// The service wrote to its notification-fd: a newline means ready.
+    #[inline(never)]
     fn read_ready_pipe(&mut self, m: &mut Machine) -> Vec<Action> {
         let Some(r) = &self.ready_pipe else {
             return Vec::new();
@@ -891,6 +899,7 @@ impl Context<'_> {
     }
 
     /// Starts `./finish CODE SIGNAL` if there is one.
+    #[inline(never)]
     fn spawn_finish(&mut self, m: &mut Machine, code: i32, signal: i32) -> Vec<Action> {
         if std::fs::symlink_metadata(FINISH).is_err() {
             return m.step(Input::FinishDone, Instant::now(), Tai64N::now());
@@ -913,6 +922,7 @@ impl Context<'_> {
     }
 
     /// Writes the status if it changed.
+    #[inline(never)]
     fn flush(&mut self, m: &Machine) {
         if !std::mem::take(&mut self.dirty) {
             return;
