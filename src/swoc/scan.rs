@@ -1,0 +1,311 @@
+//! Listing `locks/` and `blocked/`: what each name is, and the `Scan` that `-s` reports.
+
+use super::dirfd::{lstat_at, read_names, read_small};
+use super::error::{SwocError, sys};
+use super::lockfile::{InfoError, LockInfo, lock_client};
+use super::name::ClientName;
+use super::tree::Tree;
+use super::{BLOCKED, LOCKS, STALE_TMP, SwocDir, TMP_PREFIX};
+use nix::errno::Errno;
+use std::os::fd::AsFd;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// The type of a directory entry, as far as counting locks cares.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FileKind {
+    Dir,
+    Regular,
+    Other,
+}
+
+/// What a name in `locks/` is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Entry {
+    Lock(String),
+    /// A lock being written (or a crash's leftover): not a lock yet.
+    Temp,
+    /// Directories, `.`, `..`, and other dot files (NFS's `.nfsXXXX`): not ours.
+    Ignored,
+    Garbage(&'static str),
+}
+
+pub fn classify(name: &[u8], kind: FileKind) -> Entry {
+    if name.starts_with(b".") {
+        return match name.starts_with(TMP_PREFIX.as_bytes()) && kind == FileKind::Regular {
+            true => Entry::Temp,
+            false => Entry::Ignored,
+        };
+    }
+    match kind {
+        FileKind::Dir => return Entry::Ignored,
+        FileKind::Other => return Entry::Garbage("not a regular file"),
+        FileKind::Regular => {}
+    }
+    let Ok(name) = std::str::from_utf8(name) else {
+        return Entry::Garbage("not a lock name (not UTF-8)");
+    };
+    match lock_client(name) {
+        Ok(c) => Entry::Lock(c.to_string()),
+        Err(why) => Entry::Garbage(why),
+    }
+}
+
+/// One lock as `-s` shows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Lock {
+    pub file: String,
+    pub client: String,
+    pub info: Result<LockInfo, InfoError>,
+    /// Only looked up when the contents do not say when the lock was made.
+    pub mtime: Option<SystemTime>,
+    /// The file's owner: what says whose lock it is (the contents' uid= is only text).
+    pub owner: u32,
+}
+
+impl Lock {
+    pub fn created(&self) -> SystemTime {
+        match &self.info {
+            Ok(i) => i.created,
+            Err(_) => self.mtime.unwrap_or(UNIX_EPOCH),
+        }
+    }
+
+    pub fn expires(&self) -> Option<SystemTime> {
+        self.info.as_ref().ok().and_then(|i| i.expires)
+    }
+
+    pub fn expired(&self, now: SystemTime) -> bool {
+        self.expires().is_some_and(|e| e <= now)
+    }
+}
+
+/// A file in the SWOC directory that is neither a lock nor a block.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Garbage {
+    /// Relative to the SWOC directory, like `locks/README`.
+    pub path: String,
+    pub why: &'static str,
+}
+
+/// A lock or block under a client name whose owner may not use that name: planted by
+/// another account. It counts for nothing; only the server's account removes it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Foreign {
+    /// Relative to the SWOC directory, like `locks/alpha.1`.
+    pub path: String,
+    pub client: String,
+    pub owner: u32,
+}
+
+/// Everything `-s` reports.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Scan {
+    pub locks: Vec<Lock>,
+    pub blocked: Vec<String>,
+    pub disallowed: bool,
+    pub garbage: Vec<Garbage>,
+    pub foreign: Vec<Foreign>,
+}
+
+impl Scan {
+    pub fn live(&self, client: Option<&str>, now: SystemTime) -> usize {
+        self.locks
+            .iter()
+            .filter(|l| client.is_none_or(|c| l.client == c) && !l.expired(now))
+            .count()
+    }
+}
+
+impl Tree {
+    /// The locks in `locks/` (of `client`, or everyone's), with their contents if
+    /// `read`; the foreign ones; and how many vanished between listing and reading.
+    /// Those are left out, but the caller must know: a lock created after the listing
+    /// and one released before its read would make "none" out of a directory that was
+    /// never without a lock.
+    pub(super) fn scan_locks(
+        &self,
+        client: Option<&str>,
+        read: bool,
+        mut garbage: Option<&mut Vec<Garbage>>,
+    ) -> Result<(Vec<Lock>, Vec<Foreign>, usize), SwocError> {
+        use std::os::unix::ffi::OsStrExt;
+        let dir = self.locks.as_fd();
+        let names = read_names(dir).map_err(|e| sys("read", self.locks_path(), e))?;
+        let now = SystemTime::now();
+        let (mut out, mut foreign, mut vanished) = (Vec::new(), Vec::new(), 0);
+        for (name, dkind) in names {
+            let shown = || format!("{LOCKS}/{}", name.to_string_lossy());
+            if name.as_bytes().starts_with(b".") {
+                if let Some(g) = garbage.as_deref_mut()
+                    && name.as_bytes().starts_with(TMP_PREFIX.as_bytes())
+                    && lstat_at(dir, &name).is_ok_and(|m| {
+                        m.kind == FileKind::Regular
+                            && m.mtime.is_some_and(|t| {
+                                now.duration_since(t).unwrap_or_default() > STALE_TMP
+                            })
+                    })
+                {
+                    g.push(Garbage {
+                        path: shown(),
+                        why: "stale temp file",
+                    });
+                }
+                continue;
+            }
+            if dkind == Some(FileKind::Dir) {
+                continue;
+            }
+            let m = match lstat_at(dir, &name) {
+                Ok(m) => m,
+                Err(Errno::ENOENT) | Err(Errno::ESTALE) => {
+                    vanished += 1;
+                    continue;
+                }
+                Err(e) => return Err(sys("stat", self.locks_path().join(&name), e)),
+            };
+            let c = match classify(name.as_bytes(), m.kind) {
+                Entry::Lock(c) => c,
+                Entry::Ignored | Entry::Temp => continue,
+                Entry::Garbage(why) => {
+                    if let Some(g) = garbage.as_deref_mut() {
+                        g.push(Garbage { path: shown(), why });
+                    }
+                    continue;
+                }
+            };
+            if client.is_some_and(|want| want != c) {
+                continue;
+            }
+            if !self.owners.may_use(&c, m.uid) {
+                foreign.push(Foreign {
+                    path: shown(),
+                    client: c,
+                    owner: m.uid,
+                });
+                continue;
+            }
+            let file = name.to_string_lossy().into_owned();
+            if !read {
+                out.push(Lock {
+                    file,
+                    client: c,
+                    // Not read: the caller only wants names.
+                    info: Err(InfoError::Missing("created")),
+                    mtime: None,
+                    owner: m.uid,
+                });
+                continue;
+            }
+            let info = match read_small(dir, &name, &m) {
+                Ok(b) => LockInfo::unpack(&b),
+                Err(Errno::ENOENT) | Err(Errno::ESTALE) => {
+                    vanished += 1;
+                    continue;
+                }
+                Err(_) => Err(InfoError::NotText),
+            };
+            let mtime = match info {
+                Ok(_) => None,
+                Err(_) => m.mtime,
+            };
+            out.push(Lock {
+                file,
+                client: c,
+                info,
+                mtime,
+                owner: m.uid,
+            });
+        }
+        Ok((out, foreign, vanished))
+    }
+}
+
+impl SwocDir {
+    /// Locks (of one client, or all), blocks, allow state, garbage and foreign files,
+    /// for `-s`.
+    pub fn scan(&self, client: Option<&ClientName>) -> Result<Scan, SwocError> {
+        let t = self.tree()?;
+        let mut garbage = Vec::new();
+        let (mut locks, mut foreign) = (Vec::new(), Vec::new());
+        // A lock released while being read is left out; look again for a listing
+        // where none was, so the counts shown are those of one moment.
+        for _ in 0..5 {
+            garbage.clear();
+            let vanished;
+            (locks, foreign, vanished) =
+                t.scan_locks(client.map(ClientName::as_str), true, Some(&mut garbage))?;
+            if vanished == 0 {
+                break;
+            }
+        }
+        let dir = t.blocked.as_fd();
+        let names = read_names(dir).map_err(|e| sys("read", t.blocked_path(), e))?;
+        let mut blocked = Vec::new();
+        for (name, dkind) in names {
+            let n = name.to_string_lossy();
+            if n.starts_with('.') || dkind == Some(FileKind::Dir) {
+                continue;
+            }
+            let Ok(m) = lstat_at(dir, &name) else {
+                continue;
+            };
+            let path = format!("{BLOCKED}/{n}");
+            match (m.kind, ClientName::new(&n)) {
+                (FileKind::Dir, _) => {}
+                (FileKind::Regular, Ok(c)) => {
+                    if client.is_some_and(|want| *want != c) {
+                    } else if t.counts_as_block(c.as_str(), &m) {
+                        blocked.push(c.0);
+                    } else {
+                        foreign.push(Foreign {
+                            path,
+                            client: c.0,
+                            owner: m.uid,
+                        });
+                    }
+                }
+                (FileKind::Regular, Err(_)) => garbage.push(Garbage {
+                    path,
+                    why: "not a client name",
+                }),
+                (FileKind::Other, _) => garbage.push(Garbage {
+                    path,
+                    why: "not a regular file",
+                }),
+            }
+        }
+        blocked.sort();
+        garbage.sort_by(|a, b| a.path.cmp(&b.path));
+        foreign.sort_by(|a, b| a.path.cmp(&b.path));
+        Ok(Scan {
+            locks,
+            blocked,
+            disallowed: t.is_disallowed()?,
+            garbage,
+            foreign,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entries() {
+        let c = |n: &str, k| classify(n.as_bytes(), k);
+        assert_eq!(
+            c("alpha.1-2", FileKind::Regular),
+            Entry::Lock("alpha".into())
+        );
+        assert_eq!(c(".tmp.alpha.1", FileKind::Regular), Entry::Temp);
+        assert_eq!(c(".nfs0001", FileKind::Regular), Entry::Ignored);
+        assert_eq!(c("sub.dir", FileKind::Dir), Entry::Ignored);
+        assert!(matches!(c("alpha.1", FileKind::Other), Entry::Garbage(_)));
+        assert!(matches!(c("README", FileKind::Regular), Entry::Garbage(_)));
+        assert!(matches!(
+            classify(b"al\xffpha.1", FileKind::Regular),
+            Entry::Garbage(_)
+        ));
+    }
+}
