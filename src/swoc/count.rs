@@ -5,7 +5,7 @@ use super::dirfd::{lstat_at, read_names, read_small};
 use super::error::{SwocError, sys};
 use super::lockfile::LockInfo;
 use super::name::ClientName;
-use super::scan::{Entry, FileKind, classify};
+use super::scan::{FileKind, LockDirEntry, classify};
 use super::tree::Tree;
 use nix::errno::Errno;
 use std::collections::HashMap;
@@ -44,7 +44,7 @@ impl Counter {
                 continue;
             }
             let listed = dkind.unwrap_or(FileKind::Regular);
-            let Entry::Lock(c) = classify(name.as_bytes(), listed) else {
+            let LockDirEntry::Lock(c) = classify(name.as_bytes(), listed) else {
                 continue;
             };
             if self.client.as_ref().is_some_and(|want| *want != c) {

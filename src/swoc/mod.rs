@@ -21,7 +21,7 @@ pub use lock::{LockRequest, Locked, Released};
 pub use lockfile::{InfoError, LockInfo, fmt_time, lock_client, parse_time, unique_part};
 pub use name::{ClientName, CommentError, NameError, NameProblem, check_comment, hostname};
 pub use report::{fmt_age, plural, write_client_status, write_server_status};
-pub use scan::{Entry, FileKind, Foreign, Garbage, Lock, Scan, classify};
+pub use scan::{FileKind, Foreign, Garbage, Lock, LockDirEntry, Scan, classify};
 pub use wait::{Polling, WaitSpec, Waited, is_network_fs};
 
 use std::ffi::OsStr;

@@ -18,9 +18,9 @@ pub enum FileKind {
     Other,
 }
 
-/// What a name in `locks/` is.
+/// What a name in `locks/` is: a lock (of which client), a lock being written, not ours, or garbage.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Entry {
+pub enum LockDirEntry {
     Lock(String),
     /// A lock being written (or a crash's leftover): not a lock yet.
     Temp,
@@ -29,24 +29,24 @@ pub enum Entry {
     Garbage(&'static str),
 }
 
-pub fn classify(name: &[u8], kind: FileKind) -> Entry {
+pub fn classify(name: &[u8], kind: FileKind) -> LockDirEntry {
     if name.starts_with(b".") {
         return match name.starts_with(TMP_PREFIX.as_bytes()) && kind == FileKind::Regular {
-            true => Entry::Temp,
-            false => Entry::Ignored,
+            true => LockDirEntry::Temp,
+            false => LockDirEntry::Ignored,
         };
     }
     match kind {
-        FileKind::Dir => return Entry::Ignored,
-        FileKind::Other => return Entry::Garbage("not a regular file"),
+        FileKind::Dir => return LockDirEntry::Ignored,
+        FileKind::Other => return LockDirEntry::Garbage("not a regular file"),
         FileKind::Regular => {}
     }
     let Ok(name) = std::str::from_utf8(name) else {
-        return Entry::Garbage("not a lock name (not UTF-8)");
+        return LockDirEntry::Garbage("not a lock name (not UTF-8)");
     };
     match lock_client(name) {
-        Ok(c) => Entry::Lock(c.to_string()),
-        Err(why) => Entry::Garbage(why),
+        Ok(c) => LockDirEntry::Lock(c.to_string()),
+        Err(why) => LockDirEntry::Garbage(why),
     }
 }
 
@@ -164,9 +164,9 @@ impl Tree {
                 Err(e) => return Err(sys("stat", self.locks_path().join(&name), e)),
             };
             let c = match classify(name.as_bytes(), m.kind) {
-                Entry::Lock(c) => c,
-                Entry::Ignored | Entry::Temp => continue,
-                Entry::Garbage(why) => {
+                LockDirEntry::Lock(c) => c,
+                LockDirEntry::Ignored | LockDirEntry::Temp => continue,
+                LockDirEntry::Garbage(why) => {
                     if let Some(g) = garbage.as_deref_mut() {
                         g.push(Garbage { path: shown(), why });
                     }
@@ -296,16 +296,22 @@ mod tests {
         let c = |n: &str, k| classify(n.as_bytes(), k);
         assert_eq!(
             c("alpha.1-2", FileKind::Regular),
-            Entry::Lock("alpha".into())
+            LockDirEntry::Lock("alpha".into())
         );
-        assert_eq!(c(".tmp.alpha.1", FileKind::Regular), Entry::Temp);
-        assert_eq!(c(".nfs0001", FileKind::Regular), Entry::Ignored);
-        assert_eq!(c("sub.dir", FileKind::Dir), Entry::Ignored);
-        assert!(matches!(c("alpha.1", FileKind::Other), Entry::Garbage(_)));
-        assert!(matches!(c("README", FileKind::Regular), Entry::Garbage(_)));
+        assert_eq!(c(".tmp.alpha.1", FileKind::Regular), LockDirEntry::Temp);
+        assert_eq!(c(".nfs0001", FileKind::Regular), LockDirEntry::Ignored);
+        assert_eq!(c("sub.dir", FileKind::Dir), LockDirEntry::Ignored);
+        assert!(matches!(
+            c("alpha.1", FileKind::Other),
+            LockDirEntry::Garbage(_)
+        ));
+        assert!(matches!(
+            c("README", FileKind::Regular),
+            LockDirEntry::Garbage(_)
+        ));
         assert!(matches!(
             classify(b"al\xffpha.1", FileKind::Regular),
-            Entry::Garbage(_)
+            LockDirEntry::Garbage(_)
         ));
     }
 }
