@@ -1,13 +1,14 @@
 //! Listing `locks/` and `blocked/`: what each name is, and the `Scan` that `-s` reports.
 
-use super::dirfd::{lstat_at, read_names, read_small};
+use super::dirfd::{Meta, lstat_at, read_names, read_small};
 use super::error::{SwocError, sys};
 use super::lockfile::{InfoError, LockInfo, lock_client};
 use super::name::ClientName;
 use super::tree::Tree;
 use super::{BLOCKED, LOCKS, STALE_TMP, SwocDir, TMP_PREFIX};
 use nix::errno::Errno;
-use std::os::fd::AsFd;
+use std::ffi::OsStr;
+use std::os::fd::{AsFd, BorrowedFd};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// The type of a directory entry, as far as counting locks cares.
@@ -116,6 +117,55 @@ impl Scan {
     }
 }
 
+/// A temp file left by a crash between create and link (see `STALE_TMP`).
+fn is_stale_temp(dir: BorrowedFd<'_>, name: &OsStr, now: SystemTime) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    name.as_bytes().starts_with(TMP_PREFIX.as_bytes())
+        && lstat_at(dir, name).is_ok_and(|m| {
+            m.kind == FileKind::Regular
+                && m.mtime
+                    .is_some_and(|t| now.duration_since(t).unwrap_or_default() > STALE_TMP)
+        })
+}
+
+/// The lock `name` of `client`, seen as `m`, with its contents if `read`; None if it
+/// went before it could be read.
+fn read_lock(
+    dir: BorrowedFd<'_>,
+    name: &OsStr,
+    m: &Meta,
+    client: String,
+    read: bool,
+) -> Option<Lock> {
+    let file = name.to_string_lossy().into_owned();
+    if !read {
+        return Some(Lock {
+            file,
+            client,
+            // Not read: the caller only wants names.
+            info: Err(InfoError::Missing("created")),
+            mtime: None,
+            owner: m.uid,
+        });
+    }
+    let info = match read_small(dir, name, m) {
+        Ok(b) => LockInfo::unpack(&b),
+        Err(Errno::ENOENT) | Err(Errno::ESTALE) => return None,
+        Err(_) => Err(InfoError::NotText),
+    };
+    let mtime = match info {
+        Ok(_) => None,
+        Err(_) => m.mtime,
+    };
+    Some(Lock {
+        file,
+        client,
+        info,
+        mtime,
+        owner: m.uid,
+    })
+}
+
 impl Tree {
     /// The locks in `locks/` (of `client`, or everyone's), with their contents if
     /// `read`; the foreign ones; and how many vanished between listing and reading.
@@ -137,13 +187,7 @@ impl Tree {
             let shown = || format!("{LOCKS}/{}", name.to_string_lossy());
             if name.as_bytes().starts_with(b".") {
                 if let Some(g) = garbage.as_deref_mut()
-                    && name.as_bytes().starts_with(TMP_PREFIX.as_bytes())
-                    && lstat_at(dir, &name).is_ok_and(|m| {
-                        m.kind == FileKind::Regular
-                            && m.mtime.is_some_and(|t| {
-                                now.duration_since(t).unwrap_or_default() > STALE_TMP
-                            })
-                    })
+                    && is_stale_temp(dir, &name, now)
                 {
                     g.push(Garbage {
                         path: shown(),
@@ -184,39 +228,53 @@ impl Tree {
                 });
                 continue;
             }
-            let file = name.to_string_lossy().into_owned();
-            if !read {
-                out.push(Lock {
-                    file,
-                    client: c,
-                    // Not read: the caller only wants names.
-                    info: Err(InfoError::Missing("created")),
-                    mtime: None,
-                    owner: m.uid,
-                });
-                continue;
+            match read_lock(dir, &name, &m, c, read) {
+                Some(lock) => out.push(lock),
+                None => vanished += 1,
             }
-            let info = match read_small(dir, &name, &m) {
-                Ok(b) => LockInfo::unpack(&b),
-                Err(Errno::ENOENT) | Err(Errno::ESTALE) => {
-                    vanished += 1;
-                    continue;
-                }
-                Err(_) => Err(InfoError::NotText),
-            };
-            let mtime = match info {
-                Ok(_) => None,
-                Err(_) => m.mtime,
-            };
-            out.push(Lock {
-                file,
-                client: c,
-                info,
-                mtime,
-                owner: m.uid,
-            });
         }
         Ok((out, foreign, vanished))
+    }
+
+    /// Adds what `blocked/` holds (for `client`, or everyone) to `scan`: blocks that
+    /// count, foreign ones, garbage.
+    fn scan_blocked(&self, client: Option<&ClientName>, scan: &mut Scan) -> Result<(), SwocError> {
+        let dir = self.blocked.as_fd();
+        let names = read_names(dir).map_err(|e| sys("read", self.blocked_path(), e))?;
+        for (name, dkind) in names {
+            let n = name.to_string_lossy();
+            if n.starts_with('.') || dkind == Some(FileKind::Dir) {
+                continue;
+            }
+            let Ok(m) = lstat_at(dir, &name) else {
+                continue;
+            };
+            let path = format!("{BLOCKED}/{n}");
+            match (m.kind, ClientName::new(&n)) {
+                (FileKind::Dir, _) => {}
+                (FileKind::Regular, Ok(c)) => {
+                    if client.is_some_and(|want| *want != c) {
+                    } else if self.counts_as_block(c.as_str(), &m) {
+                        scan.blocked.push(c.0);
+                    } else {
+                        scan.foreign.push(Foreign {
+                            path,
+                            client: c.0,
+                            owner: m.uid,
+                        });
+                    }
+                }
+                (FileKind::Regular, Err(_)) => scan.garbage.push(Garbage {
+                    path,
+                    why: "not a client name",
+                }),
+                (FileKind::Other, _) => scan.garbage.push(Garbage {
+                    path,
+                    why: "not a regular file",
+                }),
+            }
+        }
+        Ok(())
     }
 }
 
@@ -238,52 +296,19 @@ impl SwocDir {
                 break;
             }
         }
-        let dir = t.blocked.as_fd();
-        let names = read_names(dir).map_err(|e| sys("read", t.blocked_path(), e))?;
-        let mut blocked = Vec::new();
-        for (name, dkind) in names {
-            let n = name.to_string_lossy();
-            if n.starts_with('.') || dkind == Some(FileKind::Dir) {
-                continue;
-            }
-            let Ok(m) = lstat_at(dir, &name) else {
-                continue;
-            };
-            let path = format!("{BLOCKED}/{n}");
-            match (m.kind, ClientName::new(&n)) {
-                (FileKind::Dir, _) => {}
-                (FileKind::Regular, Ok(c)) => {
-                    if client.is_some_and(|want| *want != c) {
-                    } else if t.counts_as_block(c.as_str(), &m) {
-                        blocked.push(c.0);
-                    } else {
-                        foreign.push(Foreign {
-                            path,
-                            client: c.0,
-                            owner: m.uid,
-                        });
-                    }
-                }
-                (FileKind::Regular, Err(_)) => garbage.push(Garbage {
-                    path,
-                    why: "not a client name",
-                }),
-                (FileKind::Other, _) => garbage.push(Garbage {
-                    path,
-                    why: "not a regular file",
-                }),
-            }
-        }
-        blocked.sort();
-        garbage.sort_by(|a, b| a.path.cmp(&b.path));
-        foreign.sort_by(|a, b| a.path.cmp(&b.path));
-        Ok(Scan {
+        let mut scan = Scan {
             locks,
-            blocked,
-            disallowed: t.is_disallowed()?,
+            blocked: Vec::new(),
+            disallowed: false,
             garbage,
             foreign,
-        })
+        };
+        t.scan_blocked(client, &mut scan)?;
+        scan.blocked.sort();
+        scan.garbage.sort_by(|a, b| a.path.cmp(&b.path));
+        scan.foreign.sort_by(|a, b| a.path.cmp(&b.path));
+        scan.disallowed = t.is_disallowed()?;
+        Ok(scan)
     }
 }
 

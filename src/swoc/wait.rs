@@ -8,6 +8,7 @@ use nix::errno::Errno;
 use nix::poll::{PollFd, PollFlags, poll};
 use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
 use std::os::fd::{AsFd, BorrowedFd};
+use std::path::Path;
 use std::time::{Duration, Instant, SystemTime};
 
 /// What to wait for.
@@ -64,6 +65,21 @@ pub fn is_network_fs(magic: i64) -> bool {
         0x0116_1970, // GFS2
     ];
     NETWORK.contains(&magic)
+}
+
+/// Sleeps up to `nap`, woken early by `inotify` where there is one. True if the watch
+/// went away (the directory was removed or moved).
+fn sleep(inotify: Option<&Inotify>, nap: Duration, locks: &Path) -> Result<bool, SwocError> {
+    let timeout = crate::wakeup::timeout_for(nap);
+    let mut fds: Vec<PollFd<'_>> = inotify
+        .iter()
+        .map(|i| PollFd::new(i.as_fd(), PollFlags::POLLIN))
+        .collect();
+    match poll(&mut fds, timeout) {
+        Ok(_) | Err(Errno::EINTR) => {}
+        Err(e) => return Err(sys("poll for changes in", locks, e)),
+    }
+    Ok(inotify.is_some_and(|i| drain(i).gone))
 }
 
 /// An inotify watch on the open `locks/` for lock files going, if the file system is
@@ -192,25 +208,7 @@ impl SwocDir {
             if let Some(e) = next_expiry {
                 nap = nap.min(e.duration_since(now).unwrap_or_default());
             }
-            let timeout = crate::wakeup::timeout_for(nap);
-            let gone = match &inotify {
-                Some(i) => {
-                    let mut fds = [PollFd::new(i.as_fd(), PollFlags::POLLIN)];
-                    match poll(&mut fds, timeout) {
-                        Ok(_) | Err(Errno::EINTR) => {}
-                        Err(e) => return Err(sys("poll for changes in", &locks, e)),
-                    }
-                    drain(i).gone
-                }
-                None => {
-                    let mut none: [PollFd; 0] = [];
-                    match poll(&mut none, timeout) {
-                        Ok(_) | Err(Errno::EINTR) => {}
-                        Err(e) => return Err(sys("poll for changes in", &locks, e)),
-                    }
-                    false
-                }
-            };
+            let gone = sleep(inotify.as_ref(), nap, &locks)?;
             if gone {
                 // The watched directory went away: polling stays.
                 inotify = None;
