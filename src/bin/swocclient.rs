@@ -1,15 +1,17 @@
 //! swocclient [-d DIR] [-c NAME] -l|-r|-w[N]|-s|-b|-u|-i: take, release, wait for and
 //! show this client's SWOC locks.
 
+use lexopt::Arg::{self, Long, Short};
 use std::ffi::OsString;
 use std::time::{Duration, SystemTime};
-use svkit::cli::fatal;
-use svkit::cli::swoc::{help_or_version, polling_option, set_polling};
+use svkit::cli::or_die;
+use svkit::cli::swoc::{
+    Command, Flag, Problem, Program, Stop, bad, command, print_status, usage, waited,
+};
 use svkit::diag::warn;
 use svkit::swoc::{
-    CLIENTS, ClientName, ENV_CLIENT, EXIT_MINOR, EXIT_OK, LockRequest, Locked, Polling, Released,
-    Role, SwocDir, Unblocked, WaitSpec, Waited, check_comment, hostname, plural,
-    write_client_status,
+    CLIENTS, ClientName, ENV_CLIENT, EXIT_OK, LockRequest, Locked, Released, Role, SwocDir,
+    Unblocked, WaitSpec, check_comment, hostname, write_client_status,
 };
 
 const PROG: &str = "swocclient";
@@ -35,7 +37,15 @@ options:
   -V, --version         show the version
 exit: 0 ok, 1 minor problem (nothing to release, blocked, timed out, file error), 64 usage";
 
-#[derive(Clone, Copy, PartialEq, Eq)]
+const PROGRAM: Program = Program {
+    name: PROG,
+    synopsis: SYNOPSIS,
+    help: HELP,
+    actions: "-l -r -w -s -b -u -i",
+    interval_short: None,
+};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Action {
     Lock,
     Release,
@@ -46,219 +56,154 @@ enum Action {
     Reset,
 }
 
-fn usage(what: impl std::fmt::Display) -> ! {
-    svkit::cli::swoc::usage(PROG, SYNOPSIS, what)
-}
-
-fn duration(p: &mut lexopt::Parser) -> Duration {
-    svkit::cli::duration_arg(p).unwrap_or_else(|e| usage(e))
-}
-
-struct Args {
-    action: Action,
-    dir: Option<OsString>,
+/// What swocclient's own options say besides the action.
+#[derive(Default)]
+struct Options {
     client: Option<OsString>,
     comment: Option<String>,
     ttl: Option<Duration>,
-    polling: Polling,
 }
 
-fn parse() -> Args {
-    use lexopt::Arg::{Long, Short};
-    let mut p = lexopt::Parser::from_env();
-    let mut action = None::<(Action, String)>;
-    let mut set = |a: Action, name: &str| {
-        if let Some((_, prev)) = &action {
-            usage(format!("{prev} and {name} are mutually exclusive"));
+fn own_option(o: &mut Options, arg: Arg<'_>, p: &mut lexopt::Parser) -> Result<Flag<Action>, Stop> {
+    let lock_only = |option| Flag::Only { option, with: "-l" };
+    Ok(match arg {
+        Short('l') | Long("lock") => Flag::Action(Action::Lock, "-l"),
+        Short('r') | Long("release") => Flag::Action(Action::Release, "-r"),
+        Short('w') | Long("wait") => Flag::Action(Action::Wait(wait_count(p)?), "-w"),
+        Short('s') | Long("status") => Flag::Action(Action::Status, "-s"),
+        Short('b') | Long("block") => Flag::Action(Action::Block, "-b"),
+        Short('u') | Long("unblock") => Flag::Action(Action::Unblock, "-u"),
+        Short('i') | Long("reset") => Flag::Action(Action::Reset, "-i"),
+        Short('d') => Flag::Dir,
+        Short('c') | Long("client") => {
+            o.client = Some(p.value()?);
+            Flag::Kept
         }
-        action = Some((a, name.to_string()));
-    };
-    let mut a = Args {
-        action: Action::Status,
-        dir: None,
-        client: None,
-        comment: None,
-        ttl: None,
-        polling: Polling::default(),
-    };
-    // Options that only mean something with one action; checked once all are read.
-    let mut lock_only = None::<&str>;
-    let mut wait_only = None::<&str>;
-    loop {
-        let arg = match p.next() {
-            Ok(Some(arg)) => arg,
-            Ok(None) => break,
-            Err(e) => usage(e),
-        };
-        help_or_version(&arg, PROG, HELP);
-        if let Some(name) = polling_option(&arg, None) {
-            set_polling(&mut a.polling, name, &mut p).unwrap_or_else(|e| usage(e));
-            wait_only = Some(name);
-            continue;
+        Short('m') | Long("comment") => {
+            let v = p.value()?.to_string_lossy().into_owned();
+            check_comment(&v).map_err(bad)?;
+            o.comment = Some(v);
+            lock_only("-m")
         }
-        match arg {
-            Short('l') | Long("lock") => set(Action::Lock, "-l"),
-            Short('r') | Long("release") => set(Action::Release, "-r"),
-            Short('w') | Long("wait") => {
-                let n = match p.optional_value() {
-                    None => 0,
-                    Some(v) => v.to_string_lossy().parse().unwrap_or_else(|_| {
-                        usage(format!("invalid count {v:?} for -w (want a whole number)"))
-                    }),
-                };
-                set(Action::Wait(n), "-w");
-            }
-            Short('s') | Long("status") => set(Action::Status, "-s"),
-            Short('b') | Long("block") => set(Action::Block, "-b"),
-            Short('u') | Long("unblock") => set(Action::Unblock, "-u"),
-            Short('i') | Long("reset") => set(Action::Reset, "-i"),
-            Short('d') | Long("dir") => a.dir = Some(p.value().unwrap_or_else(|e| usage(e))),
-            Short('c') | Long("client") => a.client = Some(p.value().unwrap_or_else(|e| usage(e))),
-            Short('m') | Long("comment") => {
-                let v = p.value().unwrap_or_else(|e| usage(e));
-                let v = v.to_string_lossy().into_owned();
-                check_comment(&v).unwrap_or_else(|e| usage(e));
-                a.comment = Some(v);
-                lock_only = Some("-m");
-            }
-            Long("ttl") => {
-                a.ttl = Some(duration(&mut p));
-                lock_only = Some("--ttl");
-            }
-            other => usage(other.unexpected()),
+        Long("ttl") => {
+            o.ttl = Some(svkit::cli::duration_arg(p).map_err(Stop::Usage)?);
+            lock_only("--ttl")
         }
-    }
-    let Some((action, _)) = action else {
-        usage("no action given (one of -l -r -w -s -b -u -i)");
-    };
-    a.action = action;
-    if let Some(o) = lock_only.filter(|_| action != Action::Lock) {
-        usage(format!("{o} goes only with -l"));
-    }
-    if let Some(o) = wait_only.filter(|_| !matches!(action, Action::Wait(_))) {
-        usage(format!("{o} goes only with -w"));
-    }
-    a
+        _ => Flag::Unknown,
+    })
 }
 
-fn client_name(arg: Option<OsString>) -> ClientName {
-    let given = arg.or_else(|| std::env::var_os(ENV_CLIENT).filter(|v| !v.is_empty()));
-    match given {
-        Some(v) => ClientName::from_os(&v).unwrap_or_else(|e| usage(e)),
-        None => {
-            let h = hostname().unwrap_or_else(|e| {
-                fatal(
-                    PROG,
-                    EXIT_MINOR,
-                    &format!("unable to get the host name: {e}"),
-                )
-            });
-            ClientName::new(&h).unwrap_or_else(|e| usage(format!("{e} (the host name; use -c)")))
-        }
+/// The N of `-wN` or `--wait=N`: 0 when not given.
+fn wait_count(p: &mut lexopt::Parser) -> Result<usize, Stop> {
+    match p.optional_value() {
+        None => Ok(0),
+        Some(v) => v
+            .to_string_lossy()
+            .parse()
+            .map_err(|_| bad(format!("invalid count {v:?} for -w (want a whole number)"))),
     }
+}
+
+/// `-c`, else `$SWOC_CLIENT`, else the host name.
+fn client_name(given: Option<OsString>) -> ClientName {
+    let given = given.or_else(|| std::env::var_os(ENV_CLIENT).filter(|v| !v.is_empty()));
+    if let Some(v) = given {
+        return ClientName::from_os(&v).unwrap_or_else(|e| usage(PROG, SYNOPSIS, e));
+    }
+    let host = or_die(PROG, hostname().map_err(Problem::Hostname));
+    ClientName::new(&host)
+        .unwrap_or_else(|e| usage(PROG, SYNOPSIS, format!("{e} (the host name; use -c)")))
 }
 
 /// A block planted by an account that may not use the name does not block: say so.
-fn foreign_block(dir: &SwocDir, client: &ClientName, r: Result<Unblocked, svkit::swoc::SwocError>) {
-    match r {
-        Ok(Unblocked::Foreign { owner }) => warn(
+fn warn_foreign_block(dir: &SwocDir, client: &ClientName, unblocked: Unblocked) {
+    if let Unblocked::Foreign { owner } = unblocked {
+        warn(
             PROG,
             &format!(
                 "{}/{client} belongs to uid {owner}, which may not use client {client}: it does not block, and only the server's account can remove it",
                 dir.blocked_dir().display()
             ),
-        ),
-        Ok(_) => {}
-        Err(e) => fatal(PROG, EXIT_MINOR, &e.to_string()),
+        );
     }
 }
 
-pub fn main() {
-    let a = parse();
-    let client = client_name(a.client);
-    let dir = SwocDir::locate(a.dir.as_deref());
-    let fail = |e: svkit::swoc::SwocError| -> ! { fatal(PROG, EXIT_MINOR, &e.to_string()) };
+fn lock(dir: &SwocDir, req: &LockRequest<'_>) -> Result<(), Problem> {
+    let client = req.client.clone();
+    match dir.lock(req)? {
+        Locked::Taken(_) => Ok(()),
+        Locked::Blocked => Err(Problem::Blocked(client)),
+        Locked::Disallowed => Err(Problem::Disallowed),
+        Locked::NotYours { uid } => Err(Problem::NotYours {
+            uid,
+            client,
+            clients: dir.root().join(CLIENTS),
+        }),
+    }
+}
+
+fn release(dir: &SwocDir, client: &ClientName, job: u32) -> Result<(), Problem> {
+    match dir.release_one(client, job)? {
+        Released::One(_) => Ok(()),
+        Released::None(expired) => Err(Problem::NoLock {
+            client: client.clone(),
+            expired,
+        }),
+    }
+}
+
+fn act(
+    dir: &SwocDir,
+    client: &ClientName,
+    cmd: Command<Action>,
+    o: &Options,
+) -> Result<(), Problem> {
     // The job holding the lock is whoever ran us: the cron line's shell.
     let job = nix::unistd::getppid().as_raw() as u32;
-    match a.action {
+    match cmd.action {
         Action::Lock => {
             let req = LockRequest {
-                client: &client,
+                client,
                 pid: job,
-                comment: a.comment.as_deref(),
-                ttl: a.ttl,
+                comment: o.comment.as_deref(),
+                ttl: o.ttl,
             };
-            match dir.lock(&req).unwrap_or_else(|e| fail(e)) {
-                Locked::Taken(_) => {}
-                Locked::Blocked => fatal(
-                    PROG,
-                    EXIT_MINOR,
-                    &format!("unable to lock: client {client} is blocked"),
-                ),
-                Locked::Disallowed => fatal(
-                    PROG,
-                    EXIT_MINOR,
-                    "unable to lock: the server disallows new locks",
-                ),
-                Locked::NotYours { uid } => fatal(
-                    PROG,
-                    EXIT_MINOR,
-                    &format!(
-                        "unable to lock: uid {uid} may not use client {client}: only the server's account, root and the uids {} gives {client}",
-                        dir.root().join(CLIENTS).display()
-                    ),
-                ),
-            }
+            lock(dir, &req)
         }
-        Action::Release => match dir.release_one(&client, job).unwrap_or_else(|e| fail(e)) {
-            Released::One(_) => {}
-            Released::None(0) => fatal(
-                PROG,
-                EXIT_MINOR,
-                &format!("unable to release: client {client} holds no lock"),
-            ),
-            Released::None(n) => fatal(
-                PROG,
-                EXIT_MINOR,
-                &format!("unable to release: client {client} holds no lock ({n} expired removed)"),
-            ),
-        },
+        Action::Release => release(dir, client, job),
         Action::Wait(n) => {
             let spec = WaitSpec {
                 client: Some(client.clone()),
                 at_most: n,
-                polling: a.polling,
+                polling: cmd.polling,
             };
-            if let Waited::TimedOut { remaining } = dir.wait(&spec).unwrap_or_else(|e| fail(e)) {
-                fatal(
-                    PROG,
-                    EXIT_MINOR,
-                    &format!(
-                        "timed out: client {client} still holds {}",
-                        plural(remaining, "lock")
-                    ),
-                );
-            }
+            waited(dir.wait(&spec)?, Some(client))
         }
         Action::Status => {
-            let scan = dir.scan(Some(&client)).unwrap_or_else(|e| fail(e));
-            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-            if let Err(e) = write_client_status(&mut out, &scan, &client, SystemTime::now())
-                .and_then(|()| std::io::Write::flush(&mut out))
-            {
-                fatal(PROG, EXIT_MINOR, &format!("unable to write status: {e}"));
-            }
+            let scan = dir.scan(Some(client))?;
+            print_status(|out| write_client_status(out, &scan, client, SystemTime::now()))
         }
-        Action::Block => {
-            dir.block(&client, Role::Client).unwrap_or_else(|e| fail(e));
-        }
+        Action::Block => dir
+            .block(client, Role::Client)
+            .map(drop)
+            .map_err(Problem::from),
         Action::Unblock => {
-            foreign_block(&dir, &client, dir.unblock(&client, Role::Client));
+            warn_foreign_block(dir, client, dir.unblock(client, Role::Client)?);
+            Ok(())
         }
         Action::Reset => {
-            let (_, unblocked) = dir.reset(&client).unwrap_or_else(|e| fail(e));
-            foreign_block(&dir, &client, Ok(unblocked));
+            let (_, unblocked) = dir.reset(client)?;
+            warn_foreign_block(dir, client, unblocked);
+            Ok(())
         }
     }
+}
+
+pub fn main() {
+    let mut o = Options::default();
+    let cmd = command(&PROGRAM, |arg, p| own_option(&mut o, arg, p));
+    let client = client_name(o.client.take());
+    let dir = SwocDir::locate(cmd.dir.as_deref());
+    or_die(PROG, act(&dir, &client, cmd, &o));
     std::process::exit(EXIT_OK)
 }

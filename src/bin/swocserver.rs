@@ -1,14 +1,13 @@
 //! swocserver [--dir DIR] -w|-s|-r CLIENT|-b CLIENT|-u CLIENT|-d|-a|--init: wait for,
 //! show and manage every client's SWOC locks; --init creates the SWOC directory.
 
-use std::ffi::OsString;
+use lexopt::Arg::{self, Long, Short};
 use std::time::SystemTime;
-use svkit::cli::fatal;
-use svkit::cli::swoc::{help_or_version, polling_option, set_polling};
+use svkit::cli::or_die;
+use svkit::cli::swoc::{Command, Flag, Problem, Program, Stop, bad, command, print_status, waited};
 use svkit::diag::warn;
 use svkit::swoc::{
-    Blocked, ClientName, EXIT_MINOR, EXIT_OK, EXIT_USAGE, Polling, Role, SwocDir, WaitSpec, Waited,
-    plural, write_server_status,
+    Blocked, ClientName, EXIT_OK, Role, SwocDir, WaitSpec, plural, write_server_status,
 };
 
 const PROG: &str = "swocserver";
@@ -32,7 +31,15 @@ options:
   -V, --version         show the version
 exit: 0 ok, 1 minor problem (no such locks, timed out, no SWOC directory, file error), 64 usage";
 
-#[derive(Clone, PartialEq, Eq)]
+const PROGRAM: Program = Program {
+    name: PROG,
+    synopsis: SYNOPSIS,
+    help: HELP,
+    actions: "-w -s -r -b -u -d -a --init",
+    interval_short: Some('i'),
+};
+
+#[derive(Clone, Debug, PartialEq, Eq)]
 enum Action {
     Wait,
     Status,
@@ -44,157 +51,95 @@ enum Action {
     Init,
 }
 
-fn usage(what: impl std::fmt::Display) -> ! {
-    svkit::cli::swoc::usage(PROG, SYNOPSIS, what)
+fn own_option(arg: Arg<'_>, p: &mut lexopt::Parser) -> Result<Flag<Action>, Stop> {
+    // -d is SWOC's disallow, so the directory has only a long option here (--dir).
+    Ok(match arg {
+        Short('w') | Long("wait") => Flag::Action(Action::Wait, "-w"),
+        Short('s') | Long("status") => Flag::Action(Action::Status, "-s"),
+        Short('r') | Long("release") => Flag::Action(Action::Release(client(p)?), "-r"),
+        Short('b') | Long("block") => Flag::Action(Action::Block(client(p)?), "-b"),
+        Short('u') | Long("unblock") => Flag::Action(Action::Unblock(client(p)?), "-u"),
+        Short('d') | Long("disallow") => Flag::Action(Action::Disallow, "-d"),
+        Short('a') | Long("allow") => Flag::Action(Action::Allow, "-a"),
+        Long("init") => Flag::Action(Action::Init, "--init"),
+        Short('e') | Long("end-daemon") => return Err(no_daemon("-e")),
+        Short('c') | Long("reload-config") => return Err(no_daemon("-c")),
+        _ => Flag::Unknown,
+    })
 }
 
-fn client(p: &mut lexopt::Parser) -> ClientName {
-    let v = p.value().unwrap_or_else(|e| usage(e));
-    ClientName::from_os(&v).unwrap_or_else(|e| usage(e))
+fn client(p: &mut lexopt::Parser) -> Result<ClientName, Stop> {
+    ClientName::from_os(&p.value()?).map_err(bad)
 }
 
-fn no_daemon(opt: &str) -> ! {
-    fatal(
-        PROG,
-        EXIT_USAGE,
-        &format!(
-            "{opt}: svkit has no SWOC daemon to end or reload: locks are files in the SWOC directory"
-        ),
-    )
+fn no_daemon(opt: &str) -> Stop {
+    Stop::Unsupported(format!(
+        "{opt}: svkit has no SWOC daemon to end or reload: locks are files in the SWOC directory"
+    ))
 }
 
-struct Args {
-    action: Action,
-    dir: Option<OsString>,
-    polling: Polling,
-}
-
-fn parse() -> Args {
-    use lexopt::Arg::{Long, Short};
-    let mut p = lexopt::Parser::from_env();
-    let mut action = None::<(Action, &str)>;
-    let mut set = |a: Action, name: &'static str| {
-        if let Some((_, prev)) = &action {
-            usage(format!("{prev} and {name} are mutually exclusive"));
-        }
-        action = Some((a, name));
-    };
-    let mut a = Args {
-        action: Action::Status,
-        dir: None,
-        polling: Polling::default(),
-    };
-    let mut wait_only = None::<&str>;
-    loop {
-        let arg = match p.next() {
-            Ok(Some(arg)) => arg,
-            Ok(None) => break,
-            Err(e) => usage(e),
-        };
-        help_or_version(&arg, PROG, HELP);
-        if let Some(name) = polling_option(&arg, Some('i')) {
-            set_polling(&mut a.polling, name, &mut p).unwrap_or_else(|e| usage(e));
-            wait_only = Some(name);
-            continue;
-        }
-        match arg {
-            Short('w') | Long("wait") => set(Action::Wait, "-w"),
-            Short('s') | Long("status") => set(Action::Status, "-s"),
-            Short('r') | Long("release") => set(Action::Release(client(&mut p)), "-r"),
-            Short('b') | Long("block") => set(Action::Block(client(&mut p)), "-b"),
-            Short('u') | Long("unblock") => set(Action::Unblock(client(&mut p)), "-u"),
-            Short('d') | Long("disallow") => set(Action::Disallow, "-d"),
-            Short('a') | Long("allow") => set(Action::Allow, "-a"),
-            Long("init") => set(Action::Init, "--init"),
-            // -d is SWOC's disallow, so the directory has only a long option here.
-            Long("dir") => a.dir = Some(p.value().unwrap_or_else(|e| usage(e))),
-            Short('e') | Long("end-daemon") => no_daemon("-e"),
-            Short('c') | Long("reload-config") => no_daemon("-c"),
-            other => usage(other.unexpected()),
-        }
+fn release(dir: &SwocDir, c: &ClientName) -> Result<(), Problem> {
+    let (mine, foreign) = dir.release_all(c)?;
+    if foreign > 0 {
+        warn(
+            PROG,
+            &format!(
+                "removed {} named for client {c} by accounts that may not use the name",
+                plural(foreign, "foreign lock")
+            ),
+        );
     }
-    let Some((action, _)) = action else {
-        usage("no action given (one of -w -s -r -b -u -d -a --init)");
-    };
-    if let Some(o) = wait_only.filter(|_| action != Action::Wait) {
-        usage(format!("{o} goes only with -w"));
+    match mine {
+        0 => Err(Problem::NoLock {
+            client: c.clone(),
+            expired: 0,
+        }),
+        _ => Ok(()),
     }
-    a.action = action;
-    a
 }
 
-pub fn main() {
-    let a = parse();
-    let dir = SwocDir::locate(a.dir.as_deref());
-    let fail = |e: svkit::swoc::SwocError| -> ! { fatal(PROG, EXIT_MINOR, &e.to_string()) };
-    match &a.action {
+fn block(dir: &SwocDir, c: &ClientName) -> Result<(), Problem> {
+    if let Blocked::Replaced { owner } = dir.block(c, Role::Server)? {
+        warn(
+            PROG,
+            &format!(
+                "replaced {}/{c} of uid {owner} with the server's block",
+                dir.blocked_dir().display()
+            ),
+        );
+    }
+    Ok(())
+}
+
+fn act(dir: &SwocDir, cmd: Command<Action>) -> Result<(), Problem> {
+    match &cmd.action {
         Action::Wait => {
             let spec = WaitSpec {
                 client: None,
                 at_most: 0,
-                polling: a.polling,
+                polling: cmd.polling,
             };
-            if let Waited::TimedOut { remaining } = dir.wait(&spec).unwrap_or_else(|e| fail(e)) {
-                fatal(
-                    PROG,
-                    EXIT_MINOR,
-                    &format!("timed out: {} still held", plural(remaining, "lock")),
-                );
-            }
+            waited(dir.wait(&spec)?, None)
         }
         Action::Status => {
-            let scan = dir.scan(None).unwrap_or_else(|e| fail(e));
-            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-            if let Err(e) = write_server_status(&mut out, &scan, SystemTime::now())
-                .and_then(|()| std::io::Write::flush(&mut out))
-            {
-                fatal(PROG, EXIT_MINOR, &format!("unable to write status: {e}"));
-            }
+            let scan = dir.scan(None)?;
+            print_status(|out| write_server_status(out, &scan, SystemTime::now()))
         }
-        Action::Release(c) => {
-            let (mine, foreign) = dir.release_all(c).unwrap_or_else(|e| fail(e));
-            if foreign > 0 {
-                warn(
-                    PROG,
-                    &format!(
-                        "removed {} named for client {c} by accounts that may not use the name",
-                        plural(foreign, "foreign lock")
-                    ),
-                );
-            }
-            if mine == 0 {
-                fatal(
-                    PROG,
-                    EXIT_MINOR,
-                    &format!("unable to release: client {c} holds no lock"),
-                );
-            }
-        }
-        Action::Block(c) => {
-            if let Blocked::Replaced { owner } =
-                dir.block(c, Role::Server).unwrap_or_else(|e| fail(e))
-            {
-                warn(
-                    PROG,
-                    &format!(
-                        "replaced {}/{c} of uid {owner} with the server's block",
-                        dir.blocked_dir().display()
-                    ),
-                );
-            }
-        }
-        Action::Unblock(c) => {
-            dir.unblock(c, Role::Server).unwrap_or_else(|e| fail(e));
-        }
-        Action::Disallow => {
-            dir.disallow().unwrap_or_else(|e| fail(e));
-        }
-        Action::Allow => {
-            dir.allow().unwrap_or_else(|e| fail(e));
-        }
-        Action::Init => {
-            dir.init().unwrap_or_else(|e| fail(e));
-        }
+        Action::Release(c) => release(dir, c),
+        Action::Block(c) => block(dir, c),
+        Action::Unblock(c) => dir
+            .unblock(c, Role::Server)
+            .map(drop)
+            .map_err(Problem::from),
+        Action::Disallow => dir.disallow().map(drop).map_err(Problem::from),
+        Action::Allow => dir.allow().map(drop).map_err(Problem::from),
+        Action::Init => dir.init().map_err(Problem::from),
     }
+}
+
+pub fn main() {
+    let cmd = command(&PROGRAM, own_option);
+    let dir = SwocDir::locate(cmd.dir.as_deref());
+    or_die(PROG, act(&dir, cmd));
     std::process::exit(EXIT_OK)
 }
