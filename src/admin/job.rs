@@ -4,7 +4,7 @@
 use super::output::Progress;
 use super::{DOT_EVERY, KILL_GRACE, Options, START_SCRIPT, STOP_SCRIPT, Step, Verdict};
 use crate::bounded::Ending;
-use crate::control::{Sent, send};
+use crate::control::{Command, Sent, send};
 use crate::diag::errstr;
 use crate::service_dir::ServiceDir;
 use crate::status::Status;
@@ -66,8 +66,8 @@ impl<'a> Job<'a> {
             .map_err(|e| Verdict::Unreachable(format!("unable to read supervise/status: {e}")))
     }
 
-    fn control(&self, cmds: &[u8]) -> Result<(), Verdict> {
-        match send(&self.dir, cmds) {
+    fn control(&self, cmd: Command) -> Result<(), Verdict> {
+        match send(&self.dir, &[cmd.byte()]) {
             Ok(Sent::Delivered) => Ok(()),
             Ok(Sent::NoSupervisor) => Err(Verdict::Unreachable("supervise not running".into())),
             Err(e) => Err(Verdict::Unreachable(format!(
@@ -100,7 +100,7 @@ impl<'a> Job<'a> {
             return self.start_by_script(&script);
         }
         let before = self.status()?;
-        self.control(b"u")?;
+        self.control(Command::Up)?;
         self.progress.dot();
         self.verify_up(before, self.deadline, None)
     }
@@ -176,10 +176,10 @@ impl<'a> Job<'a> {
 
     /// A failed start leaves the service down, as it was asked to be before.
     fn undo_start(&mut self, why: String) -> Result<Verdict, Verdict> {
-        self.control(b"d")?;
+        self.control(Command::Down)?;
         let until = deadline_after(Instant::now(), KILL_GRACE);
         if !self.wait_for(Goal::Down, until)? {
-            self.control(b"k")?;
+            self.control(Command::Kill)?;
             self.wait_for(Goal::Down, deadline_after(Instant::now(), KILL_GRACE))?;
         }
         Ok(Verdict::Failed(why))
@@ -201,7 +201,7 @@ impl<'a> Job<'a> {
                 end => Ok(Verdict::Failed(format!("stop script {end}"))),
             };
         }
-        self.control(b"d")?;
+        self.control(Command::Down)?;
         self.progress.dot();
         if self.wait_for(Goal::Finished, self.deadline)? {
             return Ok(Verdict::Done(None));
@@ -214,7 +214,7 @@ impl<'a> Job<'a> {
             ))));
         }
         // It ignored its down signal for the whole timeout: KILL it, then report.
-        self.control(b"k")?;
+        self.control(Command::Kill)?;
         let note = format!(
             "KILLed after {}",
             crate::units::format_duration(self.opts.timeout)
