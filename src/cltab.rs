@@ -206,7 +206,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Cltab, String> {
                 // Cluster::Init's daemon socket: svkit has no daemon.
                 "socket" => {}
                 "restart" => {
-                    crate::restart::parse_policy(command).map_err(&err)?;
+                    crate::restart::parse_policy(command).map_err(|e| err(e.to_string()))?;
                     tab.restart = command.trim().to_string();
                 }
                 "wait-timeout" => {

@@ -475,4 +475,53 @@ mod tests {
         }
         std::fs::remove_dir_all(&dir).unwrap();
     }
+
+    #[test]
+    fn signals_as_daemontools_sends_them() {
+        use Command::*;
+        use nix::sys::signal::Signal::*;
+        let table = [
+            (Up, None),
+            (Down, None),
+            (Once, None),
+            (Pause, Some(SIGSTOP)),
+            (Continue, Some(SIGCONT)),
+            (Hangup, Some(SIGHUP)),
+            (Alarm, Some(SIGALRM)),
+            (Interrupt, Some(SIGINT)),
+            (Terminate, Some(SIGTERM)),
+            (Kill, Some(SIGKILL)),
+            (Exit, None),
+            (Restart, None),
+            (Quit, Some(SIGQUIT)),
+            (Usr1, Some(SIGUSR1)),
+            (Usr2, Some(SIGUSR2)),
+            (Winch, Some(SIGWINCH)),
+            (GroupOn, None),
+            (GroupOff, None),
+        ];
+        assert_eq!(table.len(), Command::ALL.len());
+        for (cmd, sig) in table {
+            assert_eq!(cmd.signal(), sig, "{cmd:?}");
+        }
+    }
+
+    #[test]
+    fn encoded_commands_decode_to_themselves() {
+        use Command::*;
+        let cmds = [Up, GroupOn, Hangup, Terminate, Once, Exit];
+        let bytes = encode(&burst(&cmds));
+        assert_eq!(bytes, b"u+htox=");
+        let decoded: Vec<Command> = bytes
+            .iter()
+            .filter_map(|&b| Command::from_byte(b))
+            .collect();
+        assert_eq!(decoded, [&cmds[..], &[GroupOff]].concat());
+        // What supervise ignores among the bytes it reads: neither letters it does not
+        // know nor svc's own option syntax.
+        for b in [b'-', b'U', b'D', b'\n', 0, b'z'] {
+            assert_eq!(Command::from_byte(b), None, "{b}");
+        }
+        assert_eq!(encode(&[]), b"");
+    }
 }

@@ -4,7 +4,7 @@ use crate::service_dir::{Extent, Links, SmallFileError, read_small_file};
 use nix::errno::Errno;
 use std::ffi::OsString;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// The longest first line a file may have: the kernel takes no longer environment
 /// string (MAX_ARG_STRLEN, 32 pages).
@@ -17,17 +17,56 @@ pub enum EnvChange {
     Unset(OsString),
 }
 
-/// Why the directory could not be read, with the file concerned.
+/// Why the directory (as named) could not be read, with the file concerned.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum EnvdirError {
-    OpenDir(Errno),
-    ReadDir(Errno),
-    Read(OsString, SmallFileError),
+    OpenDir(PathBuf, Errno),
+    ReadDir(PathBuf, Errno),
+    Read(PathBuf, OsString, SmallFileError),
     /// A file name that cannot be a variable name (it contains `=`).
-    BadName(OsString),
-    /// A `-p` prefix that cannot begin a variable name (it contains `=`).
+    BadName(PathBuf, OsString),
+    /// A `-p` prefix that cannot begin a variable name (it contains `=`): a usage
+    /// error, whose Display is the line said before the usage.
     BadPrefix(OsString),
 }
+
+impl std::fmt::Display for EnvdirError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use crate::diag::errstr;
+        match self {
+            EnvdirError::OpenDir(d, e) => write!(
+                f,
+                "unable to switch to directory {}: {}",
+                d.display(),
+                errstr(*e)
+            ),
+            EnvdirError::ReadDir(d, e) => {
+                write!(
+                    f,
+                    "unable to read directory {}: {}",
+                    d.display(),
+                    errstr(*e)
+                )
+            }
+            EnvdirError::Read(d, name, e) => write!(
+                f,
+                "unable to read {}/{}: {e}",
+                d.display(),
+                name.to_string_lossy()
+            ),
+            EnvdirError::BadName(d, name) => write!(
+                f,
+                "invalid variable name {}/{}: contains =",
+                d.display(),
+                name.to_string_lossy()
+            ),
+            EnvdirError::BadPrefix(_) => f.write_str("prefix must not contain ="),
+        }
+    }
+}
+
+/// Every failure is temporary (111), as in daemontools' envdir.
+impl crate::cli::Failure for EnvdirError {}
 
 /// The value a file's content gives: `None` (unset) for an empty file, else its first
 /// line without trailing spaces and tabs, NUL bytes turned into newlines.
@@ -63,24 +102,23 @@ pub fn read_envdir(dir: &Path, prefix: &[u8]) -> Result<Vec<EnvChange>, EnvdirEr
     let errno = |e: std::io::Error| Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO));
     let dirfd = crate::service_dir::ServiceDir::new(dir)
         .open()
-        .map_err(EnvdirError::OpenDir)?;
+        .map_err(|e| EnvdirError::OpenDir(dir.into(), e))?;
     let mut changes = Vec::new();
-    for entry in std::fs::read_dir(dir).map_err(|e| EnvdirError::OpenDir(errno(e)))? {
-        let entry = entry.map_err(|e| EnvdirError::ReadDir(errno(e)))?;
+    for entry in std::fs::read_dir(dir).map_err(|e| EnvdirError::OpenDir(dir.into(), errno(e)))? {
+        let entry = entry.map_err(|e| EnvdirError::ReadDir(dir.into(), errno(e)))?;
         let name = entry.file_name();
         if name.as_bytes().starts_with(b".") {
             continue;
         }
         if name.as_bytes().contains(&b'=') {
-            return Err(EnvdirError::BadName(name));
+            return Err(EnvdirError::BadName(dir.into(), name));
         }
         let first = read_small_file(&dirfd, &name, Extent::FirstLine(VALUE_MAX), Links::Follow)
-            .map_err(|e| EnvdirError::Read(name.clone(), e))?
+            .map_err(|e| EnvdirError::Read(dir.into(), name.clone(), e))?
             // Gone since the directory was listed.
-            .ok_or(EnvdirError::Read(
-                name.clone(),
-                SmallFileError::Io(Errno::ENOENT),
-            ))?;
+            .ok_or_else(|| {
+                EnvdirError::Read(dir.into(), name.clone(), SmallFileError::Io(Errno::ENOENT))
+            })?;
         let mut var = prefix.to_vec();
         var.extend_from_slice(name.as_bytes());
         let var = OsString::from_vec(var);
@@ -106,5 +144,43 @@ mod tests {
         assert_eq!(value_of(b"a\tb \t "), Some(b"a\tb".to_vec()));
         assert_eq!(value_of(b"  "), Some(b"".to_vec()));
         assert_eq!(value_of(b"trail\0 "), Some(b"trail\n".to_vec()));
+    }
+
+    #[test]
+    fn daemontools_messages() {
+        use crate::cli::Failure;
+        let d = PathBuf::from("/etc/env");
+        let errors = [
+            (
+                EnvdirError::OpenDir(d.clone(), Errno::ENOENT),
+                "unable to switch to directory /etc/env: file does not exist",
+            ),
+            (
+                EnvdirError::Read(d.clone(), "X".into(), SmallFileError::Io(Errno::ENOENT)),
+                "unable to read /etc/env/X: file does not exist",
+            ),
+            (
+                EnvdirError::BadName(d.clone(), "A=B".into()),
+                "invalid variable name /etc/env/A=B: contains =",
+            ),
+            (
+                EnvdirError::BadPrefix("P=".into()),
+                "prefix must not contain =",
+            ),
+        ];
+        for (e, msg) in errors {
+            assert_eq!(e.to_string(), msg);
+            // daemontools' envdir exits 111 on everything, usage errors too.
+            assert_eq!(e.exit_code(), 111);
+        }
+        let missing = std::path::Path::new("/nonexistent/svkit-envdir");
+        assert_eq!(
+            read_envdir(missing, b""),
+            Err(EnvdirError::OpenDir(missing.into(), Errno::ENOENT))
+        );
+        assert_eq!(
+            read_envdir(missing, b"A="),
+            Err(EnvdirError::BadPrefix("A=".into()))
+        );
     }
 }

@@ -4,8 +4,9 @@
 use nix::errno::Errno;
 use nix::fcntl::{OFlag, open};
 use nix::sys::stat::Mode;
+use std::ffi::OsStr;
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 /// How long to wait for a lock another process holds.
@@ -53,6 +54,48 @@ impl std::fmt::Display for LockError {
             LockError::TimedOut => f.write_str("timed out: still locked by another process"),
         }
     }
+}
+
+/// setlock's failure on a file (as named): `unable to open FILE: WHY` when the file is
+/// unusable, `unable to lock FILE: WHY` when the lock is not had. Its exit class is 111,
+/// or `busy_code` (`-E`) when another process holds the lock.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NotLocked {
+    pub file: PathBuf,
+    pub error: LockError,
+    pub busy_code: i32,
+}
+
+impl std::fmt::Display for NotLocked {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let verb = match self.error {
+            LockError::Open(_) | LockError::Symlink | LockError::NotRegular => "open",
+            LockError::Busy | LockError::TimedOut | LockError::Lock(_) => "lock",
+        };
+        let file = self.file.to_string_lossy();
+        write!(f, "unable to {verb} {file}: {}", self.error)
+    }
+}
+
+impl crate::cli::Failure for NotLocked {
+    fn exit_code(&self) -> i32 {
+        if self.error.is_busy() {
+            self.busy_code
+        } else {
+            crate::diag::EXIT_TEMP
+        }
+    }
+}
+
+/// setlock's `-E CODE`: the exit code when the lock is busy, 1 to 255. The error is the
+/// line a usage error shows.
+pub fn parse_busy_code(v: &OsStr) -> Result<i32, String> {
+    v.to_string_lossy()
+        .parse::<u8>()
+        .ok()
+        .filter(|c| *c > 0)
+        .map(i32::from)
+        .ok_or_else(|| format!("invalid exit code {v:?} (want 1 to 255)"))
 }
 
 /// Opens (creating it mode 0600, as daemontools does) and locks `path`. The returned
@@ -168,8 +211,8 @@ fn set_timer(value: Duration, interval: Duration) -> Result<(), Errno> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cli::Failure;
     use std::os::unix::fs::PermissionsExt;
-    use std::path::PathBuf;
 
     /// A directory of the test's own, removed on drop.
     struct Scratch(PathBuf);
@@ -273,5 +316,51 @@ mod tests {
             "timed out: still locked by another process"
         );
         assert!(LockError::TimedOut.is_busy());
+    }
+
+    #[test]
+    fn busy_codes() {
+        assert_eq!(parse_busy_code(OsStr::new("1")), Ok(1));
+        assert_eq!(parse_busy_code(OsStr::new("255")), Ok(255));
+        for bad in ["0", "256", "-1", "x", ""] {
+            assert_eq!(
+                parse_busy_code(OsStr::new(bad)),
+                Err(format!("invalid exit code {bad:?} (want 1 to 255)"))
+            );
+        }
+    }
+
+    #[test]
+    fn setlock_messages_and_exit_classes() {
+        let not_locked = |error| NotLocked {
+            file: PathBuf::from("/var/lock/x"),
+            error,
+            busy_code: 3,
+        };
+        let e = not_locked(LockError::Busy);
+        assert_eq!(
+            e.to_string(),
+            "unable to lock /var/lock/x: temporary failure"
+        );
+        assert_eq!(e.exit_code(), 3);
+        let e = not_locked(LockError::TimedOut);
+        assert_eq!(
+            e.to_string(),
+            "unable to lock /var/lock/x: timed out: still locked by another process"
+        );
+        assert_eq!(e.exit_code(), 3);
+        let e = not_locked(LockError::Symlink);
+        assert_eq!(
+            e.to_string(),
+            "unable to open /var/lock/x: is a symbolic link, not followed"
+        );
+        assert_eq!(e.exit_code(), 111);
+        let e = not_locked(LockError::Open(Errno::EACCES));
+        assert!(e.to_string().starts_with("unable to open /var/lock/x: "));
+        assert_eq!(e.exit_code(), 111);
+        let e = not_locked(LockError::Lock(Errno::ENOLCK));
+        assert!(e.to_string().starts_with("unable to lock /var/lock/x: "));
+        assert_eq!(e.exit_code(), 111);
+        assert_eq!(not_locked(LockError::NotRegular).exit_code(), 111);
     }
 }

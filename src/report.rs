@@ -93,17 +93,7 @@ impl ServiceReport {
             format!("down {} seconds", self.seconds)
         };
         if up {
-            match self.readiness() {
-                Readiness::Untracked => {}
-                Readiness::Waiting => out.push_str(", not ready"),
-                Readiness::Ready(t) => {
-                    out.push_str(&format!(", ready {} seconds", t.seconds_until(self.now)))
-                }
-                Readiness::Failing(t) => out.push_str(&format!(
-                    ", not ready (check failing {} seconds)",
-                    t.seconds_until(self.now)
-                )),
-            }
+            out.push_str(&self.readiness_phrase());
         }
         if up && !self.normally_up {
             out.push_str(", normally down");
@@ -126,24 +116,47 @@ impl ServiceReport {
         if s.ext.is_some_and(|e| e.settings_problem) {
             out.push_str(", bad settings (see supervise's stderr)");
         }
-        // While failing (down after an unexpected exit, waiting for its restart or kept
-        // down by down-on-100, or held back by the restart policy): how it ended and
-        // how often it was started. Not otherwise, so a service that is not failing
-        // reads as in daemontools.
+        if !up {
+            out.push_str(&self.failing_phrase());
+        }
+        out
+    }
+
+    /// How ready a service that is up is (nothing where readiness is not tracked).
+    fn readiness_phrase(&self) -> String {
+        match self.readiness() {
+            Readiness::Untracked => String::new(),
+            Readiness::Waiting => ", not ready".into(),
+            Readiness::Ready(t) => format!(", ready {} seconds", t.seconds_until(self.now)),
+            Readiness::Failing(t) => format!(
+                ", not ready (check failing {} seconds)",
+                t.seconds_until(self.now)
+            ),
+        }
+    }
+
+    /// For a service that is down: while failing (down after an unexpected exit,
+    /// waiting for its restart or kept down by down-on-100, or held back by the restart
+    /// policy), how it ended and how often it was started. Nothing otherwise, so a
+    /// service that is not failing reads as in daemontools.
+    fn failing_phrase(&self) -> String {
+        let ext = self.status.ext;
         let backoff = self.backoff();
-        let crashed = s.ext.is_some_and(|e| e.crashed);
-        if !up && (backoff > 0 || crashed) {
-            if backoff > 0 {
-                out.push_str(&format!(", backoff {backoff} seconds"));
-            }
-            match s.ext.and_then(|e| e.last_exit()) {
-                Some(LastExit::Code(c)) => out.push_str(&format!(", last exit {c}")),
-                Some(LastExit::Signal(n)) => out.push_str(&format!(", last signal {n}")),
-                None => {}
-            }
-            if let Some(e) = s.ext {
-                out.push_str(&format!(", {} starts", e.starts));
-            }
+        let crashed = ext.is_some_and(|e| e.crashed);
+        let mut out = String::new();
+        if backoff == 0 && !crashed {
+            return out;
+        }
+        if backoff > 0 {
+            out.push_str(&format!(", backoff {backoff} seconds"));
+        }
+        match ext.and_then(|e| e.last_exit()) {
+            Some(LastExit::Code(c)) => out.push_str(&format!(", last exit {c}")),
+            Some(LastExit::Signal(n)) => out.push_str(&format!(", last signal {n}")),
+            None => {}
+        }
+        if let Some(e) = ext {
+            out.push_str(&format!(", {} starts", e.starts));
         }
         out
     }

@@ -2,7 +2,7 @@
 //! file of a service directory chooses one (read by `crate::settings`); without it,
 //! daemontools' throttle.
 
-use crate::units::{deadline_after, parse_duration_saturating};
+use crate::units::{ParseUnitError, deadline_after, parse_duration_saturating};
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
@@ -28,11 +28,34 @@ pub enum RestartPolicy {
     Exponential { initial: Duration, cap: Duration },
 }
 
+/// Why a `restart` file's text is no policy.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PolicyError {
+    /// burst's N, as written: not a whole number above zero.
+    Starts(String),
+    Duration(ParseUnitError),
+    /// The whole text (trimmed): no policy svkit knows.
+    Unknown(String),
+}
+
+impl std::fmt::Display for PolicyError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PolicyError::Starts(n) => write!(f, "invalid number of starts {n:?}"),
+            PolicyError::Duration(e) => e.fmt(f),
+            PolicyError::Unknown(text) => write!(
+                f,
+                "not a restart policy: {text:?} (want daemontools, burst N WINDOW REST or exponential INITIAL CAP)"
+            ),
+        }
+    }
+}
+
 /// Parses the `restart` file: a policy name and its numbers (durations with s/m/h/d;
 /// one over a hundred years is a hundred years).
-pub fn parse_policy(text: &str) -> Result<RestartPolicy, String> {
+pub fn parse_policy(text: &str) -> Result<RestartPolicy, PolicyError> {
     let words: Vec<&str> = text.split_whitespace().collect();
-    let dur = |w: &str| parse_duration_saturating(w).map_err(|e| e.to_string());
+    let dur = |w: &str| parse_duration_saturating(w).map_err(PolicyError::Duration);
     match words.as_slice() {
         [] | ["daemontools"] => Ok(RestartPolicy::Daemontools),
         ["burst"] => Ok(RestartPolicy::Burst {
@@ -45,7 +68,7 @@ pub fn parse_policy(text: &str) -> Result<RestartPolicy, String> {
                 .parse()
                 .ok()
                 .filter(|n| *n > 0)
-                .ok_or_else(|| format!("invalid number of starts {n:?}"))?,
+                .ok_or_else(|| PolicyError::Starts(n.to_string()))?,
             window: dur(window)?,
             rest: dur(rest)?,
         }),
@@ -57,10 +80,7 @@ pub fn parse_policy(text: &str) -> Result<RestartPolicy, String> {
             initial: dur(initial)?,
             cap: dur(cap)?,
         }),
-        _ => Err(format!(
-            "not a restart policy: {:?} (want daemontools, burst N WINDOW REST or exponential INITIAL CAP)",
-            text.trim()
-        )),
+        _ => Err(PolicyError::Unknown(text.trim().to_string())),
     }
 }
 
@@ -188,6 +208,21 @@ mod tests {
         ] {
             assert!(parse_policy(bad).is_err(), "{bad}");
         }
+        // What supervise's warning and clinit's cltab error say, word for word.
+        assert_eq!(
+            parse_policy("burst 0 1s 1s").unwrap_err().to_string(),
+            "invalid number of starts \"0\""
+        );
+        assert_eq!(
+            parse_policy(" sometimes \n").unwrap_err().to_string(),
+            "not a restart policy: \"sometimes\" (want daemontools, burst N WINDOW REST or exponential INITIAL CAP)"
+        );
+        assert!(
+            parse_policy("exponential 1s soon")
+                .unwrap_err()
+                .to_string()
+                .starts_with("invalid duration \"soon\"")
+        );
         // A file's "for ever" is a hundred years, not an error nor an overflow.
         assert_eq!(
             parse_policy("burst 5 10s 110000000000000d"),

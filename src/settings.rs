@@ -6,11 +6,12 @@
 //! most `SETTINGS_MAX` bytes); what cannot be used is a warning naming its file, and
 //! the default stands in.
 
-use crate::restart::{RestartPolicy, parse_policy};
+use crate::restart::{PolicyError, RestartPolicy, parse_policy};
 use crate::service_dir::{
     DOWN_ON_100, DOWN_SIGNAL, Extent, Links, NOTIFICATION_FD, RESTART, ServiceDir, SmallFileError,
     TIMEOUT_KILL, read_small_file,
 };
+use crate::units::ParseUnitError;
 use nix::sys::signal::Signal;
 use std::ffi::OsStr;
 use std::os::fd::RawFd;
@@ -100,22 +101,51 @@ pub fn read_setting(dir: &ServiceDir, name: &str) -> Result<Option<String>, Smal
     .map(|b| String::from_utf8_lossy(&b).into_owned()))
 }
 
+/// A settings file that cannot be used: the file as shown (`SHOWN/NAME`) and why. Its
+/// Display is the start of a warning, to which the caller adds what it does instead.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SettingError {
+    pub file: String,
+    pub cause: SettingCause,
+}
+
+/// Why a settings file cannot be used.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SettingCause {
+    Read(SmallFileError),
+    Duration(ParseUnitError),
+    Policy(PolicyError),
+}
+
+impl std::fmt::Display for SettingError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: ", self.file)?;
+        match &self.cause {
+            SettingCause::Read(e) => e.fmt(f),
+            SettingCause::Duration(e) => e.fmt(f),
+            SettingCause::Policy(e) => e.fmt(f),
+        }
+    }
+}
+
 /// A duration from a settings file (`check-timeout`, `timeout-kill`, ...): `Ok(None)`
 /// without the file; more than `units::MAX_DURATION` is taken as that much (the
-/// operator meant "for ever"). The error is a warning's text, naming the file as
-/// `SHOWN/NAME`.
+/// operator meant "for ever"). The error names the file as `SHOWN/NAME`.
 pub fn read_duration(
     dir: &ServiceDir,
     name: &str,
     shown: &str,
-) -> Result<Option<Duration>, String> {
-    let what = |e: &dyn std::fmt::Display| format!("{shown}/{name}: {e}");
+) -> Result<Option<Duration>, SettingError> {
+    let error = |cause| SettingError {
+        file: format!("{shown}/{name}"),
+        cause,
+    };
     match read_setting(dir, name) {
         Ok(None) => Ok(None),
         Ok(Some(text)) => crate::units::parse_duration_saturating(text.trim())
             .map(Some)
-            .map_err(|e| what(&e)),
-        Err(e) => Err(what(&e)),
+            .map_err(|e| error(SettingCause::Duration(e))),
+        Err(e) => Err(error(SettingCause::Read(e))),
     }
 }
 
@@ -147,13 +177,16 @@ pub fn stop_policy(dir: &ServiceDir, shown: &str) -> (StopPolicy, Vec<String>) {
 }
 
 /// The policy the service's `restart` file chooses (daemontools' without one). The
-/// error is a warning's text, naming the file `SHOWN/restart`; the caller then uses
-/// daemontools'.
-pub fn read_policy(dir: &ServiceDir, shown: &str) -> Result<RestartPolicy, String> {
+/// error names the file `SHOWN/restart`; the caller then uses daemontools'.
+pub fn read_policy(dir: &ServiceDir, shown: &str) -> Result<RestartPolicy, SettingError> {
+    let error = |cause| SettingError {
+        file: format!("{shown}/{RESTART}"),
+        cause,
+    };
     match read_setting(dir, RESTART) {
         Ok(None) => Ok(RestartPolicy::Daemontools),
-        Ok(Some(text)) => parse_policy(&text).map_err(|e| format!("{shown}/{RESTART}: {e}")),
-        Err(e) => Err(format!("{shown}/{RESTART}: {e}")),
+        Ok(Some(text)) => parse_policy(&text).map_err(|e| error(SettingCause::Policy(e))),
+        Err(e) => Err(error(SettingCause::Read(e))),
     }
 }
 
@@ -253,6 +286,15 @@ mod tests {
                 tmp.display()
             )]
         );
+        std::fs::write(tmp.join("check-timeout"), "soon\n").unwrap();
+        let e = read_duration(&dir, "check-timeout", "S").unwrap_err();
+        assert_eq!(e.file, "S/check-timeout");
+        assert!(
+            e.to_string()
+                .starts_with("S/check-timeout: invalid duration \"soon\""),
+            "{e}"
+        );
+        std::fs::remove_file(tmp.join("check-timeout")).unwrap();
         std::fs::remove_file(tmp.join(DOWN_SIGNAL)).unwrap();
         std::fs::write(tmp.join(NOTIFICATION_FD), "4\n").unwrap();
         std::fs::write(tmp.join(RESTART), "exponential 1s 8s\n").unwrap();

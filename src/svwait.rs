@@ -71,6 +71,9 @@ impl std::fmt::Display for WaitError {
     }
 }
 
+/// Every failure to wait is temporary (111): supervise may be back soon.
+impl crate::cli::Failure for WaitError {}
+
 struct Watched {
     name: PathBuf,
     dir: ServiceDir,
@@ -80,50 +83,46 @@ struct Watched {
     ok: OwnedFd,
 }
 
-/// Whether the service's current status meets `goal`.
-fn meets(w: &Watched, goal: Goal) -> Result<bool, WaitError> {
-    let st = Status::read(&w.dir).map_err(|e| WaitError::Status(w.name.clone(), e))?;
-    Ok(match goal {
-        Goal::Up => st.pid != 0,
-        Goal::Ready => {
-            use crate::status::Readiness;
-            st.pid != 0
-                && matches!(
-                    st.ext.map(|e| e.readiness).unwrap_or_default(),
-                    Readiness::Untracked | Readiness::Ready(_)
-                )
+impl Goal {
+    /// Whether a service whose status is `st` is where this goal wants it.
+    pub fn met_by(self, st: &Status) -> bool {
+        use crate::status::Readiness;
+        match self {
+            Goal::Up => st.pid != 0,
+            Goal::Ready => {
+                st.pid != 0
+                    && matches!(
+                        st.ext.map(|e| e.readiness).unwrap_or_default(),
+                        Readiness::Untracked | Readiness::Ready(_)
+                    )
+            }
+            Goal::Down => st.pid == 0,
+            Goal::Finished => st.pid == 0 && !st.ext.is_some_and(|e| e.finishing),
         }
-        Goal::Down => st.pid == 0,
-        Goal::Finished => st.pid == 0 && !st.ext.is_some_and(|e| e.finishing),
-    })
+    }
 }
 
-/// Waits until all (or, with `any`, one) of `dirs` meet `goal`, or `timeout` passes.
-pub fn wait<P: AsRef<Path>>(
-    dirs: &[P],
-    goal: Goal,
-    any: bool,
-    timeout: Option<Duration>,
-) -> Result<Outcome, WaitError> {
-    let deadline = timeout.map(|t| crate::units::deadline_after(Instant::now(), t));
-    // Only made if some supervise has no event directory: closing an inotify instance
-    // costs the kernel milliseconds, which a waiter's caller would wait for.
-    let mut inotify: Option<Inotify> = None;
-    let mut watched = Vec::new();
-    for name in dirs {
-        let name = name.as_ref().to_path_buf();
+/// Whether `reached` of `total` services is enough: all of them, or with `any` one.
+fn enough(reached: usize, total: usize, any: bool) -> bool {
+    (any && reached > 0) || (!any && reached == total)
+}
+
+impl Watched {
+    /// Starts watching the service `name`: its event FIFO, else inotify on its
+    /// `supervise/` (made in `inotify` on first need), and a writer on its ok FIFO.
+    fn new(name: PathBuf, inotify: &mut Option<Inotify>) -> Result<Watched, WaitError> {
         let dir = ServiceDir::new(&name);
         // Listen first, then look: a change between the two is not missed.
         let events = crate::control::EventFifo::listen(&dir)
             .map_err(|e| WaitError::Sys("listen for events of", name.clone(), e))?;
         if events.is_none() {
             if inotify.is_none() {
-                inotify = Some(
+                *inotify = Some(
                     Inotify::init(InitFlags::IN_CLOEXEC | InitFlags::IN_NONBLOCK)
                         .map_err(|e| WaitError::Sys("watch", name.clone(), e))?,
                 );
             }
-            if let Some(i) = &inotify {
+            if let Some(i) = inotify {
                 i.add_watch(
                     &dir.file(SUPERVISE),
                     AddWatchFlags::IN_MOVED_TO | AddWatchFlags::IN_CLOSE_WRITE,
@@ -139,62 +138,98 @@ pub fn wait<P: AsRef<Path>>(
             Ok(None) | Err(Errno::ENOENT) => return Err(WaitError::NotRunning(name.clone())),
             Err(e) => return Err(WaitError::Sys("open supervise/ok of", name, e)),
         };
-        watched.push(Watched {
+        Ok(Watched {
             name,
             dir,
             events,
             ok,
-        });
+        })
     }
-    let done = |watched: &[Watched]| -> Result<bool, WaitError> {
-        let mut reached = 0;
-        for w in watched {
-            reached += usize::from(meets(w, goal)?);
+
+    /// Whether the service's current status meets `goal`.
+    fn meets(&self, goal: Goal) -> Result<bool, WaitError> {
+        let st = Status::read(&self.dir).map_err(|e| WaitError::Status(self.name.clone(), e))?;
+        Ok(goal.met_by(&st))
+    }
+}
+
+/// Whether enough of `watched` meet `goal` (see `enough`).
+fn reached(watched: &[Watched], goal: Goal, any: bool) -> Result<bool, WaitError> {
+    let mut met = 0;
+    for w in watched {
+        met += usize::from(w.meets(goal)?);
+    }
+    Ok(enough(met, watched.len(), any))
+}
+
+/// Sleeps until something changes or the deadline, then drains what woke us: the
+/// index of a service whose supervise went away, if one did.
+fn sleep_until_change(
+    watched: &[Watched],
+    inotify: Option<&Inotify>,
+    deadline: Option<Instant>,
+    now: Instant,
+) -> Result<Option<usize>, WaitError> {
+    // Per service: its ok writer (POLLERR when supervise goes), then its event FIFO.
+    let mut fds: Vec<PollFd> = Vec::new();
+    for w in watched {
+        fds.push(PollFd::new(w.ok.as_fd(), PollFlags::empty()));
+    }
+    for w in watched {
+        if let Some(e) = &w.events {
+            fds.push(PollFd::new(e.fd.as_fd(), PollFlags::POLLIN));
         }
-        Ok((any && reached > 0) || (!any && reached == watched.len()))
-    };
+    }
+    if let Some(i) = inotify {
+        fds.push(PollFd::new(i.as_fd(), PollFlags::POLLIN));
+    }
+    match poll(&mut fds, timeout_until(deadline, now)) {
+        Ok(_) | Err(Errno::EINTR) => {}
+        Err(e) => return Err(WaitError::Poll(e)),
+    }
+    let gone = fds[..watched.len()].iter().position(|f| {
+        f.revents()
+            .is_some_and(|r| r.intersects(PollFlags::POLLERR | PollFlags::POLLHUP))
+    });
+    drop(fds);
+    for w in watched {
+        if let Some(e) = &w.events {
+            e.drain();
+        }
+    }
+    if let Some(i) = inotify {
+        while i.read_events().is_ok_and(|ev| !ev.is_empty()) {}
+    }
+    Ok(gone)
+}
+
+/// Waits until all (or, with `any`, one) of `dirs` meet `goal`, or `timeout` passes.
+pub fn wait<P: AsRef<Path>>(
+    dirs: &[P],
+    goal: Goal,
+    any: bool,
+    timeout: Option<Duration>,
+) -> Result<Outcome, WaitError> {
+    let deadline = timeout.map(|t| crate::units::deadline_after(Instant::now(), t));
+    // Only made if some supervise has no event directory: closing an inotify instance
+    // costs the kernel milliseconds, which a waiter's caller would wait for.
+    let mut inotify: Option<Inotify> = None;
+    let mut watched = Vec::new();
+    for name in dirs {
+        watched.push(Watched::new(name.as_ref().to_path_buf(), &mut inotify)?);
+    }
     loop {
-        if done(&watched)? {
+        if reached(&watched, goal, any)? {
             return Ok(Outcome::Reached);
         }
         let now = Instant::now();
         if deadline.is_some_and(|d| now >= d) {
             return Ok(Outcome::TimedOut);
         }
-        // Per service: its ok writer (POLLERR when supervise goes), then its event FIFO.
-        let mut fds: Vec<PollFd> = Vec::new();
-        for w in &watched {
-            fds.push(PollFd::new(w.ok.as_fd(), PollFlags::empty()));
-        }
-        for w in &watched {
-            if let Some(e) = &w.events {
-                fds.push(PollFd::new(e.fd.as_fd(), PollFlags::POLLIN));
-            }
-        }
-        if let Some(i) = &inotify {
-            fds.push(PollFd::new(i.as_fd(), PollFlags::POLLIN));
-        }
-        match poll(&mut fds, timeout_until(deadline, now)) {
-            Ok(_) | Err(Errno::EINTR) => {}
-            Err(e) => return Err(WaitError::Poll(e)),
-        }
-        let gone = fds[..watched.len()].iter().position(|f| {
-            f.revents()
-                .is_some_and(|r| r.intersects(PollFlags::POLLERR | PollFlags::POLLHUP))
-        });
-        drop(fds);
-        for w in &watched {
-            if let Some(e) = &w.events {
-                e.drain();
-            }
-        }
-        if let Some(i) = &inotify {
-            while i.read_events().is_ok_and(|ev| !ev.is_empty()) {}
-        }
-        if let Some(i) = gone {
+        if let Some(i) = sleep_until_change(&watched, inotify.as_ref(), deadline, now)? {
             // Its last status may complete the wait (svc -dx: down, then exit);
             // otherwise it never will.
-            return match done(&watched)? {
+            return match reached(&watched, goal, any)? {
                 true => Ok(Outcome::Reached),
                 false => Err(WaitError::NotRunning(watched[i].name.clone())),
             };
@@ -270,6 +305,57 @@ mod tests {
     fn now(dirs: &[&FakeService], goal: Goal, any: bool) -> Result<Outcome, WaitError> {
         let dirs: Vec<&Path> = dirs.iter().map(|s| s.dir.as_path()).collect();
         wait(&dirs, goal, any, Some(Duration::ZERO))
+    }
+
+    #[test]
+    fn which_states_meet_which_goal() {
+        let t = Tai64N::from_unix(1_790_000_000, 0);
+        let goals = [Goal::Up, Goal::Ready, Goal::Down, Goal::Finished];
+        // Each status, and for each goal in that order whether it is met.
+        let cases = [
+            (status(42, None), [true, true, false, false]),
+            (
+                status(42, ext(Readiness::Untracked, false)),
+                [true, true, false, false],
+            ),
+            (
+                status(42, ext(Readiness::Waiting, false)),
+                [true, false, false, false],
+            ),
+            (
+                status(42, ext(Readiness::Failing(t), false)),
+                [true, false, false, false],
+            ),
+            (
+                status(42, ext(Readiness::Ready(t), false)),
+                [true, true, false, false],
+            ),
+            (status(0, None), [false, false, true, true]),
+            (
+                status(0, ext(Readiness::Untracked, true)),
+                [false, false, true, false],
+            ),
+            // A stale readiness of a run that is gone does not make it up.
+            (
+                status(0, ext(Readiness::Ready(t), false)),
+                [false, false, true, true],
+            ),
+        ];
+        for (st, met) in cases {
+            for (goal, want) in goals.iter().zip(met) {
+                assert_eq!(goal.met_by(&st), want, "{goal:?} {st:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn all_or_any_counts() {
+        assert!(enough(3, 3, false));
+        assert!(!enough(2, 3, false));
+        assert!(enough(1, 3, true));
+        assert!(!enough(0, 3, true));
+        // All of none: reached at once (svwait never asks; its usage wants a service).
+        assert!(enough(0, 0, false));
     }
 
     #[test]

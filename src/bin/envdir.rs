@@ -4,8 +4,7 @@
 use std::ffi::OsString;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use svkit::cli::chain::Program;
-use svkit::cli::{EXIT_TEMP, fatal, help_if_asked, usage_error_exit, usage_exit};
-use svkit::diag::errstr;
+use svkit::cli::{EXIT_TEMP, help_if_asked, or_die, usage_error_exit, usage_exit};
 use svkit::envdir::{EnvChange, EnvdirError, read_envdir};
 
 const SYNOPSIS: &str = "envdir [-p prefix] dir child";
@@ -52,36 +51,9 @@ fn parse(mut args: impl Iterator<Item = OsString>) -> (Vec<u8>, OsString, Progra
 pub fn main() {
     help_if_asked("envdir", SYNOPSIS, true);
     let (prefix, dir, program) = parse(std::env::args_os().skip(1));
-    let dir = std::path::Path::new(&dir);
-    let d = dir.display();
-    let changes = match read_envdir(dir, &prefix) {
-        Ok(c) => c,
-        Err(EnvdirError::OpenDir(e)) => fatal(
-            "envdir",
-            EXIT_TEMP,
-            &format!("unable to switch to directory {d}: {}", errstr(e)),
-        ),
-        Err(EnvdirError::ReadDir(e)) => fatal(
-            "envdir",
-            EXIT_TEMP,
-            &format!("unable to read directory {d}: {}", errstr(e)),
-        ),
-        Err(EnvdirError::Read(name, e)) => fatal(
-            "envdir",
-            EXIT_TEMP,
-            &format!("unable to read {d}/{}: {e}", name.to_string_lossy()),
-        ),
-        Err(EnvdirError::BadName(name)) => fatal(
-            "envdir",
-            EXIT_TEMP,
-            &format!(
-                "invalid variable name {d}/{}: contains =",
-                name.to_string_lossy()
-            ),
-        ),
-        Err(EnvdirError::BadPrefix(_)) => {
-            usage_error_exit("envdir", SYNOPSIS, EXIT_TEMP, "prefix must not contain =")
-        }
+    let changes = match read_envdir(std::path::Path::new(&dir), &prefix) {
+        Err(e @ EnvdirError::BadPrefix(_)) => usage_error_exit("envdir", SYNOPSIS, EXIT_TEMP, e),
+        r => or_die("envdir", r),
     };
     let mut cmd = program.command();
     for c in changes {

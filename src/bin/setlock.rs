@@ -1,8 +1,8 @@
 //! setlock [-nNxXs] [-t DURATION] [-E CODE] FILE PROGRAM...: run PROGRAM holding a lock.
 
 use svkit::cli::chain::{Opt, parse_args};
-use svkit::cli::{EXIT_OK, EXIT_TEMP, duration_arg, fatal, help_if_asked};
-use svkit::lock::{LockError, Wait, acquire};
+use svkit::cli::{EXIT_OK, EXIT_TEMP, duration_arg, help_if_asked, or_die};
+use svkit::lock::{NotLocked, Wait, acquire, parse_busy_code};
 
 const SYNOPSIS: &str = "setlock [-nNxXs] [-t duration] [-E code] file program [arg ...]";
 
@@ -21,36 +21,21 @@ pub fn main() {
             Opt::Short('s') => shared = true,
             Opt::Short('t') => wait = Wait::AtMost(duration_arg(p)?),
             Opt::Short('E') => {
-                let v = p.value().map_err(|e| e.to_string())?;
-                busy_code = v
-                    .to_string_lossy()
-                    .parse::<u8>()
-                    .ok()
-                    .filter(|c| *c > 0)
-                    .ok_or_else(|| format!("invalid exit code {v:?} (want 1 to 255)"))?
-                    .into();
+                busy_code = parse_busy_code(&p.value().map_err(|e| e.to_string())?)?;
             }
             _ => return Ok(false),
         }
         Ok(true)
     });
-    let file = &operands[0];
-    let name = file.to_string_lossy();
-    let _lock = match acquire(file.as_ref(), shared, wait) {
-        Ok(fd) => fd,
-        Err(e) if quiet => {
-            let _ = e;
-            std::process::exit(EXIT_OK)
-        }
-        Err(e @ (LockError::Open(_) | LockError::Symlink | LockError::NotRegular)) => {
-            fatal("setlock", EXIT_TEMP, &format!("unable to open {name}: {e}"))
-        }
-        Err(e @ (LockError::Busy | LockError::TimedOut)) => {
-            fatal("setlock", busy_code, &format!("unable to lock {name}: {e}"))
-        }
-        Err(e @ LockError::Lock(_)) => {
-            fatal("setlock", EXIT_TEMP, &format!("unable to lock {name}: {e}"))
-        }
+    let file = std::path::Path::new(&operands[0]);
+    let locked = acquire(file, shared, wait).map_err(|error| NotLocked {
+        file: file.into(),
+        error,
+        busy_code,
+    });
+    let _lock = match locked {
+        Err(_) if quiet => std::process::exit(EXIT_OK),
+        r => or_die("setlock", r),
     };
     // The lock descriptor is inherited: it stays held until PROGRAM exits.
     program.exec("setlock", program.command());

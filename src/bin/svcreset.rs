@@ -1,5 +1,5 @@
 //! svcreset [-q|--json] [-t timeout] ... service ...: see man/svcreset.8.
 
 pub fn main() {
-    svkit::cli::admin::main(svkit::admin::Action::Reset)
+    svkit::cli::admin::main(svkit::admin::Verb::Reset)
 }

@@ -1,5 +1,5 @@
 //! svcrestart [-q|--json] [-t timeout] ... service ...: see man/svcrestart.8.
 
 pub fn main() {
-    svkit::cli::admin::main(svkit::admin::Action::Restart)
+    svkit::cli::admin::main(svkit::admin::Verb::Restart)
 }

@@ -1,5 +1,5 @@
 //! svcstart [-q|--json] [-t timeout] ... service ...: see man/svcstart.8.
 
 pub fn main() {
-    svkit::cli::admin::main(svkit::admin::Action::Start)
+    svkit::cli::admin::main(svkit::admin::Verb::Start)
 }

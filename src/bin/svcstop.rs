@@ -1,5 +1,5 @@
 //! svcstop [-q|--json] [-t timeout] ... service ...: see man/svcstop.8.
 
 pub fn main() {
-    svkit::cli::admin::main(svkit::admin::Action::Stop)
+    svkit::cli::admin::main(svkit::admin::Verb::Stop)
 }

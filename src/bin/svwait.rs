@@ -1,8 +1,7 @@
 //! svwait [-u|-U|-d|-D] [-t DURATION] [-a|-o] SERVICE...: wait for services.
 
 use svkit::cli::{
-    EXIT_NO, EXIT_OK, EXIT_TEMP, Opt, duration_arg, fatal, help_if_asked, options_then_operands,
-    usage,
+    EXIT_NO, EXIT_OK, Opt, duration_arg, help_if_asked, options_then_operands, or_die, usage,
 };
 use svkit::svwait::{Goal, Outcome, wait};
 
@@ -34,9 +33,8 @@ pub fn main() {
         .iter()
         .map(|d| svkit::service_dir::lookup_env(d))
         .collect();
-    match wait(&dirs, goal, any, timeout) {
-        Ok(Outcome::Reached) => std::process::exit(EXIT_OK),
-        Ok(Outcome::TimedOut) => std::process::exit(EXIT_NO),
-        Err(e) => fatal("svwait", EXIT_TEMP, &e.to_string()),
+    match or_die("svwait", wait(&dirs, goal, any, timeout)) {
+        Outcome::Reached => std::process::exit(EXIT_OK),
+        Outcome::TimedOut => std::process::exit(EXIT_NO),
     }
 }
