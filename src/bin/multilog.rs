@@ -4,8 +4,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use svkit::cli::{EXIT_OK, EXIT_TEMP, EXIT_USAGE, fatal, help_if_asked};
 use svkit::diag::{errstr, ioerrstr};
-use svkit::input::{MappedInput, PIPE_WANT, PipePeek, grow};
-use svkit::multilog::{Multilog, parse};
+use svkit::log::input::{MappedInput, PIPE_WANT, PipePeek, grow};
+use svkit::log::multilog::{Multilog, parse};
 use svkit::wakeup::{SelfPipe, timeout_until};
 
 const SYNOPSIS: &str = "multilog script";
@@ -45,7 +45,7 @@ pub fn main() {
     let stdin = std::io::stdin();
     let mut buf = vec![0u8; 256 * 1024];
     let mut deadline = log.rotate_old();
-    // A file as input never blocks: no poll, and no read copy (see svkit::input).
+    // A file as input never blocks: no poll, and no read copy (see svkit::log::input).
     let mut mapped = MappedInput::new(std::os::fd::AsFd::as_fd(&stdin));
     let mut peek = mapped.is_none().then(PipePeek::new).flatten();
     if log.forwards() {

@@ -12,7 +12,7 @@
 
 use crate::diag::{ioerrstr, warn};
 use crate::tai64::Tai64N;
-use crate::timestamp::label;
+use crate::log::timestamp::label;
 use nix::errno::Errno;
 use nix::fcntl::{AtFlags, Flock, FlockArg, OFlag, RenameFlags, openat, renameat, renameat2};
 use nix::sys::stat::{FileStat, Mode, fstat, fstatat};

@@ -2,8 +2,8 @@
 //! and the engine that labels, selects and hands each line to log directories, stdout,
 //! stderr and status files.
 
-use crate::logdir::{LogDir, MAX_PLAIN_SIZE, MIN_SIZE, Settings};
-use crate::pattern::{glob_matches, matches};
+use crate::log::logdir::{LogDir, MAX_PLAIN_SIZE, MIN_SIZE, Settings};
+use crate::log::pattern::{glob_matches, matches};
 use crate::tai64::Tai64N;
 use crate::units::{parse_duration, parse_size};
 use std::ffi::{OsStr, OsString};
@@ -272,7 +272,7 @@ impl Stdout {
         let stdout = std::io::stdout();
         let fd = stdout.as_fd();
         while !bytes.is_empty() && !self.closed {
-            let n = crate::logdir::retry(
+            let n = crate::log::logdir::retry(
                 || "unable to write to standard output".to_string(),
                 || match nix::unistd::write(fd, bytes) {
                     Ok(0) => Err(std::io::Error::from_raw_os_error(libc::ENOSPC)),
@@ -458,7 +458,7 @@ impl Multilog {
     pub fn read_budget(&mut self, max: usize) -> usize {
         let label = match self.stamp {
             None => 0,
-            Some(Stamp::Tai64n) => crate::timestamp::LABEL_LEN,
+            Some(Stamp::Tai64n) => crate::log::timestamp::LABEL_LEN,
             Some(Stamp::Iso) => ISO_LABEL_MAX,
         };
         let per = 1 + label as u64;
@@ -501,7 +501,7 @@ impl Multilog {
     pub fn fits(&self, next: &[u8]) -> usize {
         let label = match self.stamp {
             None => 0,
-            Some(Stamp::Tai64n) => crate::timestamp::LABEL_LEN as u64,
+            Some(Stamp::Tai64n) => crate::log::timestamp::LABEL_LEN as u64,
             Some(Stamp::Iso) => ISO_LABEL_MAX as u64,
         };
         let held = match &self.line {
@@ -671,7 +671,7 @@ impl Multilog {
     fn label(&self) -> Vec<u8> {
         match self.stamp {
             None => Vec::new(),
-            Some(Stamp::Tai64n) => crate::timestamp::label(Tai64N::now()).to_vec(),
+            Some(Stamp::Tai64n) => crate::log::timestamp::label(Tai64N::now()).to_vec(),
             Some(Stamp::Iso) => iso_label(Tai64N::now()),
         }
     }
@@ -811,7 +811,7 @@ impl Multilog {
                 let mut rec = line;
                 rec.resize(MATCH_LEN, b'\n');
                 rec.push(b'\n');
-                crate::logdir::retry(
+                crate::log::logdir::retry(
                     || format!("unable to write {}", p.display()),
                     || f.write_all_at(&rec, 0),
                 );
