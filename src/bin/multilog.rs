@@ -2,10 +2,11 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use svkit::cli::{EXIT_OK, EXIT_TEMP, EXIT_USAGE, fatal, help_if_asked};
+use svkit::cli::{EXIT_OK, EXIT_TEMP, fatal, help_if_asked, or_die};
 use svkit::diag::{errstr, ioerrstr};
 use svkit::log::input::{MappedInput, PIPE_WANT, PipePeek, grow};
-use svkit::log::multilog::{Multilog, parse};
+use svkit::log::multilog::Multilog;
+use svkit::log::script::parse;
 use svkit::wakeup::{SelfPipe, timeout_until};
 
 const SYNOPSIS: &str = "multilog script";
@@ -16,10 +17,7 @@ pub fn main() {
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o022));
     // Bytes, not UTF-8: paths and patterns are taken as given (std::env::args panics).
     let words: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
-    let script = match parse(&words) {
-        Ok(s) => s,
-        Err(e) => fatal("multilog", EXIT_USAGE, &e),
-    };
+    let script = or_die("multilog", parse(&words));
     let mut log = match Multilog::open(script) {
         Ok(l) => l,
         Err(e) => fatal("multilog", EXIT_TEMP, &e),

@@ -11,8 +11,8 @@
 //! entries of that descriptor only.
 
 use crate::diag::{ioerrstr, warn};
-use crate::tai64::Tai64N;
 use crate::log::timestamp::label;
+use crate::tai64::Tai64N;
 use nix::errno::Errno;
 use nix::fcntl::{AtFlags, Flock, FlockArg, OFlag, RenameFlags, openat, renameat, renameat2};
 use nix::sys::stat::{FileStat, Mode, fstat, fstatat};

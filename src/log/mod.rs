@@ -5,4 +5,5 @@ pub mod input;
 pub mod logdir;
 pub mod multilog;
 pub mod pattern;
+pub mod script;
 pub mod timestamp;
