@@ -104,9 +104,27 @@ pub struct LogDir {
     due: bool,
 }
 
-/// Why a log directory could not be opened; the message says which path.
+/// Why a log directory could not be opened: the step, the path and the cause.
 #[derive(Debug)]
-pub struct OpenError(pub String);
+pub enum OpenError {
+    /// Making or opening the directory itself.
+    Directory(PathBuf, std::io::Error),
+    /// Its `lock`: opening it, or another multilog holds it.
+    Lock(PathBuf, std::io::Error),
+    /// One of its files (the path names it).
+    File(PathBuf, std::io::Error),
+}
+
+impl std::fmt::Display for OpenError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (what, path, e) = match self {
+            OpenError::Directory(p, e) => ("open directory ", p, e),
+            OpenError::Lock(p, e) => ("lock directory ", p, e),
+            OpenError::File(p, e) => ("open ", p, e),
+        };
+        write!(f, "unable to {what}{}: {}", path.display(), ioerrstr(e))
+    }
+}
 
 /// A log directory held open: every name multilog uses is looked up in it.
 struct Dir {
@@ -143,6 +161,20 @@ impl Dir {
             uid,
             path: path.to_path_buf(),
         })
+    }
+
+    /// Takes the directory's `lock` (exclusive, without waiting): one multilog per
+    /// directory.
+    fn lock(&self) -> Result<Flock<File>, OpenError> {
+        let refused = |e| OpenError::Lock(self.path.clone(), e);
+        let lockfile = self
+            .open_file(
+                LOCK,
+                OFlag::O_WRONLY | OFlag::O_APPEND | OFlag::O_CREAT,
+                0o600,
+            )
+            .map_err(refused)?;
+        Flock::lock(lockfile, FlockArg::LockExclusiveNonblock).map_err(|(_, e)| refused(e.into()))
     }
 
     /// `path/name`, for messages.
@@ -290,61 +322,19 @@ impl LogDir {
     /// processor's `previous`, unless its `processed` was marked complete. A symbolic
     /// link or other non-regular file where multilog keeps a file is refused.
     pub fn open(path: &Path, settings: Settings) -> Result<LogDir, OpenError> {
-        let show = path.display();
-        let dir = Dir::open(path)
-            .map_err(|e| OpenError(format!("unable to open directory {show}: {}", ioerrstr(&e))))?;
-        let lockfile = dir
-            .open_file(
-                LOCK,
-                OFlag::O_WRONLY | OFlag::O_APPEND | OFlag::O_CREAT,
-                0o600,
-            )
-            .map_err(|e| OpenError(format!("unable to lock directory {show}: {}", ioerrstr(&e))))?;
-        let lock = Flock::lock(lockfile, FlockArg::LockExclusiveNonblock).map_err(|(_, e)| {
-            OpenError(format!(
-                "unable to lock directory {show}: {}",
-                crate::diag::errstr(e)
-            ))
-        })?;
+        let dir = Dir::open(path).map_err(|e| OpenError::Directory(path.to_path_buf(), e))?;
+        let lock = dir.lock()?;
         for name in [CURRENT, STATE, PREVIOUS, PROCESSED, NEWSTATE] {
-            dir.expect_regular(name).map_err(|e| {
-                OpenError(format!(
-                    "unable to open {}: {}",
-                    dir.show(name).display(),
-                    ioerrstr(&e)
-                ))
-            })?;
+            dir.expect_regular(name)
+                .map_err(|e| OpenError::File(dir.show(name), e))?;
         }
         if !dir.is_complete(CURRENT) {
-            // No cleanly finished `current`: recover as daemontools does. A `processed`
-            // marked complete (0744) is the archive of `previous`; otherwise `previous`
-            // and `current` are kept as unfinished (.u) files and `state` starts empty.
-            let _ = dir.remove(NEWSTATE);
-            if dir.is_complete(PROCESSED) {
-                let _ = dir.remove(PREVIOUS);
-                archive(&dir, PROCESSED, COMPLETE);
-            } else {
-                let _ = dir.remove(PROCESSED);
-                archive(&dir, PREVIOUS, UNFINISHED);
-            }
-            archive(&dir, CURRENT, UNFINISHED);
-            let _ = dir.remove(STATE);
+            recover(&dir);
         }
-        let state = dir.open_file(STATE, OFlag::O_WRONLY | OFlag::O_CREAT, 0o644);
-        if let Err(e) = state {
-            return Err(OpenError(format!(
-                "unable to open {}: {}",
-                dir.show(STATE).display(),
-                ioerrstr(&e)
-            )));
-        }
-        let current = Self::create_current(&dir, false).map_err(|e| {
-            OpenError(format!(
-                "unable to open {}: {}",
-                dir.show(CURRENT).display(),
-                ioerrstr(&e)
-            ))
-        })?;
+        dir.open_file(STATE, OFlag::O_WRONLY | OFlag::O_CREAT, 0o644)
+            .map_err(|e| OpenError::File(dir.show(STATE), e))?;
+        let current =
+            Self::create_current(&dir, false).map_err(|e| OpenError::File(dir.show(CURRENT), e))?;
         let size = current.metadata().map(|m| m.len()).unwrap_or(0);
         let mut d = LogDir {
             dir,
@@ -673,6 +663,22 @@ fn sync_dir_retrying(dir: &Dir) {
     );
 }
 
+/// After a crash (no cleanly finished `current`), as daemontools recovers: a
+/// `processed` marked complete (0744) is the archive of `previous`; otherwise `previous`
+/// and `current` are kept as unfinished (.u) files; `state` starts empty.
+fn recover(dir: &Dir) {
+    let _ = dir.remove(NEWSTATE);
+    if dir.is_complete(PROCESSED) {
+        let _ = dir.remove(PREVIOUS);
+        archive(dir, PROCESSED, COMPLETE);
+    } else {
+        let _ = dir.remove(PROCESSED);
+        archive(dir, PREVIOUS, UNFINISHED);
+    }
+    archive(dir, CURRENT, UNFINISHED);
+    let _ = dir.remove(STATE);
+}
+
 /// Renames `name` (if it exists) to `@TAI64N.SUFFIX`, durably: atomic, so a crash
 /// leaves one name or the other, and never over an existing archive (a name taken is
 /// retried with the next timestamp).
@@ -723,9 +729,8 @@ mod tests {
         // The lock is held: a second multilog on the directory is refused.
         let again = LogDir::open(&p, Settings::default()).err().unwrap();
         assert!(
-            again.0.starts_with("unable to lock directory"),
-            "{}",
-            again.0
+            again.to_string().starts_with("unable to lock directory"),
+            "{again}"
         );
         log.write(b"one\n", true);
         log.flush();
@@ -755,9 +760,9 @@ mod tests {
         std::os::unix::fs::symlink("/etc/passwd", p.join("current")).unwrap();
         let e = LogDir::open(&p, Settings::default()).err().unwrap();
         assert!(
-            e.0.starts_with(&format!("unable to open {}/current: ", p.display())),
-            "{}",
-            e.0
+            e.to_string()
+                .starts_with(&format!("unable to open {}/current: ", p.display())),
+            "{e}"
         );
         let _ = std::fs::remove_dir_all(&p);
     }

@@ -3,6 +3,7 @@
 
 pub mod input;
 pub mod logdir;
+pub mod logger;
 pub mod multilog;
 pub mod pattern;
 pub mod script;

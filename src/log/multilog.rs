@@ -1,7 +1,7 @@
 //! multilog's engine: labels and selects each line of the input and hands it to log
 //! directories, stdout, stderr and status files.
 
-use crate::log::logdir::LogDir;
+use crate::log::logdir::{LogDir, OpenError};
 use crate::log::pattern::{glob_matches, matches};
 use crate::log::script::{Directive, Prefix, Script, Sink, Stamp};
 use crate::tai64::Tai64N;
@@ -204,6 +204,72 @@ pub fn service_name(cwd: &std::path::Path) -> Option<Vec<u8>> {
     Some(name.as_bytes().to_vec())
 }
 
+/// Why an output of the script could not be opened (exit class 111).
+#[derive(Debug)]
+pub enum SinkError {
+    /// `p`: the working directory, for the service's name, could not be found.
+    ServiceName(std::io::Error),
+    /// `p`: the working directory (this one) names no service.
+    NoServiceName(PathBuf),
+    /// `=FILE`: the status file (this one).
+    Status(PathBuf, std::io::Error),
+    Dir(OpenError),
+}
+
+impl std::fmt::Display for SinkError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use crate::diag::ioerrstr;
+        match self {
+            SinkError::ServiceName(e) => {
+                write!(f, "unable to find the service name: {}", ioerrstr(e))
+            }
+            SinkError::NoServiceName(cwd) => write!(
+                f,
+                "unable to find the service name: no name in {}",
+                cwd.display()
+            ),
+            SinkError::Status(p, e) => write!(f, "unable to open {}: {}", p.display(), ioerrstr(e)),
+            SinkError::Dir(e) => e.fmt(f),
+        }
+    }
+}
+
+impl crate::cli::Failure for SinkError {}
+
+fn open_sink(sink: &Sink) -> Result<Out, SinkError> {
+    Ok(match sink {
+        Sink::Stderr(limit) => Out::Stderr(LineOut::new(Vec::new(), *limit)),
+        Sink::Stdout(prefix) => Out::Stdout(LineOut::new(stdout_prefix(prefix)?, 0)),
+        Sink::Status(p) => {
+            use std::os::unix::fs::OpenOptionsExt;
+            let f = std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .mode(0o600)
+                .open(p)
+                .map_err(|e| SinkError::Status(p.clone(), e))?;
+            Out::Status(p.clone(), f)
+        }
+        Sink::Dir(p, settings) => Out::Dir(Box::new(
+            LogDir::open(p, settings.clone()).map_err(SinkError::Dir)?,
+        )),
+    })
+}
+
+/// What a `1` puts before each line: `NAME: `, or nothing.
+fn stdout_prefix(prefix: &Prefix) -> Result<Vec<u8>, SinkError> {
+    let name = match prefix {
+        Prefix::None => return Ok(Vec::new()),
+        Prefix::Given(n) => n.clone(),
+        Prefix::ServiceDir => {
+            let cwd = std::env::current_dir().map_err(SinkError::ServiceName)?;
+            service_name(&cwd).ok_or(SinkError::NoServiceName(cwd))?
+        }
+    };
+    Ok([&name[..], b": "].concat())
+}
+
 /// What is known of the line being read.
 enum Line {
     /// Between lines.
@@ -233,58 +299,12 @@ pub struct Multilog {
 
 impl Multilog {
     /// Opens every directory and status file of the script.
-    pub fn open(script: Script) -> Result<Multilog, String> {
-        let mut outs = Vec::new();
-        for sink in &script.sinks {
-            outs.push(match sink {
-                Sink::Stderr(limit) => Out::Stderr(LineOut::new(Vec::new(), *limit)),
-                Sink::Stdout(prefix) => {
-                    let name = match prefix {
-                        Prefix::None => None,
-                        Prefix::Given(n) => Some(n.clone()),
-                        Prefix::ServiceDir => {
-                            let cwd = std::env::current_dir().map_err(|e| {
-                                format!(
-                                    "unable to find the service name: {}",
-                                    crate::diag::ioerrstr(&e)
-                                )
-                            })?;
-                            Some(service_name(&cwd).ok_or_else(|| {
-                                format!(
-                                    "unable to find the service name: no name in {}",
-                                    cwd.display()
-                                )
-                            })?)
-                        }
-                    };
-                    let prefix = name.map_or_else(Vec::new, |mut n| {
-                        n.extend_from_slice(b": ");
-                        n
-                    });
-                    Out::Stdout(LineOut::new(prefix, 0))
-                }
-                Sink::Status(p) => {
-                    use std::os::unix::fs::OpenOptionsExt;
-                    let f = std::fs::OpenOptions::new()
-                        .write(true)
-                        .create(true)
-                        .truncate(false)
-                        .mode(0o600)
-                        .open(p)
-                        .map_err(|e| {
-                            format!(
-                                "unable to open {}: {}",
-                                p.display(),
-                                crate::diag::ioerrstr(&e)
-                            )
-                        })?;
-                    Out::Status(p.clone(), f)
-                }
-                Sink::Dir(p, settings) => Out::Dir(Box::new(
-                    LogDir::open(p, settings.clone()).map_err(|e| e.0)?,
-                )),
-            });
-        }
+    pub fn open(script: Script) -> Result<Multilog, SinkError> {
+        let outs = script
+            .sinks
+            .iter()
+            .map(open_sink)
+            .collect::<Result<Vec<Out>, SinkError>>()?;
         let n = outs.len();
         Ok(Multilog {
             stamp: script.stamp,
