@@ -390,38 +390,52 @@ impl Multilog {
         };
         let mut k = next.len();
         for o in &self.outs {
-            let Out::Dir(d) = o else { continue };
-            let (max, limit) = d.limits();
-            let mut s = d.size() + held;
-            let mut at_start = !self.mid_line();
-            let mut i = 0;
-            while i < k {
-                let nl = memchr::memchr(b'\n', &next[i..k]).map(|j| i + j + 1);
-                let end = nl.unwrap_or(k);
-                let lab = if at_start { label } else { 0 };
-                let out = lab + (end - i) as u64;
-                if s + out > max {
-                    // The file fills inside this piece: read up to where it is full.
-                    let fit = max.saturating_sub(s).saturating_sub(lab) as usize;
-                    k = k.min((i + fit).max(1));
-                    break;
-                }
-                s += out;
-                if nl.is_some() {
-                    if s >= limit {
-                        // This newline rotates the file: the read ends with it.
-                        k = k.min(end);
-                        break;
-                    }
-                    at_start = true;
-                } else {
-                    at_start = false;
-                }
-                i = end;
+            if let Out::Dir(d) = o {
+                k = self.fits_dir(d, &next[..k], label, held);
             }
         }
-        // As much as stdout's pipe has room for, in whole lines, but at least one line:
-        // a line longer than the room is written anyway (the write then waits).
+        self.fits_stdout(&next[..k], label, held).max(1)
+    }
+
+    /// How many of `next` directory `d` takes before it is full or a line's end
+    /// rotates it (the read then ends with that line).
+    fn fits_dir(&self, d: &LogDir, next: &[u8], label: u64, held: u64) -> usize {
+        let (max, limit) = d.limits();
+        let mut k = next.len();
+        let mut s = d.size() + held;
+        let mut at_start = !self.mid_line();
+        let mut i = 0;
+        while i < k {
+            let nl = memchr::memchr(b'\n', &next[i..k]).map(|j| i + j + 1);
+            let end = nl.unwrap_or(k);
+            let lab = if at_start { label } else { 0 };
+            let out = lab + (end - i) as u64;
+            if s + out > max {
+                // The file fills inside this piece: read up to where it is full.
+                let fit = max.saturating_sub(s).saturating_sub(lab) as usize;
+                k = k.min((i + fit).max(1));
+                break;
+            }
+            s += out;
+            if nl.is_some() {
+                if s >= limit {
+                    // This newline rotates the file: the read ends with it.
+                    k = k.min(end);
+                    break;
+                }
+                at_start = true;
+            } else {
+                at_start = false;
+            }
+            i = end;
+        }
+        k
+    }
+
+    /// As much of `next` as stdout's pipe has room for, in whole lines, but at least
+    /// one line: a line longer than the room is written anyway (the write then waits).
+    fn fits_stdout(&self, next: &[u8], label: u64, held: u64) -> usize {
+        let mut k = next.len();
         let (prefixes, lines) = self.forwarded();
         if prefixes > 0
             && let Some(room) = self.stdout.room(lines + held * prefixes)
@@ -445,7 +459,7 @@ impl Multilog {
                 i = end;
             }
         }
-        k.max(1)
+        k
     }
 
     /// Processes bytes read at one moment: every line that starts in them gets the
