@@ -116,12 +116,12 @@ impl Logger {
                 break;
             }
             let flow = if let Some(mapped) = &mut input.mapped {
-                if !self.from_file(mapped, terminating) {
+                if !self.log_mapped(mapped, terminating) {
                     input.mapped = None;
                 }
                 Flow::Continue
             } else if input_ready {
-                self.from_pipe(&mut input, terminating)?
+                self.log_piped(&mut input, terminating)?
             } else {
                 Flow::Continue
             };
@@ -155,7 +155,7 @@ impl Logger {
     /// Logs the next bytes of a mapped file (after TERM, no further than the line's
     /// end); false at the end of what the file holds now: read(2) then takes over, for
     /// bytes appended since and for the end of input.
-    fn from_file(&mut self, input: &mut MappedInput, terminating: bool) -> bool {
+    fn log_mapped(&mut self, input: &mut MappedInput, terminating: bool) -> bool {
         let Some(chunk) = input.peek(READ_SIZE) else {
             return false;
         };
@@ -171,7 +171,7 @@ impl Logger {
     /// From a pipe: looks at what it holds, logs what fits before the next rotation,
     /// and only then takes it off the pipe, before the rotation and stderr: a SIGKILL
     /// at any moment neither loses nor repeats a line. Reads where it cannot look.
-    fn from_pipe(&mut self, input: &mut Input, terminating: bool) -> Result<Flow, RunError> {
+    fn log_piped(&mut self, input: &mut Input, terminating: bool) -> Result<Flow, RunError> {
         let peeked = match terminating {
             true => None,
             false => {
