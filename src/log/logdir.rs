@@ -11,8 +11,8 @@
 //! entries of that descriptor only.
 
 use crate::diag::{ioerrstr, warn};
+use crate::log::timestamp::label;
 use crate::tai64::Tai64N;
-use crate::timestamp::label;
 use nix::errno::Errno;
 use nix::fcntl::{AtFlags, Flock, FlockArg, OFlag, RenameFlags, openat, renameat, renameat2};
 use nix::sys::stat::{FileStat, Mode, fstat, fstatat};
@@ -104,9 +104,27 @@ pub struct LogDir {
     due: bool,
 }
 
-/// Why a log directory could not be opened; the message says which path.
+/// Why a log directory could not be opened: the step, the path and the cause.
 #[derive(Debug)]
-pub struct OpenError(pub String);
+pub enum OpenError {
+    /// Making or opening the directory itself.
+    Directory(PathBuf, std::io::Error),
+    /// Its `lock`: opening it, or another multilog holds it.
+    Lock(PathBuf, std::io::Error),
+    /// One of its files (the path names it).
+    File(PathBuf, std::io::Error),
+}
+
+impl std::fmt::Display for OpenError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (what, path, e) = match self {
+            OpenError::Directory(p, e) => ("open directory ", p, e),
+            OpenError::Lock(p, e) => ("lock directory ", p, e),
+            OpenError::File(p, e) => ("open ", p, e),
+        };
+        write!(f, "unable to {what}{}: {}", path.display(), ioerrstr(e))
+    }
+}
 
 /// A log directory held open: every name multilog uses is looked up in it.
 struct Dir {
@@ -143,6 +161,20 @@ impl Dir {
             uid,
             path: path.to_path_buf(),
         })
+    }
+
+    /// Takes the directory's `lock` (exclusive, without waiting): one multilog per
+    /// directory.
+    fn lock(&self) -> Result<Flock<File>, OpenError> {
+        let refused = |e| OpenError::Lock(self.path.clone(), e);
+        let lockfile = self
+            .open_file(
+                LOCK,
+                OFlag::O_WRONLY | OFlag::O_APPEND | OFlag::O_CREAT,
+                0o600,
+            )
+            .map_err(refused)?;
+        Flock::lock(lockfile, FlockArg::LockExclusiveNonblock).map_err(|(_, e)| refused(e.into()))
     }
 
     /// `path/name`, for messages.
@@ -290,61 +322,19 @@ impl LogDir {
     /// processor's `previous`, unless its `processed` was marked complete. A symbolic
     /// link or other non-regular file where multilog keeps a file is refused.
     pub fn open(path: &Path, settings: Settings) -> Result<LogDir, OpenError> {
-        let show = path.display();
-        let dir = Dir::open(path)
-            .map_err(|e| OpenError(format!("unable to open directory {show}: {}", ioerrstr(&e))))?;
-        let lockfile = dir
-            .open_file(
-                LOCK,
-                OFlag::O_WRONLY | OFlag::O_APPEND | OFlag::O_CREAT,
-                0o600,
-            )
-            .map_err(|e| OpenError(format!("unable to lock directory {show}: {}", ioerrstr(&e))))?;
-        let lock = Flock::lock(lockfile, FlockArg::LockExclusiveNonblock).map_err(|(_, e)| {
-            OpenError(format!(
-                "unable to lock directory {show}: {}",
-                crate::diag::errstr(e)
-            ))
-        })?;
+        let dir = Dir::open(path).map_err(|e| OpenError::Directory(path.to_path_buf(), e))?;
+        let lock = dir.lock()?;
         for name in [CURRENT, STATE, PREVIOUS, PROCESSED, NEWSTATE] {
-            dir.expect_regular(name).map_err(|e| {
-                OpenError(format!(
-                    "unable to open {}: {}",
-                    dir.show(name).display(),
-                    ioerrstr(&e)
-                ))
-            })?;
+            dir.expect_regular(name)
+                .map_err(|e| OpenError::File(dir.show(name), e))?;
         }
         if !dir.is_complete(CURRENT) {
-            // No cleanly finished `current`: recover as daemontools does. A `processed`
-            // marked complete (0744) is the archive of `previous`; otherwise `previous`
-            // and `current` are kept as unfinished (.u) files and `state` starts empty.
-            let _ = dir.remove(NEWSTATE);
-            if dir.is_complete(PROCESSED) {
-                let _ = dir.remove(PREVIOUS);
-                archive(&dir, PROCESSED, COMPLETE);
-            } else {
-                let _ = dir.remove(PROCESSED);
-                archive(&dir, PREVIOUS, UNFINISHED);
-            }
-            archive(&dir, CURRENT, UNFINISHED);
-            let _ = dir.remove(STATE);
+            recover(&dir);
         }
-        let state = dir.open_file(STATE, OFlag::O_WRONLY | OFlag::O_CREAT, 0o644);
-        if let Err(e) = state {
-            return Err(OpenError(format!(
-                "unable to open {}: {}",
-                dir.show(STATE).display(),
-                ioerrstr(&e)
-            )));
-        }
-        let current = Self::create_current(&dir, false).map_err(|e| {
-            OpenError(format!(
-                "unable to open {}: {}",
-                dir.show(CURRENT).display(),
-                ioerrstr(&e)
-            ))
-        })?;
+        dir.open_file(STATE, OFlag::O_WRONLY | OFlag::O_CREAT, 0o644)
+            .map_err(|e| OpenError::File(dir.show(STATE), e))?;
+        let current =
+            Self::create_current(&dir, false).map_err(|e| OpenError::File(dir.show(CURRENT), e))?;
         let size = current.metadata().map(|m| m.len()).unwrap_or(0);
         let mut d = LogDir {
             dir,
@@ -560,16 +550,7 @@ impl LogDir {
         let Ok(names) = self.dir.list() else {
             return;
         };
-        let mut old: Vec<String> = names
-            .into_iter()
-            .filter_map(|n| n.into_string().ok())
-            // Archive names only, as daemontools counts them: a stray "@notes" is left be.
-            .filter(|n| n.starts_with(ARCHIVE_PREFIX) && n.len() >= ARCHIVE_STEM_LEN)
-            .collect();
-        old.sort();
-        let keep = self.settings.num.saturating_sub(1);
-        let excess = old.len().saturating_sub(keep);
-        for name in &old[..excess] {
+        for name in &oldest_archives(names, self.settings.num) {
             if let Err(e) = self.dir.remove(name) {
                 warn(
                     PROG,
@@ -604,6 +585,22 @@ impl LogDir {
             .current
             .set_permissions(std::fs::Permissions::from_mode(0o744));
     }
+}
+
+/// The archives to remove so that `num` files are left, `current` counted: the oldest
+/// (the names sort by their TAI64N label). Archive names only, as daemontools counts
+/// them: a stray "@notes" is left be.
+fn oldest_archives(names: Vec<OsString>, num: usize) -> Vec<String> {
+    let mut old: Vec<String> = names
+        .into_iter()
+        .filter_map(|n| n.into_string().ok())
+        .filter(|n| n.starts_with(ARCHIVE_PREFIX) && n.len() >= ARCHIVE_STEM_LEN)
+        .collect();
+    old.sort();
+    let keep = num.saturating_sub(1);
+    let excess = old.len().saturating_sub(keep);
+    old.truncate(excess);
+    old
 }
 
 /// `ours`: the device and inode of the file renamed to `previous`.
@@ -673,6 +670,22 @@ fn sync_dir_retrying(dir: &Dir) {
     );
 }
 
+/// After a crash (no cleanly finished `current`), as daemontools recovers: a
+/// `processed` marked complete (0744) is the archive of `previous`; otherwise `previous`
+/// and `current` are kept as unfinished (.u) files; `state` starts empty.
+fn recover(dir: &Dir) {
+    let _ = dir.remove(NEWSTATE);
+    if dir.is_complete(PROCESSED) {
+        let _ = dir.remove(PREVIOUS);
+        archive(dir, PROCESSED, COMPLETE);
+    } else {
+        let _ = dir.remove(PROCESSED);
+        archive(dir, PREVIOUS, UNFINISHED);
+    }
+    archive(dir, CURRENT, UNFINISHED);
+    let _ = dir.remove(STATE);
+}
+
 /// Renames `name` (if it exists) to `@TAI64N.SUFFIX`, durably: atomic, so a crash
 /// leaves one name or the other, and never over an existing archive (a name taken is
 /// retried with the next timestamp).
@@ -723,9 +736,8 @@ mod tests {
         // The lock is held: a second multilog on the directory is refused.
         let again = LogDir::open(&p, Settings::default()).err().unwrap();
         assert!(
-            again.0.starts_with("unable to lock directory"),
-            "{}",
-            again.0
+            again.to_string().starts_with("unable to lock directory"),
+            "{again}"
         );
         log.write(b"one\n", true);
         log.flush();
@@ -755,9 +767,9 @@ mod tests {
         std::os::unix::fs::symlink("/etc/passwd", p.join("current")).unwrap();
         let e = LogDir::open(&p, Settings::default()).err().unwrap();
         assert!(
-            e.0.starts_with(&format!("unable to open {}/current: ", p.display())),
-            "{}",
-            e.0
+            e.to_string()
+                .starts_with(&format!("unable to open {}/current: ", p.display())),
+            "{e}"
         );
         let _ = std::fs::remove_dir_all(&p);
     }
@@ -775,5 +787,140 @@ mod tests {
             );
             assert_eq!(&n[ARCHIVE_STEM_LEN..], format!(".{suffix}"));
         }
+    }
+
+    fn archives(dir: &Path, suffix: &str) -> Vec<Vec<u8>> {
+        names(dir)
+            .iter()
+            .filter(|n| n.starts_with('@') && n.ends_with(suffix))
+            .map(|n| std::fs::read(dir.join(n)).unwrap())
+            .collect()
+    }
+
+    fn write_mode(path: &Path, bytes: &[u8], mode: u32) {
+        std::fs::write(path, bytes).unwrap();
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+
+    #[test]
+    fn the_oldest_archives_go() {
+        use std::os::unix::ffi::OsStringExt;
+        let a = |hex: char, suffix: &str| format!("@{}.{suffix}", hex.to_string().repeat(24));
+        let names: Vec<OsString> = [
+            a('3', "s"),
+            "current".into(),
+            a('1', "u"),
+            "@notes".into(),
+            "state".into(),
+            a('2', "s"),
+            "lock".into(),
+        ]
+        .into_iter()
+        .map(OsString::from)
+        .chain([OsString::from_vec([b"@".as_slice(), &[0xff; 30]].concat())])
+        .collect();
+        assert_eq!(oldest_archives(names.clone(), 10), Vec::<String>::new());
+        assert_eq!(oldest_archives(names.clone(), 4), Vec::<String>::new());
+        assert_eq!(oldest_archives(names.clone(), 3), vec![a('1', "u")]);
+        assert_eq!(
+            oldest_archives(names.clone(), 2),
+            vec![a('1', "u"), a('2', "s")]
+        );
+        assert_eq!(oldest_archives(names, 0).len(), 3);
+    }
+
+    #[test]
+    fn trim_keeps_num_files() {
+        let p = scratch("trim");
+        let settings = Settings {
+            num: 3,
+            ..Settings::default()
+        };
+        let mut log = LogDir::open(&p, settings).unwrap();
+        for line in [b"1\n", b"2\n", b"3\n", b"4\n"] {
+            log.write(line, true);
+            log.rotate();
+        }
+        log.finish();
+        // `current` and the two newest archives.
+        assert_eq!(archives(&p, ".s"), vec![b"3\n".to_vec(), b"4\n".to_vec()]);
+        let _ = std::fs::remove_dir_all(&p);
+    }
+
+    #[test]
+    fn an_unfinished_current_is_kept_after_a_crash() {
+        let p = scratch("crash");
+        std::fs::create_dir_all(&p).unwrap();
+        write_mode(&p.join(CURRENT), b"partial", 0o644);
+        write_mode(&p.join(STATE), b"old state", 0o644);
+        write_mode(&p.join(NEWSTATE), b"half", 0o644);
+        let log = LogDir::open(&p, Settings::default()).unwrap();
+        assert_eq!(archives(&p, ".u"), vec![b"partial".to_vec()]);
+        assert_eq!(std::fs::read(p.join(STATE)).unwrap(), b"");
+        assert_eq!(std::fs::read(p.join(CURRENT)).unwrap(), b"");
+        assert!(!p.join(NEWSTATE).exists());
+        assert_eq!(log.size(), 0);
+        drop(log);
+        // A cleanly finished current (0744) is simply appended to.
+        write_mode(&p.join(CURRENT), b"done\n", 0o744);
+        let log = LogDir::open(&p, Settings::default()).unwrap();
+        assert_eq!(archives(&p, ".u").len(), 1);
+        assert_eq!(log.size(), 5);
+        let _ = std::fs::remove_dir_all(&p);
+    }
+
+    #[test]
+    fn a_processed_marked_complete_is_the_archive_of_previous() {
+        let p = scratch("processed");
+        std::fs::create_dir_all(&p).unwrap();
+        write_mode(&p.join(CURRENT), b"cur", 0o644);
+        write_mode(&p.join(PREVIOUS), b"raw", 0o744);
+        write_mode(&p.join(PROCESSED), b"out", 0o744);
+        let _log = LogDir::open(&p, Settings::default()).unwrap();
+        assert_eq!(archives(&p, ".s"), vec![b"out".to_vec()]);
+        assert_eq!(archives(&p, ".u"), vec![b"cur".to_vec()]);
+        assert!(!p.join(PREVIOUS).exists());
+        assert!(!p.join(PROCESSED).exists());
+        let _ = std::fs::remove_dir_all(&p);
+        // Not marked complete: the processor's output is dropped, previous kept as .u.
+        std::fs::create_dir_all(&p).unwrap();
+        write_mode(&p.join(PREVIOUS), b"raw", 0o744);
+        write_mode(&p.join(PROCESSED), b"half", 0o644);
+        let _log = LogDir::open(&p, Settings::default()).unwrap();
+        assert_eq!(archives(&p, ".u"), vec![b"raw".to_vec()]);
+        assert!(archives(&p, ".s").is_empty());
+        assert!(!p.join(PROCESSED).exists());
+        let _ = std::fs::remove_dir_all(&p);
+    }
+
+    #[test]
+    fn sizes_split_lines_and_rotate_near_the_end() {
+        let p = scratch("size");
+        let settings = Settings {
+            max_size: MIN_SIZE,
+            ..Settings::default()
+        };
+        let mut log = LogDir::open(&p, settings).unwrap();
+        assert_eq!(log.limits(), (MIN_SIZE, MIN_SIZE - NEAR_END));
+        log.write(&[b'a'; 100], true);
+        assert_eq!((log.size(), log.room()), (100, MIN_SIZE - NEAR_END - 100));
+        assert!(!log.is_full());
+        // A line past the limit is split there, as daemontools does.
+        let long = [&[b'b'; 5000][..], b"\n"].concat();
+        log.write(&long, true);
+        assert_eq!(log.size(), 100 + 5001 - MIN_SIZE);
+        log.rotate_if_due();
+        assert_eq!(archives(&p, ".s").len(), 1);
+        // A line that ends within NEAR_END of the limit makes the rotation due: done
+        // before the next byte, or when the caller settles.
+        log.write(&[b'c'; 1100], false);
+        log.write(b"\n", true);
+        assert_eq!(archives(&p, ".s").len(), 1);
+        log.rotate_if_due();
+        let done = archives(&p, ".s");
+        assert_eq!(done.len(), 2);
+        assert_eq!(done.iter().map(Vec::len).sum::<usize>(), 5101 + 1101);
+        assert_eq!(log.size(), 0);
+        let _ = std::fs::remove_dir_all(&p);
     }
 }

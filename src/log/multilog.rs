@@ -1,12 +1,10 @@
-//! multilog: the script (daemontools' actions plus svkit's `T`, `r`, `1`, `p` and `E`),
-//! and the engine that labels, selects and hands each line to log directories, stdout,
-//! stderr and status files.
+//! multilog's engine: labels and selects each line of the input and hands it to log
+//! directories, stdout, stderr and status files.
 
-use crate::logdir::{LogDir, MAX_PLAIN_SIZE, MIN_SIZE, Settings};
-use crate::pattern::{glob_matches, matches};
+use crate::log::logdir::{LogDir, OpenError};
+use crate::log::pattern::{glob_matches, matches};
+use crate::log::script::{Directive, Prefix, Script, Sink, Stamp};
 use crate::tai64::Tai64N;
-use crate::units::{parse_duration, parse_size};
-use std::ffi::{OsStr, OsString};
 use std::io::Write;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::FileExt;
@@ -14,8 +12,6 @@ use std::path::PathBuf;
 
 /// Lines are selected on their first this many bytes (timestamp included).
 pub const MATCH_LEN: usize = 1000;
-/// `e` shows this much of a line unless `E` says otherwise (daemontools' length).
-pub const STDERR_LEN: usize = 200;
 /// `1` writes whole lines in writes of at most this many bytes where it can: a pipe
 /// takes such a write at once (POSIX PIPE_BUF), so loggers that share one stdout never
 /// interleave inside a line.
@@ -25,142 +21,6 @@ pub const ATOMIC_WRITE: usize = libc::PIPE_BUF;
 pub const HELD_MAX: usize = 64 * 1024;
 /// The longest `T` label: `YYYY-MM-DDTHH:MM:SS.NNNNNNNNNZ ` is 31 bytes up to year 9999.
 const ISO_LABEL_MAX: usize = 40;
-
-/// The label put in front of each line.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Stamp {
-    /// `t`: `@` + TAI64N, as tai64n.
-    Tai64n,
-    /// `T`: ISO 8601 UTC, `2026-11-22T00:20:33.123456789Z`.
-    Iso,
-}
-
-/// What `1` puts before each line: `NAME: `.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Prefix {
-    None,
-    /// `pNAME`.
-    Given(Vec<u8>),
-    /// A lone `p`: the service's name, from the working directory (see `service_name`).
-    ServiceDir,
-}
-
-/// Where selected lines go.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Sink {
-    /// `e`: the line's first bytes (this many; 0: all of it) to stderr.
-    Stderr(usize),
-    /// `1`: the whole line to stdout.
-    Stdout(Prefix),
-    Status(PathBuf),
-    Dir(PathBuf, Settings),
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Action {
-    Select(Vec<u8>),
-    Deselect(Vec<u8>),
-    /// After `F`: the pattern is a shell glob (fnmatch(3)).
-    SelectGlob(Vec<u8>),
-    DeselectGlob(Vec<u8>),
-    /// Index into `Script::sinks`.
-    Output(usize),
-}
-
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Script {
-    pub stamp: Option<Stamp>,
-    pub actions: Vec<Action>,
-    pub sinks: Vec<Sink>,
-}
-
-/// Parses the script; the error is the offending word (shown lossily) and why. Words
-/// are bytes: paths and patterns need not be UTF-8.
-pub fn parse(words: &[OsString]) -> Result<Script, String> {
-    let mut s = Script::default();
-    let mut settings = Settings::default();
-    let mut prefix = Prefix::None;
-    let mut alert = STDERR_LEN;
-    let mut glob = false;
-    for (i, w) in words.iter().enumerate() {
-        let bad = |why: &str| format!("{why}: {}", w.to_string_lossy());
-        let Some((&first, rest)) = w.as_bytes().split_first() else {
-            return Err(bad("empty action"));
-        };
-        // Numbers and durations are ASCII; anything else is invalid, not a panic.
-        let text = || std::str::from_utf8(rest).unwrap_or("\u{fffd}");
-        match first {
-            b't' | b'T' if rest.is_empty() => {
-                if i != 0 {
-                    return Err(bad("timestamp action must come first"));
-                }
-                s.stamp = Some(if first == b't' {
-                    Stamp::Tai64n
-                } else {
-                    Stamp::Iso
-                });
-            }
-            b'-' if glob => s.actions.push(Action::DeselectGlob(rest.to_vec())),
-            b'+' if glob => s.actions.push(Action::SelectGlob(rest.to_vec())),
-            b'-' => s.actions.push(Action::Deselect(rest.to_vec())),
-            b'+' => s.actions.push(Action::Select(rest.to_vec())),
-            b'F' if rest.is_empty() => glob = true,
-            b'e' if rest.is_empty() => {
-                s.actions.push(Action::Output(s.sinks.len()));
-                s.sinks.push(Sink::Stderr(alert));
-            }
-            b'1' if rest.is_empty() => {
-                s.actions.push(Action::Output(s.sinks.len()));
-                s.sinks.push(Sink::Stdout(prefix.clone()));
-            }
-            b'p' => {
-                prefix = match rest {
-                    [] => Prefix::ServiceDir,
-                    name => Prefix::Given(name.to_vec()),
-                }
-            }
-            b'E' => {
-                alert = match rest.iter().all(u8::is_ascii_digit) {
-                    true => text().parse().map_err(|_| bad("invalid alert size"))?,
-                    false => return Err(bad("invalid alert size")),
-                }
-            }
-            b'=' if !rest.is_empty() => {
-                s.actions.push(Action::Output(s.sinks.len()));
-                s.sinks
-                    .push(Sink::Status(PathBuf::from(OsStr::from_bytes(rest))));
-            }
-            b's' => {
-                let n = parse_size(text()).map_err(|_| bad("invalid size"))?;
-                // Plain numbers keep daemontools' bounds; suffixed sizes may go higher.
-                let max = if rest.iter().all(u8::is_ascii_digit) {
-                    MAX_PLAIN_SIZE
-                } else {
-                    u64::MAX
-                };
-                settings.max_size = n.clamp(MIN_SIZE, max);
-            }
-            b'n' => {
-                let n: usize = text().parse().map_err(|_| bad("invalid number of files"))?;
-                settings.num = n.max(2);
-            }
-            b'!' => {
-                settings.processor =
-                    (!rest.is_empty()).then(|| OsStr::from_bytes(rest).to_os_string())
-            }
-            b'r' => {
-                let d = parse_duration(text()).map_err(|_| bad("invalid rotation age"))?;
-                settings.max_age = (!d.is_zero()).then_some(d);
-            }
-            b'.' | b'/' => {
-                s.actions.push(Action::Output(s.sinks.len()));
-                s.sinks.push(Sink::Dir(PathBuf::from(w), settings.clone()));
-            }
-            _ => return Err(bad("unknown action")),
-        }
-    }
-    Ok(s)
-}
 
 /// The opened outputs of one sink.
 enum Out {
@@ -272,7 +132,7 @@ impl Stdout {
         let stdout = std::io::stdout();
         let fd = stdout.as_fd();
         while !bytes.is_empty() && !self.closed {
-            let n = crate::logdir::retry(
+            let n = crate::log::logdir::retry(
                 || "unable to write to standard output".to_string(),
                 || match nix::unistd::write(fd, bytes) {
                     Ok(0) => Err(std::io::Error::from_raw_os_error(libc::ENOSPC)),
@@ -344,6 +204,72 @@ pub fn service_name(cwd: &std::path::Path) -> Option<Vec<u8>> {
     Some(name.as_bytes().to_vec())
 }
 
+/// Why an output of the script could not be opened (exit class 111).
+#[derive(Debug)]
+pub enum SinkError {
+    /// `p`: the working directory, for the service's name, could not be found.
+    ServiceName(std::io::Error),
+    /// `p`: the working directory (this one) names no service.
+    NoServiceName(PathBuf),
+    /// `=FILE`: the status file (this one).
+    Status(PathBuf, std::io::Error),
+    Dir(OpenError),
+}
+
+impl std::fmt::Display for SinkError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use crate::diag::ioerrstr;
+        match self {
+            SinkError::ServiceName(e) => {
+                write!(f, "unable to find the service name: {}", ioerrstr(e))
+            }
+            SinkError::NoServiceName(cwd) => write!(
+                f,
+                "unable to find the service name: no name in {}",
+                cwd.display()
+            ),
+            SinkError::Status(p, e) => write!(f, "unable to open {}: {}", p.display(), ioerrstr(e)),
+            SinkError::Dir(e) => e.fmt(f),
+        }
+    }
+}
+
+impl crate::cli::Failure for SinkError {}
+
+fn open_sink(sink: &Sink) -> Result<Out, SinkError> {
+    Ok(match sink {
+        Sink::Stderr(limit) => Out::Stderr(LineOut::new(Vec::new(), *limit)),
+        Sink::Stdout(prefix) => Out::Stdout(LineOut::new(stdout_prefix(prefix)?, 0)),
+        Sink::Status(p) => {
+            use std::os::unix::fs::OpenOptionsExt;
+            let f = std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .mode(0o600)
+                .open(p)
+                .map_err(|e| SinkError::Status(p.clone(), e))?;
+            Out::Status(p.clone(), f)
+        }
+        Sink::Dir(p, settings) => Out::Dir(Box::new(
+            LogDir::open(p, settings.clone()).map_err(SinkError::Dir)?,
+        )),
+    })
+}
+
+/// What a `1` puts before each line: `NAME: `, or nothing.
+fn stdout_prefix(prefix: &Prefix) -> Result<Vec<u8>, SinkError> {
+    let name = match prefix {
+        Prefix::None => return Ok(Vec::new()),
+        Prefix::Given(n) => n.clone(),
+        Prefix::ServiceDir => {
+            let cwd = std::env::current_dir().map_err(SinkError::ServiceName)?;
+            service_name(&cwd).ok_or(SinkError::NoServiceName(cwd))?
+        }
+    };
+    Ok([&name[..], b": "].concat())
+}
+
 /// What is known of the line being read.
 enum Line {
     /// Between lines.
@@ -357,7 +283,7 @@ enum Line {
 /// The running logger.
 pub struct Multilog {
     stamp: Option<Stamp>,
-    actions: Vec<Action>,
+    directives: Vec<Directive>,
     outs: Vec<Out>,
     has_patterns: bool,
     line: Line,
@@ -373,66 +299,20 @@ pub struct Multilog {
 
 impl Multilog {
     /// Opens every directory and status file of the script.
-    pub fn open(script: Script) -> Result<Multilog, String> {
-        let mut outs = Vec::new();
-        for sink in &script.sinks {
-            outs.push(match sink {
-                Sink::Stderr(limit) => Out::Stderr(LineOut::new(Vec::new(), *limit)),
-                Sink::Stdout(prefix) => {
-                    let name = match prefix {
-                        Prefix::None => None,
-                        Prefix::Given(n) => Some(n.clone()),
-                        Prefix::ServiceDir => {
-                            let cwd = std::env::current_dir().map_err(|e| {
-                                format!(
-                                    "unable to find the service name: {}",
-                                    crate::diag::ioerrstr(&e)
-                                )
-                            })?;
-                            Some(service_name(&cwd).ok_or_else(|| {
-                                format!(
-                                    "unable to find the service name: no name in {}",
-                                    cwd.display()
-                                )
-                            })?)
-                        }
-                    };
-                    let prefix = name.map_or_else(Vec::new, |mut n| {
-                        n.extend_from_slice(b": ");
-                        n
-                    });
-                    Out::Stdout(LineOut::new(prefix, 0))
-                }
-                Sink::Status(p) => {
-                    use std::os::unix::fs::OpenOptionsExt;
-                    let f = std::fs::OpenOptions::new()
-                        .write(true)
-                        .create(true)
-                        .truncate(false)
-                        .mode(0o600)
-                        .open(p)
-                        .map_err(|e| {
-                            format!(
-                                "unable to open {}: {}",
-                                p.display(),
-                                crate::diag::ioerrstr(&e)
-                            )
-                        })?;
-                    Out::Status(p.clone(), f)
-                }
-                Sink::Dir(p, settings) => Out::Dir(Box::new(
-                    LogDir::open(p, settings.clone()).map_err(|e| e.0)?,
-                )),
-            });
-        }
+    pub fn open(script: Script) -> Result<Multilog, SinkError> {
+        let outs = script
+            .sinks
+            .iter()
+            .map(open_sink)
+            .collect::<Result<Vec<Out>, SinkError>>()?;
         let n = outs.len();
         Ok(Multilog {
             stamp: script.stamp,
             has_patterns: script
-                .actions
+                .directives
                 .iter()
-                .any(|a| !matches!(a, Action::Output(_))),
-            actions: script.actions,
+                .any(|a| !matches!(a, Directive::Output(_))),
+            directives: script.directives,
             outs,
             line: Line::Start,
             chosen: vec![true; n],
@@ -458,7 +338,7 @@ impl Multilog {
     pub fn read_budget(&mut self, max: usize) -> usize {
         let label = match self.stamp {
             None => 0,
-            Some(Stamp::Tai64n) => crate::timestamp::LABEL_LEN,
+            Some(Stamp::Tai64n) => crate::log::timestamp::LABEL_LEN,
             Some(Stamp::Iso) => ISO_LABEL_MAX,
         };
         let per = 1 + label as u64;
@@ -501,7 +381,7 @@ impl Multilog {
     pub fn fits(&self, next: &[u8]) -> usize {
         let label = match self.stamp {
             None => 0,
-            Some(Stamp::Tai64n) => crate::timestamp::LABEL_LEN as u64,
+            Some(Stamp::Tai64n) => crate::log::timestamp::LABEL_LEN as u64,
             Some(Stamp::Iso) => ISO_LABEL_MAX as u64,
         };
         let held = match &self.line {
@@ -510,38 +390,52 @@ impl Multilog {
         };
         let mut k = next.len();
         for o in &self.outs {
-            let Out::Dir(d) = o else { continue };
-            let (max, limit) = d.limits();
-            let mut s = d.size() + held;
-            let mut at_start = !self.mid_line();
-            let mut i = 0;
-            while i < k {
-                let nl = memchr::memchr(b'\n', &next[i..k]).map(|j| i + j + 1);
-                let end = nl.unwrap_or(k);
-                let lab = if at_start { label } else { 0 };
-                let out = lab + (end - i) as u64;
-                if s + out > max {
-                    // The file fills inside this piece: read up to where it is full.
-                    let fit = max.saturating_sub(s).saturating_sub(lab) as usize;
-                    k = k.min((i + fit).max(1));
-                    break;
-                }
-                s += out;
-                if nl.is_some() {
-                    if s >= limit {
-                        // This newline rotates the file: the read ends with it.
-                        k = k.min(end);
-                        break;
-                    }
-                    at_start = true;
-                } else {
-                    at_start = false;
-                }
-                i = end;
+            if let Out::Dir(d) = o {
+                k = self.fits_dir(d, &next[..k], label, held);
             }
         }
-        // As much as stdout's pipe has room for, in whole lines, but at least one line:
-        // a line longer than the room is written anyway (the write then waits).
+        self.fits_stdout(&next[..k], label, held).max(1)
+    }
+
+    /// How many of `next` directory `d` takes before it is full or a line's end
+    /// rotates it (the read then ends with that line).
+    fn fits_dir(&self, d: &LogDir, next: &[u8], label: u64, held: u64) -> usize {
+        let (max, limit) = d.limits();
+        let mut k = next.len();
+        let mut s = d.size() + held;
+        let mut at_start = !self.mid_line();
+        let mut i = 0;
+        while i < k {
+            let nl = memchr::memchr(b'\n', &next[i..k]).map(|j| i + j + 1);
+            let end = nl.unwrap_or(k);
+            let lab = if at_start { label } else { 0 };
+            let out = lab + (end - i) as u64;
+            if s + out > max {
+                // The file fills inside this piece: read up to where it is full.
+                let fit = max.saturating_sub(s).saturating_sub(lab) as usize;
+                k = k.min((i + fit).max(1));
+                break;
+            }
+            s += out;
+            if nl.is_some() {
+                if s >= limit {
+                    // This newline rotates the file: the read ends with it.
+                    k = k.min(end);
+                    break;
+                }
+                at_start = true;
+            } else {
+                at_start = false;
+            }
+            i = end;
+        }
+        k
+    }
+
+    /// As much of `next` as stdout's pipe has room for, in whole lines, but at least
+    /// one line: a line longer than the room is written anyway (the write then waits).
+    fn fits_stdout(&self, next: &[u8], label: u64, held: u64) -> usize {
+        let mut k = next.len();
         let (prefixes, lines) = self.forwarded();
         if prefixes > 0
             && let Some(room) = self.stdout.room(lines + held * prefixes)
@@ -565,7 +459,7 @@ impl Multilog {
                 i = end;
             }
         }
-        k.max(1)
+        k
     }
 
     /// Processes bytes read at one moment: every line that starts in them gets the
@@ -671,7 +565,7 @@ impl Multilog {
     fn label(&self) -> Vec<u8> {
         match self.stamp {
             None => Vec::new(),
-            Some(Stamp::Tai64n) => crate::timestamp::label(Tai64N::now()).to_vec(),
+            Some(Stamp::Tai64n) => crate::log::timestamp::label(Tai64N::now()).to_vec(),
             Some(Stamp::Iso) => iso_label(Tai64N::now()),
         }
     }
@@ -741,13 +635,13 @@ impl Multilog {
         };
         let probe = &probe[..probe.len().min(MATCH_LEN)];
         let mut selected = true;
-        for a in &self.actions {
+        for a in &self.directives {
             match a {
-                Action::Select(p) => selected |= matches(p, probe),
-                Action::Deselect(p) => selected &= !matches(p, probe),
-                Action::SelectGlob(p) => selected |= glob_matches(p, probe),
-                Action::DeselectGlob(p) => selected &= !glob_matches(p, probe),
-                Action::Output(i) => self.chosen[*i] = selected,
+                Directive::Select(p) => selected |= matches(p, probe),
+                Directive::Deselect(p) => selected &= !matches(p, probe),
+                Directive::SelectGlob(p) => selected |= glob_matches(p, probe),
+                Directive::DeselectGlob(p) => selected &= !glob_matches(p, probe),
+                Directive::Output(i) => self.chosen[*i] = selected,
             }
         }
     }
@@ -811,7 +705,7 @@ impl Multilog {
                 let mut rec = line;
                 rec.resize(MATCH_LEN, b'\n');
                 rec.push(b'\n');
-                crate::logdir::retry(
+                crate::log::logdir::retry(
                     || format!("unable to write {}", p.display()),
                     || f.write_all_at(&rec, 0),
                 );
@@ -852,51 +746,11 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::log::script::parse;
+    use std::ffi::OsString;
 
     fn words(s: &str) -> Vec<OsString> {
         s.split_whitespace().map(OsString::from).collect()
-    }
-
-    #[test]
-    fn parses_daemontools_scripts() {
-        let s = parse(&words("t s16777215 n10 ./main")).unwrap();
-        assert_eq!(s.stamp, Some(Stamp::Tai64n));
-        assert_eq!(s.sinks.len(), 1);
-        let Sink::Dir(p, set) = &s.sinks[0] else {
-            panic!()
-        };
-        assert_eq!(p, &PathBuf::from("./main"));
-        assert_eq!((set.max_size, set.num), (16_777_215, 10));
-        let s = parse(&words("-* +*fatal* e =st s100 n1 !gzip /var/log/x r1h")).unwrap();
-        assert_eq!(s.actions.len(), 5);
-        let Sink::Dir(_, set) = &s.sinks[2] else {
-            panic!()
-        };
-        assert_eq!((set.max_size, set.num), (4096, 2));
-        assert_eq!(set.processor.as_deref(), Some(OsStr::new("gzip")));
-        let s = parse(&words("s99999999 ./a s64m ./b")).unwrap();
-        let sizes: Vec<u64> = s
-            .sinks
-            .iter()
-            .map(|k| match k {
-                Sink::Dir(_, s) => s.max_size,
-                _ => 0,
-            })
-            .collect();
-        assert_eq!(sizes, vec![16_777_215, 64 << 20]);
-    }
-
-    #[test]
-    fn rejects_bad_words() {
-        assert_eq!(parse(&words("foo")).unwrap_err(), "unknown action: foo");
-        assert_eq!(
-            parse(&words("./a t")).unwrap_err(),
-            "timestamp action must come first: t"
-        );
-        assert!(parse(&words("sbig ./a")).is_err());
-        assert!(parse(&words("nx ./a")).is_err());
-        assert!(parse(&words("rsoon ./a")).is_err());
-        assert!(parse(&words("= ./a")).is_err());
     }
 
     #[test]
@@ -920,25 +774,6 @@ mod tests {
             assert_eq!(log.fits(&[b'y'; 5000]), 4096 - 10 - label);
         }
         let _ = std::fs::remove_dir_all(&dir);
-    }
-
-    #[test]
-    fn parses_svkit_outputs() {
-        let s = parse(&words("1 pweb 1 p 1 e E0 e E300 e")).unwrap();
-        assert_eq!(
-            s.sinks,
-            vec![
-                Sink::Stdout(Prefix::None),
-                Sink::Stdout(Prefix::Given(b"web".to_vec())),
-                Sink::Stdout(Prefix::ServiceDir),
-                Sink::Stderr(STDERR_LEN),
-                Sink::Stderr(0),
-                Sink::Stderr(300),
-            ]
-        );
-        for bad in ["E", "Ex", "E-1", "E99999999999999999999999", "1x"] {
-            assert!(parse(&words(bad)).is_err(), "{bad}");
-        }
     }
 
     #[test]
