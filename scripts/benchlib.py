@@ -1,9 +1,11 @@
-"""benchlib: what scripts/bench-readiness and scripts/bench-waiters share.
+"""benchlib: what the Python bench-* scripts share (bench-core, bench-multilog,
+bench-readiness and bench-waiters, bench-admin, bench-clinit).
 
-Where the binaries are (target/release, as scripts/bench-core finds them), the peers' clean
-environment, status readers for the four supervisors' formats, and process plumbing that
-keeps every process a benchmark starts in the driver's tree (it becomes a child subreaper)
-so that the end of a run kills and reaps each of them by pid, never by name.
+Where the binaries are (target/release), the peers' clean environment, status readers and
+the control FIFO of the four supervisors, process plumbing that keeps every process a
+benchmark starts in the driver's tree (it becomes a child subreaper) so that the end of a
+run kills and reaps each of them by pid, never by name, and the pieces of a report
+(versions, load average, medians, ratios).
 
 Imported by path (`sys.path.insert(0, os.path.dirname(__file__))`); it is not installed.
 """
@@ -12,6 +14,7 @@ import ctypes
 import os
 import select
 import signal
+import statistics
 import subprocess
 import sys
 import time
@@ -28,16 +31,21 @@ def svkit_env(bindir=REL):
     return dict(PEER_ENV, PATH=bindir + ":" + PEER_ENV["PATH"])
 
 
+class BenchError(Exception):
+    """A measurement that failed: the report shows it as FAILED, the others go on."""
+
+
 def log(prog, msg):
     print(f"{prog}: {msg}", file=sys.stderr, flush=True)
 
 
-def build(prog, no_build):
+def build(prog, no_build, quiet=True):
     """cargo build --release in the repository (unless no_build); False if it failed."""
     if no_build:
         return True
     log(prog, "cargo build --release")
-    return subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=REPO).returncode == 0
+    argv = ["cargo", "build", "--release"] + (["--quiet"] if quiet else [])
+    return subprocess.run(argv, cwd=REPO).returncode == 0
 
 
 def missing(paths):
@@ -50,6 +58,12 @@ def missing(paths):
 _libc = ctypes.CDLL(None, use_errno=True)
 PR_SET_TIMERSLACK = 29
 PR_SET_CHILD_SUBREAPER = 36
+PTRACE_CONT = 7
+PTRACE_SEIZE = 0x4206
+PTRACE_O_TRACEEXIT = 0x40
+PTRACE_EVENT_EXIT = 6
+_libc.ptrace.restype = ctypes.c_long
+_libc.ptrace.argtypes = [ctypes.c_long, ctypes.c_long, ctypes.c_void_p, ctypes.c_void_p]
 
 
 def prctl(option, arg):
@@ -61,6 +75,32 @@ def become_subreaper(prog):
     """Orphans (a service left by a killed supervisor) come to the driver, not to init."""
     if prctl(PR_SET_CHILD_SUBREAPER, 1) != 0:
         log(prog, "warning: cannot become a child subreaper; orphans may escape clean-up")
+
+
+def interrupt_on_signals():
+    """INT (even if the driver was started with it ignored), TERM and HUP raise
+    KeyboardInterrupt, so that a run's `finally` tears everything down."""
+    def on_signal(signum, _frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGHUP, on_signal)
+
+
+def ignore_signals():
+    """For the tear-down: a second Ctrl-C or TERM must not cut it short."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
+def seize(pid):
+    """Traces `pid` for its exit stop only (no syscall tracing, no cost while it runs);
+    False if that is impossible (ctypes.get_errno() says why)."""
+    return _libc.ptrace(PTRACE_SEIZE, pid, None, ctypes.c_void_p(PTRACE_O_TRACEEXIT)) == 0
+
+
+def ptrace_cont(pid, sig):
+    _libc.ptrace(PTRACE_CONT, pid, None, ctypes.c_void_p(sig))
 
 
 def proc_table():
@@ -96,16 +136,33 @@ def descendants(root=None, table=None):
 
 
 def reap_any():
-    """Reaps every child that has exited; returns how many."""
+    """Reaps every child that has exited; returns how many. A traced child in a ptrace
+    stop (bench-multilog traces its tools for their exit) is let go on, with its signal
+    if the stop is for one, so that it can die."""
     n = 0
     while True:
         try:
-            pid, _ = os.waitpid(-1, os.WNOHANG)
+            pid, st = os.waitpid(-1, os.WNOHANG)
         except ChildProcessError:
             return n
         if pid == 0:
             return n
+        if os.WIFSTOPPED(st):
+            ptrace_cont(pid, 0 if (st >> 16) & 0xff else os.WSTOPSIG(st))
+            continue
         n += 1
+
+
+def term_tree():
+    """SIGTERMs every live descendant of the driver, by pid."""
+    reap_any()
+    table = proc_table()
+    for p in descendants(table=table):
+        if table[p][2] != "Z":
+            try:
+                os.kill(p, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
 
 
 def kill_tree(prog, grace=0.0):
@@ -128,6 +185,7 @@ def kill_tree(prog, grace=0.0):
                 log(prog, f"warning: processes survive SIGKILL: {alive[:10]}")
                 break
         time.sleep(0.01)
+    # Zombies whose parents are gone now are ours; the rest go with their parents.
     end = time.monotonic() + 2
     while descendants() and time.monotonic() < end:
         reap_any()
@@ -135,9 +193,27 @@ def kill_tree(prog, grace=0.0):
     reap_any()
 
 
+def spawn(argv, stdin_fd, stdout_fd, stderr_fd, env=PEER_ENV):
+    """posix_spawn in a new session (a terminal's Ctrl-C reaches only the driver, which
+    tears everything down)."""
+    acts = [(os.POSIX_SPAWN_DUP2, stdin_fd, 0),
+            (os.POSIX_SPAWN_DUP2, stdout_fd, 1),
+            (os.POSIX_SPAWN_DUP2, stderr_fd, 2)]
+    return os.posix_spawn(argv[0], argv, env, file_actions=acts, setsid=True)
+
+
+def tail(path, n=15, indent=""):
+    """The last `n` lines of a log file, each after `indent`; "" if it cannot be read."""
+    try:
+        with open(path, errors="replace") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return ""
+    return "\n".join(indent + line for line in lines[-n:])
+
+
 class Spawner:
-    """posix_spawn with stdin from /dev/null, output appended to a log file, in a new
-    session (a terminal's Ctrl-C reaches only the driver, which tears everything down)."""
+    """spawn() with stdin from /dev/null, output appended to a log file."""
 
     def __init__(self, logpath):
         self.logpath = logpath
@@ -146,10 +222,7 @@ class Spawner:
         self.nullfd = os.open("/dev/null", os.O_RDONLY | os.O_CLOEXEC)
 
     def spawn(self, argv, env=PEER_ENV):
-        acts = [(os.POSIX_SPAWN_DUP2, self.nullfd, 0),
-                (os.POSIX_SPAWN_DUP2, self.logfd, 1),
-                (os.POSIX_SPAWN_DUP2, self.logfd, 2)]
-        return os.posix_spawn(argv[0], argv, env, file_actions=acts, setsid=True)
+        return spawn(argv, self.nullfd, self.logfd, self.logfd, env)
 
     def run(self, argv, env=PEER_ENV, timeout=30.0):
         """Spawns argv and waits for it; its exit code, or None if it had to be killed."""
@@ -157,12 +230,7 @@ class Spawner:
         return Child(pid).wait(timeout)[0]
 
     def tail(self, n=15):
-        try:
-            with open(self.logpath, errors="replace") as f:
-                lines = f.read().splitlines()
-        except OSError:
-            return ""
-        return "\n".join(lines[-n:])
+        return tail(self.logpath, n)
 
     def close(self):
         os.close(self.logfd)
@@ -240,6 +308,14 @@ def write_script(path, text):
     os.chmod(path, 0o755)
 
 
+def make_service(svcdir, run, down=False):
+    """A service directory with `run` as its run script (and a down file if `down`)."""
+    os.makedirs(svcdir)
+    write_script(os.path.join(svcdir, "run"), run)
+    if down:
+        open(os.path.join(svcdir, "down"), "w").close()
+
+
 # ---------------------------------------------------------------------------------------
 # status of the four supervisors
 
@@ -291,6 +367,21 @@ def supervised(svcdir):
     return True
 
 
+def send_control(svcdir, cmds):
+    """Writes command bytes to supervise/control without blocking; False without a reader."""
+    try:
+        fd = os.open(os.path.join(svcdir, "supervise", "control"), os.O_WRONLY | os.O_NONBLOCK)
+    except OSError:
+        return False
+    try:
+        os.write(fd, cmds)
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+
+
 def is_up(kind, svcdir):
     if kind == "runit":
         st = runit_state(svcdir)
@@ -310,3 +401,58 @@ def is_down(kind, svcdir):
 def cpu_ms(ru):
     """User + system CPU of a reaped child (and of the children it waited for), in ms."""
     return (ru.ru_utime + ru.ru_stime) * 1000 if ru is not None else None
+
+
+# ---------------------------------------------------------------------------------------
+# the report
+
+# Debian package of each peer, for its version; svkit's comes from git.
+PACKAGES = {"daemontools": "daemontools", "runit": "runit", "s6": "s6", "cat": "coreutils"}
+
+
+def versions(peers, svkit_bin=REL):
+    """`svkit COMMIT, daemontools 0.76-..., ...` for the peers of a run."""
+    out = []
+    for p in peers:
+        if p == "svkit" and svkit_bin != REL:
+            out.append(f"svkit from {svkit_bin}")
+        elif p == "svkit":
+            r = subprocess.run(["git", "-C", REPO, "describe", "--always", "--dirty"],
+                               capture_output=True, text=True)
+            out.append(f"svkit {r.stdout.strip() or '?'}")
+        else:
+            r = subprocess.run(["dpkg-query", "-W", "-f", "${Version}", PACKAGES[p]],
+                               capture_output=True, text=True)
+            out.append(f"{p} {r.stdout.strip() or '?'}")
+    return ", ".join(out)
+
+
+def loadavg():
+    try:
+        with open("/proc/loadavg") as f:
+            return " ".join(f.read().split()[:3])
+    except OSError:
+        return "?"
+
+
+def median(xs):
+    return statistics.median(xs) if xs else None
+
+
+def fmt(v, nd):
+    """A table cell: `-` for no value, a string as it is, a number with `nd` decimals."""
+    if v is None:
+        return "-"
+    if isinstance(v, str):
+        return v
+    return f"{v:.{nd}f}"
+
+
+def ratio(a, b):
+    """svkit/peer as a table shows it: two decimals, two significant digits below 0.1."""
+    if a is None or b is None or isinstance(a, str) or isinstance(b, str):
+        return "-"
+    if b == 0:
+        return "inf" if a > 0 else "1.00"
+    r = a / b
+    return f"{r:.2f}" if r >= 0.1 else f"{r:.2g}"
