@@ -1,11 +1,12 @@
 """benchlib: what the Python bench-* scripts share (bench-core, bench-multilog,
 bench-readiness and bench-waiters, bench-admin, bench-clinit).
 
-Where the binaries are (target/release), the peers' clean environment, status readers and
-the control FIFO of the four supervisors, process plumbing that keeps every process a
-benchmark starts in the driver's tree (it becomes a child subreaper) so that the end of a
-run kills and reaps each of them by pid, never by name, and the pieces of a report
-(versions, load average, medians, ratios).
+Where the binaries are (target/release, built by build()), the peers' clean environment,
+status readers and the control FIFO of the four supervisors, process plumbing that keeps
+every process a benchmark starts in the driver's tree (it becomes a child subreaper) so
+that the end of a run kills and reaps each of them by pid, never by name, run_in_tempdir()
+which does that and removes the temp dir however the run ends, and the pieces of a report
+(versions and load, the metric table, ratios svkit/peer, titled sections, failures).
 
 Imported by path (`sys.path.insert(0, os.path.dirname(__file__))`); it is not installed.
 """
@@ -13,10 +14,12 @@ Imported by path (`sys.path.insert(0, os.path.dirname(__file__))`); it is not in
 import ctypes
 import os
 import select
+import shutil
 import signal
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -46,6 +49,23 @@ def build(prog, no_build, quiet=True):
     log(prog, "cargo build --release")
     argv = ["cargo", "build", "--release"] + (["--quiet"] if quiet else [])
     return subprocess.run(argv, cwd=REPO).returncode == 0
+
+
+def build_and_check(prog, no_build, needed):
+    """cargo build --release with its output shown (unless no_build), then sync, and every
+    (peer, path) in `needed` executable; False, said on stderr, if not."""
+    if not no_build:
+        if not build(prog, False, quiet=False):
+            log(prog, "build failed")
+            return False
+        # Freshly linked binaries sit dirty in the page cache: their write-back is no
+        # measurement's cost, and smaps counts their mapped text as Private_Dirty until then.
+        os.sync()
+    for who, path in needed:
+        if not os.access(path, os.X_OK):
+            log(prog, f"{who}: {path} is missing")
+            return False
+    return True
 
 
 def missing(paths):
@@ -210,6 +230,42 @@ def tail(path, n=15, indent=""):
     except OSError:
         return ""
     return "\n".join(indent + line for line in lines[-n:])
+
+
+def run_in_tempdir(prog, prefix, body, keep=False, grace=1.0, stop=None, parent=None):
+    """body(tmp) in a fresh temp dir (in `parent`, default the system's), with the driver
+    a child subreaper and INT, TERM and HUP turned into an orderly stop; returns what body
+    returns, or 130 if it was interrupted. Then, always: stop(tmp) if given (to bring the
+    services down politely), every descendant that is left killed by pid after `grace` s
+    and reaped, and the temp dir removed unless `keep`."""
+    become_subreaper(prog)
+    interrupt_on_signals()
+    tmp = tempfile.mkdtemp(prefix=prefix, dir=parent)
+    try:
+        return body(tmp)
+    except KeyboardInterrupt as e:
+        log(prog, f"interrupted ({str(e) or 'SIGINT'}): cleaning up")
+        return 130
+    finally:
+        ignore_signals()
+        if stop is not None:
+            stop(tmp)
+        kill_tree(prog, grace)
+        if keep:
+            log(prog, f"kept {tmp}")
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def comma_list(ap, text, known, what, say_known=False):
+    """The items of a comma-separated option, each one of `known` (else a usage error
+    through argparse: `unknown WHAT 'x'`, with the known ones if say_known)."""
+    items = [x.strip() for x in text.split(",") if x.strip()]
+    for x in items:
+        if x not in known:
+            ap.error(f"unknown {what} {x!r}"
+                     + (f" (known: {', '.join(known)})" if say_known else ""))
+    return items
 
 
 class Spawner:
@@ -456,3 +512,69 @@ def ratio(a, b):
         return "inf" if a > 0 else "1.00"
     r = a / b
     return f"{r:.2f}" if r >= 0.1 else f"{r:.2g}"
+
+
+def machine_line(peers, load_before, svkit_bin=REL):
+    """What ran on what: versions, CPUs, and the load average before and after."""
+    return (f"{versions(peers, svkit_bin)}; {os.cpu_count()} CPUs; load average "
+            f"{load_before} before, {loadavg()} after")
+
+
+def present(rows, results, peers):
+    """The rows (key first) that some peer has a result for."""
+    return [r for r in rows if any(r[0] in results[p] for p in peers)]
+
+
+def metric_table(rows, results, peers):
+    """A line per row (key, label, unit, decimals, ...), a column per peer, under a header;
+    returns (lines, the label column's width)."""
+    label_w = max(len(r[1]) for r in rows) + 2
+    col_w = max(12, max(len(p) for p in peers) + 2)
+    head = f"{'metric':<{label_w}}{'unit':<6}" + "".join(f"{p:>{col_w}}" for p in peers)
+    lines = [head, "-" * len(head)]
+    for key, label, unit, nd, *_ in rows:
+        lines.append(f"{label:<{label_w}}{unit:<6}"
+                     + "".join(f"{fmt(results[p].get(key), nd):>{col_w}}" for p in peers))
+    return lines, label_w
+
+
+def ratio_lines(rows, results, peers, label_w, sep):
+    """A line per row: svkit's value over each other peer's, cells `sep`-joined."""
+    others = [p for p in peers if p != "svkit"]
+    lines = []
+    for key, label, *_ in rows:
+        parts = [f"{p}={ratio(results['svkit'].get(key), results[p].get(key))}"
+                 for p in others]
+        lines.append(f"  {label.strip():<{label_w}}" + sep.join(f"{x:<18}" for x in parts))
+    return lines
+
+
+class Record:
+    """What a run found: results[peer][metric], and the measurements that failed (each
+    said on stderr at once if `prog` is given)."""
+
+    def __init__(self, peers, prog=None):
+        self.results = {p: {} for p in peers}
+        self.failures = []
+        self.prog = prog
+
+    def failed(self, m, p, e):
+        self.failures.append(f"{m} / {p}: {e}")
+        if self.prog is not None:
+            log(self.prog, f"{m}: {p} FAILED: {e}")
+        self.results[p].setdefault("_failed", []).append(m)
+
+
+def print_failures(failures):
+    """The measurements that failed, on stderr after the report; 1 if any did, else 0."""
+    if not failures:
+        return 0
+    print("\nFAILURES:", file=sys.stderr)
+    for f in failures:
+        print("  " + f, file=sys.stderr)
+    return 1
+
+
+def section(title, lines):
+    """A titled block of a report after a blank line; nothing if it has no lines."""
+    return ["", f"{title}:"] + lines if lines else []
