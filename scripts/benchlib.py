@@ -1,9 +1,12 @@
-"""benchlib: what scripts/bench-readiness and scripts/bench-waiters share.
+"""benchlib: what the Python bench-* scripts share (bench-core, bench-multilog,
+bench-readiness and bench-waiters, bench-admin, bench-clinit).
 
-Where the binaries are (target/release, as scripts/bench-core finds them), the peers' clean
-environment, status readers for the four supervisors' formats, and process plumbing that
-keeps every process a benchmark starts in the driver's tree (it becomes a child subreaper)
-so that the end of a run kills and reaps each of them by pid, never by name.
+Where the binaries are (target/release, built by build()), the peers' clean environment,
+status readers and the control FIFO of the four supervisors, process plumbing that keeps
+every process a benchmark starts in the driver's tree (it becomes a child subreaper) so
+that the end of a run kills and reaps each of them by pid, never by name, run_in_tempdir()
+which does that and removes the temp dir however the run ends, and the pieces of a report
+(versions and load, the metric table, ratios svkit/peer, titled sections, failures).
 
 Imported by path (`sys.path.insert(0, os.path.dirname(__file__))`); it is not installed.
 """
@@ -11,9 +14,12 @@ Imported by path (`sys.path.insert(0, os.path.dirname(__file__))`); it is not in
 import ctypes
 import os
 import select
+import shutil
 import signal
+import statistics
 import subprocess
 import sys
+import tempfile
 import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -28,16 +34,38 @@ def svkit_env(bindir=REL):
     return dict(PEER_ENV, PATH=bindir + ":" + PEER_ENV["PATH"])
 
 
+class BenchError(Exception):
+    """A measurement that failed: the report shows it as FAILED, the others go on."""
+
+
 def log(prog, msg):
     print(f"{prog}: {msg}", file=sys.stderr, flush=True)
 
 
-def build(prog, no_build):
+def build(prog, no_build, quiet=True):
     """cargo build --release in the repository (unless no_build); False if it failed."""
     if no_build:
         return True
     log(prog, "cargo build --release")
-    return subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=REPO).returncode == 0
+    argv = ["cargo", "build", "--release"] + (["--quiet"] if quiet else [])
+    return subprocess.run(argv, cwd=REPO).returncode == 0
+
+
+def build_and_check(prog, no_build, needed):
+    """cargo build --release with its output shown (unless no_build), then sync, and every
+    (peer, path) in `needed` executable; False, said on stderr, if not."""
+    if not no_build:
+        if not build(prog, False, quiet=False):
+            log(prog, "build failed")
+            return False
+        # Freshly linked binaries sit dirty in the page cache: their write-back is no
+        # measurement's cost, and smaps counts their mapped text as Private_Dirty until then.
+        os.sync()
+    for who, path in needed:
+        if not os.access(path, os.X_OK):
+            log(prog, f"{who}: {path} is missing")
+            return False
+    return True
 
 
 def missing(paths):
@@ -50,6 +78,12 @@ def missing(paths):
 _libc = ctypes.CDLL(None, use_errno=True)
 PR_SET_TIMERSLACK = 29
 PR_SET_CHILD_SUBREAPER = 36
+PTRACE_CONT = 7
+PTRACE_SEIZE = 0x4206
+PTRACE_O_TRACEEXIT = 0x40
+PTRACE_EVENT_EXIT = 6
+_libc.ptrace.restype = ctypes.c_long
+_libc.ptrace.argtypes = [ctypes.c_long, ctypes.c_long, ctypes.c_void_p, ctypes.c_void_p]
 
 
 def prctl(option, arg):
@@ -61,6 +95,32 @@ def become_subreaper(prog):
     """Orphans (a service left by a killed supervisor) come to the driver, not to init."""
     if prctl(PR_SET_CHILD_SUBREAPER, 1) != 0:
         log(prog, "warning: cannot become a child subreaper; orphans may escape clean-up")
+
+
+def interrupt_on_signals():
+    """INT (even if the driver was started with it ignored), TERM and HUP raise
+    KeyboardInterrupt, so that a run's `finally` tears everything down."""
+    def on_signal(signum, _frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGHUP, on_signal)
+
+
+def ignore_signals():
+    """For the tear-down: a second Ctrl-C or TERM must not cut it short."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
+def seize(pid):
+    """Traces `pid` for its exit stop only (no syscall tracing, no cost while it runs);
+    False if that is impossible (ctypes.get_errno() says why)."""
+    return _libc.ptrace(PTRACE_SEIZE, pid, None, ctypes.c_void_p(PTRACE_O_TRACEEXIT)) == 0
+
+
+def ptrace_cont(pid, sig):
+    _libc.ptrace(PTRACE_CONT, pid, None, ctypes.c_void_p(sig))
 
 
 def proc_table():
@@ -96,16 +156,33 @@ def descendants(root=None, table=None):
 
 
 def reap_any():
-    """Reaps every child that has exited; returns how many."""
+    """Reaps every child that has exited; returns how many. A traced child in a ptrace
+    stop (bench-multilog traces its tools for their exit) is let go on, with its signal
+    if the stop is for one, so that it can die."""
     n = 0
     while True:
         try:
-            pid, _ = os.waitpid(-1, os.WNOHANG)
+            pid, st = os.waitpid(-1, os.WNOHANG)
         except ChildProcessError:
             return n
         if pid == 0:
             return n
+        if os.WIFSTOPPED(st):
+            ptrace_cont(pid, 0 if (st >> 16) & 0xff else os.WSTOPSIG(st))
+            continue
         n += 1
+
+
+def term_tree():
+    """SIGTERMs every live descendant of the driver, by pid."""
+    reap_any()
+    table = proc_table()
+    for p in descendants(table=table):
+        if table[p][2] != "Z":
+            try:
+                os.kill(p, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
 
 
 def kill_tree(prog, grace=0.0):
@@ -128,6 +205,7 @@ def kill_tree(prog, grace=0.0):
                 log(prog, f"warning: processes survive SIGKILL: {alive[:10]}")
                 break
         time.sleep(0.01)
+    # Zombies whose parents are gone now are ours; the rest go with their parents.
     end = time.monotonic() + 2
     while descendants() and time.monotonic() < end:
         reap_any()
@@ -135,9 +213,63 @@ def kill_tree(prog, grace=0.0):
     reap_any()
 
 
+def spawn(argv, stdin_fd, stdout_fd, stderr_fd, env=PEER_ENV):
+    """posix_spawn in a new session (a terminal's Ctrl-C reaches only the driver, which
+    tears everything down)."""
+    acts = [(os.POSIX_SPAWN_DUP2, stdin_fd, 0),
+            (os.POSIX_SPAWN_DUP2, stdout_fd, 1),
+            (os.POSIX_SPAWN_DUP2, stderr_fd, 2)]
+    return os.posix_spawn(argv[0], argv, env, file_actions=acts, setsid=True)
+
+
+def tail(path, n=15, indent=""):
+    """The last `n` lines of a log file, each after `indent`; "" if it cannot be read."""
+    try:
+        with open(path, errors="replace") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return ""
+    return "\n".join(indent + line for line in lines[-n:])
+
+
+def run_in_tempdir(prog, prefix, body, keep=False, grace=1.0, stop=None, parent=None):
+    """body(tmp) in a fresh temp dir (in `parent`, default the system's), with the driver
+    a child subreaper and INT, TERM and HUP turned into an orderly stop; returns what body
+    returns, or 130 if it was interrupted. Then, always: stop(tmp) if given (to bring the
+    services down politely), every descendant that is left killed by pid after `grace` s
+    and reaped, and the temp dir removed unless `keep`."""
+    become_subreaper(prog)
+    interrupt_on_signals()
+    tmp = tempfile.mkdtemp(prefix=prefix, dir=parent)
+    try:
+        return body(tmp)
+    except KeyboardInterrupt as e:
+        log(prog, f"interrupted ({str(e) or 'SIGINT'}): cleaning up")
+        return 130
+    finally:
+        ignore_signals()
+        if stop is not None:
+            stop(tmp)
+        kill_tree(prog, grace)
+        if keep:
+            log(prog, f"kept {tmp}")
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def comma_list(ap, text, known, what, say_known=False):
+    """The items of a comma-separated option, each one of `known` (else a usage error
+    through argparse: `unknown WHAT 'x'`, with the known ones if say_known)."""
+    items = [x.strip() for x in text.split(",") if x.strip()]
+    for x in items:
+        if x not in known:
+            ap.error(f"unknown {what} {x!r}"
+                     + (f" (known: {', '.join(known)})" if say_known else ""))
+    return items
+
+
 class Spawner:
-    """posix_spawn with stdin from /dev/null, output appended to a log file, in a new
-    session (a terminal's Ctrl-C reaches only the driver, which tears everything down)."""
+    """spawn() with stdin from /dev/null, output appended to a log file."""
 
     def __init__(self, logpath):
         self.logpath = logpath
@@ -146,10 +278,7 @@ class Spawner:
         self.nullfd = os.open("/dev/null", os.O_RDONLY | os.O_CLOEXEC)
 
     def spawn(self, argv, env=PEER_ENV):
-        acts = [(os.POSIX_SPAWN_DUP2, self.nullfd, 0),
-                (os.POSIX_SPAWN_DUP2, self.logfd, 1),
-                (os.POSIX_SPAWN_DUP2, self.logfd, 2)]
-        return os.posix_spawn(argv[0], argv, env, file_actions=acts, setsid=True)
+        return spawn(argv, self.nullfd, self.logfd, self.logfd, env)
 
     def run(self, argv, env=PEER_ENV, timeout=30.0):
         """Spawns argv and waits for it; its exit code, or None if it had to be killed."""
@@ -157,12 +286,7 @@ class Spawner:
         return Child(pid).wait(timeout)[0]
 
     def tail(self, n=15):
-        try:
-            with open(self.logpath, errors="replace") as f:
-                lines = f.read().splitlines()
-        except OSError:
-            return ""
-        return "\n".join(lines[-n:])
+        return tail(self.logpath, n)
 
     def close(self):
         os.close(self.logfd)
@@ -240,6 +364,14 @@ def write_script(path, text):
     os.chmod(path, 0o755)
 
 
+def make_service(svcdir, run, down=False):
+    """A service directory with `run` as its run script (and a down file if `down`)."""
+    os.makedirs(svcdir)
+    write_script(os.path.join(svcdir, "run"), run)
+    if down:
+        open(os.path.join(svcdir, "down"), "w").close()
+
+
 # ---------------------------------------------------------------------------------------
 # status of the four supervisors
 
@@ -291,6 +423,21 @@ def supervised(svcdir):
     return True
 
 
+def send_control(svcdir, cmds):
+    """Writes command bytes to supervise/control without blocking; False without a reader."""
+    try:
+        fd = os.open(os.path.join(svcdir, "supervise", "control"), os.O_WRONLY | os.O_NONBLOCK)
+    except OSError:
+        return False
+    try:
+        os.write(fd, cmds)
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+
+
 def is_up(kind, svcdir):
     if kind == "runit":
         st = runit_state(svcdir)
@@ -310,3 +457,124 @@ def is_down(kind, svcdir):
 def cpu_ms(ru):
     """User + system CPU of a reaped child (and of the children it waited for), in ms."""
     return (ru.ru_utime + ru.ru_stime) * 1000 if ru is not None else None
+
+
+# ---------------------------------------------------------------------------------------
+# the report
+
+# Debian package of each peer, for its version; svkit's comes from git.
+PACKAGES = {"daemontools": "daemontools", "runit": "runit", "s6": "s6", "cat": "coreutils"}
+
+
+def versions(peers, svkit_bin=REL):
+    """`svkit COMMIT, daemontools 0.76-..., ...` for the peers of a run."""
+    out = []
+    for p in peers:
+        if p == "svkit" and svkit_bin != REL:
+            out.append(f"svkit from {svkit_bin}")
+        elif p == "svkit":
+            r = subprocess.run(["git", "-C", REPO, "describe", "--always", "--dirty"],
+                               capture_output=True, text=True)
+            out.append(f"svkit {r.stdout.strip() or '?'}")
+        else:
+            r = subprocess.run(["dpkg-query", "-W", "-f", "${Version}", PACKAGES[p]],
+                               capture_output=True, text=True)
+            out.append(f"{p} {r.stdout.strip() or '?'}")
+    return ", ".join(out)
+
+
+def loadavg():
+    try:
+        with open("/proc/loadavg") as f:
+            return " ".join(f.read().split()[:3])
+    except OSError:
+        return "?"
+
+
+def median(xs):
+    return statistics.median(xs) if xs else None
+
+
+def fmt(v, nd):
+    """A table cell: `-` for no value, a string as it is, a number with `nd` decimals."""
+    if v is None:
+        return "-"
+    if isinstance(v, str):
+        return v
+    return f"{v:.{nd}f}"
+
+
+def ratio(a, b):
+    """svkit/peer as a table shows it: two decimals, two significant digits below 0.1."""
+    if a is None or b is None or isinstance(a, str) or isinstance(b, str):
+        return "-"
+    if b == 0:
+        return "inf" if a > 0 else "1.00"
+    r = a / b
+    return f"{r:.2f}" if r >= 0.1 else f"{r:.2g}"
+
+
+def machine_line(peers, load_before, svkit_bin=REL):
+    """What ran on what: versions, CPUs, and the load average before and after."""
+    return (f"{versions(peers, svkit_bin)}; {os.cpu_count()} CPUs; load average "
+            f"{load_before} before, {loadavg()} after")
+
+
+def present(rows, results, peers):
+    """The rows (key first) that some peer has a result for."""
+    return [r for r in rows if any(r[0] in results[p] for p in peers)]
+
+
+def metric_table(rows, results, peers):
+    """A line per row (key, label, unit, decimals, ...), a column per peer, under a header;
+    returns (lines, the label column's width)."""
+    label_w = max(len(r[1]) for r in rows) + 2
+    col_w = max(12, max(len(p) for p in peers) + 2)
+    head = f"{'metric':<{label_w}}{'unit':<6}" + "".join(f"{p:>{col_w}}" for p in peers)
+    lines = [head, "-" * len(head)]
+    for key, label, unit, nd, *_ in rows:
+        lines.append(f"{label:<{label_w}}{unit:<6}"
+                     + "".join(f"{fmt(results[p].get(key), nd):>{col_w}}" for p in peers))
+    return lines, label_w
+
+
+def ratio_lines(rows, results, peers, label_w, sep):
+    """A line per row: svkit's value over each other peer's, cells `sep`-joined."""
+    others = [p for p in peers if p != "svkit"]
+    lines = []
+    for key, label, *_ in rows:
+        parts = [f"{p}={ratio(results['svkit'].get(key), results[p].get(key))}"
+                 for p in others]
+        lines.append(f"  {label.strip():<{label_w}}" + sep.join(f"{x:<18}" for x in parts))
+    return lines
+
+
+class Record:
+    """What a run found: results[peer][metric], and the measurements that failed (each
+    said on stderr at once if `prog` is given)."""
+
+    def __init__(self, peers, prog=None):
+        self.results = {p: {} for p in peers}
+        self.failures = []
+        self.prog = prog
+
+    def failed(self, m, p, e):
+        self.failures.append(f"{m} / {p}: {e}")
+        if self.prog is not None:
+            log(self.prog, f"{m}: {p} FAILED: {e}")
+        self.results[p].setdefault("_failed", []).append(m)
+
+
+def print_failures(failures):
+    """The measurements that failed, on stderr after the report; 1 if any did, else 0."""
+    if not failures:
+        return 0
+    print("\nFAILURES:", file=sys.stderr)
+    for f in failures:
+        print("  " + f, file=sys.stderr)
+    return 1
+
+
+def section(title, lines):
+    """A titled block of a report after a blank line; nothing if it has no lines."""
+    return ["", f"{title}:"] + lines if lines else []
