@@ -5,8 +5,8 @@ use svkit::cli::{
     text_duration_arg, usage_error,
 };
 use svkit::clinit::{AllCommand, Clinit, ClinitError, all_command};
-use svkit::clstat;
-use svkit::cltab::{Cltab, DEFAULT_CLSTAT, StateWords};
+use svkit::clinit::clstat;
+use svkit::clinit::cltab::{Cltab, DEFAULT_CLSTAT, StateWords};
 
 const SYNOPSIS: &str = "clinit [-f cltab] [-S scandir] [-t timeout] [--settle duration] group level\n       \
 clinit [-f cltab] [-S scandir] -s [--json] [--clstat path] [group [level]]\n       \

@@ -5,7 +5,7 @@
 
 use crate::clinit::at;
 use crate::clinit::{ClinitError, temporary};
-use crate::cltab::{Entry, StateWords};
+use crate::clinit::cltab::{Entry, StateWords};
 use crate::diag::errstr;
 use std::ffi::OsStr;
 use std::os::fd::{AsFd, BorrowedFd};

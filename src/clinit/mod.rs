@@ -3,9 +3,12 @@
 //! the control protocol; the lock that serialises clinits. The clstat status file is
 //! `clstat`'s.
 
+pub mod clstat;
+pub mod cltab;
+
 use crate::bounded::RunError;
-use crate::clstat::{self, GroupStatus, State};
-use crate::cltab::{Cltab, Entry, Mode};
+use clstat::{GroupStatus, State};
+use cltab::{Cltab, Entry, Mode};
 use crate::control::{Sent, is_supervised, send};
 use crate::diag::{errstr, ioerrstr, warn};
 use crate::service_dir::{DOWN, DOWN_SIGNAL, RESTART, RUN, SUPERVISE, ServiceDir};
@@ -28,7 +31,7 @@ pub const MARKER: &str = "clinit";
 /// being taken away. A random word follows the entry's name.
 const NEW_PREFIX: &str = ".clinit-new.";
 const REMOVED_PREFIX: &str = ".clinit-removed.";
-pub use crate::clstat::NO_LEVEL;
+pub use crate::clinit::clstat::NO_LEVEL;
 
 /// The group word of Cluster::Init's commands to the daemon as a whole:
 /// `tell(":::ALL:::", ":::REREAD:::")` and `tell(":::ALL:::", ":::SHUTDOWN:::")`.
@@ -776,7 +779,7 @@ impl Clinit {
     /// `clinit GROUP LEVEL`: Ok(true) when the group is at LEVEL with every test
     /// passed and every respawn entry up.
     pub fn switch(&self, group: &str, level: &str) -> Result<bool> {
-        if !crate::cltab::valid_level(level) {
+        if !crate::clinit::cltab::valid_level(level) {
             return Err(ClinitError::Usage(format!(
                 "bad level {level:?} (not empty, no white space)"
             )));
@@ -1341,7 +1344,7 @@ mod tests {
 
     #[test]
     fn markers_and_temp_names() {
-        let tab = crate::cltab::parse(Path::new("t"), "g:a.b:1:once:x\n").unwrap();
+        let tab = crate::clinit::cltab::parse(Path::new("t"), "g:a.b:1:once:x\n").unwrap();
         let text = marker_text(&tab.entries[0]);
         assert_eq!(text, "group g\ntag a.b\nmode once\n");
         assert_eq!(marker_names(text.as_bytes()).as_deref(), Some("g.a.b"));
@@ -1362,7 +1365,7 @@ mod tests {
     #[test]
     fn run_scripts_quote_the_command() {
         let tab =
-            crate::cltab::parse(Path::new("t"), "g:t:1:respawn:echo 'a b' \"$HOME\"\n").unwrap();
+            crate::clinit::cltab::parse(Path::new("t"), "g:t:1:respawn:echo 'a b' \"$HOME\"\n").unwrap();
         let files = service_files(&tab, &tab.entries[0]);
         assert_eq!(
             files[0].1,
