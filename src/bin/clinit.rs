@@ -4,9 +4,9 @@ use svkit::cli::{
     EXIT_NO, EXIT_OK, EXIT_TEMP, EXIT_USAGE, die_of_signal, fatal, help_if_asked,
     text_duration_arg, usage_error,
 };
-use svkit::clinit::{AllCommand, Clinit, ClinitError, all_command};
 use svkit::clinit::clstat;
 use svkit::clinit::cltab::{Cltab, DEFAULT_CLSTAT, StateWords};
+use svkit::clinit::{AllCommand, Clinit, ClinitError, all_command};
 
 const SYNOPSIS: &str = "clinit [-f cltab] [-S scandir] [-t timeout] [--settle duration] group level\n       \
 clinit [-f cltab] [-S scandir] -s [--json] [--clstat path] [group [level]]\n       \

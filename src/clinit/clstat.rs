@@ -4,8 +4,8 @@
 //! writing the files. Beside cltab, the file clinit reads its groups from.
 
 use crate::clinit::at;
+use crate::clinit::cltab::{Resource, StateWords};
 use crate::clinit::{ClinitError, temporary};
-use crate::clinit::cltab::{Entry, StateWords};
 use crate::diag::errstr;
 use std::ffi::OsStr;
 use std::os::fd::{AsFd, BorrowedFd};
@@ -216,7 +216,7 @@ pub fn json(
     group: Option<&str>,
     level: Option<&str>,
     words: StateWords,
-    entries: Option<(&[Entry], &Path)>,
+    entries: Option<(&[Resource], &Path)>,
 ) -> String {
     use crate::report::{JsonObject, json_array};
     let mut out = String::new();

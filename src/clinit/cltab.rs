@@ -56,9 +56,9 @@ impl Mode {
     }
 }
 
-/// One entry line.
+/// One resource: a `GROUP:TAG:LEVELS:MODE:COMMAND` line (an "entry" in messages).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Entry {
+pub struct Resource {
     pub group: String,
     pub tag: String,
     pub levels: Vec<String>,
@@ -68,7 +68,7 @@ pub struct Entry {
     pub line: usize,
 }
 
-impl Entry {
+impl Resource {
     pub fn in_level(&self, level: &str) -> bool {
         self.levels.iter().any(|l| l == level)
     }
@@ -78,7 +78,8 @@ impl Entry {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Cltab {
     pub path: PathBuf,
-    pub entries: Vec<Entry>,
+    /// The resource lines, in cltab order.
+    pub entries: Vec<Resource>,
     /// `:::clstat:PATH`
     pub clstat: PathBuf,
     /// `:::restart:POLICY`, the `restart` file of every respawn entry.
@@ -260,7 +261,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Cltab, String> {
                 first.line, first.group
             )));
         }
-        tab.entries.push(Entry {
+        tab.entries.push(Resource {
             group: group.to_string(),
             tag: tag.to_string(),
             levels,

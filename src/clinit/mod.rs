@@ -7,12 +7,12 @@ pub mod clstat;
 pub mod cltab;
 
 use crate::bounded::RunError;
-use clstat::{GroupStatus, State};
-use cltab::{Cltab, Entry, Mode};
 use crate::control::{Sent, is_supervised, send};
 use crate::diag::{errstr, ioerrstr, warn};
 use crate::service_dir::{DOWN, DOWN_SIGNAL, RESTART, RUN, SUPERVISE, ServiceDir};
 use crate::svwait::{Goal, Outcome, wait};
+use clstat::{GroupStatus, State};
+use cltab::{Cltab, Mode, Resource};
 use nix::errno::Errno;
 use nix::sys::stat::SFlag;
 use std::cell::OnceCell;
@@ -88,7 +88,7 @@ pub(crate) fn temporary(what: String) -> impl FnOnce(std::io::Error) -> ClinitEr
 }
 
 /// The service directory name of an entry: `GROUP.TAG`.
-pub fn service_name(e: &Entry) -> String {
+pub fn service_name(e: &Resource) -> String {
     format!("{}.{}", e.group, e.tag)
 }
 
@@ -98,7 +98,7 @@ fn sh_quote(s: &str) -> String {
 }
 
 /// The marker's text: which entry the directory is.
-fn marker_text(e: &Entry) -> String {
+fn marker_text(e: &Resource) -> String {
     format!("group {}\ntag {}\nmode {}\n", e.group, e.tag, e.mode.name())
 }
 
@@ -141,7 +141,7 @@ enum Claim {
 }
 
 /// The files clinit writes in an entry's service directory, by name.
-fn service_files(tab: &Cltab, e: &Entry) -> Vec<(&'static str, String, u32)> {
+fn service_files(tab: &Cltab, e: &Resource) -> Vec<(&'static str, String, u32)> {
     let mut files = vec![
         (
             RUN,
@@ -165,8 +165,9 @@ fn service_files(tab: &Cltab, e: &Entry) -> Vec<(&'static str, String, u32)> {
     files
 }
 
-/// What the cltab asks of the scan directory, against what is there.
-struct Sync {
+/// What making the scan directory match the cltab did, for what follows: which
+/// service directories to wait for, restart, and retire.
+struct ServiceDirChanges {
     /// Entries whose directory was just made: their supervise is not up yet.
     created: Vec<String>,
     /// Entries whose files changed (a new COMMAND, say).
@@ -249,7 +250,7 @@ impl Clinit {
             .collect()
     }
 
-    fn supervised_entries(&self) -> impl Iterator<Item = &Entry> {
+    fn supervised_entries(&self) -> impl Iterator<Item = &Resource> {
         self.tab.entries.iter().filter(|e| e.mode.supervised())
     }
 
@@ -315,8 +316,8 @@ impl Clinit {
     /// Makes the scan directory match the cltab: new entries get a directory (built
     /// under a dot name that svscan ignores, then renamed in whole), changed ones get
     /// their files rewritten.
-    fn sync(&self) -> Result<Sync> {
-        let mut s = Sync {
+    fn sync_service_dirs(&self) -> Result<ServiceDirChanges> {
+        let mut s = ServiceDirChanges {
             created: Vec::new(),
             changed: Vec::new(),
             orphans: Vec::new(),
@@ -380,7 +381,7 @@ impl Clinit {
         &self,
         scan: BorrowedFd<'_>,
         name: &str,
-        e: &Entry,
+        e: &Resource,
         files: &[(&'static str, String, u32)],
     ) -> Result<bool> {
         let path = self.scan.join(name);
@@ -703,7 +704,7 @@ impl Clinit {
     /// changed running ones restarted, unwanted ones stopped and removed.
     fn apply_cltab(&self) -> Result<bool> {
         self.sweep()?;
-        let s = self.sync()?;
+        let s = self.sync_service_dirs()?;
         self.wait_supervised(&s.created)?;
         for n in &s.changed {
             let respawn = self
@@ -840,7 +841,7 @@ impl Clinit {
             .cloned()
             .ok_or_else(|| ClinitError::Usage(format!("no group {group}")))?;
         self.set_status(groups, group, level, State::Starting)?;
-        let entries: Vec<&Entry> = self
+        let entries: Vec<&Resource> = self
             .tab
             .entries
             .iter()
@@ -932,7 +933,7 @@ impl Clinit {
             ok &= self.settled(&started)?;
         }
         // Cluster::Init's PASSED: a level of test entries only, every one passed.
-        let at_level: Vec<&&Entry> = entries
+        let at_level: Vec<&&Resource> = entries
             .iter()
             .filter(|e| e.mode != Mode::Off && e.in_level(level))
             .collect();
@@ -1365,7 +1366,8 @@ mod tests {
     #[test]
     fn run_scripts_quote_the_command() {
         let tab =
-            crate::clinit::cltab::parse(Path::new("t"), "g:t:1:respawn:echo 'a b' \"$HOME\"\n").unwrap();
+            crate::clinit::cltab::parse(Path::new("t"), "g:t:1:respawn:echo 'a b' \"$HOME\"\n")
+                .unwrap();
         let files = service_files(&tab, &tab.entries[0]);
         assert_eq!(
             files[0].1,
