@@ -1,0 +1,358 @@
+//! The service directories clinit makes from the cltab: their files, building new
+//! ones whole, rewriting changed ones, retiring and removing those no entry wants,
+//! and sweeping up what a clinit killed half way left.
+
+use super::at;
+use super::cltab::{Cltab, Mode, Resource};
+use super::marks::*;
+use super::{Clinit, ClinitError, PROG, Result, service_name, temporary};
+use crate::control::send;
+use crate::diag::{errstr, warn};
+use crate::service_dir::{DOWN, DOWN_SIGNAL, RESTART, RUN, SUPERVISE};
+use nix::errno::Errno;
+use nix::sys::stat::SFlag;
+use std::ffi::OsStr;
+use std::os::fd::{AsFd, BorrowedFd};
+
+/// Single quotes for /bin/sh.
+fn sh_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "'\\''"))
+}
+
+/// The files clinit writes in an entry's service directory, by name.
+fn service_files(tab: &Cltab, e: &Resource) -> Vec<(&'static str, String, u32)> {
+    let mut files = vec![
+        (
+            RUN,
+            format!(
+                "#!/bin/sh\n# Written by clinit for group {}, tag {}: edit the cltab, not this.\nexec /bin/sh -c {}\n",
+                e.group,
+                e.tag,
+                sh_quote(&e.command)
+            ),
+            0o755,
+        ),
+        (MARKER, marker_text(e), 0o644),
+        // Cluster::Init stops with INT first; TERM and KILL follow from clinit.
+        (DOWN_SIGNAL, "INT\n".to_string(), 0o644),
+        // Nothing starts before its group is told (nor at boot, by svscan alone).
+        (DOWN, String::new(), 0o644),
+    ];
+    if e.mode == Mode::Respawn {
+        files.push((RESTART, format!("{}\n", tab.restart), 0o644));
+    }
+    files
+}
+
+/// What making the scan directory match the cltab did, for what follows: which
+/// service directories to wait for, restart, and retire.
+struct ServiceDirChanges {
+    /// Entries whose directory was just made: their supervise is not up yet.
+    created: Vec<String>,
+    /// Entries whose files changed (a new COMMAND, say).
+    changed: Vec<String>,
+    /// clinit's directories that no entry wants any more.
+    orphans: Vec<String>,
+}
+
+impl Clinit {
+    /// Makes the scan directory match the cltab: new entries get a directory (built
+    /// under a dot name that svscan ignores, then renamed in whole), changed ones get
+    /// their files rewritten.
+    fn sync_service_dirs(&self) -> Result<ServiceDirChanges> {
+        let mut s = ServiceDirChanges {
+            created: Vec::new(),
+            changed: Vec::new(),
+            orphans: Vec::new(),
+        };
+        let scan = self.scan_fd()?;
+        let present = self.ours()?;
+        // Refuse before touching anything: a bad cltab changes nothing.
+        for e in self.supervised_entries() {
+            let name = service_name(e);
+            if !present.contains(&name)
+                && nix::sys::stat::fstatat(
+                    scan,
+                    name.as_str(),
+                    nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+                )
+                .is_ok()
+            {
+                return Err(ClinitError::Usage(format!(
+                    "{} exists and is not clinit's: rename tag {} (cltab line {}) or move it away",
+                    self.scan.join(&name).display(),
+                    e.tag,
+                    e.line
+                )));
+            }
+        }
+        for e in self.supervised_entries() {
+            let name = service_name(e);
+            let files = service_files(&self.tab, e);
+            let path = self.scan.join(&name);
+            if present.contains(&name) {
+                if self.update(scan, &name, e, &files)? {
+                    s.changed.push(name);
+                }
+                continue;
+            }
+            let tmp = format!("{NEW_PREFIX}{name}.{}", at::random());
+            let build = || -> std::io::Result<()> {
+                let dir = at::mkdir(scan, &tmp)?;
+                for (f, body, mode) in &files {
+                    at::create(dir.as_fd(), OsStr::new(f), body.as_bytes(), *mode)?;
+                }
+                at::rename_new(scan, OsStr::new(&tmp), OsStr::new(&name))?;
+                Ok(())
+            };
+            if let Err(e) = build() {
+                let _ = self.remove(scan, OsStr::new(&tmp));
+                return Err(temporary(format!("unable to create {}", path.display()))(e));
+            }
+            s.created.push(name);
+        }
+        let wanted: Vec<String> = self.supervised_entries().map(service_name).collect();
+        s.orphans = present
+            .into_iter()
+            .filter(|n| !wanted.contains(n))
+            .collect();
+        Ok(s)
+    }
+
+    /// Rewrites what differs in an entry's existing directory; whether anything did.
+    fn update(
+        &self,
+        scan: BorrowedFd<'_>,
+        name: &str,
+        e: &Resource,
+        files: &[(&'static str, String, u32)],
+    ) -> Result<bool> {
+        let path = self.scan.join(name);
+        let failed = |f: &str| temporary(format!("unable to write {}", path.join(f).display()));
+        let (dir, _) = at::open_subdir(scan, OsStr::new(name)).map_err(|e| {
+            ClinitError::Temporary(format!("unable to open {}: {}", path.display(), errstr(e)))
+        })?;
+        let dir = dir.as_fd();
+        let mut changed = false;
+        for (f, body, mode) in files {
+            if *f == DOWN {
+                continue;
+            }
+            let same = matches!(
+                at::read_own(dir, OsStr::new(f), false),
+                Ok(at::Found::File(t)) if t == body.as_bytes()
+            );
+            if !same {
+                at::replace(dir, OsStr::new(f), body.as_bytes(), *mode, false)
+                    .map_err(failed(f))?;
+                changed = true;
+            }
+        }
+        // A respawn entry turned once keeps no respawn throttle.
+        if e.mode != Mode::Respawn {
+            match at::unlink(dir, OsStr::new(RESTART)) {
+                Ok(()) => changed = true,
+                Err(Errno::ENOENT) => {}
+                Err(err) => {
+                    return Err(ClinitError::Temporary(format!(
+                        "unable to remove {}: {}",
+                        path.join(RESTART).display(),
+                        errstr(err)
+                    )));
+                }
+            }
+        }
+        match at::create(dir, OsStr::new(DOWN), b"", 0o644) {
+            Ok(()) => {}
+            Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(err) => return Err(failed(DOWN)(err)),
+        }
+        Ok(changed)
+    }
+
+    /// Removes a directory of clinit's from the scan directory, and of it only what
+    /// clinit made (`OWN_FILES`, their temp files) and supervise's `supervise/`: never
+    /// through a symbolic link, never anything another account could have put there.
+    /// A directory holding anything else stays, and why is said.
+    fn remove(&self, scan: BorrowedFd<'_>, name: &OsStr) -> std::result::Result<(), String> {
+        let (dir, st) = at::open_subdir(scan, name).map_err(|e| errstr(e).to_string())?;
+        if let Some(why) = at::untrusted(&st, SFlag::S_IFDIR) {
+            return Err(format!("the directory is {why}"));
+        }
+        let dir = dir.as_fd();
+        let mut foreign = Vec::new();
+        for n in at::names(dir).map_err(|e| errstr(e).to_string())? {
+            let s = n.to_str().unwrap_or_default();
+            let gone = if OWN_FILES.contains(&s) || own_temp(s) {
+                at::unlink(dir, &n).map_err(|e| errstr(e).to_string())
+            } else if s == SUPERVISE {
+                clear_supervise(dir)
+            } else {
+                Err("not made by clinit".to_string())
+            };
+            if let Err(why) = gone {
+                foreign.push(format!("{} ({why})", n.to_string_lossy()));
+            }
+        }
+        match at::rmdir(scan, name) {
+            Ok(()) => Ok(()),
+            Err(Errno::ENOTEMPTY | Errno::EEXIST) if !foreign.is_empty() => {
+                Err(format!("it holds {}", foreign.join(", ")))
+            }
+            Err(e) => Err(errstr(e).to_string()),
+        }
+    }
+
+    /// Stops directories no entry wants any more, then takes them out of svscan's
+    /// sight (a dot name), lets their supervise exit and removes them.
+    fn retire(&self, names: &[String]) -> Result<Vec<String>> {
+        let stuck = self.stop(names)?;
+        let scan = self.scan_fd()?;
+        for n in names {
+            if stuck.contains(n) {
+                continue;
+            }
+            let to = format!("{REMOVED_PREFIX}{n}.{}", at::random());
+            at::rename_new(scan, OsStr::new(n), OsStr::new(&to)).map_err(|e| {
+                ClinitError::Temporary(format!(
+                    "unable to rename {}: {}",
+                    self.scan.join(n).display(),
+                    errstr(e)
+                ))
+            })?;
+            self.dismiss(scan, &to);
+        }
+        Ok(stuck)
+    }
+
+    /// Tells the supervise of a directory svscan no longer sees to exit, waits for it
+    /// (at most the timeout) and removes the directory.
+    fn dismiss(&self, scan: BorrowedFd<'_>, name: &str) {
+        let dir = self.dir(name);
+        let _ = send(&dir, b"dx");
+        // supervise exits as soon as the service is down.
+        crate::control::wait_unsupervised(&dir, self.timeout);
+        self.remove_or_warn(scan, OsStr::new(name));
+    }
+
+    fn remove_or_warn(&self, scan: BorrowedFd<'_>, name: &OsStr) {
+        if let Err(why) = self.remove(scan, name) {
+            warn(
+                PROG,
+                &format!(
+                    "unable to remove {}: {why}: left in place",
+                    self.scan.join(name).display()
+                ),
+            );
+        }
+    }
+
+    /// What a clinit killed half way left: a directory being built, or one taken out
+    /// of svscan's sight whose supervise may still run. Only clinit's own: a dot
+    /// directory another account made under such a name is left alone.
+    fn sweep(&self) -> Result<()> {
+        let scan = self.scan_fd()?;
+        let Ok(names) = at::names(scan) else {
+            return Ok(());
+        };
+        for n in names {
+            let name = n.to_string_lossy();
+            if name.starts_with(NEW_PREFIX) {
+                // Half built, perhaps before its marker: `remove` takes only what
+                // clinit makes, from a directory of its account's.
+                self.remove_or_warn(scan, &n);
+            } else if name.starts_with(REMOVED_PREFIX) {
+                match self.claim(scan, &n, None) {
+                    Claim::Ours => self.dismiss(scan, &name),
+                    Claim::NotMarked => {
+                        warn(
+                            PROG,
+                            &format!(
+                                "{}: not clinit's (no {MARKER} file): left alone",
+                                self.scan.join(&n).display()
+                            ),
+                        );
+                    }
+                    Claim::Forged(why) => warn(
+                        PROG,
+                        &format!(
+                            "{}: not clinit's ({why}): left alone",
+                            self.scan.join(&n).display()
+                        ),
+                    ),
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Brings the scan directory in line with the cltab: new directories supervised,
+    /// changed running ones restarted, unwanted ones stopped and removed.
+    pub(super) fn apply_cltab(&self) -> Result<bool> {
+        self.sweep()?;
+        let s = self.sync_service_dirs()?;
+        self.wait_supervised(&s.created)?;
+        for n in &s.changed {
+            let respawn = self
+                .supervised_entries()
+                .any(|e| service_name(e) == *n && e.mode == Mode::Respawn);
+            if respawn && self.is_up(n) {
+                // The new run script takes over at once.
+                self.control(n, b"t")?;
+            }
+        }
+        let stuck = self.retire(&s.orphans)?;
+        for n in &stuck {
+            warn(
+                PROG,
+                &format!("{n}: still running after INT, TERM and KILL"),
+            );
+        }
+        Ok(stuck.is_empty())
+    }
+}
+
+/// Empties and removes supervise's `supervise/` in a directory of clinit's: its status
+/// files, FIFOs and lock, and `event/` with the waiters' FIFOs, unlinked (a symbolic
+/// link among them is unlinked, not followed). Only from a directory of clinit's
+/// account that no other may write.
+fn clear_supervise(dir: BorrowedFd<'_>) -> std::result::Result<(), String> {
+    fn clear(dir: BorrowedFd<'_>, name: &OsStr, depth: u32) -> std::result::Result<(), String> {
+        let s = |e: Errno| errstr(e).to_string();
+        let (fd, st) = at::open_subdir(dir, name).map_err(s)?;
+        if let Some(why) = at::untrusted(&st, SFlag::S_IFDIR) {
+            return Err(format!("{} is {why}", name.to_string_lossy()));
+        }
+        for n in at::names(fd.as_fd()).map_err(s)? {
+            match at::unlink(fd.as_fd(), &n) {
+                Ok(()) => {}
+                Err(Errno::EISDIR) if depth > 0 => clear(fd.as_fd(), &n, depth - 1)?,
+                Err(e) => return Err(format!("{}: {}", n.to_string_lossy(), s(e))),
+            }
+        }
+        at::rmdir(dir, name).map_err(s)
+    }
+    clear(dir, OsStr::new(SUPERVISE), 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    #[test]
+    fn run_scripts_quote_the_command() {
+        let tab =
+            crate::clinit::cltab::parse(Path::new("t"), "g:t:1:respawn:echo 'a b' \"$HOME\"\n")
+                .unwrap();
+        let files = service_files(&tab, &tab.entries[0]);
+        assert_eq!(
+            files[0].1,
+            "#!/bin/sh\n# Written by clinit for group g, tag t: edit the cltab, not this.\nexec /bin/sh -c 'echo '\\''a b'\\'' \"$HOME\"'\n"
+        );
+        assert_eq!(
+            files.last().unwrap(),
+            &(RESTART, "burst 5 10s 60s\n".to_string(), 0o644)
+        );
+    }
+}
