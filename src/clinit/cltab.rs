@@ -107,16 +107,15 @@ impl Cltab {
         out
     }
 
-    pub fn read(path: &Path) -> Result<Cltab, String> {
-        let text = std::fs::read(path).map_err(|e| {
-            format!(
-                "unable to read {}: {}",
-                path.display(),
-                crate::diag::ioerrstr(&e)
-            )
+    /// Reads and parses the cltab at `path`.
+    pub fn read(path: &Path) -> Result<Cltab, CltabError> {
+        let text = std::fs::read(path).map_err(|err| CltabError::Read {
+            path: path.to_path_buf(),
+            err,
         })?;
-        let text =
-            String::from_utf8(text).map_err(|_| format!("{}: not UTF-8 text", path.display()))?;
+        let text = String::from_utf8(text).map_err(|_| CltabError::NotText {
+            path: path.to_path_buf(),
+        })?;
         parse(path, &text)
     }
 }
@@ -152,7 +151,124 @@ pub fn parse_levels(s: &str) -> Vec<String> {
     }
 }
 
-pub fn parse(path: &Path, text: &str) -> Result<Cltab, String> {
+/// Why a cltab cannot be used. Nothing acts on a cltab with one: its exit class is
+/// 100, as a bad command line's (reading it included, as before).
+#[derive(Debug)]
+pub enum CltabError {
+    /// It could not be read.
+    Read { path: PathBuf, err: std::io::Error },
+    /// It is not UTF-8 text.
+    NotText { path: PathBuf },
+    /// Line `line` (from 1) is wrong.
+    Line {
+        path: PathBuf,
+        line: usize,
+        problem: LineProblem,
+    },
+}
+
+impl std::fmt::Display for CltabError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CltabError::Read { path, err } => write!(
+                f,
+                "unable to read {}: {}",
+                path.display(),
+                crate::diag::ioerrstr(err)
+            ),
+            CltabError::NotText { path } => write!(f, "{}: not UTF-8 text", path.display()),
+            CltabError::Line {
+                path,
+                line,
+                problem,
+            } => write!(f, "{}:{line}: {problem}", path.display()),
+        }
+    }
+}
+
+impl crate::cli::Failure for CltabError {
+    fn exit_code(&self) -> i32 {
+        crate::diag::EXIT_USAGE
+    }
+}
+
+/// What is wrong with one cltab line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LineProblem {
+    /// Fewer than five `:`-separated fields (`found`), in `text`.
+    FieldCount {
+        found: usize,
+        text: String,
+    },
+    /// `:::clstat:` or `:::initstat:` without a path; `example` shows one.
+    NoPath {
+        setting: &'static str,
+        example: &'static str,
+    },
+    /// `:::clstat-words:` with neither word.
+    StateWords(String),
+    /// `:::restart:` that is no restart policy (the policy parser's message).
+    Restart(String),
+    /// `:::stop-interval:` or `:::wait-timeout:` that is no duration.
+    Duration(crate::units::ParseUnitError),
+    UnknownSetting(String),
+    Group(String),
+    Tag(String),
+    /// The LEVELS field as written.
+    Levels(String),
+    Mode(String),
+    /// A command that is empty, in an entry not off.
+    EmptyCommand {
+        tag: String,
+    },
+    /// A tag used before, on `line` in `group`.
+    DuplicateTag {
+        tag: String,
+        line: usize,
+        group: String,
+    },
+}
+
+impl std::fmt::Display for LineProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LineProblem::FieldCount { found, text } => write!(
+                f,
+                "want GROUP:TAG:LEVELS:MODE:COMMAND, found {found} field{}: {text:?}",
+                if *found == 1 { "" } else { "s" }
+            ),
+            LineProblem::NoPath { setting, example } => {
+                write!(f, "{setting}: want a path, as in :::{setting}:{example}")
+            }
+            LineProblem::StateWords(w) => {
+                write!(f, "clstat-words: want cluster-init or svkit, found {w:?}")
+            }
+            LineProblem::Restart(why) => f.write_str(why),
+            LineProblem::Duration(e) => write!(f, "{e}"),
+            LineProblem::UnknownSetting(s) => write!(
+                f,
+                "unknown setting {s:?} (want clstat, initstat, clstat-words, socket, restart, stop-interval or wait-timeout)"
+            ),
+            LineProblem::Group(g) => write!(f, "bad group {g:?} (letters, digits, _ and -)"),
+            LineProblem::Tag(t) => write!(
+                f,
+                "bad tag {t:?} (letters, digits, _ - . and not starting with .)"
+            ),
+            LineProblem::Levels(l) => write!(f, "bad levels {l:?}"),
+            LineProblem::Mode(m) => {
+                write!(f, "bad mode {m:?} (want respawn, once, wait, test or off)")
+            }
+            LineProblem::EmptyCommand { tag } => write!(f, "tag {tag}: empty command"),
+            LineProblem::DuplicateTag { tag, line, group } => write!(
+                f,
+                "duplicate tag {tag:?}: already used on line {line} (group {group})"
+            ),
+        }
+    }
+}
+
+/// Parses a whole cltab (`path` names it in errors); the first wrong line stops it.
+pub fn parse(path: &Path, text: &str) -> Result<Cltab, CltabError> {
     let mut tab = Cltab {
         path: path.to_path_buf(),
         entries: Vec::new(),
@@ -164,113 +280,116 @@ pub fn parse(path: &Path, text: &str) -> Result<Cltab, String> {
         initstat: None,
     };
     for (i, raw) in text.lines().enumerate() {
-        let n = i + 1;
-        let err = |what: String| format!("{}:{n}: {what}", path.display());
         if raw.trim().is_empty() || raw.trim_start().starts_with('#') {
             continue;
         }
-        let fields: Vec<&str> = raw.splitn(5, ':').collect();
-        if fields.len() < 5 {
-            return Err(err(format!(
-                "want GROUP:TAG:LEVELS:MODE:COMMAND, found {} field{}: {raw:?}",
-                fields.len(),
-                if fields.len() == 1 { "" } else { "s" }
-            )));
-        }
-        let [group, tag, levels, mode, command] = [0, 1, 2, 3, 4].map(|k| fields[k]);
-        if group.is_empty() && tag.is_empty() && levels.is_empty() {
-            match mode {
-                "clstat" if command.is_empty() => {
-                    return Err(err(
-                        "clstat: want a path, as in :::clstat:/var/run/clinit/clstat".into(),
-                    ));
-                }
-                "clstat" => tab.clstat = PathBuf::from(command),
-                // IS::Init's status file (an isinittab's `:::initstat:PATH`).
-                "initstat" if command.is_empty() => {
-                    return Err(err(
-                        "initstat: want a path, as in :::initstat:/var/run/is/initstat".into(),
-                    ));
-                }
-                "initstat" => tab.initstat = Some(PathBuf::from(command)),
-                "clstat-words" => {
-                    tab.words = match command.trim() {
-                        "cluster-init" => StateWords::ClusterInit,
-                        "svkit" => StateWords::Svkit,
-                        other => {
-                            return Err(err(format!(
-                                "clstat-words: want cluster-init or svkit, found {other:?}"
-                            )));
-                        }
-                    }
-                }
-                // Cluster::Init's daemon socket: svkit has no daemon.
-                "socket" => {}
-                "restart" => {
-                    crate::restart::parse_policy(command).map_err(&err)?;
-                    tab.restart = command.trim().to_string();
-                }
-                "wait-timeout" => {
-                    tab.wait_timeout = crate::units::parse_duration(command.trim())
-                        .map_err(|e| err(e.to_string()))?
-                }
-                "stop-interval" => {
-                    tab.stop_interval = crate::units::parse_duration(command.trim())
-                        .map_err(|e| err(e.to_string()))?
-                }
-                _ => {
-                    return Err(err(format!(
-                        "unknown setting {mode:?} (want clstat, initstat, clstat-words, socket, restart, stop-interval or wait-timeout)"
-                    )));
-                }
-            }
-            continue;
-        }
-        if !valid_group(group) {
-            return Err(err(format!(
-                "bad group {group:?} (letters, digits, _ and -)"
-            )));
-        }
-        if !valid_name(tag) {
-            return Err(err(format!(
-                "bad tag {tag:?} (letters, digits, _ - . and not starting with .)"
-            )));
-        }
-        let levels = parse_levels(levels);
-        if levels.is_empty() || !levels.iter().all(|l| valid_level(l)) {
-            return Err(err(format!("bad levels {:?}", fields[2])));
-        }
-        let mode = match mode {
-            "respawn" => Mode::Respawn,
-            "once" => Mode::Once,
-            "wait" => Mode::Wait,
-            "test" => Mode::Test,
-            "off" => Mode::Off,
-            other => {
-                return Err(err(format!(
-                    "bad mode {other:?} (want respawn, once, wait, test or off)"
-                )));
-            }
-        };
-        if mode != Mode::Off && command.trim().is_empty() {
-            return Err(err(format!("tag {tag}: empty command")));
-        }
-        if let Some(first) = tab.entries.iter().find(|e| e.tag == tag) {
-            return Err(err(format!(
-                "duplicate tag {tag:?}: already used on line {} (group {})",
-                first.line, first.group
-            )));
-        }
-        tab.entries.push(Resource {
-            group: group.to_string(),
-            tag: tag.to_string(),
-            levels,
-            mode,
-            command: command.to_string(),
-            line: n,
-        });
+        parse_line(&mut tab, raw, i + 1).map_err(|problem| CltabError::Line {
+            path: path.to_path_buf(),
+            line: i + 1,
+            problem,
+        })?;
     }
     Ok(tab)
+}
+
+/// One line that is not blank or a comment, `line` from 1: a setting, or a resource
+/// added to `tab`.
+fn parse_line(tab: &mut Cltab, raw: &str, line: usize) -> Result<(), LineProblem> {
+    let fields: Vec<&str> = raw.splitn(5, ':').collect();
+    let [group, tag, levels, mode, command] = fields[..] else {
+        return Err(LineProblem::FieldCount {
+            found: fields.len(),
+            text: raw.to_string(),
+        });
+    };
+    if group.is_empty() && tag.is_empty() && levels.is_empty() {
+        return apply_setting(tab, mode, command);
+    }
+    let resource = parse_resource([group, tag, levels, mode, command], line)?;
+    if let Some(first) = tab.entries.iter().find(|e| e.tag == resource.tag) {
+        return Err(LineProblem::DuplicateTag {
+            tag: resource.tag,
+            line: first.line,
+            group: first.group.clone(),
+        });
+    }
+    tab.entries.push(resource);
+    Ok(())
+}
+
+/// A `:::SETTING:VALUE` line, into `tab`.
+fn apply_setting(tab: &mut Cltab, setting: &str, value: &str) -> Result<(), LineProblem> {
+    let duration = |v: &str| crate::units::parse_duration(v.trim()).map_err(LineProblem::Duration);
+    match setting {
+        "clstat" if value.is_empty() => {
+            return Err(LineProblem::NoPath {
+                setting: "clstat",
+                example: DEFAULT_CLSTAT,
+            });
+        }
+        "clstat" => tab.clstat = PathBuf::from(value),
+        // IS::Init's status file (an isinittab's `:::initstat:PATH`).
+        "initstat" if value.is_empty() => {
+            return Err(LineProblem::NoPath {
+                setting: "initstat",
+                example: "/var/run/is/initstat",
+            });
+        }
+        "initstat" => tab.initstat = Some(PathBuf::from(value)),
+        "clstat-words" => {
+            tab.words = match value.trim() {
+                "cluster-init" => StateWords::ClusterInit,
+                "svkit" => StateWords::Svkit,
+                other => return Err(LineProblem::StateWords(other.to_string())),
+            }
+        }
+        // Cluster::Init's daemon socket: svkit has no daemon.
+        "socket" => {}
+        "restart" => {
+            crate::restart::parse_policy(value).map_err(LineProblem::Restart)?;
+            tab.restart = value.trim().to_string();
+        }
+        "wait-timeout" => tab.wait_timeout = duration(value)?,
+        "stop-interval" => tab.stop_interval = duration(value)?,
+        _ => return Err(LineProblem::UnknownSetting(setting.to_string())),
+    }
+    Ok(())
+}
+
+/// A resource line's five fields, checked; `line` from 1.
+fn parse_resource(fields: [&str; 5], line: usize) -> Result<Resource, LineProblem> {
+    let [group, tag, levels_field, mode, command] = fields;
+    if !valid_group(group) {
+        return Err(LineProblem::Group(group.to_string()));
+    }
+    if !valid_name(tag) {
+        return Err(LineProblem::Tag(tag.to_string()));
+    }
+    let levels = parse_levels(levels_field);
+    if levels.is_empty() || !levels.iter().all(|l| valid_level(l)) {
+        return Err(LineProblem::Levels(levels_field.to_string()));
+    }
+    let mode = match mode {
+        "respawn" => Mode::Respawn,
+        "once" => Mode::Once,
+        "wait" => Mode::Wait,
+        "test" => Mode::Test,
+        "off" => Mode::Off,
+        other => return Err(LineProblem::Mode(other.to_string())),
+    };
+    if mode != Mode::Off && command.trim().is_empty() {
+        return Err(LineProblem::EmptyCommand {
+            tag: tag.to_string(),
+        });
+    }
+    Ok(Resource {
+        group: group.to_string(),
+        tag: tag.to_string(),
+        levels,
+        mode,
+        command: command.to_string(),
+        line,
+    })
 }
 
 #[cfg(test)]
@@ -278,7 +397,7 @@ mod tests {
     use super::*;
 
     fn p(text: &str) -> Result<Cltab, String> {
-        parse(Path::new("/etc/cltab"), text)
+        parse(Path::new("/etc/cltab"), text).map_err(|e| e.to_string())
     }
 
     #[test]
@@ -371,6 +490,29 @@ mod tests {
             let e = p(text).unwrap_err();
             assert!(e.starts_with(want), "{e}");
         }
+    }
+
+    #[test]
+    fn unreadable_and_not_text() {
+        use crate::cli::Failure;
+        let dir = std::env::temp_dir().join(format!("svkit-cltab-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (missing, binary) = (dir.join("missing"), dir.join("binary"));
+        std::fs::write(&binary, b"a:b:1:once:\xff\n").unwrap();
+        let e = Cltab::read(&missing).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!("unable to read {}: file does not exist", missing.display())
+        );
+        assert_eq!(e.exit_code(), 100);
+        let e = Cltab::read(&binary).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!("{}: not UTF-8 text", binary.display())
+        );
+        let e = parse(Path::new("t"), "a:b").unwrap_err();
+        assert_eq!(e.exit_code(), 100);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

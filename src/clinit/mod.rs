@@ -73,6 +73,16 @@ impl std::fmt::Display for ClinitError {
     }
 }
 
+impl crate::cli::Failure for ClinitError {
+    fn exit_code(&self) -> i32 {
+        match self {
+            ClinitError::Usage(_) => crate::diag::EXIT_USAGE,
+            // A main ends as the signal would have (`cli::die_of_signal`), not on this.
+            ClinitError::Temporary(_) | ClinitError::Interrupted(_) => crate::diag::EXIT_TEMP,
+        }
+    }
+}
+
 type Result<T> = std::result::Result<T, ClinitError>;
 
 pub(crate) fn temporary(what: String) -> impl FnOnce(std::io::Error) -> ClinitError {
