@@ -155,6 +155,25 @@ impl Clinit {
             );
             ok = false;
         }
+        let (started, entered) = self.enter_level(&entries, group, level, &old)?;
+        ok &= entered;
+        ok &= self.started_stay_up(&started)?;
+        let state = level_state(&entries, level, ok);
+        self.set_status(groups, group, level, state)?;
+        Ok(ok)
+    }
+
+    /// Starts the group's entries at `level` (from `old`): respawn entries up, once,
+    /// wait and test entries only on entering it. Returns the respawn entries started
+    /// and whether every wait and test entry went well.
+    fn enter_level(
+        &self,
+        entries: &[&Resource],
+        group: &str,
+        level: &str,
+        old: &GroupStatus,
+    ) -> Result<(Vec<String>, bool)> {
+        let mut ok = true;
         let mut started = Vec::new();
         for e in entries.iter().filter(|e| e.in_level(level)) {
             // once, wait and test run on entering a level, not again while in it.
@@ -166,46 +185,51 @@ impl Clinit {
                     started.push(name);
                 }
                 Mode::Once if fresh && !self.is_up(&name) => self.control(&name, b"o")?,
-                Mode::Wait | Mode::Test if fresh => {
-                    let mut cmd = std::process::Command::new("/bin/sh");
-                    cmd.arg("-c")
-                        .arg(&e.command)
-                        .stdin(std::process::Stdio::null());
-                    // None: as long as it takes (init's semantics), by choice only.
-                    let limit = match self.tab.wait_timeout {
-                        d if d.is_zero() => Duration::MAX,
-                        d => d,
-                    };
-                    let end = match crate::bounded::run(
-                        &mut cmd,
-                        limit,
-                        Duration::from_secs(1),
-                        &mut || {},
-                    ) {
-                        Ok(end) => end,
-                        Err(RunError::Interrupted(sig)) => {
-                            return Err(ClinitError::Interrupted(sig));
-                        }
-                        Err(RunError::Io(io)) => {
-                            return Err(temporary(format!(
-                                "unable to run {} (tag {})",
-                                e.command, e.tag
-                            ))(io));
-                        }
-                    };
-                    let failed = match end {
-                        crate::bounded::Ending::TimedOut(_) => true,
-                        end => e.mode == Mode::Test && !end.success(),
-                    };
-                    if failed {
-                        warn(PROG, &format!("{group}: {} {} {end}", e.mode.name(), e.tag));
-                        ok = false;
-                    }
-                }
+                Mode::Wait | Mode::Test if fresh => ok &= self.run_to_completion(e, group)?,
                 _ => {}
             }
         }
-        if !self.wait_goal(&started, Goal::Up, self.timeout)? {
+        Ok((started, ok))
+    }
+
+    /// Runs a wait or test entry to its end (or the cltab's wait timeout); false, and
+    /// said, when it failed the group.
+    fn run_to_completion(&self, e: &Resource, group: &str) -> Result<bool> {
+        let mut cmd = std::process::Command::new("/bin/sh");
+        cmd.arg("-c")
+            .arg(&e.command)
+            .stdin(std::process::Stdio::null());
+        // None: as long as it takes (init's semantics), by choice only.
+        let limit = match self.tab.wait_timeout {
+            d if d.is_zero() => Duration::MAX,
+            d => d,
+        };
+        let end = match crate::bounded::run(&mut cmd, limit, Duration::from_secs(1), &mut || {}) {
+            Ok(end) => end,
+            Err(RunError::Interrupted(sig)) => {
+                return Err(ClinitError::Interrupted(sig));
+            }
+            Err(RunError::Io(io)) => {
+                return Err(temporary(format!(
+                    "unable to run {} (tag {})",
+                    e.command, e.tag
+                ))(io));
+            }
+        };
+        let failed = match end {
+            crate::bounded::Ending::TimedOut(_) => true,
+            end => e.mode == Mode::Test && !end.success(),
+        };
+        if failed {
+            warn(PROG, &format!("{group}: {} {} {end}", e.mode.name(), e.tag));
+        }
+        Ok(!failed)
+    }
+
+    /// Whether every respawn entry started came up within the timeout, and stayed up
+    /// for the settle time; those that did not are named.
+    fn started_stay_up(&self, started: &[String]) -> Result<bool> {
+        if !self.wait_goal(started, Goal::Up, self.timeout)? {
             for n in started.iter().filter(|n| !self.is_up(n)) {
                 warn(
                     PROG,
@@ -215,23 +239,12 @@ impl Clinit {
                     ),
                 );
             }
-            ok = false;
-        } else if !self.settle.is_zero() {
-            ok &= self.settled(&started)?;
+            return Ok(false);
         }
-        // Cluster::Init's PASSED: a level of test entries only, every one passed.
-        let at_level: Vec<&&Resource> = entries
-            .iter()
-            .filter(|e| e.mode != Mode::Off && e.in_level(level))
-            .collect();
-        let tests_only = !at_level.is_empty() && at_level.iter().all(|e| e.mode == Mode::Test);
-        let state = match (ok, tests_only) {
-            (false, _) => State::Failed,
-            (true, true) => State::Passed,
-            (true, false) => State::Run,
-        };
-        self.set_status(groups, group, level, state)?;
-        Ok(ok)
+        if self.settle.is_zero() {
+            return Ok(true);
+        }
+        self.settled(started)
     }
 
     /// `clinit -r`: the cltab again, and every group at its level again.
@@ -275,5 +288,20 @@ impl Clinit {
         }
         self.save_status(&groups)?;
         Ok(stuck.is_empty())
+    }
+}
+
+/// The group's state after a switch to `level`: Cluster::Init's PASSED for a level of
+/// test entries only, every one passed.
+fn level_state(entries: &[&Resource], level: &str, ok: bool) -> State {
+    let at_level: Vec<&&Resource> = entries
+        .iter()
+        .filter(|e| e.mode != Mode::Off && e.in_level(level))
+        .collect();
+    let tests_only = !at_level.is_empty() && at_level.iter().all(|e| e.mode == Mode::Test);
+    match (ok, tests_only) {
+        (false, _) => State::Failed,
+        (true, true) => State::Passed,
+        (true, false) => State::Run,
     }
 }
