@@ -7,6 +7,10 @@ use crate::diag::{errstr, warn};
 use crate::service_dir::SUPERVISE;
 use crate::svwait::{Goal, Outcome, wait};
 use nix::errno::Errno;
+use nix::poll::{PollFd, PollFlags};
+use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify, WatchDescriptor};
+use std::collections::HashMap;
+use std::os::fd::AsFd;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -16,8 +20,6 @@ impl Clinit {
     /// something happened in are looked at again, so a hundred new entries cost a
     /// hundred looks, not ten thousand.
     pub(super) fn wait_supervised(&self, names: &[String]) -> Result<()> {
-        use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
-        use std::collections::HashMap;
         // The usual case, every supervise there already, needs no inotify instance
         // (whose set-up and teardown cost milliseconds on every switch).
         let names: Vec<&String> = names
@@ -28,32 +30,16 @@ impl Clinit {
             return Ok(());
         }
         let deadline = crate::units::deadline_after(Instant::now(), self.timeout);
-        // Without inotify (the user's instances all taken, say), look ten times a second.
-        let inotify = Inotify::init(InitFlags::IN_CLOEXEC | InitFlags::IN_NONBLOCK).ok();
-        let add_watch =
-            |path: &Path, flags| inotify.as_ref().and_then(|i| i.add_watch(path, flags).ok());
-        let flags = AddWatchFlags::IN_CREATE
-            | AddWatchFlags::IN_MOVED_TO
-            | AddWatchFlags::IN_OPEN
-            | AddWatchFlags::IN_CLOSE_WRITE;
-        let mut owner = HashMap::new();
-        let mut sub_watched = vec![false; names.len()];
+        let mut watch = DirWatch::new(names.len());
         let mut pending = vec![true; names.len()];
         let mut look: Vec<usize> = (0..names.len()).collect();
         for (i, n) in names.iter().enumerate() {
-            if let Some(w) = add_watch(&self.scan.join(n), flags) {
-                owner.insert(w, i);
-            }
+            watch.add(&self.scan.join(n), i);
         }
         loop {
             // Watch first, then look: nothing between the two is missed.
             for &i in &look {
-                if !sub_watched[i]
-                    && let Some(w) = add_watch(&self.scan.join(names[i]).join(SUPERVISE), flags)
-                {
-                    owner.insert(w, i);
-                    sub_watched[i] = true;
-                }
+                watch.add_supervise(&self.scan.join(names[i]).join(SUPERVISE), i);
             }
             for &i in &look {
                 if pending[i] && matches!(is_supervised(&self.dir(names[i])), Ok(true)) {
@@ -72,41 +58,10 @@ impl Clinit {
                     self.scan.display()
                 )));
             }
-            // Also look at all of them every second, in case a watch missed something.
-            let every = match inotify {
-                Some(_) => Duration::from_secs(1),
-                None => Duration::from_millis(100),
+            look = match watch.wait(deadline, now) {
+                Some(touched) => touched,
+                None => (0..names.len()).filter(|i| pending[*i]).collect(),
             };
-            let tick = deadline.min(now + every);
-            let woke = match &inotify {
-                Some(i) => {
-                    let mut fds = [nix::poll::PollFd::new(
-                        std::os::fd::AsFd::as_fd(i),
-                        nix::poll::PollFlags::POLLIN,
-                    )];
-                    matches!(
-                        nix::poll::poll(&mut fds, crate::wakeup::timeout_until(Some(tick), now)),
-                        Ok(n) if n > 0
-                    )
-                }
-                None => {
-                    std::thread::sleep(tick.saturating_duration_since(now));
-                    false
-                }
-            };
-            look.clear();
-            if let (true, Some(i)) = (woke, &inotify) {
-                while let Ok(events) = i.read_events() {
-                    if events.is_empty() {
-                        break;
-                    }
-                    look.extend(events.iter().filter_map(|e| owner.get(&e.wd).copied()));
-                }
-                look.sort_unstable();
-                look.dedup();
-            } else {
-                look = (0..names.len()).filter(|i| pending[*i]).collect();
-            }
         }
     }
 
@@ -191,5 +146,78 @@ impl Clinit {
 
     fn pid(&self, name: &str) -> u32 {
         crate::status::Status::read(&self.dir(name)).map_or(0, |s| s.pid)
+    }
+}
+
+/// The directories `wait_supervised` waits in, and their `supervise/`, watched through
+/// inotify for what makes a supervise appear, each watch knowing its directory's index.
+/// Without inotify (the user's instances all taken, say), it only keeps time.
+struct DirWatch {
+    inotify: Option<Inotify>,
+    owner: HashMap<WatchDescriptor, usize>,
+    supervise_watched: Vec<bool>,
+}
+
+impl DirWatch {
+    const FLAGS: AddWatchFlags = AddWatchFlags::IN_CREATE
+        .union(AddWatchFlags::IN_MOVED_TO)
+        .union(AddWatchFlags::IN_OPEN)
+        .union(AddWatchFlags::IN_CLOSE_WRITE);
+
+    fn new(dirs: usize) -> DirWatch {
+        DirWatch {
+            inotify: Inotify::init(InitFlags::IN_CLOEXEC | InitFlags::IN_NONBLOCK).ok(),
+            owner: HashMap::new(),
+            supervise_watched: vec![false; dirs],
+        }
+    }
+
+    /// Watches `path` for directory `i`; whether it could.
+    fn add(&mut self, path: &Path, i: usize) -> bool {
+        let watch = self
+            .inotify
+            .as_ref()
+            .and_then(|n| n.add_watch(path, Self::FLAGS).ok());
+        if let Some(w) = watch {
+            self.owner.insert(w, i);
+        }
+        watch.is_some()
+    }
+
+    /// Watches directory `i`'s `supervise/` once it is there.
+    fn add_supervise(&mut self, path: &Path, i: usize) {
+        if !self.supervise_watched[i] && self.add(path, i) {
+            self.supervise_watched[i] = true;
+        }
+    }
+
+    /// Waits for an event, at most until a tick a second from `now` (a tenth of a
+    /// second without inotify) or `deadline`: the directories something happened in,
+    /// or None for "look at all of them" (in case a watch missed something).
+    fn wait(&self, deadline: Instant, now: Instant) -> Option<Vec<usize>> {
+        let every = match self.inotify {
+            Some(_) => Duration::from_secs(1),
+            None => Duration::from_millis(100),
+        };
+        let tick = deadline.min(now + every);
+        let Some(inotify) = &self.inotify else {
+            std::thread::sleep(tick.saturating_duration_since(now));
+            return None;
+        };
+        let mut fds = [PollFd::new(inotify.as_fd(), PollFlags::POLLIN)];
+        let timeout = crate::wakeup::timeout_until(Some(tick), now);
+        if !matches!(nix::poll::poll(&mut fds, timeout), Ok(n) if n > 0) {
+            return None;
+        }
+        let mut touched = Vec::new();
+        while let Ok(events) = inotify.read_events() {
+            if events.is_empty() {
+                break;
+            }
+            touched.extend(events.iter().filter_map(|e| self.owner.get(&e.wd).copied()));
+        }
+        touched.sort_unstable();
+        touched.dedup();
+        Some(touched)
     }
 }
