@@ -20,29 +20,48 @@ fn kind(st: &FileStat) -> SFlag {
     SFlag::from_bits_truncate(st.st_mode & SFlag::S_IFMT.bits())
 }
 
-/// Why a file or directory is not one this account may trust as its own: owned by
-/// another account, or writable by one (group or others).
-pub fn untrusted(st: &FileStat, want: SFlag) -> Option<String> {
+/// Why a file or directory is not one this account may trust as its own. Its
+/// Display completes "it is ...".
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Distrust {
+    /// Not of the kind wanted; what it is ("a symbolic link").
+    Kind(&'static str),
+    /// Owned by another account: its uid.
+    Owner(u32),
+    /// Writable by group or others: its permission bits.
+    Writable(u32),
+    /// A file with this many links (a hard link from elsewhere, perhaps).
+    Links(libc::nlink_t),
+}
+
+impl std::fmt::Display for Distrust {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Distrust::Kind(what) => f.write_str(what),
+            Distrust::Owner(uid) => write!(f, "owned by uid {uid}"),
+            Distrust::Writable(mode) => write!(f, "mode {mode:o}: writable by others"),
+            Distrust::Links(n) => write!(f, "{n} links"),
+        }
+    }
+}
+
+/// Why a file or directory is not one this account may trust as its own: not of the
+/// kind wanted, owned by another account, or writable by one (group or others).
+pub fn untrusted(st: &FileStat, want: SFlag) -> Option<Distrust> {
     if kind(st) != want {
-        return Some(
-            match kind(st) {
-                SFlag::S_IFDIR => "a directory",
-                SFlag::S_IFREG => "a regular file",
-                SFlag::S_IFLNK => "a symbolic link",
-                SFlag::S_IFIFO => "a FIFO",
-                _ => "a special file",
-            }
-            .to_string(),
-        );
+        return Some(Distrust::Kind(match kind(st) {
+            SFlag::S_IFDIR => "a directory",
+            SFlag::S_IFREG => "a regular file",
+            SFlag::S_IFLNK => "a symbolic link",
+            SFlag::S_IFIFO => "a FIFO",
+            _ => "a special file",
+        }));
     }
     if st.st_uid != me() {
-        return Some(format!("owned by uid {}", st.st_uid));
+        return Some(Distrust::Owner(st.st_uid));
     }
     if st.st_mode & 0o022 != 0 {
-        return Some(format!(
-            "mode {:o}: writable by others",
-            st.st_mode & 0o7777
-        ));
+        return Some(Distrust::Writable(st.st_mode & 0o7777));
     }
     None
 }
@@ -128,7 +147,7 @@ pub fn names(dir: BorrowedFd<'_>) -> Result<Vec<OsString>, Errno> {
 pub enum Found {
     Missing,
     /// There, but not a regular file of this account's that only it may write.
-    Untrusted(String),
+    Untrusted(Distrust),
     File(Vec<u8>),
 }
 
@@ -147,8 +166,8 @@ pub fn read_own(dir: BorrowedFd<'_>, name: &OsStr, single: bool) -> Result<Found
     ) {
         Ok(fd) => fd,
         Err(Errno::ENOENT) => return Ok(Found::Missing),
-        Err(Errno::ELOOP) => return Ok(Found::Untrusted("a symbolic link".into())),
-        Err(Errno::ENXIO) => return Ok(Found::Untrusted("a special file".into())),
+        Err(Errno::ELOOP) => return Ok(Found::Untrusted(Distrust::Kind("a symbolic link"))),
+        Err(Errno::ENXIO) => return Ok(Found::Untrusted(Distrust::Kind("a special file"))),
         Err(e) => return Err(e),
     };
     let st = fstat(&fd)?;
@@ -156,7 +175,7 @@ pub fn read_own(dir: BorrowedFd<'_>, name: &OsStr, single: bool) -> Result<Found
         return Ok(Found::Untrusted(why));
     }
     if single && st.st_nlink != 1 {
-        return Ok(Found::Untrusted(format!("{} links", st.st_nlink)));
+        return Ok(Found::Untrusted(Distrust::Links(st.st_nlink)));
     }
     let mut data = Vec::new();
     std::io::Read::read_to_end(&mut std::fs::File::from(fd), &mut data)
@@ -241,7 +260,7 @@ pub fn rmdir(dir: BorrowedFd<'_>, name: &OsStr) -> Result<(), Errno> {
 /// Opens (creating it, mode 600) and locks `name` in `dir` exclusively, waiting for
 /// another clinit to let go. A symbolic link, or a file another account made or may
 /// open, is refused: its owner could hold clinit up for ever.
-pub fn lock(dir: BorrowedFd<'_>, name: &OsStr) -> Result<OwnedFd, String> {
+pub fn lock(dir: BorrowedFd<'_>, name: &OsStr) -> Result<OwnedFd, LockError> {
     let fd = openat(
         dir,
         name,
@@ -254,17 +273,16 @@ pub fn lock(dir: BorrowedFd<'_>, name: &OsStr) -> Result<OwnedFd, String> {
         Mode::from_bits_truncate(0o600),
     )
     .map_err(|e| match e {
-        Errno::ELOOP => "a symbolic link: not clinit's, remove it".to_string(),
-        e => crate::diag::errstr(e).to_string(),
+        Errno::ELOOP => LockError::SymbolicLink,
+        e => LockError::Errno(e),
     })?;
-    let st = fstat(&fd).map_err(|e| crate::diag::errstr(e).to_string())?;
-    if kind(&st) != SFlag::S_IFREG || st.st_uid != me() {
-        let why = untrusted(&st, SFlag::S_IFREG).unwrap_or_default();
-        return Err(format!("{why}: not clinit's, remove it"));
+    let st = fstat(&fd).map_err(LockError::Errno)?;
+    // Writable by others is no refusal: the mode is put right below.
+    if let Some(why @ (Distrust::Kind(_) | Distrust::Owner(_))) = untrusted(&st, SFlag::S_IFREG) {
+        return Err(LockError::NotClinits(why));
     }
     if st.st_mode & 0o077 != 0 {
-        fchmod(&fd, Mode::from_bits_truncate(0o600))
-            .map_err(|e| crate::diag::errstr(e).to_string())?;
+        fchmod(&fd, Mode::from_bits_truncate(0o600)).map_err(LockError::Errno)?;
     }
     loop {
         // SAFETY: flock(2) on a descriptor we own; no memory is passed.
@@ -272,7 +290,27 @@ pub fn lock(dir: BorrowedFd<'_>, name: &OsStr) -> Result<OwnedFd, String> {
         match r {
             0 => return Ok(fd),
             _ if Errno::last() == Errno::EINTR => {}
-            _ => return Err(crate::diag::errstr(Errno::last()).to_string()),
+            _ => return Err(LockError::Errno(Errno::last())),
+        }
+    }
+}
+
+/// Why the lock file could not be held. Its Display follows "unable to lock PATH: ".
+#[derive(Debug, PartialEq, Eq)]
+pub enum LockError {
+    /// A symbolic link is where the lock file goes.
+    SymbolicLink,
+    /// Not a regular file of clinit's account: its owner could hold clinit up for ever.
+    NotClinits(Distrust),
+    Errno(Errno),
+}
+
+impl std::fmt::Display for LockError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LockError::SymbolicLink => f.write_str("a symbolic link: not clinit's, remove it"),
+            LockError::NotClinits(why) => write!(f, "{why}: not clinit's, remove it"),
+            LockError::Errno(e) => f.write_str(crate::diag::errstr(*e)),
         }
     }
 }

@@ -11,7 +11,7 @@ use crate::diag::{errstr, warn};
 use crate::service_dir::{DOWN, DOWN_SIGNAL, RESTART, RUN, SUPERVISE};
 use nix::errno::Errno;
 use nix::sys::stat::SFlag;
-use std::ffi::OsStr;
+use std::ffi::{OsStr, OsString};
 use std::os::fd::{AsFd, BorrowedFd};
 
 /// Single quotes for /bin/sh.
@@ -174,32 +174,32 @@ impl Clinit {
     /// clinit made (`OWN_FILES`, their temp files) and supervise's `supervise/`: never
     /// through a symbolic link, never anything another account could have put there.
     /// A directory holding anything else stays, and why is said.
-    fn remove(&self, scan: BorrowedFd<'_>, name: &OsStr) -> std::result::Result<(), String> {
-        let (dir, st) = at::open_subdir(scan, name).map_err(|e| errstr(e).to_string())?;
+    fn remove(&self, scan: BorrowedFd<'_>, name: &OsStr) -> std::result::Result<(), Leftover> {
+        let (dir, st) = at::open_subdir(scan, name).map_err(Leftover::Errno)?;
         if let Some(why) = at::untrusted(&st, SFlag::S_IFDIR) {
-            return Err(format!("the directory is {why}"));
+            return Err(Leftover::UntrustedDir(why));
         }
         let dir = dir.as_fd();
         let mut foreign = Vec::new();
-        for n in at::names(dir).map_err(|e| errstr(e).to_string())? {
+        for n in at::names(dir).map_err(Leftover::Errno)? {
             let s = n.to_str().unwrap_or_default();
             let gone = if OWN_FILES.contains(&s) || own_temp(s) {
-                at::unlink(dir, &n).map_err(|e| errstr(e).to_string())
+                at::unlink(dir, &n).map_err(Leftover::Errno)
             } else if s == SUPERVISE {
                 clear_supervise(dir)
             } else {
-                Err("not made by clinit".to_string())
+                Err(Leftover::NotClinits)
             };
             if let Err(why) = gone {
-                foreign.push(format!("{} ({why})", n.to_string_lossy()));
+                foreign.push((n, why));
             }
         }
         match at::rmdir(scan, name) {
             Ok(()) => Ok(()),
             Err(Errno::ENOTEMPTY | Errno::EEXIST) if !foreign.is_empty() => {
-                Err(format!("it holds {}", foreign.join(", ")))
+                Err(Leftover::Holds(foreign))
             }
-            Err(e) => Err(errstr(e).to_string()),
+            Err(e) => Err(Leftover::Errno(e)),
         }
     }
 
@@ -316,23 +316,63 @@ impl Clinit {
 /// files, FIFOs and lock, and `event/` with the waiters' FIFOs, unlinked (a symbolic
 /// link among them is unlinked, not followed). Only from a directory of clinit's
 /// account that no other may write.
-fn clear_supervise(dir: BorrowedFd<'_>) -> std::result::Result<(), String> {
-    fn clear(dir: BorrowedFd<'_>, name: &OsStr, depth: u32) -> std::result::Result<(), String> {
-        let s = |e: Errno| errstr(e).to_string();
-        let (fd, st) = at::open_subdir(dir, name).map_err(s)?;
+fn clear_supervise(dir: BorrowedFd<'_>) -> std::result::Result<(), Leftover> {
+    fn clear(dir: BorrowedFd<'_>, name: &OsStr, depth: u32) -> std::result::Result<(), Leftover> {
+        let (fd, st) = at::open_subdir(dir, name).map_err(Leftover::Errno)?;
         if let Some(why) = at::untrusted(&st, SFlag::S_IFDIR) {
-            return Err(format!("{} is {why}", name.to_string_lossy()));
+            return Err(Leftover::UntrustedSubdir(name.to_owned(), why));
         }
-        for n in at::names(fd.as_fd()).map_err(s)? {
+        for n in at::names(fd.as_fd()).map_err(Leftover::Errno)? {
             match at::unlink(fd.as_fd(), &n) {
                 Ok(()) => {}
                 Err(Errno::EISDIR) if depth > 0 => clear(fd.as_fd(), &n, depth - 1)?,
-                Err(e) => return Err(format!("{}: {}", n.to_string_lossy(), s(e))),
+                Err(e) => return Err(Leftover::Unremovable(n, e)),
             }
         }
-        at::rmdir(dir, name).map_err(s)
+        at::rmdir(dir, name).map_err(Leftover::Errno)
     }
     clear(dir, OsStr::new(SUPERVISE), 1)
+}
+
+/// Why a directory of clinit's, or something in it, stays where it is. Its Display
+/// follows "unable to remove DIR: ".
+#[derive(Debug, PartialEq, Eq)]
+enum Leftover {
+    Errno(Errno),
+    /// The directory is not one of clinit's account's alone.
+    UntrustedDir(at::Distrust),
+    /// A name clinit does not make.
+    NotClinits,
+    /// `supervise/` or its `event/`, which is not one of clinit's account's alone.
+    UntrustedSubdir(OsString, at::Distrust),
+    /// A name in `supervise/` that could not be unlinked.
+    Unremovable(OsString, Errno),
+    /// What the directory still holds, each with why.
+    Holds(Vec<(OsString, Leftover)>),
+}
+
+impl std::fmt::Display for Leftover {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Leftover::Errno(e) => f.write_str(errstr(*e)),
+            Leftover::UntrustedDir(why) => write!(f, "the directory is {why}"),
+            Leftover::NotClinits => f.write_str("not made by clinit"),
+            Leftover::UntrustedSubdir(name, why) => {
+                write!(f, "{} is {why}", name.to_string_lossy())
+            }
+            Leftover::Unremovable(name, e) => {
+                write!(f, "{}: {}", name.to_string_lossy(), errstr(*e))
+            }
+            Leftover::Holds(names) => {
+                f.write_str("it holds ")?;
+                for (i, (name, why)) in names.iter().enumerate() {
+                    let sep = if i == 0 { "" } else { ", " };
+                    write!(f, "{sep}{} ({why})", name.to_string_lossy())?;
+                }
+                Ok(())
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -353,6 +393,29 @@ mod tests {
         assert_eq!(
             files.last().unwrap(),
             &(RESTART, "burst 5 10s 60s\n".to_string(), 0o644)
+        );
+    }
+
+    #[test]
+    fn leftovers_say_why() {
+        let holds = Leftover::Holds(vec![
+            ("log".into(), Leftover::NotClinits),
+            (
+                SUPERVISE.into(),
+                Leftover::UntrustedSubdir("event".into(), at::Distrust::Owner(7)),
+            ),
+            (
+                "run".into(),
+                Leftover::Unremovable("x".into(), Errno::EACCES),
+            ),
+        ]);
+        assert_eq!(
+            holds.to_string(),
+            "it holds log (not made by clinit), supervise (event is owned by uid 7), run (x: access denied)"
+        );
+        assert_eq!(
+            Leftover::UntrustedDir(at::Distrust::Writable(0o777)).to_string(),
+            "the directory is mode 777: writable by others"
         );
     }
 }
