@@ -5,7 +5,7 @@
 use super::at;
 use super::cltab::Resource;
 use super::{Clinit, ClinitError, PROG, Result};
-use crate::diag::{errstr, warn};
+use crate::diag::warn;
 use crate::service_dir::{DOWN, DOWN_SIGNAL, RESTART, RUN};
 use nix::sys::stat::SFlag;
 use std::ffi::OsStr;
@@ -95,13 +95,7 @@ impl Clinit {
     /// that only pretend to be are named in a warning and left alone.
     pub(super) fn ours(&self) -> Result<Vec<String>> {
         let scan = self.scan_fd()?;
-        let names = at::names(scan).map_err(|e| {
-            ClinitError::Temporary(format!(
-                "unable to read {}: {}",
-                self.scan.display(),
-                errstr(e)
-            ))
-        })?;
+        let names = at::names(scan).map_err(ClinitError::errno("read", &self.scan))?;
         let mut out = Vec::new();
         for n in names {
             // Entries' names are ASCII; a dot name is svscan's to ignore.

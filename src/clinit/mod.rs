@@ -1,25 +1,26 @@
 //! clinit: resource groups switched between runlevels (Cluster::Init) by turning cltab
 //! entries into service directories under svscan and driving their supervise through
-//! the control protocol. Here: the `Clinit` handle, its errors and the lock that
-//! serialises clinits; the work is in the modules below.
+//! the control protocol. Here: the `Clinit` handle, the directories it works in and the
+//! lock that serialises clinits; the work is in the modules below.
 
 pub(crate) mod at;
 pub mod clstat;
 pub mod cltab;
+mod error;
 mod marks;
 mod service_dirs;
 mod supervised;
 mod switch;
 
+pub use error::ClinitError;
 pub use marks::MARKER;
 
-use crate::diag::{errstr, ioerrstr};
 use crate::service_dir::ServiceDir;
 use cltab::{Cltab, Resource};
 use std::cell::OnceCell;
 use std::ffi::OsString;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 const PROG: &str = "clinit";
@@ -46,48 +47,13 @@ pub fn all_command(group: &str, level: &str) -> Result<Option<AllCommand>> {
     match level {
         ":::REREAD:::" => Ok(Some(AllCommand::Reread)),
         ":::SHUTDOWN:::" => Ok(Some(AllCommand::Shutdown)),
-        _ => Err(ClinitError::Usage(format!(
-            "{ALL} {level}: want {ALL} :::REREAD::: (as -r) or {ALL} :::SHUTDOWN::: (as -k)"
-        ))),
-    }
-}
-
-/// Why clinit could not do what it was asked, by exit code.
-#[derive(Debug, PartialEq, Eq)]
-pub enum ClinitError {
-    /// 100: a bad command line or cltab; nothing was changed.
-    Usage(String),
-    /// 111: supervise is not there, or a file could not be written.
-    Temporary(String),
-    /// This signal reached clinit while a wait or test entry ran (which was KILLed):
-    /// nothing more is done or written; the main ends as the signal would have.
-    Interrupted(i32),
-}
-
-impl std::fmt::Display for ClinitError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            ClinitError::Usage(s) | ClinitError::Temporary(s) => f.write_str(s),
-            ClinitError::Interrupted(sig) => write!(f, "interrupted by signal {sig}"),
-        }
-    }
-}
-
-impl crate::cli::Failure for ClinitError {
-    fn exit_code(&self) -> i32 {
-        match self {
-            ClinitError::Usage(_) => crate::diag::EXIT_USAGE,
-            // A main ends as the signal would have (`cli::die_of_signal`), not on this.
-            ClinitError::Temporary(_) | ClinitError::Interrupted(_) => crate::diag::EXIT_TEMP,
-        }
+        _ => Err(ClinitError::AllCommand {
+            level: level.to_string(),
+        }),
     }
 }
 
 type Result<T> = std::result::Result<T, ClinitError>;
-
-pub(crate) fn temporary(what: String) -> impl FnOnce(std::io::Error) -> ClinitError {
-    move |e| ClinitError::Temporary(format!("{what}: {}", ioerrstr(&e)))
-}
 
 /// The service directory name of an entry: `GROUP.TAG`.
 pub fn service_name(e: &Resource) -> String {
@@ -132,13 +98,7 @@ impl Clinit {
         if let Some(fd) = self.scan_fd.get() {
             return Ok(fd.as_fd());
         }
-        let fd = at::open_dir(&self.scan).map_err(|e| {
-            ClinitError::Temporary(format!(
-                "unable to open {}: {}",
-                self.scan.display(),
-                errstr(e)
-            ))
-        })?;
+        let fd = at::open_dir(&self.scan).map_err(ClinitError::errno("open", &self.scan))?;
         Ok(self.scan_fd.get_or_init(|| fd).as_fd())
     }
 
@@ -183,7 +143,10 @@ impl Clinit {
             .map_err(|why| {
                 let mut p = self.tab.clstat.as_os_str().to_owned();
                 p.push(".lock");
-                ClinitError::Temporary(format!("unable to lock {}: {why}", Path::new(&p).display()))
+                ClinitError::Lock {
+                    path: p.into(),
+                    why,
+                }
             })
     }
 }

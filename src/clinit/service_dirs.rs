@@ -5,7 +5,7 @@
 use super::at;
 use super::cltab::{Cltab, Mode, Resource};
 use super::marks::*;
-use super::{Clinit, ClinitError, PROG, Result, service_name, temporary};
+use super::{Clinit, ClinitError, PROG, Result, service_name};
 use crate::control::send;
 use crate::diag::{errstr, warn};
 use crate::service_dir::{DOWN, DOWN_SIGNAL, RESTART, RUN, SUPERVISE};
@@ -78,12 +78,11 @@ impl Clinit {
                 )
                 .is_ok()
             {
-                return Err(ClinitError::Usage(format!(
-                    "{} exists and is not clinit's: rename tag {} (cltab line {}) or move it away",
-                    self.scan.join(&name).display(),
-                    e.tag,
-                    e.line
-                )));
+                return Err(ClinitError::NotClinits {
+                    dir: self.scan.join(&name),
+                    tag: e.tag.clone(),
+                    line: e.line,
+                });
             }
         }
         for e in self.supervised_entries() {
@@ -107,7 +106,7 @@ impl Clinit {
             };
             if let Err(e) = build() {
                 let _ = self.remove(scan, OsStr::new(&tmp));
-                return Err(temporary(format!("unable to create {}", path.display()))(e));
+                return Err(ClinitError::io("create", path)(e));
             }
             s.created.push(name);
         }
@@ -128,10 +127,9 @@ impl Clinit {
         files: &[(&'static str, String, u32)],
     ) -> Result<bool> {
         let path = self.scan.join(name);
-        let failed = |f: &str| temporary(format!("unable to write {}", path.join(f).display()));
-        let (dir, _) = at::open_subdir(scan, OsStr::new(name)).map_err(|e| {
-            ClinitError::Temporary(format!("unable to open {}: {}", path.display(), errstr(e)))
-        })?;
+        let failed = |f: &str| ClinitError::io("write", path.join(f));
+        let (dir, _) =
+            at::open_subdir(scan, OsStr::new(name)).map_err(ClinitError::errno("open", &path))?;
         let dir = dir.as_fd();
         let mut changed = false;
         for (f, body, mode) in files {
@@ -153,13 +151,7 @@ impl Clinit {
             match at::unlink(dir, OsStr::new(RESTART)) {
                 Ok(()) => changed = true,
                 Err(Errno::ENOENT) => {}
-                Err(err) => {
-                    return Err(ClinitError::Temporary(format!(
-                        "unable to remove {}: {}",
-                        path.join(RESTART).display(),
-                        errstr(err)
-                    )));
-                }
+                Err(err) => return Err(ClinitError::errno("remove", path.join(RESTART))(err)),
             }
         }
         match at::create(dir, OsStr::new(DOWN), b"", 0o644) {
@@ -213,13 +205,8 @@ impl Clinit {
                 continue;
             }
             let to = format!("{REMOVED_PREFIX}{n}.{}", at::random());
-            at::rename_new(scan, OsStr::new(n), OsStr::new(&to)).map_err(|e| {
-                ClinitError::Temporary(format!(
-                    "unable to rename {}: {}",
-                    self.scan.join(n).display(),
-                    errstr(e)
-                ))
-            })?;
+            at::rename_new(scan, OsStr::new(n), OsStr::new(&to))
+                .map_err(ClinitError::errno("rename", self.scan.join(n)))?;
             self.dismiss(scan, &to);
         }
         Ok(stuck)

@@ -3,7 +3,7 @@
 
 use super::{Clinit, ClinitError, PROG, Result};
 use crate::control::{Sent, is_supervised, send};
-use crate::diag::{errstr, warn};
+use crate::diag::warn;
 use crate::service_dir::SUPERVISE;
 use crate::svwait::{Goal, Outcome, wait};
 use nix::errno::Errno;
@@ -51,12 +51,11 @@ impl Clinit {
             };
             let now = Instant::now();
             if now >= deadline {
-                return Err(ClinitError::Temporary(format!(
-                    "no supervise in {} after {}: is svscan running on {}?",
-                    self.scan.join(names[first]).display(),
-                    crate::units::format_duration(self.timeout),
-                    self.scan.display()
-                )));
+                return Err(ClinitError::NoSupervise {
+                    dir: self.scan.join(names[first]),
+                    timeout: self.timeout,
+                    scan: self.scan.clone(),
+                });
             }
             look = match watch.wait(deadline, now) {
                 Some(touched) => touched,
@@ -69,15 +68,10 @@ impl Clinit {
         let dir = self.dir(name);
         match send(&dir, cmds) {
             Ok(Sent::Delivered) => Ok(()),
-            Ok(Sent::NoSupervisor) | Err(Errno::ENOENT) => Err(ClinitError::Temporary(format!(
-                "unable to control {}: supervise not running",
-                dir.path().display()
-            ))),
-            Err(e) => Err(ClinitError::Temporary(format!(
-                "unable to control {}: {}",
-                dir.path().display(),
-                errstr(e)
-            ))),
+            Ok(Sent::NoSupervisor) | Err(Errno::ENOENT) => {
+                Err(ClinitError::SuperviseNotRunning(dir.path().to_path_buf()))
+            }
+            Err(e) => Err(ClinitError::errno("control", dir.path())(e)),
         }
     }
 
@@ -88,7 +82,7 @@ impl Clinit {
         match wait(&self.dirs(names), goal, false, Some(limit)) {
             Ok(Outcome::Reached) => Ok(true),
             Ok(Outcome::TimedOut) => Ok(false),
-            Err(e) => Err(ClinitError::Temporary(e.to_string())),
+            Err(e) => Err(ClinitError::Wait(e)),
         }
     }
 
@@ -130,7 +124,7 @@ impl Clinit {
         // Waits the whole settle time unless one goes down sooner.
         match wait(&self.dirs(names), Goal::Down, true, Some(self.settle)) {
             Ok(_) => {}
-            Err(e) => return Err(ClinitError::Temporary(e.to_string())),
+            Err(e) => return Err(ClinitError::Wait(e)),
         }
         let mut ok = true;
         for (n, pid) in names.iter().zip(pids) {

@@ -3,7 +3,7 @@
 
 use super::clstat::{self, GroupStatus, NO_LEVEL, State};
 use super::cltab::{Mode, Resource};
-use super::{Clinit, ClinitError, PROG, Result, service_name, temporary};
+use super::{Clinit, ClinitError, PROG, Result, service_name};
 use crate::bounded::RunError;
 use crate::control::is_supervised;
 use crate::diag::warn;
@@ -68,17 +68,15 @@ impl Clinit {
     /// passed and every respawn entry up.
     pub fn switch(&self, group: &str, level: &str) -> Result<bool> {
         if !crate::clinit::cltab::valid_level(level) {
-            return Err(ClinitError::Usage(format!(
-                "bad level {level:?} (not empty, no white space)"
-            )));
+            return Err(ClinitError::BadLevel(level.to_string()));
         }
         if !self.tab.groups().contains(&group) {
             // Cluster::Init re-read its cltab on any tell(): here every run does,
             // and -r is the way to ask for only that.
-            return Err(ClinitError::Usage(format!(
-                "no group {group} in {} (to have the cltab read again: clinit -r)",
-                self.tab.path.display()
-            )));
+            return Err(ClinitError::NoGroup {
+                group: group.to_string(),
+                cltab: self.tab.path.clone(),
+            });
         }
         if let Some(why) = self.unknown_level(group, level) {
             warn(PROG, &why);
@@ -126,7 +124,7 @@ impl Clinit {
             .iter()
             .find(|g| g.group == group)
             .cloned()
-            .ok_or_else(|| ClinitError::Usage(format!("no group {group}")))?;
+            .ok_or_else(|| ClinitError::NoGroupStatus(group.to_string()))?;
         self.set_status(groups, group, level, State::Starting)?;
         let entries: Vec<&Resource> = self
             .tab
@@ -210,10 +208,11 @@ impl Clinit {
                 return Err(ClinitError::Interrupted(sig));
             }
             Err(RunError::Io(io)) => {
-                return Err(temporary(format!(
-                    "unable to run {} (tag {})",
-                    e.command, e.tag
-                ))(io));
+                return Err(ClinitError::Run {
+                    command: e.command.clone(),
+                    tag: e.tag.clone(),
+                    err: io,
+                });
             }
         };
         let failed = match end {
