@@ -61,7 +61,32 @@ pub(super) enum Claim {
     NotMarked,
     /// A marker clinit cannot have made, or in a directory it cannot trust: left alone
     /// and said so.
-    Forged(String),
+    Forged(Forgery),
+}
+
+/// Why a marked directory is not clinit's after all. Its Display completes "not
+/// clinit's (...)".
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum Forgery {
+    /// The marker is not a file clinit's account made and alone may write.
+    UntrustedMarker(at::Distrust),
+    /// The directory is not one of clinit's account's alone.
+    UntrustedDir(at::Distrust),
+    /// The marker names another entry's directory.
+    NamesOther(String),
+    /// The marker names no entry.
+    NamesNone,
+}
+
+impl std::fmt::Display for Forgery {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Forgery::UntrustedMarker(why) => write!(f, "its {MARKER} file is {why}"),
+            Forgery::UntrustedDir(why) => write!(f, "the directory is {why}"),
+            Forgery::NamesOther(n) => write!(f, "its {MARKER} file names {n}"),
+            Forgery::NamesNone => write!(f, "its {MARKER} file names no entry"),
+        }
+    }
 }
 
 impl Clinit {
@@ -76,17 +101,15 @@ impl Clinit {
             Ok(at::Found::File(t)) => t,
             Ok(at::Found::Missing) | Err(_) => return Claim::NotMarked,
             Ok(at::Found::Untrusted(why)) => {
-                return Claim::Forged(format!("its {MARKER} file is {why}"));
+                return Claim::Forged(Forgery::UntrustedMarker(why));
             }
         };
         if let Some(why) = at::untrusted(&st, SFlag::S_IFDIR) {
-            return Claim::Forged(format!("the directory is {why}"));
+            return Claim::Forged(Forgery::UntrustedDir(why));
         }
         match (marker_names(&text), as_name) {
-            (Some(n), Some(want)) if n != want => {
-                Claim::Forged(format!("its {MARKER} file names {n}"))
-            }
-            (None, _) => Claim::Forged(format!("its {MARKER} file names no entry")),
+            (Some(n), Some(want)) if n != want => Claim::Forged(Forgery::NamesOther(n)),
+            (None, _) => Claim::Forged(Forgery::NamesNone),
             _ => Claim::Ours,
         }
     }

@@ -68,6 +68,29 @@ impl Clinit {
         let scan = self.scan_fd()?;
         let present = self.ours()?;
         // Refuse before touching anything: a bad cltab changes nothing.
+        self.refuse_foreign(scan, &present)?;
+        for e in self.supervised_entries() {
+            let name = service_name(e);
+            let files = service_files(&self.tab, e);
+            if present.contains(&name) {
+                if self.update(scan, &name, e, &files)? {
+                    s.changed.push(name);
+                }
+                continue;
+            }
+            self.create(scan, &name, &files)?;
+            s.created.push(name);
+        }
+        let wanted: Vec<String> = self.supervised_entries().map(service_name).collect();
+        s.orphans = present
+            .into_iter()
+            .filter(|n| !wanted.contains(n))
+            .collect();
+        Ok(s)
+    }
+
+    /// Fails on the first entry whose directory name is taken by something not clinit's.
+    fn refuse_foreign(&self, scan: BorrowedFd<'_>, present: &[String]) -> Result<()> {
         for e in self.supervised_entries() {
             let name = service_name(e);
             if !present.contains(&name)
@@ -85,37 +108,30 @@ impl Clinit {
                 });
             }
         }
-        for e in self.supervised_entries() {
-            let name = service_name(e);
-            let files = service_files(&self.tab, e);
-            let path = self.scan.join(&name);
-            if present.contains(&name) {
-                if self.update(scan, &name, e, &files)? {
-                    s.changed.push(name);
-                }
-                continue;
+        Ok(())
+    }
+
+    /// Makes an entry's directory `name` whole under a dot name svscan ignores, then
+    /// renames it into place; what was built is removed if that fails.
+    fn create(
+        &self,
+        scan: BorrowedFd<'_>,
+        name: &str,
+        files: &[(&'static str, String, u32)],
+    ) -> Result<()> {
+        let tmp = format!("{NEW_PREFIX}{name}.{}", at::random());
+        let build = || -> std::io::Result<()> {
+            let dir = at::mkdir(scan, &tmp)?;
+            for (f, body, mode) in files {
+                at::create(dir.as_fd(), OsStr::new(f), body.as_bytes(), *mode)?;
             }
-            let tmp = format!("{NEW_PREFIX}{name}.{}", at::random());
-            let build = || -> std::io::Result<()> {
-                let dir = at::mkdir(scan, &tmp)?;
-                for (f, body, mode) in &files {
-                    at::create(dir.as_fd(), OsStr::new(f), body.as_bytes(), *mode)?;
-                }
-                at::rename_new(scan, OsStr::new(&tmp), OsStr::new(&name))?;
-                Ok(())
-            };
-            if let Err(e) = build() {
-                let _ = self.remove(scan, OsStr::new(&tmp));
-                return Err(ClinitError::io("create", path)(e));
-            }
-            s.created.push(name);
-        }
-        let wanted: Vec<String> = self.supervised_entries().map(service_name).collect();
-        s.orphans = present
-            .into_iter()
-            .filter(|n| !wanted.contains(n))
-            .collect();
-        Ok(s)
+            at::rename_new(scan, OsStr::new(&tmp), OsStr::new(name))?;
+            Ok(())
+        };
+        build().map_err(|e| {
+            let _ = self.remove(scan, OsStr::new(&tmp));
+            ClinitError::io("create", self.scan.join(name))(e)
+        })
     }
 
     /// Rewrites what differs in an entry's existing directory; whether anything did.
