@@ -6,8 +6,6 @@ pub mod admin;
 pub mod bounded;
 pub mod cli;
 pub mod clinit;
-pub mod clstat;
-pub mod cltab;
 pub mod control;
 pub mod diag;
 pub mod envdir;

@@ -3,10 +3,9 @@
 //! states, their words, parsing, formatting, `clinit -s` (text and JSON), reading and
 //! writing the files. Beside cltab, the file clinit reads its groups from.
 
+use crate::clinit::ClinitError;
 use crate::clinit::at;
-use crate::clinit::{ClinitError, temporary};
-use crate::cltab::{Entry, StateWords};
-use crate::diag::errstr;
+use crate::clinit::cltab::{Resource, StateWords};
 use std::ffi::OsStr;
 use std::os::fd::{AsFd, BorrowedFd};
 use std::path::Path;
@@ -124,7 +123,6 @@ pub fn parse(text: &str) -> Vec<GroupStatus> {
 /// exist holds no groups. A FIFO or device there is refused, not waited on.
 pub fn read(path: &Path) -> Result<Vec<GroupStatus>, ClinitError> {
     use std::os::unix::fs::OpenOptionsExt;
-    let what = || format!("unable to read {}", path.display());
     let f = match std::fs::OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
@@ -132,16 +130,17 @@ pub fn read(path: &Path) -> Result<Vec<GroupStatus>, ClinitError> {
     {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(temporary(what())(e)),
+        Err(e) => return Err(ClinitError::io("read", path)(e)),
     };
-    if !f.metadata().map_err(temporary(what()))?.is_file() {
-        return Err(ClinitError::Temporary(format!(
-            "{}: not a regular file",
-            what()
-        )));
+    if !f
+        .metadata()
+        .map_err(ClinitError::io("read", path))?
+        .is_file()
+    {
+        return Err(ClinitError::NotRegularFile(path.to_path_buf()));
     }
     let mut data = Vec::new();
-    std::io::Read::read_to_end(&mut &f, &mut data).map_err(temporary(what()))?;
+    std::io::Read::read_to_end(&mut &f, &mut data).map_err(ClinitError::io("read", path))?;
     Ok(parse(&String::from_utf8_lossy(&data)))
 }
 
@@ -216,7 +215,7 @@ pub fn json(
     group: Option<&str>,
     level: Option<&str>,
     words: StateWords,
-    entries: Option<(&[Entry], &Path)>,
+    entries: Option<(&[Resource], &Path)>,
 ) -> String {
     use crate::report::{JsonObject, json_array};
     let mut out = String::new();
@@ -261,15 +260,11 @@ pub fn load(
     match at::read_own(dir, name, false) {
         Ok(at::Found::Missing) => Ok(Vec::new()),
         Ok(at::Found::File(t)) => Ok(parse(&String::from_utf8_lossy(&t))),
-        Ok(at::Found::Untrusted(why)) => Err(ClinitError::Temporary(format!(
-            "unable to read {}: {why}: not written by clinit, remove it",
-            path.display()
-        ))),
-        Err(e) => Err(ClinitError::Temporary(format!(
-            "unable to read {}: {}",
-            path.display(),
-            errstr(e)
-        ))),
+        Ok(at::Found::Untrusted(why)) => Err(ClinitError::NotWrittenByClinit {
+            path: path.to_path_buf(),
+            why,
+        }),
+        Err(e) => Err(ClinitError::errno("read", path)(e)),
     }
 }
 
@@ -284,27 +279,25 @@ pub fn save(
     words: StateWords,
 ) -> Result<(), ClinitError> {
     at::replace(dir, name, format(groups, words).as_bytes(), 0o644, true)
-        .map_err(temporary(format!("unable to write {}", path.display())))
+        .map_err(ClinitError::io("write", path))
 }
 
 /// The directory of clstat or initstat (`what`) at `path`, made if need be (/var/run
 /// is a tmpfs) and opened, and the file's name in it.
 pub(crate) fn open_parent<'a>(
     path: &'a Path,
-    what: &str,
+    what: &'static str,
 ) -> Result<(std::os::fd::OwnedFd, &'a OsStr), ClinitError> {
-    let name = path
-        .file_name()
-        .ok_or_else(|| ClinitError::Usage(format!("{what} {} names no file", path.display())))?;
+    let name = path.file_name().ok_or_else(|| ClinitError::NamesNoFile {
+        what,
+        path: path.to_path_buf(),
+    })?;
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
     };
-    std::fs::create_dir_all(dir)
-        .map_err(temporary(format!("unable to create {}", dir.display())))?;
-    let fd = at::open_dir(dir).map_err(|e| {
-        ClinitError::Temporary(format!("unable to open {}: {}", dir.display(), errstr(e)))
-    })?;
+    std::fs::create_dir_all(dir).map_err(ClinitError::io("create", dir))?;
+    let fd = at::open_dir(dir).map_err(ClinitError::errno("open", dir))?;
     Ok((fd, name))
 }
 
@@ -314,7 +307,7 @@ pub fn save_initstat(path: &Path, groups: &[GroupStatus]) -> Result<(), ClinitEr
     let (fd, name) = open_parent(path, "initstat")?;
     let text = format_initstat(groups, &at::random());
     at::replace(fd.as_fd(), name, text.as_bytes(), 0o644, false)
-        .map_err(temporary(format!("unable to write {}", path.display())))
+        .map_err(ClinitError::io("write", path))
 }
 
 #[cfg(test)]
