@@ -58,12 +58,32 @@ pub struct Options {
 /// posix_spawn (no copy of our page tables; an exec failure comes back as the result),
 /// with every signal at default and an empty mask. Returns the child's pid.
 pub fn spawn(path: &CStr, args: &[&[u8]], opts: Options) -> Result<u32, Errno> {
-    let args: Vec<CString> = args
-        .iter()
-        .map(|a| CString::new(*a).map_err(|_| Errno::EINVAL))
+    spawn_with(path, path.to_bytes(), args, opts, false)
+}
+
+/// As `spawn`, with `argv0` for argv[0] (the multicall binary picks the program by it)
+/// and `program` looked up in PATH when it has no `/`, as execvp would.
+pub fn spawn_program(
+    program: &CStr,
+    argv0: &[u8],
+    args: &[&[u8]],
+    opts: Options,
+) -> Result<u32, Errno> {
+    spawn_with(program, argv0, args, opts, true)
+}
+
+fn spawn_with(
+    path: &CStr,
+    argv0: &[u8],
+    args: &[&[u8]],
+    opts: Options,
+    search: bool,
+) -> Result<u32, Errno> {
+    let args: Vec<CString> = std::iter::once(argv0)
+        .chain(args.iter().copied())
+        .map(|a| CString::new(a).map_err(|_| Errno::EINVAL))
         .collect::<Result<_, _>>()?;
-    let mut argv = vec![path.as_ptr().cast_mut()];
-    argv.extend(args.iter().map(|a| a.as_ptr().cast_mut()));
+    let mut argv: Vec<*mut libc::c_char> = args.iter().map(|a| a.as_ptr().cast_mut()).collect();
     argv.push(std::ptr::null_mut());
     let dfl = all_signals();
     let mut flags = (libc::POSIX_SPAWN_SETSIGMASK | libc::POSIX_SPAWN_SETSIGDEF) as libc::c_short;
@@ -88,7 +108,12 @@ pub fn spawn(path: &CStr, args: &[&[u8]], opts: Options) -> Result<u32, Errno> {
         if let Some((from, to)) = opts.dup {
             libc::posix_spawn_file_actions_adddup2(&mut actions, from, to);
         }
-        let r = libc::posix_spawn(
+        let spawner = if search {
+            libc::posix_spawnp
+        } else {
+            libc::posix_spawn
+        };
+        let r = spawner(
             &mut pid,
             path.as_ptr(),
             &actions,

@@ -14,10 +14,9 @@ use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
 use std::collections::HashMap;
 use std::ffi::{OsStr, OsString};
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -154,8 +153,8 @@ struct Scanner {
 struct SpareFds(Vec<OwnedFd>);
 
 impl SpareFds {
-    /// A start clones a pipe end and std's spawn makes a pipe for exec errors; a scan
-    /// reads the directory (one).
+    /// A scan reads the directory (one); the rest is margin for what svscan opens
+    /// while it looks at leftovers (/proc) and the scan that follows.
     const COUNT: usize = 3;
 
     fn new() -> Self {
@@ -455,68 +454,66 @@ impl Scanner {
         let Some(entry) = self.services.entries.get(name) else {
             return;
         };
-        let logged = entry.log.is_some();
-        let mut cmd = Command::new(&self.opts.supervise);
-        // The name picks the program when `supervise` is the multicall binary.
-        std::os::unix::process::CommandExt::arg0(&mut cmd, "supervise");
-        crate::spawn::reset_signals(&mut cmd);
-        // The pipe end a supervise needs; without it, it does not start at all.
-        self.spare.release();
-        let pipe_end = match (role, self.pipes.get(name)) {
-            (_, None) if logged => {
-                self.spare.refill();
-                return;
-            }
-            (_, None) => Ok(None),
-            (Role::Main, Some(p)) => p.1.try_clone().map(Some),
-            (Role::Log, Some(p)) => p.0.try_clone().map(Some),
+        // The pipe end a supervise gets as its stdout (the service's) or stdin (the
+        // logger's); a logged service without its pipe does not start at all.
+        let end = match (role, self.pipes.get(name)) {
+            (_, None) if entry.log.is_some() => return,
+            (_, None) => None,
+            (Role::Main, Some(p)) => Some((p.1.as_raw_fd(), libc::STDOUT_FILENO)),
+            (Role::Log, Some(p)) => Some((p.0.as_raw_fd(), libc::STDIN_FILENO)),
         };
         // NAME/log, not `log` from inside NAME: its messages and its process title
         // then say whose logger it is.
-        cmd.arg(service_path(name, role));
+        let path = service_path(name, role);
         let now = Instant::now();
         self.services.starting(name, role, now);
-        let spawned = pipe_end.and_then(|end| {
-            if let Some(end) = end {
-                match role {
-                    Role::Main => cmd.stdout(Stdio::from(end)),
-                    Role::Log => cmd.stdin(Stdio::from(end)),
-                };
-            }
-            if let Some(soft) = self.nofile {
-                use std::os::unix::process::CommandExt;
-                // SAFETY: setrlimit is async-signal-safe and touches no memory of ours
-                // but the local struct.
-                unsafe {
-                    cmd.pre_exec(move || {
-                        let mut lim: libc::rlimit = std::mem::zeroed();
-                        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 {
-                            lim.rlim_cur = soft;
-                            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
-                        }
-                        Ok(())
-                    });
-                }
-            }
-            cmd.spawn()
-        });
-        // The pipe end is closed with the command, before the spare ones are taken back.
-        drop(cmd);
-        self.spare.refill();
-        match spawned {
-            Ok(child) => self.services.started(name, role, child.id() as i32),
+        match self.spawn_supervise(&path, end) {
+            Ok(pid) => self.services.started(name, role, pid as i32),
             Err(e) => {
                 self.services.start_failed(name, role, now);
                 warn(
                     PROG,
                     &format!(
                         "unable to start supervise {}: {}",
-                        service_path(name, role).display(),
-                        ioerrstr(&e)
+                        path.display(),
+                        errstr(e)
                     ),
                 );
             }
         }
+    }
+
+    /// Starts a supervise on `path` with posix_spawn: no copy of our page tables and
+    /// no descriptor of ours taken, every signal at default and an empty mask. It gets
+    /// the RLIMIT_NOFILE svscan was started with: posix_spawn has no attribute for
+    /// that, so the soft limit is lowered around it (a lower limit leaves open
+    /// descriptors above it alone and only refuses new ones).
+    fn spawn_supervise(
+        &self,
+        path: &std::path::Path,
+        end: Option<(RawFd, RawFd)>,
+    ) -> Result<u32, Errno> {
+        use nix::sys::resource::{Resource, getrlimit, setrlimit};
+        let program = crate::diag::c_name(self.opts.supervise.as_os_str())?;
+        let raised = self
+            .nofile
+            .and_then(|soft| getrlimit(Resource::RLIMIT_NOFILE).ok().map(|l| (soft, l)))
+            .filter(|&(soft, (_, hard))| setrlimit(Resource::RLIMIT_NOFILE, soft, hard).is_ok());
+        let opts = crate::spawn::Options {
+            setsid: false,
+            dup: end,
+        };
+        // The name picks the program when `supervise` is the multicall binary.
+        let r = crate::spawn::spawn_program(
+            &program,
+            b"supervise",
+            &[path.as_os_str().as_bytes()],
+            opts,
+        );
+        if let Some((_, (cur, hard))) = raised {
+            let _ = setrlimit(Resource::RLIMIT_NOFILE, cur, hard);
+        }
+        r
     }
 
     /// Reaps every child: our supervises, and orphans that were reparented to us.
