@@ -72,7 +72,7 @@ impl From<std::io::Error> for RunError {
 /// while it runs. The command gets a process group of its own, so the terminal's ^C
 /// does not reach it: an INT, TERM or HUP that reaches us instead KILLs its group and
 /// is returned as `RunError::Interrupted`.
-pub fn run(
+pub fn run_within(
     cmd: &mut Command,
     limit: Duration,
     tick_every: Duration,
@@ -160,15 +160,15 @@ mod tests {
         let t = Duration::from_secs(20);
         let tick = Duration::from_millis(10);
         assert_eq!(
-            run(&mut sh("exit 3"), t, tick, &mut || ticks += 1).unwrap(),
+            run_within(&mut sh("exit 3"), t, tick, &mut || ticks += 1).unwrap(),
             Ending::Exited(3)
         );
         assert_eq!(
-            run(&mut sh("kill -9 $$"), t, tick, &mut || {}).unwrap(),
+            run_within(&mut sh("kill -9 $$"), t, tick, &mut || {}).unwrap(),
             Ending::Signaled(9)
         );
         let started = Instant::now();
-        let end = run(
+        let end = run_within(
             &mut sh("sleep 1000 & wait"),
             Duration::from_millis(200),
             tick,
@@ -192,7 +192,7 @@ mod tests {
         let early = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let id = signal_hook::flag::register(libc::SIGHUP, early).unwrap();
         let started = Instant::now();
-        let end = run(
+        let end = run_within(
             &mut sh("while :; do kill -HUP $PPID; sleep 0.05; done"),
             Duration::from_secs(60),
             Duration::from_millis(10),

@@ -165,7 +165,7 @@ impl Step {
     }
 }
 
-/// A signal reached svkit while a start or stop script ran (see `bounded::run`):
+/// A signal reached svkit while a start or stop script ran (see `bounded::run_within`):
 /// nothing more is said or done, and the frontend ends as the signal would have.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Interrupted(pub i32);

@@ -122,7 +122,7 @@ impl Job<'_> {
         let _ = std::io::stdout().flush();
         let limit = self.opts.script_timeout;
         let progress = &mut self.progress;
-        match crate::bounded::run(&mut cmd, limit, DOT_EVERY, &mut || progress.dot()) {
+        match crate::bounded::run_within(&mut cmd, limit, DOT_EVERY, &mut || progress.dot()) {
             Ok(end) => Ok(end),
             Err(RunError::Interrupted(sig)) => {
                 // Nothing more is done: handle sees the signal and gives up.

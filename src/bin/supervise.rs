@@ -1,6 +1,6 @@
 //! supervise DIR: run DIR/run and keep it running.
 
-use svkit::cli::{EXIT_TEMP, fatal, help_if_asked, usage};
+use svkit::cli::{die, help_if_asked, usage};
 
 const SYNOPSIS: &str = "supervise dir";
 
@@ -15,8 +15,8 @@ pub fn main() {
     if !std::path::Path::new(&dir).is_dir() {
         help_if_asked("supervise", SYNOPSIS, true);
     }
-    match svkit::supervise::run(&dir) {
+    match svkit::supervise::supervise_dir(&dir) {
         Ok(code) => std::process::exit(code),
-        Err(msg) => fatal("supervise", EXIT_TEMP, &msg),
+        Err(e) => die("supervise", &e),
     }
 }

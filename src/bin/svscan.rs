@@ -2,7 +2,7 @@
 
 use svkit::cli::{EXIT_TEMP, duration_arg, fatal, help_if_asked, usage_error};
 use svkit::sibling::sibling_binary;
-use svkit::svscan::{Options, run};
+use svkit::svscan::{Options, scan_tree};
 
 const SYNOPSIS: &str = "svscan [-t timeout] [dir]";
 
@@ -26,7 +26,7 @@ pub fn main() {
             Err(e) => usage_error("svscan", SYNOPSIS, e),
         }
     }
-    match run(dir.as_deref().unwrap_or(".".as_ref()), opts) {
+    match scan_tree(dir.as_deref().unwrap_or(".".as_ref()), opts) {
         Ok(code) => std::process::exit(code),
         Err(e) => fatal("svscan", EXIT_TEMP, &e.to_string()),
     }

@@ -46,7 +46,7 @@ const PROGRAM: Program = Program {
 };
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Action {
+enum ClientRequest {
     Lock,
     Release,
     Wait(usize),
@@ -64,16 +64,20 @@ struct Options {
     ttl: Option<Duration>,
 }
 
-fn own_option(o: &mut Options, arg: Arg<'_>, p: &mut lexopt::Parser) -> Result<Flag<Action>, Stop> {
+fn own_option(
+    o: &mut Options,
+    arg: Arg<'_>,
+    p: &mut lexopt::Parser,
+) -> Result<Flag<ClientRequest>, Stop> {
     let lock_only = |option| Flag::Only { option, with: "-l" };
     Ok(match arg {
-        Short('l') | Long("lock") => Flag::Action(Action::Lock, "-l"),
-        Short('r') | Long("release") => Flag::Action(Action::Release, "-r"),
-        Short('w') | Long("wait") => Flag::Action(Action::Wait(wait_count(p)?), "-w"),
-        Short('s') | Long("status") => Flag::Action(Action::Status, "-s"),
-        Short('b') | Long("block") => Flag::Action(Action::Block, "-b"),
-        Short('u') | Long("unblock") => Flag::Action(Action::Unblock, "-u"),
-        Short('i') | Long("reset") => Flag::Action(Action::Reset, "-i"),
+        Short('l') | Long("lock") => Flag::Action(ClientRequest::Lock, "-l"),
+        Short('r') | Long("release") => Flag::Action(ClientRequest::Release, "-r"),
+        Short('w') | Long("wait") => Flag::Action(ClientRequest::Wait(wait_count(p)?), "-w"),
+        Short('s') | Long("status") => Flag::Action(ClientRequest::Status, "-s"),
+        Short('b') | Long("block") => Flag::Action(ClientRequest::Block, "-b"),
+        Short('u') | Long("unblock") => Flag::Action(ClientRequest::Unblock, "-u"),
+        Short('i') | Long("reset") => Flag::Action(ClientRequest::Reset, "-i"),
         Short('d') => Flag::Dir,
         Short('c') | Long("client") => {
             o.client = Some(p.value()?);
@@ -155,13 +159,13 @@ fn release(dir: &SwocDir, client: &ClientName, job: u32) -> Result<(), Problem> 
 fn act(
     dir: &SwocDir,
     client: &ClientName,
-    cmd: Command<Action>,
+    cmd: Command<ClientRequest>,
     o: &Options,
 ) -> Result<(), Problem> {
     // The job holding the lock is whoever ran us: the cron line's shell.
     let job = nix::unistd::getppid().as_raw() as u32;
     match cmd.action {
-        Action::Lock => {
+        ClientRequest::Lock => {
             let req = LockRequest {
                 client,
                 pid: job,
@@ -170,8 +174,8 @@ fn act(
             };
             lock(dir, &req)
         }
-        Action::Release => release(dir, client, job),
-        Action::Wait(n) => {
+        ClientRequest::Release => release(dir, client, job),
+        ClientRequest::Wait(n) => {
             let spec = WaitSpec {
                 client: Some(client.clone()),
                 at_most: n,
@@ -179,19 +183,19 @@ fn act(
             };
             waited(dir.wait(&spec)?, Some(client))
         }
-        Action::Status => {
+        ClientRequest::Status => {
             let scan = dir.scan(Some(client))?;
             print_status(|out| write_client_status(out, &scan, client, SystemTime::now()))
         }
-        Action::Block => dir
+        ClientRequest::Block => dir
             .block(client, Role::Client)
             .map(drop)
             .map_err(Problem::from),
-        Action::Unblock => {
+        ClientRequest::Unblock => {
             warn_foreign_block(dir, client, dir.unblock(client, Role::Client)?);
             Ok(())
         }
-        Action::Reset => {
+        ClientRequest::Reset => {
             let (_, unblocked) = dir.reset(client)?;
             warn_foreign_block(dir, client, unblocked);
             Ok(())

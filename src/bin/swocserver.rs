@@ -40,7 +40,7 @@ const PROGRAM: Program = Program {
 };
 
 #[derive(Clone, Debug, PartialEq, Eq)]
-enum Action {
+enum ServerRequest {
     Wait,
     Status,
     Release(ClientName),
@@ -51,17 +51,17 @@ enum Action {
     Init,
 }
 
-fn own_option(arg: Arg<'_>, p: &mut lexopt::Parser) -> Result<Flag<Action>, Stop> {
+fn own_option(arg: Arg<'_>, p: &mut lexopt::Parser) -> Result<Flag<ServerRequest>, Stop> {
     // -d is SWOC's disallow, so the directory has only a long option here (--dir).
     Ok(match arg {
-        Short('w') | Long("wait") => Flag::Action(Action::Wait, "-w"),
-        Short('s') | Long("status") => Flag::Action(Action::Status, "-s"),
-        Short('r') | Long("release") => Flag::Action(Action::Release(client(p)?), "-r"),
-        Short('b') | Long("block") => Flag::Action(Action::Block(client(p)?), "-b"),
-        Short('u') | Long("unblock") => Flag::Action(Action::Unblock(client(p)?), "-u"),
-        Short('d') | Long("disallow") => Flag::Action(Action::Disallow, "-d"),
-        Short('a') | Long("allow") => Flag::Action(Action::Allow, "-a"),
-        Long("init") => Flag::Action(Action::Init, "--init"),
+        Short('w') | Long("wait") => Flag::Action(ServerRequest::Wait, "-w"),
+        Short('s') | Long("status") => Flag::Action(ServerRequest::Status, "-s"),
+        Short('r') | Long("release") => Flag::Action(ServerRequest::Release(client(p)?), "-r"),
+        Short('b') | Long("block") => Flag::Action(ServerRequest::Block(client(p)?), "-b"),
+        Short('u') | Long("unblock") => Flag::Action(ServerRequest::Unblock(client(p)?), "-u"),
+        Short('d') | Long("disallow") => Flag::Action(ServerRequest::Disallow, "-d"),
+        Short('a') | Long("allow") => Flag::Action(ServerRequest::Allow, "-a"),
+        Long("init") => Flag::Action(ServerRequest::Init, "--init"),
         Short('e') | Long("end-daemon") => return Err(no_daemon("-e")),
         Short('c') | Long("reload-config") => return Err(no_daemon("-c")),
         _ => Flag::Unknown,
@@ -111,9 +111,9 @@ fn block(dir: &SwocDir, c: &ClientName) -> Result<(), Problem> {
     Ok(())
 }
 
-fn act(dir: &SwocDir, cmd: Command<Action>) -> Result<(), Problem> {
+fn act(dir: &SwocDir, cmd: Command<ServerRequest>) -> Result<(), Problem> {
     match &cmd.action {
-        Action::Wait => {
+        ServerRequest::Wait => {
             let spec = WaitSpec {
                 client: None,
                 at_most: 0,
@@ -121,19 +121,19 @@ fn act(dir: &SwocDir, cmd: Command<Action>) -> Result<(), Problem> {
             };
             waited(dir.wait(&spec)?, None)
         }
-        Action::Status => {
+        ServerRequest::Status => {
             let scan = dir.scan(None)?;
             print_status(|out| write_server_status(out, &scan, SystemTime::now()))
         }
-        Action::Release(c) => release(dir, c),
-        Action::Block(c) => block(dir, c),
-        Action::Unblock(c) => dir
+        ServerRequest::Release(c) => release(dir, c),
+        ServerRequest::Block(c) => block(dir, c),
+        ServerRequest::Unblock(c) => dir
             .unblock(c, Role::Server)
             .map(drop)
             .map_err(Problem::from),
-        Action::Disallow => dir.disallow().map(drop).map_err(Problem::from),
-        Action::Allow => dir.allow().map(drop).map_err(Problem::from),
-        Action::Init => dir.init().map_err(Problem::from),
+        ServerRequest::Disallow => dir.disallow().map(drop).map_err(Problem::from),
+        ServerRequest::Allow => dir.allow().map(drop).map_err(Problem::from),
+        ServerRequest::Init => dir.init().map_err(Problem::from),
     }
 }
 

@@ -202,19 +202,20 @@ impl Clinit {
             d if d.is_zero() => Duration::MAX,
             d => d,
         };
-        let end = match crate::bounded::run(&mut cmd, limit, Duration::from_secs(1), &mut || {}) {
-            Ok(end) => end,
-            Err(RunError::Interrupted(sig)) => {
-                return Err(ClinitError::Interrupted(sig));
-            }
-            Err(RunError::Io(io)) => {
-                return Err(ClinitError::Run {
-                    command: e.command.clone(),
-                    tag: e.tag.clone(),
-                    err: io,
-                });
-            }
-        };
+        let end =
+            match crate::bounded::run_within(&mut cmd, limit, Duration::from_secs(1), &mut || {}) {
+                Ok(end) => end,
+                Err(RunError::Interrupted(sig)) => {
+                    return Err(ClinitError::Interrupted(sig));
+                }
+                Err(RunError::Io(io)) => {
+                    return Err(ClinitError::Run {
+                        command: e.command.clone(),
+                        tag: e.tag.clone(),
+                        err: io,
+                    });
+                }
+            };
         let failed = match end {
             crate::bounded::Ending::TimedOut(_) => true,
             end => e.mode == Mode::Test && !end.success(),

@@ -1,7 +1,7 @@
 //! supervise: the per-service state machine and the one-poll event loop that drives it.
 
 use crate::control::Command;
-use crate::diag::{errstr, ioerrstr, warn};
+use crate::diag::{errstr, io_errno, warn};
 use crate::service_dir::{
     CHECK, CHECK_INTERVAL, CHECK_TIMEOUT, DOWN_ON_100, FINISH, MAIN, NOTIFY, NOTIFY_SOCKET, OK,
     RUN, SUPERVISE, ServiceDir, TIMEOUT_FINISH, in_supervise,
@@ -32,8 +32,46 @@ pub use machine::{
     Input, Machine, Notice, ReadinessBy, RunSettings, STREAK_RESET, reported,
 };
 
-/// A fatal start-up error: the message after `supervise: fatal: `.
-pub type Fatal = String;
+/// Why supervise could not start. Nothing of the service runs yet when it is given.
+#[derive(Debug, PartialEq, Eq)]
+pub enum StartError {
+    /// A system call on `what` failed: `unable to VERB WHAT: ERR`.
+    Io {
+        verb: &'static str,
+        what: String,
+        err: Errno,
+    },
+    /// `supervise/` belongs to another account: it may hold anything, and its owner
+    /// may change it at any time.
+    ForeignDirectory { path: String, owner: u32, euid: u32 },
+}
+
+impl StartError {
+    fn io(verb: &'static str, what: impl Into<String>) -> impl FnOnce(Errno) -> Self {
+        move |err| StartError::Io {
+            verb,
+            what: what.into(),
+            err,
+        }
+    }
+}
+
+impl std::fmt::Display for StartError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StartError::Io { verb, what, err } => {
+                write!(f, "unable to {verb} {what}: {}", errstr(*err))
+            }
+            StartError::ForeignDirectory { path, owner, euid } => write!(
+                f,
+                "unable to use {path}: owned by uid {owner}, not by uid {euid}: remove it or chown it"
+            ),
+        }
+    }
+}
+
+/// Every start-up failure may pass (a directory made, a lock released): 111.
+impl crate::cli::Failure for StartError {}
 
 /// The open files a running supervise holds.
 struct Files {
@@ -51,25 +89,25 @@ struct Files {
 /// (a main service's own, else 0). Errors come only at start-up, all before `run` is
 /// started: once it runs, nothing ends supervise but `svc -x` or TERM with the service
 /// down.
-pub fn run(dir_os: &std::ffi::OsStr) -> Result<i32, Fatal> {
+pub fn supervise_dir(dir_os: &std::ffi::OsStr) -> Result<i32, StartError> {
     let shown = std::path::Path::new(dir_os).display().to_string();
     let dir_arg: &str = &shown;
     let dir = ServiceDir::new(dir_os);
     std::env::set_current_dir(dir.path())
-        .map_err(|e| format!("unable to chdir to {dir_arg}: {}", ioerrstr(&e)))?;
+        .map_err(|e| StartError::io("chdir to", dir_arg)(io_errno(&e)))?;
     let normally_up = ServiceDir::new(".")
         .normally_up()
-        .map_err(|e| format!("unable to stat {dir_arg}/down: {}", errstr(e)))?;
+        .map_err(StartError::io("stat", format!("{dir_arg}/down")))?;
 
     let term = Arc::new(AtomicBool::new(false));
-    let wake = SelfPipe::new().map_err(|e| format!("unable to create pipe: {}", errstr(e)))?;
+    let wake = SelfPipe::new().map_err(StartError::io("create", "pipe"))?;
     for (sig, flag) in [
         (libc::SIGCHLD, None),
         (libc::SIGTERM, Some(&term)),
         (libc::SIGINT, Some(&term)),
     ] {
         wake.catch(sig, flag)
-            .map_err(|e| format!("unable to catch signals: {}", ioerrstr(&e)))?;
+            .map_err(|e| StartError::io("catch", "signals")(io_errno(&e)))?;
     }
 
     let files = open_files(dir_arg)?;
@@ -96,7 +134,7 @@ pub fn run(dir_os: &std::ffi::OsStr) -> Result<i32, Fatal> {
     ctx.dirty = true;
     ctx.flush(&m);
     let _ok = fifo_at(&files.dir, in_supervise::OK, &format!("{dir_arg}/{OK}"))
-        .map_err(|e| format!("unable to read {dir_arg}/{OK}: {}", errstr(e)))?;
+        .map_err(StartError::io("read", format!("{dir_arg}/{OK}")))?;
     if let Some(code) = ctx.step(&mut m, Input::Boot) {
         return Ok(code);
     }
@@ -210,7 +248,7 @@ pub fn run(dir_os: &std::ffi::OsStr) -> Result<i32, Fatal> {
 /// nothing is followed: every file is opened relative to the directory with
 /// O_NOFOLLOW and checked once open, and what is not what supervise made is replaced,
 /// saying so.
-fn open_files(dir_arg: &str) -> Result<Files, Fatal> {
+fn open_files(dir_arg: &str) -> Result<Files, StartError> {
     let sup_name = |name: &str| format!("{dir_arg}/{SUPERVISE}/{name}");
     if let Ok(target) = std::fs::read_link(SUPERVISE)
         && !std::path::Path::new(SUPERVISE).exists()
@@ -223,9 +261,8 @@ fn open_files(dir_arg: &str) -> Result<Files, Fatal> {
     match nix::unistd::mkdir(SUPERVISE, Mode::from_bits_truncate(0o700)) {
         Ok(()) | Err(Errno::EEXIST) => {}
         Err(e) => {
-            return Err(format!(
-                "unable to create {dir_arg}/{SUPERVISE}: {}",
-                errstr(e)
+            return Err(StartError::io("create", format!("{dir_arg}/{SUPERVISE}"))(
+                e,
             ));
         }
     }
@@ -234,7 +271,7 @@ fn open_files(dir_arg: &str) -> Result<Files, Fatal> {
         OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC,
         Mode::empty(),
     )
-    .map_err(|e| format!("unable to open {dir_arg}/{SUPERVISE}: {}", errstr(e)))?;
+    .map_err(StartError::io("open", format!("{dir_arg}/{SUPERVISE}")))?;
     own_directory(&dir, &format!("{dir_arg}/{SUPERVISE}"))?;
 
     let lock = lock_at(&dir, &sup_name(in_supervise::LOCK))?;
@@ -243,13 +280,7 @@ fn open_files(dir_arg: &str) -> Result<Files, Fatal> {
         in_supervise::CONTROL,
         &sup_name(in_supervise::CONTROL),
     )
-    .map_err(|e| {
-        format!(
-            "unable to read {}: {}",
-            sup_name(in_supervise::CONTROL),
-            errstr(e)
-        )
-    })?;
+    .map_err(StartError::io("read", sup_name(in_supervise::CONTROL)))?;
     // Holding a writer keeps reads from seeing end-of-file when svc closes its end.
     let control_writer = openat(
         &dir,
@@ -258,13 +289,7 @@ fn open_files(dir_arg: &str) -> Result<Files, Fatal> {
         Mode::empty(),
     )
     .and_then(|w| same_file(&control, &w).then_some(w).ok_or(Errno::ESTALE))
-    .map_err(|e| {
-        format!(
-            "unable to write {}: {}",
-            sup_name(in_supervise::CONTROL),
-            errstr(e)
-        )
-    })?;
+    .map_err(StartError::io("write", sup_name(in_supervise::CONTROL)))?;
     let event = event_dir(&dir, &sup_name(in_supervise::EVENT));
     Ok(Files {
         dir,
@@ -288,20 +313,20 @@ fn same_file(a: &OwnedFd, b: &OwnedFd) -> bool {
 /// its owner may change it at any time. One of ours that others may write in is made
 /// unwritable to them (on the descriptor), with a warning; its entries are checked
 /// one by one after that.
-fn own_directory(fd: &OwnedFd, shown: &str) -> Result<(), Fatal> {
-    let st = fstat(fd).map_err(|e| format!("unable to stat {shown}: {}", errstr(e)))?;
+fn own_directory(fd: &OwnedFd, shown: &str) -> Result<(), StartError> {
+    let st = fstat(fd).map_err(StartError::io("stat", shown))?;
     let euid = nix::unistd::geteuid().as_raw();
     if st.st_uid != euid {
-        return Err(format!(
-            "unable to use {shown}: owned by uid {}, not by uid {euid}: remove it or chown it",
-            st.st_uid
-        ));
+        return Err(StartError::ForeignDirectory {
+            path: shown.to_string(),
+            owner: st.st_uid,
+            euid,
+        });
     }
     let mode = st.st_mode & 0o7777;
     if mode & 0o022 != 0 {
         let fixed = mode & !0o022;
-        fchmod(fd, Mode::from_bits_truncate(fixed))
-            .map_err(|e| format!("unable to chmod {shown}: {}", errstr(e)))?;
+        fchmod(fd, Mode::from_bits_truncate(fixed)).map_err(StartError::io("chmod", shown))?;
         warn(
             "supervise",
             &format!(
@@ -376,8 +401,8 @@ fn fifo_at(dir: &OwnedFd, name: &str, shown: &str) -> Result<OwnedFd, Errno> {
 
 /// Opens and locks `supervise/lock`, making it first; a symbolic link, a FIFO or
 /// another account's file in its place is replaced.
-fn lock_at(dir: &OwnedFd, shown: &str) -> Result<Flock<std::fs::File>, Fatal> {
-    let failed = |e: Errno| format!("unable to acquire {shown}: {}", errstr(e));
+fn lock_at(dir: &OwnedFd, shown: &str) -> Result<Flock<std::fs::File>, StartError> {
+    let failed = |e: Errno| StartError::io("acquire", shown)(e);
     let open_lock = |extra: OFlag| {
         openat(
             dir,
@@ -455,8 +480,8 @@ fn event_dir(dir: &OwnedFd, shown: &str) -> Option<OwnedFd> {
     };
     match own_directory(&fd, shown) {
         Ok(()) => Some(fd),
-        Err(msg) => {
-            warn("supervise", &msg);
+        Err(e) => {
+            warn("supervise", &e.to_string());
             None
         }
     }
@@ -972,5 +997,30 @@ impl Context<'_> {
                 ),
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::Failure;
+
+    #[test]
+    fn start_errors_say_what_failed_and_are_temporary() {
+        let e = StartError::io("acquire", "s/supervise/lock")(Errno::EAGAIN);
+        assert_eq!(
+            e.to_string(),
+            "unable to acquire s/supervise/lock: temporary failure"
+        );
+        assert_eq!(e.exit_code(), 111);
+        let e = StartError::ForeignDirectory {
+            path: "s/supervise".into(),
+            owner: 65534,
+            euid: 0,
+        };
+        assert_eq!(
+            e.to_string(),
+            "unable to use s/supervise: owned by uid 65534, not by uid 0: remove it or chown it"
+        );
     }
 }

@@ -58,7 +58,7 @@ pub struct Leftover {
 
 /// A service directory found in the scan directory.
 #[derive(Debug, Default)]
-pub struct Entry {
+pub struct ServiceEntry {
     pub main: Slot,
     pub log: Option<Slot>,
     /// The pipe from NAME to its logger exists. A logged service without it starts
@@ -68,7 +68,7 @@ pub struct Entry {
     pub active: bool,
 }
 
-impl Entry {
+impl ServiceEntry {
     pub fn slot(&mut self, role: Role) -> Option<&mut Slot> {
         match role {
             Role::Main => Some(&mut self.main),
@@ -106,7 +106,7 @@ pub enum LeftoverAction {
 /// Every service svscan knows of, and which supervise pid is whose.
 #[derive(Debug, Default)]
 pub struct Services {
-    pub entries: BTreeMap<OsString, Entry>,
+    pub entries: BTreeMap<OsString, ServiceEntry>,
     pids: HashMap<i32, (OsString, Role)>,
 }
 
@@ -120,13 +120,13 @@ impl Services {
 
     /// NAME is in the scan directory (with a logger if `has_log`, as seen when it was
     /// first found).
-    pub fn present(&mut self, name: &OsStr, has_log: bool) -> &mut Entry {
+    pub fn present(&mut self, name: &OsStr, has_log: bool) -> &mut ServiceEntry {
         let entry = self
             .entries
             .entry(name.to_os_string())
-            .or_insert_with(|| Entry {
+            .or_insert_with(|| ServiceEntry {
                 log: has_log.then(Slot::default),
-                ..Entry::default()
+                ..ServiceEntry::default()
             });
         entry.active = true;
         entry

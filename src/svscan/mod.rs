@@ -216,7 +216,7 @@ impl std::error::Error for StartError {}
 
 /// Runs svscan in `dir` until SIGTERM/SIGINT, or until the main service is down for
 /// good; returns the exit code (the main service's, else 0).
-pub fn run(dir: &OsStr, opts: Options) -> Result<i32, StartError> {
+pub fn scan_tree(dir: &OsStr, opts: Options) -> Result<i32, StartError> {
     std::env::set_current_dir(dir).map_err(|e| StartError::Chdir(dir.into(), e))?;
     let _lock = lock_scan_dir().map_err(|e| match e {
         Errno::EWOULDBLOCK => StartError::Taken(dir.into()),
