@@ -227,23 +227,7 @@ pub fn scan_tree(dir: &OsStr, opts: Options) -> Result<i32, StartError> {
         // Orphans of services come to us, not to init, so they are reaped here.
         let _ = nix::sys::prctl::set_child_subreaper(true);
     }
-    let wake = SelfPipe::new().map_err(StartError::Pipe)?;
-    let term = Arc::new(AtomicBool::new(false));
-    let rescan_asked = Arc::new(AtomicBool::new(false));
-    let usr1 = Arc::new(AtomicBool::new(false));
-    let usr2 = Arc::new(AtomicBool::new(false));
-    for (sig, flag) in [
-        (libc::SIGTERM, Some(&term)),
-        (libc::SIGINT, Some(&term)),
-        (libc::SIGHUP, Some(&rescan_asked)),
-        (libc::SIGALRM, Some(&rescan_asked)),
-        (libc::SIGUSR1, Some(&usr1)),
-        (libc::SIGUSR2, Some(&usr2)),
-        (libc::SIGCHLD, None),
-    ] {
-        wake.catch(sig, flag).map_err(StartError::Signals)?;
-    }
-
+    let signals = Signals::catch()?;
     let inotify = match watch_dir() {
         Ok(i) => Some(i),
         Err(e) => {
@@ -258,7 +242,6 @@ pub fn scan_tree(dir: &OsStr, opts: Options) -> Result<i32, StartError> {
             None
         }
     };
-
     let mut s = Scanner {
         opts,
         services: Services::default(),
@@ -273,17 +256,69 @@ pub fn scan_tree(dir: &OsStr, opts: Options) -> Result<i32, StartError> {
     s.scan();
     let mut next_scan = Instant::now() + RESCAN_INTERVAL;
     loop {
+        if let Some(code) = s.turn(&signals, inotify.as_ref(), &mut next_scan) {
+            return Ok(code);
+        }
+    }
+}
+
+/// The signals svscan acts on: each sets its flag and wakes the loop (SIGCHLD only
+/// wakes it).
+struct Signals {
+    wake: SelfPipe,
+    /// TERM or INT: stop the tree and exit.
+    term: Arc<AtomicBool>,
+    /// HUP or ALRM (s6-svscan's rescan signal): scan now.
+    rescan: Arc<AtomicBool>,
+    usr1: Arc<AtomicBool>,
+    usr2: Arc<AtomicBool>,
+}
+
+impl Signals {
+    fn catch() -> Result<Signals, StartError> {
+        let s = Signals {
+            wake: SelfPipe::new().map_err(StartError::Pipe)?,
+            term: Default::default(),
+            rescan: Default::default(),
+            usr1: Default::default(),
+            usr2: Default::default(),
+        };
+        for (sig, flag) in [
+            (libc::SIGTERM, Some(&s.term)),
+            (libc::SIGINT, Some(&s.term)),
+            (libc::SIGHUP, Some(&s.rescan)),
+            (libc::SIGALRM, Some(&s.rescan)),
+            (libc::SIGUSR1, Some(&s.usr1)),
+            (libc::SIGUSR2, Some(&s.usr2)),
+            (libc::SIGCHLD, None),
+        ] {
+            s.wake.catch(sig, flag).map_err(StartError::Signals)?;
+        }
+        Ok(s)
+    }
+}
+
+impl Scanner {
+    /// One turn of the loop: wait for a signal, a change of the directory or the next
+    /// deadline, then reap, stop (giving the code to exit with), fan signals out,
+    /// rescan, and start what is due.
+    fn turn(
+        &mut self,
+        sig: &Signals,
+        inotify: Option<&Inotify>,
+        next_scan: &mut Instant,
+    ) -> Option<i32> {
         let now = Instant::now();
         // inotify reports every change of the scan directory itself; the timed rescan
         // is for when it is missing, and for names that may yet become directories
         // (a symlink whose target appears later), which inotify on DIR cannot see.
-        let timed_scan = (inotify.is_none() || s.unresolved).then_some(next_scan);
-        let deadline = match (s.services.next_deadline(now), timed_scan) {
+        let timed_scan = (inotify.is_none() || self.unresolved).then_some(*next_scan);
+        let deadline = match (self.services.next_deadline(now), timed_scan) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
-        let mut fds = vec![PollFd::new(wake.as_fd(), PollFlags::POLLIN)];
-        if let Some(i) = &inotify {
+        let mut fds = vec![PollFd::new(sig.wake.as_fd(), PollFlags::POLLIN)];
+        if let Some(i) = inotify {
             fds.push(PollFd::new(i.as_fd(), PollFlags::POLLIN));
         }
         let _ = poll(&mut fds, timeout_until(deadline, now));
@@ -291,25 +326,25 @@ pub fn scan_tree(dir: &OsStr, opts: Options) -> Result<i32, StartError> {
             .get(1)
             .and_then(|f| f.revents())
             .is_some_and(|r| r.intersects(PollFlags::POLLIN));
-        wake.drain();
+        sig.wake.drain();
 
-        s.reap();
-        if s.main_exit.is_some() {
+        self.reap();
+        if self.main_exit.is_some() {
             // The main service is down for good: the tree goes with it.
-            term.store(true, Ordering::SeqCst);
+            sig.term.store(true, Ordering::SeqCst);
         }
-        if term.load(Ordering::SeqCst) {
-            s.shutdown(&wake);
-            return Ok(s.main_exit.unwrap_or(0));
+        if sig.term.load(Ordering::SeqCst) {
+            self.shutdown(&sig.wake);
+            return Some(self.main_exit.unwrap_or(0));
         }
         // svc -1 and -2 (daemontools-encore's letters): supervise sends USR1 / USR2.
-        for (flag, cmd) in [(&usr1, b'1'), (&usr2, b'2')] {
+        for (flag, cmd) in [(&sig.usr1, b'1'), (&sig.usr2, b'2')] {
             if flag.swap(false, Ordering::SeqCst) {
-                s.fan_out(cmd);
+                self.fan_out(cmd);
             }
         }
-        let mut rescan = rescan_asked.swap(false, Ordering::SeqCst);
-        if inotify_ready && let Some(i) = &inotify {
+        let mut rescan = sig.rescan.swap(false, Ordering::SeqCst);
+        if inotify_ready && let Some(i) = inotify {
             // Drain every queued event; one scan covers them all.
             while i.read_events().is_ok_and(|ev| !ev.is_empty()) {}
             rescan = true;
@@ -318,11 +353,12 @@ pub fn scan_tree(dir: &OsStr, opts: Options) -> Result<i32, StartError> {
             rescan = true;
         }
         if rescan {
-            s.scan();
-            next_scan = Instant::now() + RESCAN_INTERVAL;
+            self.scan();
+            *next_scan = Instant::now() + RESCAN_INTERVAL;
         }
-        s.check_leftovers();
-        s.restart_due();
+        self.check_leftovers();
+        self.restart_due();
+        None
     }
 }
 
