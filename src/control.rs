@@ -9,7 +9,7 @@ use nix::fcntl::{AtFlags, OFlag, open, openat};
 use nix::sys::stat::Mode;
 use nix::unistd::{UnlinkatFlags, unlinkat};
 use std::ffi::CString;
-use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::{BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 /// A command supervise obeys, one byte on `supervise/control`, in svc's option
@@ -286,52 +286,13 @@ pub fn wake_waiters(event_dir: BorrowedFd<'_>) {
     }
 }
 
-/// The names in the directory open at `dir`, but `.` and `..`; none if it cannot be
-/// read. getdents64 into a buffer on the stack: opendir's 32 kB buffer would be a heap
-/// high-water mark in every supervise, which lists event/ at each status change.
+/// The names in the directory open at `dir`; none if it cannot be read.
 fn dir_entries(dir: BorrowedFd<'_>) -> Vec<CString> {
-    let mut names = Vec::new();
-    if nix::unistd::lseek(dir, 0, nix::unistd::Whence::SeekSet).is_err() {
-        return names;
-    }
-    // linux_dirent64 records are 8-byte aligned.
-    #[repr(align(8))]
-    struct Records([u8; 1024]);
-    let mut buf = Records([0; 1024]);
-    loop {
-        // SAFETY: getdents64 writes at most the buffer's length in bytes into it.
-        let n = unsafe {
-            libc::syscall(
-                libc::SYS_getdents64,
-                dir.as_raw_fd(),
-                buf.0.as_mut_ptr(),
-                buf.0.len(),
-            )
-        };
-        if n < 0 && Errno::last() == Errno::EINTR {
-            continue;
-        }
-        if n <= 0 {
-            return names;
-        }
-        for name in dirent_names(&buf.0[..(n as usize).min(buf.0.len())]) {
-            if name != b"." && name != b".." {
-                names.extend(CString::new(name).ok());
-            }
-        }
-    }
-}
-
-/// The names in a getdents64 result: records of d_ino (8 bytes), d_off (8), d_reclen
-/// (2), d_type (1) and a NUL-terminated d_name.
-fn dirent_names(mut records: &[u8]) -> impl Iterator<Item = &[u8]> {
-    std::iter::from_fn(move || {
-        let reclen = usize::from(u16::from_ne_bytes(records.get(16..18)?.try_into().ok()?));
-        let record = records.get(..reclen.max(19))?;
-        records = &records[record.len()..];
-        let name = &record[19..];
-        Some(&name[..name.iter().position(|&b| b == 0).unwrap_or(name.len())])
-    })
+    crate::dirlist::names_at(dir)
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|(name, _)| CString::new(std::os::unix::ffi::OsStringExt::into_vec(name)).ok())
+        .collect()
 }
 
 /// A waiter's FIFO in a service's event directory, removed on drop.
@@ -446,34 +407,6 @@ mod tests {
         );
         assert_eq!(burst(&[Down, Exit]), vec![Down, Exit]);
         assert_eq!(encode(&burst(&[GroupOn, Kill])), b"+k=");
-    }
-
-    #[test]
-    fn dir_entries_lists_every_name_over_several_reads() {
-        let dir = std::env::temp_dir().join(format!("svkit-dirents-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir(&dir).unwrap();
-        // More names than one 1 kB getdents64 buffer holds, one not UTF-8.
-        let mut want: Vec<Vec<u8>> = (0..200)
-            .map(|i| format!("waiter-{i:04}").into_bytes())
-            .collect();
-        want.push(b"caf\xe9".to_vec());
-        for n in &want {
-            use std::os::unix::ffi::OsStrExt;
-            std::fs::write(dir.join(std::ffi::OsStr::from_bytes(n)), "").unwrap();
-        }
-        let fd = open(&dir, OFlag::O_RDONLY | OFlag::O_DIRECTORY, Mode::empty()).unwrap();
-        use std::os::fd::AsFd;
-        for _ in 0..2 {
-            let mut got: Vec<Vec<u8>> = dir_entries(fd.as_fd())
-                .into_iter()
-                .map(|c| c.into_bytes())
-                .collect();
-            got.sort();
-            want.sort();
-            assert_eq!(got, want);
-        }
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -8,6 +8,7 @@ pub mod cli;
 pub mod clinit;
 pub mod control;
 pub mod diag;
+pub mod dirlist;
 pub mod envdir;
 pub mod fghack;
 pub mod lock;

@@ -398,22 +398,42 @@ fn raise_fd_limit() -> Option<libc::rlim_t> {
     None
 }
 
+/// The scan directory's names but dot files, split into directories (a symbolic link
+/// is followed) and the rest. The directory's own d_type saves a stat for all but links.
+fn list_scan_dir() -> Result<(Vec<OsString>, Vec<OsString>), Errno> {
+    let dir = nix::fcntl::open(
+        ".",
+        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )?;
+    let names = crate::dirlist::names_at(dir.as_fd())?;
+    Ok(names
+        .into_iter()
+        .filter(|(n, _)| !n.as_bytes().starts_with(b"."))
+        .partition::<Vec<_>, _>(|(n, d_type)| match *d_type {
+            libc::DT_DIR => true,
+            libc::DT_LNK | libc::DT_UNKNOWN => std::fs::metadata(n).is_ok_and(|m| m.is_dir()),
+            _ => false,
+        }))
+    .map(|(dirs, rest)| {
+        (
+            dirs.into_iter().map(|(n, _)| n).collect(),
+            rest.into_iter().map(|(n, _)| n).collect(),
+        )
+    })
+}
+
 impl Scanner {
     /// Starts a supervise for every new service directory; marks vanished ones inactive
     /// (their supervise is left running, as daemontools does).
     fn scan(&mut self) {
         self.spare.release();
-        let listed = std::fs::read_dir(".").map(|rd| {
-            rd.filter_map(|e| e.ok())
-                .map(|e| e.file_name())
-                .filter(|n| !n.as_bytes().starts_with(b"."))
-                .partition::<Vec<_>, _>(|n| std::fs::metadata(n).is_ok_and(|m| m.is_dir()))
-        });
+        let listed = list_scan_dir();
         self.spare.refill();
         let (names, others) = match listed {
             Ok(l) => l,
             Err(e) => {
-                warn(PROG, &format!("unable to read directory: {}", ioerrstr(&e)));
+                warn(PROG, &format!("unable to read directory: {}", errstr(e)));
                 self.unresolved = true;
                 return;
             }

@@ -95,59 +95,25 @@ pub(super) fn read_small(dir: BorrowedFd<'_>, name: &OsStr, seen: &Meta) -> Resu
 /// through a fresh open of `.`, so nothing about `dir` itself changes, and no path is
 /// looked up again.
 pub(super) fn read_names(dir: BorrowedFd<'_>) -> Result<Vec<(OsString, Option<FileKind>)>, Errno> {
-    use std::ffi::CStr;
-    use std::os::fd::{FromRawFd, IntoRawFd};
-    use std::os::unix::ffi::OsStrExt;
     let fd = openat(
         dir,
         ".",
         OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
         Mode::empty(),
     )?;
-    let raw = fd.into_raw_fd();
-    // SAFETY: raw is an open directory descriptor that we own; on success the stream
-    // owns it and closedir closes it.
-    let stream = unsafe { libc::fdopendir(raw) };
-    if stream.is_null() {
-        let e = Errno::last();
-        // SAFETY: fdopendir failed, so raw is still ours, and closed exactly once here.
-        drop(unsafe { OwnedFd::from_raw_fd(raw) });
-        return Err(e);
-    }
-    struct Stream(*mut libc::DIR);
-    impl Drop for Stream {
-        fn drop(&mut self) {
-            // SAFETY: self.0 came from fdopendir and is closed only here.
-            unsafe { libc::closedir(self.0) };
-        }
-    }
-    let stream = Stream(stream);
-    let mut out = Vec::new();
-    loop {
-        Errno::clear();
-        // SAFETY: stream.0 is an open directory stream used by this thread only.
-        let ent = unsafe { libc::readdir(stream.0) };
-        if ent.is_null() {
-            return match Errno::last_raw() {
-                0 => Ok(out),
-                e => Err(Errno::from_raw(e)),
+    let names = crate::dirlist::names_at(fd.as_fd())?;
+    Ok(names
+        .into_iter()
+        .map(|(name, d_type)| {
+            let kind = match d_type {
+                libc::DT_DIR => Some(FileKind::Dir),
+                libc::DT_REG => Some(FileKind::Regular),
+                libc::DT_UNKNOWN => None,
+                _ => Some(FileKind::Other),
             };
-        }
-        // SAFETY: ent is not null and stays valid until the next readdir on this stream;
-        // d_name is NUL-terminated. Both are copied out before then.
-        let (name, ty) = unsafe { (CStr::from_ptr((*ent).d_name.as_ptr()), (*ent).d_type) };
-        let name = name.to_bytes();
-        if name == b"." || name == b".." {
-            continue;
-        }
-        let kind = match ty {
-            libc::DT_DIR => Some(FileKind::Dir),
-            libc::DT_REG => Some(FileKind::Regular),
-            libc::DT_UNKNOWN => None,
-            _ => Some(FileKind::Other),
-        };
-        out.push((OsStr::from_bytes(name).to_os_string(), kind));
-    }
+            (name, kind)
+        })
+        .collect())
 }
 
 /// Opens the directory `name` in `dir`, never through a symlink (ELOOP for one: with
