@@ -28,7 +28,8 @@ pub struct Slot {
     last_start: Option<Instant>,
     pub restart_at: Option<Instant>,
     /// What a dead supervise left running: no new supervise starts until it is gone.
-    pub leftover: Option<Leftover>,
+    /// Boxed: it is rare, and every service's entry would carry its size.
+    pub leftover: Option<Box<Leftover>>,
 }
 
 impl Slot {
@@ -204,11 +205,11 @@ impl Services {
         }
         // A new supervise must not start a second copy of the service beside the old.
         slot.restart_at = None;
-        slot.leftover = Some(Leftover {
+        slot.leftover = Some(Box::new(Leftover {
             groups,
             kill_at: crate::units::deadline_after(now, kill_timeout),
             killed: false,
-        });
+        }));
         true
     }
 
