@@ -1,7 +1,9 @@
 """benchlib: what the Python bench-* scripts share (bench-core, bench-multilog,
 bench-readiness and bench-waiters, bench-admin, bench-clinit).
 
-Where the binaries are (target/release, built by build()), the peers' clean environment,
+Where the binaries are (target/release, built by build(); or SVKIT_BIN, e.g. a
+`DESTDIR=/tmp/x scripts/install` tree whose programs are links to the one multicall
+binary, as installed), the peers' clean environment,
 status readers and the control FIFO of the four supervisors, process plumbing that keeps
 every process a benchmark starts in the driver's tree (it becomes a child subreaper) so
 that the end of a run kills and reaps each of them by pid, never by name, run_in_tempdir()
@@ -23,7 +25,9 @@ import tempfile
 import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-REL = os.path.join(REPO, "target", "release")
+# SVKIT_BIN: measure installed svkit (one multicall binary: svscan and every supervise
+# share its text) rather than target/release's one binary per program.
+REL = os.environ.get("SVKIT_BIN") or os.path.join(REPO, "target", "release")
 # Peers get a clean environment: /usr/bin first, svkit's target dir never on PATH.
 PEER_ENV = {"PATH": "/usr/bin:/bin:/usr/sbin:/sbin", "LC_ALL": "C", "HOME": "/tmp"}
 

@@ -108,29 +108,9 @@ pub fn read_small_file(
     extent: Extent,
     links: Links,
 ) -> Result<Option<Vec<u8>>, SmallFileError> {
-    let nofollow = match links {
-        Links::Refuse => OFlag::O_NOFOLLOW,
-        Links::Follow => OFlag::empty(),
+    let Some(fd) = open_regular(dir, name, links)? else {
+        return Ok(None);
     };
-    let name = crate::diag::c_name(name).map_err(SmallFileError::Io)?;
-    let fd = match openat(
-        dir,
-        name.as_c_str(),
-        OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_NOCTTY | OFlag::O_CLOEXEC | nofollow,
-        Mode::empty(),
-    ) {
-        Ok(fd) => fd,
-        Err(Errno::ENOENT) => return Ok(None),
-        Err(Errno::ELOOP) if links == Links::Refuse => return Err(SmallFileError::Symlink),
-        Err(e) => return Err(SmallFileError::Io(e)),
-    };
-    let st = nix::sys::stat::fstat(&fd).map_err(SmallFileError::Io)?;
-    match st.st_mode & libc::S_IFMT {
-        libc::S_IFREG => {}
-        // What read(2) would say, as daemontools' envdir says it.
-        libc::S_IFDIR => return Err(SmallFileError::Io(Errno::EISDIR)),
-        _ => return Err(SmallFileError::NotRegular),
-    }
     let (limit, line) = match extent {
         Extent::Whole(n) => (n, false),
         Extent::FirstLine(n) => (n, true),
@@ -166,6 +146,39 @@ pub fn read_small_file(
         return Err(SmallFileError::TooLarge(limit));
     }
     Ok(Some(buf))
+}
+
+/// Opens `name` in `dir` without blocking, following a symbolic link only with
+/// `Links::Follow`, and checks it is a regular file; `Ok(None)` when there is none.
+fn open_regular(
+    dir: impl AsFd,
+    name: &OsStr,
+    links: Links,
+) -> Result<Option<OwnedFd>, SmallFileError> {
+    let nofollow = match links {
+        Links::Refuse => OFlag::O_NOFOLLOW,
+        Links::Follow => OFlag::empty(),
+    };
+    let name = crate::diag::c_name(name).map_err(SmallFileError::Io)?;
+    let fd = match openat(
+        dir,
+        name.as_c_str(),
+        OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_NOCTTY | OFlag::O_CLOEXEC | nofollow,
+        Mode::empty(),
+    ) {
+        Ok(fd) => fd,
+        Err(Errno::ENOENT) => return Ok(None),
+        Err(Errno::ELOOP) if links == Links::Refuse => return Err(SmallFileError::Symlink),
+        Err(e) => return Err(SmallFileError::Io(e)),
+    };
+    let st = nix::sys::stat::fstat(&fd).map_err(SmallFileError::Io)?;
+    match st.st_mode & libc::S_IFMT {
+        libc::S_IFREG => {}
+        // What read(2) would say, as daemontools' envdir says it.
+        libc::S_IFDIR => return Err(SmallFileError::Io(Errno::EISDIR)),
+        _ => return Err(SmallFileError::NotRegular),
+    }
+    Ok(Some(fd))
 }
 
 /// A service named on the command line: a path, or a bare name under `$SVDIR`

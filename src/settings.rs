@@ -14,7 +14,7 @@ use crate::service_dir::{
 use crate::units::ParseUnitError;
 use nix::sys::signal::Signal;
 use std::ffi::OsStr;
-use std::os::fd::RawFd;
+use std::os::fd::{AsFd, RawFd};
 use std::time::Duration;
 
 /// The most a settings file may hold: each is one short line.
@@ -91,14 +91,22 @@ impl StartSettings {
 /// directory) read with `read_small_file`: at most `SETTINGS_MAX` bytes, as text.
 /// `Ok(None)` when it does not exist; the error says why it cannot be used.
 pub fn read_setting(dir: &ServiceDir, name: &str) -> Result<Option<String>, SmallFileError> {
-    let fd = dir.open().map_err(SmallFileError::Io)?;
-    Ok(read_small_file(
-        &fd,
-        OsStr::new(name),
-        Extent::Whole(SETTINGS_MAX),
-        Links::Refuse,
-    )?
-    .map(|b| String::from_utf8_lossy(&b).into_owned()))
+    let read = |at: std::os::fd::BorrowedFd<'_>| {
+        read_small_file(
+            at,
+            OsStr::new(name),
+            Extent::Whole(SETTINGS_MAX),
+            Links::Refuse,
+        )
+    };
+    // supervise reads from inside the directory at every start: the current directory
+    // is that descriptor already.
+    let text = if dir.path() == std::path::Path::new(".") {
+        read(nix::fcntl::AT_FDCWD)?
+    } else {
+        read(dir.open().map_err(SmallFileError::Io)?.as_fd())?
+    };
+    Ok(text.map(|b| String::from_utf8_lossy(&b).into_owned()))
 }
 
 /// A settings file that cannot be used: the file as shown (`SHOWN/NAME`) and why. Its
