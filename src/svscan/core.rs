@@ -2,7 +2,7 @@
 //! second at most), what a dead supervise left behind and when it gets KILL, what is
 //! due next. The scanner in `mod.rs` does the I/O and feeds this what it saw.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::ffi::{OsStr, OsString};
 use std::time::{Duration, Instant};
 
@@ -107,8 +107,10 @@ pub enum LeftoverAction {
 /// Every service svscan knows of, and which supervise pid is whose.
 #[derive(Debug, Default)]
 pub struct Services {
+    /// Every entry by name. A supervise's pid is looked up in the slots: a map from pid
+    /// to name would hold every name again, for lookups that only a death or a shutdown
+    /// makes.
     pub entries: BTreeMap<OsString, ServiceEntry>,
-    pids: HashMap<i32, (OsString, Role)>,
 }
 
 impl Services {
@@ -163,7 +165,6 @@ impl Services {
     pub fn started(&mut self, name: &OsStr, role: Role, pid: i32) {
         if let Some(slot) = self.entries.get_mut(name).and_then(|e| e.slot(role)) {
             slot.pid = Some(pid);
-            self.pids.insert(pid, (name.to_os_string(), role));
         }
     }
 
@@ -176,12 +177,36 @@ impl Services {
 
     /// Whose supervise `pid` is, if it is one: it is no longer ours once reaped.
     pub fn reaped(&mut self, pid: i32) -> Option<(OsString, Role)> {
-        self.pids.remove(&pid)
+        let (name, role) = self.whose(pid)?;
+        let name = name.to_os_string();
+        if let Some(slot) = self.entries.get_mut(&name).and_then(|e| e.slot(role)) {
+            slot.pid = None;
+        }
+        Some((name, role))
     }
 
-    /// Whether `pid` is a supervise of ours.
-    pub fn is_supervise(&self, pid: i32) -> bool {
-        self.pids.contains_key(&pid)
+    /// The service and role whose supervise is `pid`.
+    fn whose(&self, pid: i32) -> Option<(&OsStr, Role)> {
+        self.entries.iter().find_map(|(name, e)| {
+            let role = if e.main.pid == Some(pid) {
+                Role::Main
+            } else if e.log.as_ref().is_some_and(|l| l.pid == Some(pid)) {
+                Role::Log
+            } else {
+                return None;
+            };
+            Some((name.as_os_str(), role))
+        })
+    }
+
+    /// The pids of every supervise of ours (one walk over the entries, for a caller
+    /// that asks of many pids).
+    pub fn supervise_pids(&self) -> std::collections::HashSet<i32> {
+        self.entries
+            .values()
+            .flat_map(|e| e.slots())
+            .filter_map(|s| s.pid)
+            .collect()
     }
 
     /// A supervise died, leaving `groups` running (found by the scanner). With none, it
@@ -275,10 +300,15 @@ impl Services {
 
     /// The supervises of `role` running now, with their service names.
     pub fn live(&self, role: Role) -> Vec<(i32, OsString)> {
-        self.pids
+        self.entries
             .iter()
-            .filter(|(_, (_, r))| *r == role)
-            .map(|(p, (n, _))| (*p, n.clone()))
+            .filter_map(|(name, e)| {
+                let slot = match role {
+                    Role::Main => Some(&e.main),
+                    Role::Log => e.log.as_ref(),
+                };
+                Some((slot?.pid?, name.clone()))
+            })
             .collect()
     }
 
@@ -430,5 +460,20 @@ mod tests {
         assert_eq!(s.stop_everything(), [77]);
         assert!(s.due(t0 + T).is_empty());
         assert_eq!(s.next_deadline(t0), None);
+    }
+
+    #[test]
+    fn a_supervise_pid_is_known_until_reaped() {
+        let t0 = Instant::now();
+        let mut s = one("a", true, true);
+        start(&mut s, "a", Role::Main, 10, t0);
+        start(&mut s, "a", Role::Log, 11, t0);
+        assert_eq!(s.supervise_pids(), [10, 11].into());
+        assert_eq!(s.live(Role::Log), vec![(11, OsString::from("a"))]);
+        assert_eq!(s.reaped(11), Some((OsString::from("a"), Role::Log)));
+        assert_eq!(s.reaped(11), None);
+        assert_eq!(s.supervise_pids(), [10].into());
+        assert!(s.live(Role::Log).is_empty());
+        assert_eq!(s.live(Role::Main), vec![(10, OsString::from("a"))]);
     }
 }

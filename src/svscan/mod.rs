@@ -61,8 +61,9 @@ fn left_behind(dir: &std::path::Path, services: &Services) -> Vec<i32> {
         .filter(|p| *p > 0);
     let here = std::fs::canonicalize(dir).ok();
     let mut groups = Vec::new();
+    let supervises = services.supervise_pids();
     for child in crate::procstat::own_children() {
-        if services.is_supervise(child) {
+        if supervises.contains(&child) {
             continue;
         }
         let Some(st) = crate::procstat::ProcStat::read(child) else {
