@@ -1,6 +1,6 @@
 //! svscan [-t DURATION] [DIR]: supervise every service directory in DIR.
 
-use svkit::cli::{EXIT_TEMP, duration_arg, fatal, help_if_asked, usage_error};
+use svkit::cli::{die, duration_arg, help_if_asked, usage_error};
 use svkit::sibling::sibling_binary;
 use svkit::svscan::{Options, scan_tree};
 
@@ -28,6 +28,6 @@ pub fn main() {
     }
     match scan_tree(dir.as_deref().unwrap_or(".".as_ref()), opts) {
         Ok(code) => std::process::exit(code),
-        Err(e) => fatal("svscan", EXIT_TEMP, &e.to_string()),
+        Err(e) => die("svscan", &e),
     }
 }

@@ -113,7 +113,7 @@ pub fn supervise_dir(dir_os: &std::ffi::OsStr) -> Result<i32, StartError> {
         return Ok(code);
     }
     fx.flush(&m);
-    let mut events = EventSources {
+    let events = EventSources {
         wake: &wake,
         term: &term,
         control: &files.control,
@@ -162,7 +162,7 @@ struct EventSources<'a> {
 impl EventSources<'_> {
     /// One turn of the loop: wait for anything, then take in, in this order, readiness,
     /// exits, TERM, commands and timers.
-    fn turn(&mut self, fx: &mut Effects, m: &mut Machine, buf: &mut [u8]) -> Flow {
+    fn turn(&self, fx: &mut Effects, m: &mut Machine, buf: &mut [u8]) -> Flow {
         let (ready_pipe, socket) = self.wait(fx, m);
         self.wake.drain();
         if ready_pipe {

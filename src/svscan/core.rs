@@ -70,6 +70,13 @@ pub struct ServiceEntry {
 }
 
 impl ServiceEntry {
+    pub fn slot_of(&self, role: Role) -> Option<&Slot> {
+        match role {
+            Role::Main => Some(&self.main),
+            Role::Log => self.log.as_ref(),
+        }
+    }
+
     pub fn slot(&mut self, role: Role) -> Option<&mut Slot> {
         match role {
             Role::Main => Some(&mut self.main),
@@ -177,25 +184,10 @@ impl Services {
 
     /// Whose supervise `pid` is, if it is one: it is no longer ours once reaped.
     pub fn reaped(&mut self, pid: i32) -> Option<(OsString, Role)> {
-        let (name, role) = self.whose(pid)?;
-        let name = name.to_os_string();
-        if let Some(slot) = self.entries.get_mut(&name).and_then(|e| e.slot(role)) {
+        self.entries.iter_mut().find_map(|(name, e)| {
+            let (role, slot) = e.slots_mut().find(|(_, s)| s.pid == Some(pid))?;
             slot.pid = None;
-        }
-        Some((name, role))
-    }
-
-    /// The service and role whose supervise is `pid`.
-    fn whose(&self, pid: i32) -> Option<(&OsStr, Role)> {
-        self.entries.iter().find_map(|(name, e)| {
-            let role = if e.main.pid == Some(pid) {
-                Role::Main
-            } else if e.log.as_ref().is_some_and(|l| l.pid == Some(pid)) {
-                Role::Log
-            } else {
-                return None;
-            };
-            Some((name.as_os_str(), role))
+            Some((name.clone(), role))
         })
     }
 
@@ -302,13 +294,7 @@ impl Services {
     pub fn live(&self, role: Role) -> Vec<(i32, OsString)> {
         self.entries
             .iter()
-            .filter_map(|(name, e)| {
-                let slot = match role {
-                    Role::Main => Some(&e.main),
-                    Role::Log => e.log.as_ref(),
-                };
-                Some((slot?.pid?, name.clone()))
-            })
+            .filter_map(|(name, e)| Some((e.slot_of(role)?.pid?, name.clone())))
             .collect()
     }
 

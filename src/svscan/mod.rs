@@ -137,8 +137,8 @@ struct Scanner {
     /// pipe: scan again in `RESCAN_INTERVAL`.
     unresolved: bool,
     spare: SpareFds,
-    /// The soft RLIMIT_NOFILE svscan was started with: what the services get.
-    nofile: Option<libc::rlim_t>,
+    /// The RLIMIT_NOFILE svscan was started with, when it raised its own.
+    nofile: Option<FdLimits>,
     /// SIGTERM (or the main service) has asked for the tree to stop.
     shutting_down: bool,
     /// The exit code of the main service's supervise, once it has exited: svscan then
@@ -214,6 +214,9 @@ impl std::fmt::Display for StartError {
 }
 
 impl std::error::Error for StartError {}
+
+/// Every start-up failure may pass (the directory made, the other svscan gone): 111.
+impl crate::cli::Failure for StartError {}
 
 /// Runs svscan in `dir` until SIGTERM/SIGINT, or until the main service is down for
 /// good; returns the exit code (the main service's, else 0).
@@ -388,13 +391,24 @@ fn watch_dir() -> Result<Inotify, Errno> {
     Ok(i)
 }
 
+/// RLIMIT_NOFILE as svscan was started with it (what the services get) and the hard
+/// limit it raised its own soft limit to.
+#[derive(Clone, Copy)]
+struct FdLimits {
+    started: libc::rlim_t,
+    hard: libc::rlim_t,
+}
+
 /// Two fds per logged service: 1,000 services need more than the usual soft limit.
-/// Returns the soft limit svscan was started with, for the services (see `start`).
-fn raise_fd_limit() -> Option<libc::rlim_t> {
+/// None when the soft limit was the hard one already (or could not be raised).
+fn raise_fd_limit() -> Option<FdLimits> {
     use nix::sys::resource::{Resource, getrlimit, setrlimit};
     let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE).ok()?;
     if soft < hard && setrlimit(Resource::RLIMIT_NOFILE, hard, hard).is_ok() {
-        return Some(soft);
+        return Some(FdLimits {
+            started: soft,
+            hard,
+        });
     }
     None
 }
@@ -418,21 +432,23 @@ fn list_scan_dir() -> Result<(Vec<OsString>, Vec<OsString>), Errno> {
         OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
         nix::sys::stat::Mode::empty(),
     )?;
-    let names = crate::dirlist::names_at(dir.as_fd())?;
-    Ok(names
-        .into_iter()
-        .filter(|(n, _)| !n.as_bytes().starts_with(b"."))
-        .partition::<Vec<_>, _>(|(n, d_type)| match *d_type {
+    let (mut dirs, mut rest) = (Vec::new(), Vec::new());
+    for (name, d_type) in crate::dirlist::names_at(dir.as_fd())? {
+        if name.as_bytes().starts_with(b".") {
+            continue;
+        }
+        let is_dir = match d_type {
             libc::DT_DIR => true,
-            libc::DT_LNK | libc::DT_UNKNOWN => std::fs::metadata(n).is_ok_and(|m| m.is_dir()),
+            libc::DT_LNK | libc::DT_UNKNOWN => std::fs::metadata(&name).is_ok_and(|m| m.is_dir()),
             _ => false,
-        }))
-    .map(|(dirs, rest)| {
-        (
-            dirs.into_iter().map(|(n, _)| n).collect(),
-            rest.into_iter().map(|(n, _)| n).collect(),
-        )
-    })
+        };
+        if is_dir {
+            dirs.push(name)
+        } else {
+            rest.push(name)
+        }
+    }
+    Ok((dirs, rest))
 }
 
 impl Scanner {
@@ -562,12 +578,11 @@ impl Scanner {
         path: &std::path::Path,
         end: Option<(RawFd, RawFd)>,
     ) -> Result<u32, Errno> {
-        use nix::sys::resource::{Resource, getrlimit, setrlimit};
+        use nix::sys::resource::{Resource, setrlimit};
         let program = crate::diag::c_name(self.opts.supervise.as_os_str())?;
-        let raised = self
+        let lowered = self
             .nofile
-            .and_then(|soft| getrlimit(Resource::RLIMIT_NOFILE).ok().map(|l| (soft, l)))
-            .filter(|&(soft, (_, hard))| setrlimit(Resource::RLIMIT_NOFILE, soft, hard).is_ok());
+            .filter(|l| setrlimit(Resource::RLIMIT_NOFILE, l.started, l.hard).is_ok());
         let opts = crate::spawn::Options {
             setsid: false,
             dup: end,
@@ -579,8 +594,8 @@ impl Scanner {
             &[path.as_os_str().as_bytes()],
             opts,
         );
-        if let Some((_, (cur, hard))) = raised {
-            let _ = setrlimit(Resource::RLIMIT_NOFILE, cur, hard);
+        if let Some(l) = lowered {
+            let _ = setrlimit(Resource::RLIMIT_NOFILE, l.hard, l.hard);
         }
         r
     }
