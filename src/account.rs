@@ -1,9 +1,10 @@
 //! Accounts for setuidgid and envuidgid: looking one up, and dropping to it for good.
 //!
 //! The binaries are linked statically (for supervise's memory), and a static glibc that
-//! loads an NSS module such as libnss_systemd crashes. So lookups in this process use
-//! glibc's built-in `files` source only (/etc/passwd, /etc/group); an account found
-//! nowhere there is asked of `getent`, a dynamic program that has every NSS source.
+//! loads an NSS module such as libnss_systemd crashes; musl has no NSS modules at all.
+//! So lookups in this process use the files only (/etc/passwd, /etc/group); an account
+//! found nowhere there is asked of `getent`, a dynamic program that has every NSS
+//! source. Both C libraries therefore find the same accounts.
 
 use nix::errno::Errno;
 use nix::unistd::{Gid, Uid, User};

@@ -196,8 +196,9 @@ impl Drop for AlarmClock {
 
 fn set_timer(value: Duration, interval: Duration) -> Result<(), Errno> {
     let tv = |d: Duration| libc::timeval {
-        tv_sec: d.as_secs() as libc::time_t,
-        tv_usec: d.subsec_micros() as libc::suseconds_t,
+        // time_t and suseconds_t are 64 bits wide on every target svkit builds for.
+        tv_sec: d.as_secs() as _,
+        tv_usec: d.subsec_micros() as _,
     };
     let it = libc::itimerval {
         it_interval: tv(interval),

@@ -265,10 +265,11 @@ fn run_gets_only_stdio_and_its_own_session() {
     let mut c = cmd("supervise");
     c.arg(&s).stdin(std::process::Stdio::null());
     use std::os::unix::process::CommandExt;
-    // SAFETY: close_range(2) is async-signal-safe and only closes descriptors.
+    // SAFETY: close_range(2) is async-signal-safe and only closes descriptors (a raw
+    // system call: musl has no wrapper).
     unsafe {
         c.pre_exec(|| {
-            libc::close_range(3, libc::c_uint::MAX, 0);
+            libc::syscall(libc::SYS_close_range, 3, libc::c_uint::MAX, 0);
             Ok(())
         });
     }

@@ -4,7 +4,7 @@
 //! `O_EXCL` under names nobody can guess and renamed into place.
 
 use nix::errno::Errno;
-use nix::fcntl::{OFlag, RenameFlags, openat, renameat2};
+use nix::fcntl::{OFlag, openat};
 use nix::sys::stat::{FileStat, Mode, SFlag, fchmod, fstat, mkdirat};
 use nix::unistd::{UnlinkatFlags, unlinkat};
 use std::ffi::{OsStr, OsString};
@@ -232,21 +232,6 @@ pub fn mkdir(dir: BorrowedFd<'_>, name: &str) -> Result<OwnedFd, Errno> {
     }
     fchmod(&fd, Mode::from_bits_truncate(0o755))?;
     Ok(fd)
-}
-
-/// Renames inside one directory, never over something that is there (on a
-/// filesystem without RENAME_NOREPLACE, after looking).
-pub fn rename_new(dir: BorrowedFd<'_>, from: &OsStr, to: &OsStr) -> Result<(), Errno> {
-    match renameat2(dir, from, dir, to, RenameFlags::RENAME_NOREPLACE) {
-        Err(Errno::EINVAL | Errno::ENOSYS) => {
-            match nix::sys::stat::fstatat(dir, to, nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW) {
-                Ok(_) => Err(Errno::EEXIST),
-                Err(Errno::ENOENT) => nix::fcntl::renameat(dir, from, dir, to),
-                Err(e) => Err(e),
-            }
-        }
-        r => r,
-    }
 }
 
 pub fn unlink(dir: BorrowedFd<'_>, name: &OsStr) -> Result<(), Errno> {

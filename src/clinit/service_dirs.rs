@@ -8,6 +8,7 @@ use super::marks::*;
 use super::{Clinit, ClinitError, PROG, Result, service_name};
 use crate::control::send;
 use crate::diag::{errstr, warn};
+use crate::rename::rename_new;
 use crate::service_dir::{DOWN, DOWN_SIGNAL, RESTART, RUN, SUPERVISE};
 use nix::errno::Errno;
 use nix::sys::stat::SFlag;
@@ -125,7 +126,7 @@ impl Clinit {
             for (f, body, mode) in files {
                 at::create(dir.as_fd(), OsStr::new(f), body.as_bytes(), *mode)?;
             }
-            at::rename_new(scan, OsStr::new(&tmp), OsStr::new(name))?;
+            rename_new(scan, tmp.as_str(), scan, name)?;
             Ok(())
         };
         build().map_err(|e| {
@@ -221,7 +222,7 @@ impl Clinit {
                 continue;
             }
             let to = format!("{REMOVED_PREFIX}{n}.{}", at::random());
-            at::rename_new(scan, OsStr::new(n), OsStr::new(&to))
+            rename_new(scan, n.as_str(), scan, to.as_str())
                 .map_err(ClinitError::errno("rename", self.scan.join(n)))?;
             self.dismiss(scan, &to);
         }

@@ -14,7 +14,7 @@ use crate::diag::{ioerrstr, warn};
 use crate::log::timestamp::label;
 use crate::tai64::Tai64N;
 use nix::errno::Errno;
-use nix::fcntl::{AtFlags, Flock, FlockArg, OFlag, RenameFlags, openat, renameat, renameat2};
+use nix::fcntl::{AtFlags, Flock, FlockArg, OFlag, openat, renameat};
 use nix::sys::stat::{FileStat, Mode, fstat, fstatat};
 use nix::unistd::{UnlinkatFlags, unlinkat};
 use std::ffi::OsString;
@@ -697,12 +697,11 @@ fn archive(dir: &Dir, name: &str, suffix: char) {
         || format!("unable to rename {}", dir.show(name).display()),
         || {
             let to = archive_name(suffix);
-            Ok(renameat2(
-                &dir.fd,
+            Ok(crate::rename::rename_new(
+                dir.fd.as_fd(),
                 name,
-                &dir.fd,
+                dir.fd.as_fd(),
                 to.as_str(),
-                RenameFlags::RENAME_NOREPLACE,
             )?)
         },
     );

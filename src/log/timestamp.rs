@@ -91,7 +91,6 @@ pub fn localize_line(line: &[u8], out: &mut Vec<u8>) {
 }
 
 fn local_time(t: i64) -> Option<libc::tm> {
-    let t: libc::time_t = t;
     // SAFETY: localtime_r writes only into the tm we pass and reads the time_t we pass.
     unsafe {
         let mut tm: libc::tm = std::mem::zeroed();

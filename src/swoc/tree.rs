@@ -103,19 +103,7 @@ fn ensure_service_dir(service: &Path, create: Create) -> Result<OwnedFd, SwocErr
         let _owner = create_excl(t.as_fd(), "down", FILE_MODE, b"", |_| true)
             .map_err(|e| sys("create", tmp_path.join("down"), e))?;
         // Never over a service directory someone made meanwhile.
-        match nix::fcntl::renameat2(
-            pfd.as_fd(),
-            tmp.as_str(),
-            pfd.as_fd(),
-            name,
-            nix::fcntl::RenameFlags::RENAME_NOREPLACE,
-        ) {
-            Err(Errno::EINVAL) => {
-                nix::fcntl::renameat(pfd.as_fd(), tmp.as_str(), pfd.as_fd(), name)
-            }
-            other => other,
-        }
-        .map_err(|e| {
+        crate::rename::rename_new(pfd.as_fd(), tmp.as_str(), pfd.as_fd(), name).map_err(|e| {
             let _ = unlinkat(t.as_fd(), "down", UnlinkatFlags::NoRemoveDir);
             sys("create", service, e)
         })
