@@ -1,14 +1,15 @@
 //! Starting programs in a clean signal state: every signal at its default disposition
 //! and an empty signal mask, whatever this process ignores, catches or blocks.
 //!
-//! Why it takes more than `posix_spawnattr_setsigdefault` with `sigfillset`: glibc
-//! (2.36 here) keeps two signals for itself, 32 (SIGCANCEL) and 33 (SIGSETXID). Its
-//! `posix_spawn` child sets them to SIG_IGN while it shares our memory and leaves them
-//! so unless they are in the sigdefault set; and its `sigfillset`/`sigaddset` refuse to
-//! put them there, as its `sigaction` refuses to touch them. Programs supervise started
-//! therefore ran with `SigIgn: 0x180000000` (daemontools' fork+exec does not do this).
-//! Here the set is filled bit by bit (the kernel's layout: signal n is bit n-1), and the
-//! `pre_exec` variant uses the raw system calls.
+//! Why not posix_spawn: glibc (2.36 here) keeps two signals for itself, 32 (SIGCANCEL)
+//! and 33 (SIGSETXID); its `posix_spawn` child sets them to SIG_IGN while it shares our
+//! memory and leaves them so, and its `sigfillset` refuses to put them in the
+//! sigdefault set (programs supervise started ran with `SigIgn: 0x180000000`, which
+//! daemontools' fork+exec does not do). musl's posix_spawn takes a pipe for the exec
+//! error, which a process at its descriptor limit cannot make. Neither can set the
+//! child's RLIMIT_NOFILE. So the child is cloned here as theirs are (sharing our memory
+//! until its exec) and resets the signals with raw system calls; the `pre_exec` and
+//! held variants use the same calls.
 
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
@@ -17,11 +18,216 @@ use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::process::CommandExt;
 use std::process::Command;
 
+// The libc crate declares environ for glibc only; both glibc and musl define it.
+unsafe extern "C" {
+    static environ: *mut *mut libc::c_char;
+}
+
 /// The kernel's highest signal number (`_NSIG - 1` on Linux).
 pub const MAX_SIGNAL: libc::c_int = 64;
 
 /// Size of the kernel's signal set, what `rt_sigaction` and `rt_sigprocmask` take.
 const KERNEL_SIGSET_SIZE: usize = 8;
+
+/// What a program gets besides its arguments.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Options {
+    /// Make it a session (and process group) leader.
+    pub setsid: bool,
+    /// Give it descriptor `.0` as its descriptor `.1` (left open across exec).
+    pub dup: Option<(RawFd, RawFd)>,
+    /// Its RLIMIT_NOFILE (soft, hard), set in the child only.
+    pub nofile: Option<(u64, u64)>,
+}
+
+/// Starts `path` with `args` (argv[0] is `path`) and this process's environment, with
+/// every signal at default and an empty mask; an exec failure comes back as the result.
+/// Returns the child's pid.
+pub fn spawn(path: &CStr, args: &[&[u8]], opts: Options) -> Result<u32, Errno> {
+    spawn_with(path, path.to_bytes(), args, opts, false)
+}
+
+/// As `spawn`, with `argv0` for argv[0] (the multicall binary picks the program by it)
+/// and `program` looked up in PATH when it has no `/`, as execvp would.
+pub fn spawn_program(
+    program: &CStr,
+    argv0: &[u8],
+    args: &[&[u8]],
+    opts: Options,
+) -> Result<u32, Errno> {
+    spawn_with(program, argv0, args, opts, true)
+}
+
+/// Where execvp would look for `program`: itself if it names a directory, else each
+/// directory of PATH (glibc's default where PATH is unset; an empty entry is the
+/// current directory).
+fn candidates(program: &CStr, search: bool) -> Result<Vec<CString>, Errno> {
+    use std::os::unix::ffi::OsStrExt;
+    let name = program.to_bytes();
+    if !search || name.contains(&b'/') {
+        return Ok(vec![program.to_owned()]);
+    }
+    if name.is_empty() {
+        return Err(Errno::ENOENT);
+    }
+    let path = std::env::var_os("PATH");
+    let path = path
+        .as_ref()
+        .map_or(&b"/bin:/usr/bin"[..], |p| p.as_bytes());
+    path.split(|&b| b == b':')
+        .map(|dir| {
+            let full = match dir {
+                b"" => name.to_vec(),
+                d => [d, b"/", name].concat(),
+            };
+            CString::new(full).map_err(|_| Errno::EINVAL)
+        })
+        .collect()
+}
+
+/// What the child of `spawn_with` works from, all made before the clone: it shares our
+/// memory and makes only system calls.
+struct Exec<'a> {
+    paths: &'a [CString],
+    argv: *const *const libc::c_char,
+    envp: *const *const libc::c_char,
+    opts: Options,
+    /// The errno of the exec that failed, written by the child before it exits.
+    error: std::sync::atomic::AtomicI32,
+}
+
+/// The child's stack: it runs only `exec_child`, which calls nothing that allocates.
+#[repr(C, align(16))]
+struct ChildStack([std::mem::MaybeUninit<u8>; 32 * 1024]);
+
+/// Starts the program in a child that shares our memory until its exec (clone with
+/// CLONE_VM | CLONE_VFORK, as glibc's and musl's posix_spawn do): no copy of our page
+/// tables, and, unlike musl's posix_spawn, no pipe for the exec error, so a process at
+/// its descriptor limit (svscan with many loggers) can still start programs; and it can
+/// set the child's own descriptor limit, which posix_spawn has no attribute for.
+fn spawn_with(
+    path: &CStr,
+    argv0: &[u8],
+    args: &[&[u8]],
+    opts: Options,
+    search: bool,
+) -> Result<u32, Errno> {
+    use std::sync::atomic::{AtomicI32, Ordering};
+    let args: Vec<CString> = std::iter::once(argv0)
+        .chain(args.iter().copied())
+        .map(|a| CString::new(a).map_err(|_| Errno::EINVAL))
+        .collect::<Result<_, _>>()?;
+    let mut argv: Vec<*const libc::c_char> = args.iter().map(|a| a.as_ptr()).collect();
+    argv.push(std::ptr::null());
+    let paths = candidates(path, search)?;
+    let exec = Exec {
+        paths: &paths,
+        argv: argv.as_ptr(),
+        // SAFETY: environ is libc's NULL-terminated environment; this process does
+        // not change it while the child runs (we are suspended until its exec).
+        envp: unsafe { environ.cast_const().cast() },
+        opts,
+        error: AtomicI32::new(0),
+    };
+    let mut stack = ChildStack([std::mem::MaybeUninit::uninit(); 32 * 1024]);
+    let all = all_signals();
+    // SAFETY: sigset_t is plain data. Every signal is blocked around the clone, so
+    // that none of our handlers runs in the child (on our memory) before it has set
+    // them all to default; the child then empties its mask.
+    let mut old: libc::sigset_t = unsafe { std::mem::zeroed() };
+    // SAFETY: all and old are valid sigsets.
+    unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut old) };
+    // SAFETY: the stack is ours and unused, its top 16-byte aligned; `exec` and all it
+    // points to live until clone returns, which with CLONE_VFORK is after the child
+    // has exec'd or exited; exec_child only makes system calls.
+    let pid = unsafe {
+        let top = stack
+            .0
+            .as_mut_ptr()
+            .add(stack.0.len())
+            .cast::<libc::c_void>();
+        libc::clone(
+            exec_child,
+            top,
+            libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
+            (&exec as *const Exec).cast_mut().cast(),
+        )
+    };
+    let clone_error = Errno::last();
+    // SAFETY: restores the mask saved above.
+    unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut()) };
+    if pid < 0 {
+        return Err(clone_error);
+    }
+    match exec.error.load(Ordering::Acquire) {
+        0 => Ok(pid as u32),
+        e => {
+            let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
+            Err(Errno::from_raw(e))
+        }
+    }
+}
+
+/// The child's side of `spawn_with`: signals to default, the options, then execve on
+/// each candidate path in turn, as execvp does (an EACCES is remembered, any error
+/// but not-found ends the search).
+extern "C" fn exec_child(arg: *mut libc::c_void) -> libc::c_int {
+    use std::sync::atomic::Ordering;
+    // SAFETY: arg is the Exec lent by spawn_with, which waits (CLONE_VFORK) until
+    // this child has exec'd or exited.
+    let e = unsafe { &*arg.cast::<Exec>() };
+    let fail = |errno: i32| -> ! {
+        e.error.store(errno, Ordering::Release);
+        // SAFETY: _exit ends the child at once, running nothing of ours.
+        unsafe { libc::_exit(127) }
+    };
+    if let Err(err) = reset_in_child() {
+        fail(err as i32);
+    }
+    // SAFETY: raw system calls on plain values and on data that spawn_with keeps alive.
+    unsafe {
+        if e.opts.setsid && libc::setsid() < 0 {
+            fail(Errno::last_raw());
+        }
+        if let Some((from, to)) = e.opts.dup {
+            let r = if from == to {
+                libc::fcntl(from, libc::F_SETFD, 0)
+            } else {
+                libc::dup2(from, to)
+            };
+            if r < 0 {
+                fail(Errno::last_raw());
+            }
+        }
+        if let Some((soft, hard)) = e.opts.nofile {
+            let lim = libc::rlimit {
+                rlim_cur: soft as libc::rlim_t,
+                rlim_max: hard as libc::rlim_t,
+            };
+            // Raw: musl's setrlimit would stop the world to apply it to every thread.
+            let r = libc::syscall(
+                libc::SYS_prlimit64,
+                0,
+                libc::RLIMIT_NOFILE,
+                &lim as *const libc::rlimit,
+                std::ptr::null_mut::<libc::rlimit>(),
+            );
+            if r < 0 {
+                fail(Errno::last_raw());
+            }
+        }
+        let mut error = libc::ENOENT;
+        for p in e.paths {
+            libc::execve(p.as_ptr(), e.argv, e.envp);
+            match Errno::last_raw() {
+                libc::EACCES => error = libc::EACCES,
+                libc::ENOENT | libc::ENOTDIR => {}
+                other => fail(other),
+            }
+        }
+        fail(error)
+    }
+}
 
 /// Every signal whose disposition can be set (all but KILL and STOP), including the
 /// ones glibc keeps for itself.
@@ -43,92 +249,6 @@ pub fn all_signals() -> libc::sigset_t {
         }
     }
     set
-}
-
-/// What a program gets besides its arguments.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct Options {
-    /// Make it a session (and process group) leader.
-    pub setsid: bool,
-    /// Give it descriptor `.0` as its descriptor `.1` (left open across exec).
-    pub dup: Option<(RawFd, RawFd)>,
-}
-
-/// Starts `path` with `args` (argv[0] is `path`) and this process's environment through
-/// posix_spawn (no copy of our page tables; an exec failure comes back as the result),
-/// with every signal at default and an empty mask. Returns the child's pid.
-pub fn spawn(path: &CStr, args: &[&[u8]], opts: Options) -> Result<u32, Errno> {
-    spawn_with(path, path.to_bytes(), args, opts, false)
-}
-
-/// As `spawn`, with `argv0` for argv[0] (the multicall binary picks the program by it)
-/// and `program` looked up in PATH when it has no `/`, as execvp would.
-pub fn spawn_program(
-    program: &CStr,
-    argv0: &[u8],
-    args: &[&[u8]],
-    opts: Options,
-) -> Result<u32, Errno> {
-    spawn_with(program, argv0, args, opts, true)
-}
-
-fn spawn_with(
-    path: &CStr,
-    argv0: &[u8],
-    args: &[&[u8]],
-    opts: Options,
-    search: bool,
-) -> Result<u32, Errno> {
-    let args: Vec<CString> = std::iter::once(argv0)
-        .chain(args.iter().copied())
-        .map(|a| CString::new(a).map_err(|_| Errno::EINVAL))
-        .collect::<Result<_, _>>()?;
-    let mut argv: Vec<*mut libc::c_char> = args.iter().map(|a| a.as_ptr().cast_mut()).collect();
-    argv.push(std::ptr::null_mut());
-    let dfl = all_signals();
-    let mut flags = (libc::POSIX_SPAWN_SETSIGMASK | libc::POSIX_SPAWN_SETSIGDEF) as libc::c_short;
-    if opts.setsid {
-        flags |= libc::POSIX_SPAWN_SETSID;
-    }
-    let mut pid: libc::pid_t = 0;
-    // SAFETY: attr, actions and the mask are initialised by their init functions before
-    // use and destroyed once; argv is a NULL-terminated array of C strings that outlive
-    // the call; environ is libc's own NULL-terminated environment, not modified by this
-    // process.
-    let r = unsafe {
-        let mut attr: libc::posix_spawnattr_t = std::mem::zeroed();
-        libc::posix_spawnattr_init(&mut attr);
-        let mut mask: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut mask);
-        libc::posix_spawnattr_setsigmask(&mut attr, &mask);
-        libc::posix_spawnattr_setsigdefault(&mut attr, &dfl);
-        libc::posix_spawnattr_setflags(&mut attr, flags);
-        let mut actions: libc::posix_spawn_file_actions_t = std::mem::zeroed();
-        libc::posix_spawn_file_actions_init(&mut actions);
-        if let Some((from, to)) = opts.dup {
-            libc::posix_spawn_file_actions_adddup2(&mut actions, from, to);
-        }
-        let spawner = if search {
-            libc::posix_spawnp
-        } else {
-            libc::posix_spawn
-        };
-        let r = spawner(
-            &mut pid,
-            path.as_ptr(),
-            &actions,
-            &attr,
-            argv.as_ptr(),
-            libc::environ.cast_const(),
-        );
-        libc::posix_spawn_file_actions_destroy(&mut actions);
-        libc::posix_spawnattr_destroy(&mut attr);
-        r
-    };
-    match r {
-        0 => Ok(pid as u32),
-        e => Err(Errno::from_raw(e)),
-    }
 }
 
 /// A child forked to run a program, held before exec until `release`: its starter
@@ -204,7 +324,7 @@ pub fn spawn_held_env(
         unsafe {
             let envp = match &envp {
                 Some(p) => p.as_ptr(),
-                None => libc::environ as *const *const libc::c_char,
+                None => environ as *const *const libc::c_char,
             };
             held_child(gr, gw, ew, path, &argv, envp, opts)
         }
@@ -485,6 +605,61 @@ mod tests {
         unsafe { libc::signal(libc::SIGUSR2, libc::SIG_DFL) };
     }
 
+    /// What `sh -c SCRIPT` started by `spawn_program` wrote to stdout (its descriptor 1
+    /// is a pipe given through `dup`).
+    fn output_of(script: &str, nofile: Option<(u64, u64)>) -> String {
+        let (r, w) = nix::unistd::pipe().unwrap();
+        let opts = Options {
+            dup: Some((w.as_raw_fd(), 1)),
+            nofile,
+            ..Default::default()
+        };
+        let pid = spawn_program(c"sh", b"sh", &[b"-c", script.as_bytes()], opts).unwrap();
+        drop(w);
+        let mut out = String::new();
+        std::io::Read::read_to_string(&mut std::fs::File::from(r), &mut out).unwrap();
+        let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid as i32), None);
+        out
+    }
+
+    #[test]
+    fn a_program_is_found_in_path_and_gets_its_own_descriptor_limit() {
+        use nix::sys::resource::{Resource, getrlimit};
+        let before = getrlimit(Resource::RLIMIT_NOFILE).unwrap();
+        assert_eq!(output_of("echo $0", None), "sh\n");
+        let lim = output_of("ulimit -Sn; ulimit -Hn", Some((77, before.1)));
+        assert_eq!(lim, format!("77\n{}\n", before.1));
+        assert_eq!(
+            getrlimit(Resource::RLIMIT_NOFILE).unwrap(),
+            before,
+            "ours changed"
+        );
+    }
+
+    #[test]
+    fn exec_failures_come_back_as_the_result() {
+        let none = Options::default();
+        assert_eq!(spawn(c"/nonexistent/x", &[], none), Err(Errno::ENOENT));
+        assert_eq!(
+            spawn_program(c"svkit-no-such-program", b"x", &[], none),
+            Err(Errno::ENOENT)
+        );
+        // Not executable: EACCES, also through a PATH search.
+        let dir = std::env::temp_dir().join(format!("svkit-spawn-x-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("prog"), b"#!/bin/sh\n").unwrap();
+        let prog = CString::new(dir.join("prog").as_os_str().as_encoded_bytes()).unwrap();
+        assert_eq!(spawn(&prog, &[], none), Err(Errno::EACCES));
+        // A NUL in an argument cannot be passed on.
+        assert_eq!(spawn(c"/bin/true", &[b"a\0b"], none), Err(Errno::EINVAL));
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(candidates(c"", true), Err(Errno::ENOENT));
+        assert_eq!(
+            candidates(c"./run", true).unwrap(),
+            vec![c"./run".to_owned()]
+        );
+    }
+
     #[test]
     fn a_held_child_waits_and_reports_exec_failure() {
         let dir = std::env::temp_dir().join(format!("svkit-held-{}", std::process::id()));
@@ -505,7 +680,7 @@ mod tests {
                 a,
                 Options {
                     setsid: true,
-                    dup: None,
+                    ..Default::default()
                 },
             )
             .unwrap()

@@ -34,7 +34,7 @@ fn read_duration(name: &str, dir: &str) -> Option<Duration> {
 fn spawn_program(path: &std::ffi::CStr, args: &[&[u8]]) -> Result<u32, Errno> {
     let opts = crate::spawn::Options {
         setsid: true,
-        dup: None,
+        ..Default::default()
     };
     crate::spawn::spawn(path, args, opts)
 }
@@ -311,6 +311,7 @@ impl Effects<'_> {
                 let opts = crate::spawn::Options {
                     setsid: true,
                     dup: start.dup,
+                    ..Default::default()
                 };
                 crate::spawn::spawn_held_env(c"./run", &[], opts, &env)
             })

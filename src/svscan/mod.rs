@@ -568,36 +568,22 @@ impl Scanner {
         }
     }
 
-    /// Starts a supervise on `path` with posix_spawn: no copy of our page tables and
-    /// no descriptor of ours taken, every signal at default and an empty mask. It gets
-    /// the RLIMIT_NOFILE svscan was started with: posix_spawn has no attribute for
-    /// that, so the soft limit is lowered around it (a lower limit leaves open
-    /// descriptors above it alone and only refuses new ones).
+    /// Starts a supervise on `path` (see `crate::spawn`: no copy of our page tables, no
+    /// descriptor of ours taken, every signal at default and an empty mask), with the
+    /// RLIMIT_NOFILE svscan was started with.
     fn spawn_supervise(
         &self,
         path: &std::path::Path,
         end: Option<(RawFd, RawFd)>,
     ) -> Result<u32, Errno> {
-        use nix::sys::resource::{Resource, setrlimit};
         let program = crate::diag::c_name(self.opts.supervise.as_os_str())?;
-        let lowered = self
-            .nofile
-            .filter(|l| setrlimit(Resource::RLIMIT_NOFILE, l.started, l.hard).is_ok());
         let opts = crate::spawn::Options {
             setsid: false,
             dup: end,
+            nofile: self.nofile.map(|l| (l.started, l.hard)),
         };
         // The name picks the program when `supervise` is the multicall binary.
-        let r = crate::spawn::spawn_program(
-            &program,
-            b"supervise",
-            &[path.as_os_str().as_bytes()],
-            opts,
-        );
-        if let Some(l) = lowered {
-            let _ = setrlimit(Resource::RLIMIT_NOFILE, l.hard, l.hard);
-        }
-        r
+        crate::spawn::spawn_program(&program, b"supervise", &[path.as_os_str().as_bytes()], opts)
     }
 
     /// Reaps every child: our supervises, and orphans that were reparented to us.
