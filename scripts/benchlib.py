@@ -1,9 +1,10 @@
 """benchlib: what the Python bench-* scripts share (bench-core, bench-multilog,
 bench-readiness and bench-waiters, bench-admin, bench-clinit).
 
-Where the binaries are (target/release, built by build(); or SVKIT_BIN, e.g. a
-`DESTDIR=/tmp/x scripts/install` tree whose programs are links to the one multicall
-binary, as installed), the peers' clean environment,
+Where the binaries are (svkit as installed: build() runs `scripts/install` into
+target/bench/, whose programs are links to the one multicall binary, built with musl
+where Rust's musl target is there; or SVKIT_BIN=DIR, e.g. an older build or a
+`cargo build --release` target/release), the peers' clean environment,
 status readers and the control FIFO of the four supervisors, process plumbing that keeps
 every process a benchmark starts in the driver's tree (it becomes a child subreaper) so
 that the end of a run kills and reaps each of them by pid, never by name, run_in_tempdir()
@@ -25,9 +26,10 @@ import tempfile
 import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-# SVKIT_BIN: measure installed svkit (one multicall binary: svscan and every supervise
-# share its text) rather than target/release's one binary per program.
-REL = os.environ.get("SVKIT_BIN") or os.path.join(REPO, "target", "release")
+# svkit as installed (one multicall binary: svscan and every supervise share its text),
+# by build(); SVKIT_BIN=DIR measures the programs in DIR instead.
+BENCH_DESTDIR = os.path.join(REPO, "target", "bench")
+REL = os.environ.get("SVKIT_BIN") or os.path.join(BENCH_DESTDIR, "usr", "bin")
 # Peers get a clean environment: /usr/bin first, svkit's target dir never on PATH.
 PEER_ENV = {"PATH": "/usr/bin:/bin:/usr/sbin:/sbin", "LC_ALL": "C", "HOME": "/tmp"}
 
@@ -47,16 +49,20 @@ def log(prog, msg):
 
 
 def build(prog, no_build, quiet=True):
-    """cargo build --release in the repository (unless no_build); False if it failed."""
-    if no_build:
+    """`DESTDIR=target/bench scripts/install /usr` in the repository (unless no_build or
+    SVKIT_BIN is set): svkit built and installed as an operator gets it; False if that
+    failed."""
+    if no_build or os.environ.get("SVKIT_BIN"):
         return True
-    log(prog, "cargo build --release")
-    argv = ["cargo", "build", "--release"] + (["--quiet"] if quiet else [])
-    return subprocess.run(argv, cwd=REPO).returncode == 0
+    log(prog, "DESTDIR=target/bench scripts/install /usr")
+    r = subprocess.run(["sh", os.path.join(REPO, "scripts", "install"), "/usr"],
+                       env=dict(os.environ, DESTDIR=BENCH_DESTDIR),
+                       stdout=subprocess.DEVNULL if quiet else None)
+    return r.returncode == 0
 
 
 def build_and_check(prog, no_build, needed):
-    """cargo build --release with its output shown (unless no_build), then sync, and every
+    """build() with its output shown (unless no_build), then sync, and every
     (peer, path) in `needed` executable; False, said on stderr, if not."""
     if not no_build:
         if not build(prog, False, quiet=False):

@@ -88,6 +88,61 @@ fn says_what_to_do_when_the_binary_is_missing_and_cargo_is_not_there() {
     assert!(!t.join("dest").exists(), "installed half a toolkit");
 }
 
+/// Rust's musl target triple on this machine, as scripts/install names it.
+fn musl_triple() -> String {
+    let m = out(Command::new("uname").arg("-m")).1;
+    format!("{}-unknown-linux-musl", m.trim())
+}
+
+#[test]
+fn without_cargo_the_newer_build_is_installed_unless_svkit_libc_chooses() {
+    let t = TempDir::new("install-libc");
+    let target = prebuilt(&t);
+    // A musl build made after the glibc one: a stand-in that says which it is.
+    let musl = target.join(musl_triple()).join("release");
+    std::fs::create_dir_all(&musl).unwrap();
+    let stand_in = b"#!/bin/sh\necho musl\n";
+    std::fs::write(musl.join("svkit"), stand_in).unwrap();
+    std::fs::set_permissions(
+        musl.join("svkit"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let installed = t.join("dest/opt/svkit/bin/svkit");
+    let (code, stdout, err) = install(&t, &target);
+    assert_eq!(code, 0, "{err}");
+    assert!(stdout.contains("(musl build)"), "{stdout}");
+    assert_eq!(std::fs::read(&installed).unwrap(), stand_in);
+    let (code, stdout, err) = out(Command::new("sh")
+        .arg(Path::new(ROOT).join("scripts/install"))
+        .arg("/opt/svkit")
+        .env("DESTDIR", t.join("dest"))
+        .env("CARGO_TARGET_DIR", &target)
+        .env("SVKIT_LIBC", "gnu")
+        .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"));
+    assert_eq!(code, 0, "{err}");
+    assert!(stdout.contains("(gnu build)"), "{stdout}");
+    assert_eq!(
+        std::fs::read(&installed).unwrap(),
+        std::fs::read(target.join("release/svkit")).unwrap()
+    );
+}
+
+#[test]
+fn a_wrong_svkit_libc_is_a_usage_error() {
+    let t = TempDir::new("install-badlibc");
+    let target = prebuilt(&t);
+    let (code, _, err) = out(Command::new("sh")
+        .arg(Path::new(ROOT).join("scripts/install"))
+        .arg("/opt/svkit")
+        .env("DESTDIR", t.join("dest"))
+        .env("CARGO_TARGET_DIR", &target)
+        .env("SVKIT_LIBC", "uclibc"));
+    assert_eq!(code, 100);
+    assert!(err.contains("SVKIT_LIBC must be musl or gnu"), "{err}");
+    assert!(!t.join("dest").exists());
+}
+
 #[test]
 fn the_systemd_unit_passes_systemd_analyze_verify() {
     let t = TempDir::new("unit");
