@@ -293,8 +293,10 @@ pub struct Multilog {
     stdout: Stdout,
     /// Per status sink: the last selected line's first bytes, to write at the flush.
     status_pending: Vec<Option<Vec<u8>>>,
-    /// The current line's first bytes for `e` and `=`.
+    /// The current line's first bytes for `=`, kept only where there is a status file
+    /// (a copy of every line otherwise: a quarter of multilog's time with musl).
     head_copy: Vec<u8>,
+    keeps_head: bool,
 }
 
 impl Multilog {
@@ -306,6 +308,7 @@ impl Multilog {
             .map(open_sink)
             .collect::<Result<Vec<Out>, SinkError>>()?;
         let n = outs.len();
+        let keeps_head = outs.iter().any(|o| matches!(o, Out::Status(..)));
         Ok(Multilog {
             stamp: script.stamp,
             has_patterns: script
@@ -320,6 +323,7 @@ impl Multilog {
             stdout: Stdout::default(),
             status_pending: vec![None; n],
             head_copy: Vec::new(),
+            keeps_head,
         })
     }
 
@@ -648,7 +652,7 @@ impl Multilog {
 
     /// Hands `bytes` (starting at offset `at` of the line) to the chosen sinks.
     fn emit(&mut self, bytes: &[u8], at: usize, ends: bool) {
-        let want_head = at < MATCH_LEN;
+        let want_head = self.keeps_head && at < MATCH_LEN;
         if at == 0 {
             self.head_copy.clear();
         }

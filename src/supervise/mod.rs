@@ -236,6 +236,10 @@ impl EventSources<'_> {
         }
         if commands {
             go_on(fx.step(m, Input::EndOfCommands))?;
+            // A command that signalled the service has often ended it by now (TERM to a
+            // plain process): taking that exit at once writes one status, down, instead
+            // of a "want down" one first and the down one after another wake-up.
+            reap(fx, m)?;
         }
         Continue(())
     }
