@@ -96,9 +96,13 @@ struct Exec<'a> {
     error: std::sync::atomic::AtomicI32,
 }
 
-/// The child's stack: it runs only `exec_child`, which calls nothing that allocates.
+/// The child's stack: it runs only `exec_child`, which calls nothing that allocates
+/// (measured: 544 bytes used in a debug build, 168 in a release one). One page: every
+/// page of it that is touched stays resident in a long-lived svscan.
 #[repr(C, align(16))]
-struct ChildStack([std::mem::MaybeUninit<u8>; 32 * 1024]);
+struct ChildStack([std::mem::MaybeUninit<u8>; CHILD_STACK]);
+
+const CHILD_STACK: usize = 4096;
 
 /// Starts the program in a child that shares our memory until its exec (clone with
 /// CLONE_VM | CLONE_VFORK, as glibc's and musl's posix_spawn do): no copy of our page
@@ -129,7 +133,7 @@ fn spawn_with(
         opts,
         error: AtomicI32::new(0),
     };
-    let mut stack = ChildStack([std::mem::MaybeUninit::uninit(); 32 * 1024]);
+    let mut stack = ChildStack([std::mem::MaybeUninit::uninit(); CHILD_STACK]);
     let all = all_signals();
     // SAFETY: sigset_t is plain data. Every signal is blocked around the clone, so
     // that none of our handlers runs in the child (on our memory) before it has set

@@ -2,7 +2,6 @@
 //! second at most), what a dead supervise left behind and when it gets KILL, what is
 //! due next. The scanner in `mod.rs` does the I/O and feeds this what it saw.
 
-use std::collections::BTreeMap;
 use std::ffi::{OsStr, OsString};
 use std::time::{Duration, Instant};
 
@@ -117,7 +116,66 @@ pub struct Services {
     /// Every entry by name. A supervise's pid is looked up in the slots: a map from pid
     /// to name would hold every name again, for lookups that only a death or a shutdown
     /// makes.
-    pub entries: BTreeMap<OsString, ServiceEntry>,
+    pub entries: Entries,
+}
+
+/// The entries in one vector sorted by name: a BTreeMap filled in name order leaves its
+/// nodes half empty, and these entries are most of a long-lived svscan's heap.
+#[derive(Debug, Default)]
+pub struct Entries(Vec<(OsString, ServiceEntry)>);
+
+impl Entries {
+    fn find(&self, name: &OsStr) -> Result<usize, usize> {
+        self.0.binary_search_by(|(n, _)| n.as_os_str().cmp(name))
+    }
+
+    pub fn get(&self, name: &OsStr) -> Option<&ServiceEntry> {
+        self.find(name).ok().map(|i| &self.0[i].1)
+    }
+
+    pub fn get_mut(&mut self, name: &OsStr) -> Option<&mut ServiceEntry> {
+        self.find(name).ok().map(|i| &mut self.0[i].1)
+    }
+
+    pub fn contains_key(&self, name: &OsStr) -> bool {
+        self.find(name).is_ok()
+    }
+
+    /// NAME's entry, made by `make` if there is none (at the end, without moving the
+    /// others, when names come in order as the scan lists them).
+    fn get_or_insert_with(
+        &mut self,
+        name: &OsStr,
+        make: impl FnOnce() -> ServiceEntry,
+    ) -> &mut ServiceEntry {
+        let i = self.find(name).unwrap_or_else(|i| {
+            self.0.insert(i, (name.to_os_string(), make()));
+            i
+        });
+        &mut self.0[i].1
+    }
+
+    fn remove(&mut self, name: &OsStr) {
+        if let Ok(i) = self.find(name) {
+            self.0.remove(i);
+        }
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&OsString, &ServiceEntry)> {
+        self.0.iter().map(|(n, e)| (n, e))
+    }
+
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = (&OsString, &mut ServiceEntry)> {
+        self.0.iter_mut().map(|(n, e)| (&*n, e))
+    }
+
+    pub fn values(&self) -> impl Iterator<Item = &ServiceEntry> {
+        self.0.iter().map(|(_, e)| e)
+    }
+
+    pub fn values_mut(&mut self) -> impl Iterator<Item = &mut ServiceEntry> {
+        self.0.iter_mut().map(|(_, e)| e)
+    }
 }
 
 impl Services {
@@ -131,13 +189,10 @@ impl Services {
     /// NAME is in the scan directory (with a logger if `has_log`, as seen when it was
     /// first found).
     pub fn present(&mut self, name: &OsStr, has_log: bool) -> &mut ServiceEntry {
-        let entry = self
-            .entries
-            .entry(name.to_os_string())
-            .or_insert_with(|| ServiceEntry {
-                log: has_log.then(Slot::default),
-                ..ServiceEntry::default()
-            });
+        let entry = self.entries.get_or_insert_with(name, || ServiceEntry {
+            log: has_log.then(Slot::default),
+            ..ServiceEntry::default()
+        });
         entry.active = true;
         entry
     }
@@ -340,6 +395,24 @@ mod tests {
         s.begin_scan();
         s.present(name.as_ref(), has_log).piped = piped;
         s
+    }
+
+    #[test]
+    fn entries_stay_sorted_and_are_found_by_name() {
+        let mut s = Services::default();
+        for n in ["b", "d", "a", "c", "b"] {
+            s.present(n.as_ref(), n == "c");
+        }
+        let names: Vec<&OsString> = s.entries.iter().map(|(n, _)| n).collect();
+        assert_eq!(names, ["a", "b", "c", "d"]);
+        assert!(s.entries.get("c".as_ref()).unwrap().log.is_some());
+        assert!(s.entries.get("b".as_ref()).unwrap().log.is_none());
+        assert!(!s.is_known("e".as_ref()));
+        s.entries.remove("b".as_ref());
+        s.entries.remove("e".as_ref());
+        let names: Vec<&OsString> = s.entries.iter().map(|(n, _)| n).collect();
+        assert_eq!(names, ["a", "c", "d"]);
+        assert!(s.entries.get_mut("d".as_ref()).is_some());
     }
 
     fn start(s: &mut Services, name: &str, role: Role, pid: i32, now: Instant) {

@@ -448,6 +448,8 @@ fn list_scan_dir() -> Result<(Vec<OsString>, Vec<OsString>), Errno> {
             rest.push(name)
         }
     }
+    // In name order: the entries are kept sorted, and a new one then goes at the end.
+    dirs.sort_unstable();
     Ok((dirs, rest))
 }
 
