@@ -185,41 +185,11 @@ extern "C" fn exec_child(arg: *mut libc::c_void) -> libc::c_int {
         // SAFETY: _exit ends the child at once, running nothing of ours.
         unsafe { libc::_exit(127) }
     };
-    if let Err(err) = reset_in_child() {
+    if let Err(err) = prepare_in_child(&e.opts) {
         fail(err as i32);
     }
-    // SAFETY: raw system calls on plain values and on data that spawn_with keeps alive.
+    // SAFETY: execve on C strings and arrays that spawn_with keeps alive.
     unsafe {
-        if e.opts.setsid && libc::setsid() < 0 {
-            fail(Errno::last_raw());
-        }
-        if let Some((from, to)) = e.opts.dup {
-            let r = if from == to {
-                libc::fcntl(from, libc::F_SETFD, 0)
-            } else {
-                libc::dup2(from, to)
-            };
-            if r < 0 {
-                fail(Errno::last_raw());
-            }
-        }
-        if let Some((soft, hard)) = e.opts.nofile {
-            let lim = libc::rlimit {
-                rlim_cur: soft as libc::rlim_t,
-                rlim_max: hard as libc::rlim_t,
-            };
-            // Raw: musl's setrlimit would stop the world to apply it to every thread.
-            let r = libc::syscall(
-                libc::SYS_prlimit64,
-                0,
-                libc::RLIMIT_NOFILE,
-                &lim as *const libc::rlimit,
-                std::ptr::null_mut::<libc::rlimit>(),
-            );
-            if r < 0 {
-                fail(Errno::last_raw());
-            }
-        }
         let mut error = libc::ENOENT;
         for p in e.paths {
             libc::execve(p.as_ptr(), e.argv, e.envp);
@@ -370,21 +340,8 @@ unsafe fn held_child(
                 break;
             }
         }
-        if let Err(e) = reset_in_child() {
+        if let Err(e) = prepare_in_child(&opts) {
             fail(e as i32);
-        }
-        if opts.setsid && libc::setsid() < 0 {
-            fail(Errno::last_raw());
-        }
-        if let Some((from, to)) = opts.dup {
-            let r = if from == to {
-                libc::fcntl(from, libc::F_SETFD, 0)
-            } else {
-                libc::dup2(from, to)
-            };
-            if r < 0 {
-                fail(Errno::last_raw());
-            }
         }
         libc::execve(path.as_ptr(), argv.as_ptr(), envp);
         fail(Errno::last_raw())
@@ -515,6 +472,46 @@ pub fn reset_signals(cmd: &mut Command) -> &mut Command {
     // SAFETY: the closure runs in the forked child and makes only raw rt_sigaction and
     // rt_sigprocmask system calls, which are async-signal-safe, on stack data.
     unsafe { cmd.pre_exec(|| reset_in_child().map_err(std::io::Error::from)) }
+}
+
+/// In a child about to exec: every signal to default, then what `opts` asks. Only
+/// system calls (the child may share our memory); the errno of the first that failed.
+fn prepare_in_child(opts: &Options) -> Result<(), Errno> {
+    reset_in_child()?;
+    // SAFETY: plain system calls on values.
+    unsafe {
+        if opts.setsid && libc::setsid() < 0 {
+            return Err(Errno::last());
+        }
+        if let Some((from, to)) = opts.dup {
+            let r = if from == to {
+                libc::fcntl(from, libc::F_SETFD, 0)
+            } else {
+                libc::dup2(from, to)
+            };
+            if r < 0 {
+                return Err(Errno::last());
+            }
+        }
+        if let Some((soft, hard)) = opts.nofile {
+            let lim = libc::rlimit {
+                rlim_cur: soft as libc::rlim_t,
+                rlim_max: hard as libc::rlim_t,
+            };
+            // Raw: musl's setrlimit would stop the world to apply it to every thread.
+            let r = libc::syscall(
+                libc::SYS_prlimit64,
+                0,
+                libc::RLIMIT_NOFILE,
+                &lim as *const libc::rlimit,
+                std::ptr::null_mut::<libc::rlimit>(),
+            );
+            if r < 0 {
+                return Err(Errno::last());
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Sets every signal to SIG_DFL and empties the mask, in a child about to exec. Raw
