@@ -584,11 +584,7 @@ mod tests {
         // SAFETY: SIG_IGN installs no handler.
         unsafe { libc::signal(libc::SIGUSR2, libc::SIG_IGN) };
         let (ign, blk) = masks(|p, a| spawn(p, a, Options::default()).unwrap());
-        assert_eq!(
-            (ign, blk),
-            (0, 0),
-            "posix_spawn: SigIgn {ign:x} SigBlk {blk:x}"
-        );
+        assert_eq!((ign, blk), (0, 0), "spawn: SigIgn {ign:x} SigBlk {blk:x}");
         let (ign, blk) = masks(|_, a| {
             let mut cmd = Command::new("/bin/sh");
             cmd.args(
