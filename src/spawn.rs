@@ -562,7 +562,10 @@ mod tests {
 
     /// The SigIgn and SigBlk masks of a program started with `how`.
     fn masks(how: impl FnOnce(&CStr, &[&[u8]]) -> u32) -> (u64, u64) {
-        let out = std::env::temp_dir().join(format!("svkit-spawn-{}", std::process::id()));
+        // A file of its own per call: tests run in parallel threads of one process.
+        static CALLS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let out = std::env::temp_dir().join(format!("svkit-spawn-{}-{call}", std::process::id()));
         let script = format!(
             "grep -E '^Sig(Ign|Blk)' /proc/self/status > {}",
             out.display()
