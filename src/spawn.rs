@@ -23,6 +23,13 @@ unsafe extern "C" {
     static environ: *mut *mut libc::c_char;
 }
 
+/// This process's environment as execve takes it.
+fn environment() -> *const *const libc::c_char {
+    // SAFETY: reading the pointer; this process never changes its environment while a
+    // child it starts may still read it (until that child's exec).
+    unsafe { environ.cast_const().cast() }
+}
+
 /// The kernel's highest signal number (`_NSIG - 1` on Linux).
 pub const MAX_SIGNAL: libc::c_int = 64;
 
@@ -127,9 +134,7 @@ fn spawn_with(
     let exec = Exec {
         paths: &paths,
         argv: argv.as_ptr(),
-        // SAFETY: environ is libc's NULL-terminated environment; this process does
-        // not change it while the child runs (we are suspended until its exec).
-        envp: unsafe { environ.cast_const().cast() },
+        envp: environment(),
         opts,
         error: AtomicI32::new(0),
     };
@@ -298,7 +303,7 @@ pub fn spawn_held_env(
         unsafe {
             let envp = match &envp {
                 Some(p) => p.as_ptr(),
-                None => environ as *const *const libc::c_char,
+                None => environment(),
             };
             held_child(gr, gw, ew, path, &argv, envp, opts)
         }

@@ -218,7 +218,8 @@ impl EventSources<'_> {
         (readable(ready_pipe_at), readable(socket_at))
     }
 
-    /// Reads the control FIFO dry, stepping each command, then the end of the burst.
+    /// Reads the control FIFO dry, stepping each command, then the end of the burst and
+    /// any exit the commands brought about at once.
     fn read_commands(&self, fx: &mut Effects, m: &mut Machine, buf: &mut [u8]) -> Flow {
         let mut commands = false;
         loop {
