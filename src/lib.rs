@@ -15,6 +15,7 @@ pub mod lock;
 pub mod log;
 pub mod procstat;
 pub mod proctitle;
+pub mod rawcall;
 pub mod rename;
 pub mod report;
 pub mod restart;

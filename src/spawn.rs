@@ -9,7 +9,9 @@
 //! error, which a process at its descriptor limit cannot make. Neither can set the
 //! child's RLIMIT_NOFILE. So the child is cloned here as theirs are (sharing our memory
 //! until its exec) and resets the signals with raw system calls; the `pre_exec` and
-//! held variants use the same calls.
+//! held variants use the same calls. The held child (supervise's run, which waits for
+//! its status to be written) shares our memory too, so it makes only calls that leave
+//! our errno alone (`rawcall`).
 
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
@@ -17,6 +19,8 @@ use std::ffi::{CStr, CString};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::process::CommandExt;
 use std::process::Command;
+
+use crate::rawcall;
 
 // The libc crate declares environ for glibc only; both glibc and musl define it.
 unsafe extern "C" {
@@ -187,25 +191,40 @@ extern "C" fn exec_child(arg: *mut libc::c_void) -> libc::c_int {
     let e = unsafe { &*arg.cast::<Exec>() };
     let fail = |errno: i32| -> ! {
         e.error.store(errno, Ordering::Release);
-        // SAFETY: _exit ends the child at once, running nothing of ours.
-        unsafe { libc::_exit(127) }
+        rawcall::exit(127)
     };
     if let Err(err) = prepare_in_child(&e.opts) {
         fail(err as i32);
     }
-    // SAFETY: execve on C strings and arrays that spawn_with keeps alive.
-    unsafe {
-        let mut error = libc::ENOENT;
-        for p in e.paths {
-            libc::execve(p.as_ptr(), e.argv, e.envp);
-            match Errno::last_raw() {
-                libc::EACCES => error = libc::EACCES,
-                libc::ENOENT | libc::ENOTDIR => {}
-                other => fail(other),
-            }
+    let mut error = libc::ENOENT;
+    for p in e.paths {
+        match execve(p, e.argv, e.envp) {
+            Errno::EACCES => error = libc::EACCES,
+            Errno::ENOENT | Errno::ENOTDIR => {}
+            other => fail(other as i32),
         }
-        fail(error)
     }
+    fail(error)
+}
+
+/// execve, without errno; returns only if it failed.
+fn execve(
+    path: &CStr,
+    argv: *const *const libc::c_char,
+    envp: *const *const libc::c_char,
+) -> Errno {
+    // SAFETY: a C string and NULL-terminated arrays of C strings that the caller keeps
+    // alive until the exec.
+    let r = unsafe {
+        rawcall::call4(
+            libc::SYS_execve,
+            path.as_ptr() as usize,
+            argv as usize,
+            envp as usize,
+            0,
+        )
+    };
+    r.err().unwrap_or(Errno::EINVAL)
 }
 
 /// Every signal whose disposition can be set (all but KILL and STOP), including the
@@ -230,16 +249,19 @@ pub fn all_signals() -> libc::sigset_t {
     set
 }
 
-/// A child forked to run a program, held before exec until `release`: its starter
-/// can first publish its pid (supervise writes the status, so that `run` finds itself
-/// up the moment it starts).
+/// A child made to run a program, held before exec until `release`: its starter can
+/// first publish its pid (supervise writes the status, so that `run` finds itself up
+/// the moment it starts).
 pub struct Held {
     pub pid: u32,
     gate: Option<OwnedFd>,
     errors: OwnedFd,
+    /// What the child reads until its exec, its stack too when it shares our memory:
+    /// kept until the exec (or the child's end) is seen on `errors`.
+    child: Option<Box<HeldChild>>,
 }
 
-/// As `spawn`, but through fork, the child waiting for `Held::release` before exec.
+/// As `spawn`, the child waiting for `Held::release` before exec.
 pub fn spawn_held(path: &CStr, args: &[&[u8]], opts: Options) -> Result<Held, Errno> {
     spawn_held_env(path, args, opts, &[])
 }
@@ -262,8 +284,25 @@ fn environment_with(set: &[(&[u8], &[u8])]) -> Result<Vec<CString>, Errno> {
     Ok(env)
 }
 
+/// What the held child works from, all made before it is: it allocates nothing.
+struct HeldChild {
+    stack: ChildStack,
+    path: CString,
+    _args: Vec<CString>,
+    argv: Vec<*const libc::c_char>,
+    _env: Option<Vec<CString>>,
+    envp: Option<Vec<*const libc::c_char>>,
+    opts: Options,
+    gate: (RawFd, RawFd),
+    errors: RawFd,
+}
+
 /// As `spawn_held`, with the variables of `set` (NAME, VALUE) put in the program's
 /// environment (and only in its).
+///
+/// Where the architecture allows (`rawcall::SHARES_MEMORY`) the child shares our memory
+/// until its exec, as `spawn`'s does, but runs beside us while it waits: no copy of
+/// our page tables, and none of our pages copied on write while it is held.
 pub fn spawn_held_env(
     path: &CStr,
     args: &[&[u8]],
@@ -274,7 +313,6 @@ pub fn spawn_held_env(
         .iter()
         .map(|a| CString::new(*a).map_err(|_| Errno::EINVAL))
         .collect::<Result<_, _>>()?;
-    // Built before the fork: the child may not allocate.
     let env = if set.is_empty() {
         None
     } else {
@@ -285,88 +323,156 @@ pub fn spawn_held_env(
         p.push(std::ptr::null());
         p
     });
+    let path = path.to_owned();
     let mut argv: Vec<*const libc::c_char> = vec![path.as_ptr()];
     argv.extend(args.iter().map(|a| a.as_ptr()));
     argv.push(std::ptr::null());
     let (gate_r, gate_w) = nix::unistd::pipe2(OFlag::O_CLOEXEC)?;
     let (err_r, err_w) = nix::unistd::pipe2(OFlag::O_CLOEXEC)?;
-    let (gr, gw, ew) = (gate_r.as_raw_fd(), gate_w.as_raw_fd(), err_w.as_raw_fd());
-    // SAFETY: in the child, only async-signal-safe calls (close, read, raw signal
-    // system calls, setsid, dup2, fcntl, execve, write, _exit) on data prepared before
-    // the fork; the parent only records the pid.
-    let pid = unsafe { libc::fork() };
-    if pid < 0 {
-        return Err(Errno::last());
-    }
-    if pid == 0 {
-        // SAFETY: as above; this never returns.
-        unsafe {
-            let envp = match &envp {
-                Some(p) => p.as_ptr(),
-                None => environment(),
-            };
-            held_child(gr, gw, ew, path, &argv, envp, opts)
+    let mut child = Box::new(HeldChild {
+        stack: ChildStack([std::mem::MaybeUninit::uninit(); CHILD_STACK]),
+        path,
+        _args: args,
+        argv,
+        _env: env,
+        envp,
+        opts,
+        gate: (gate_r.as_raw_fd(), gate_w.as_raw_fd()),
+        errors: err_w.as_raw_fd(),
+    });
+    let pid = if rawcall::SHARES_MEMORY {
+        let all = all_signals();
+        // SAFETY: sigset_t is plain data.
+        let mut old: libc::sigset_t = unsafe { std::mem::zeroed() };
+        // SAFETY: every signal is blocked around the clone so that none of our handlers
+        // runs in the child (on our memory) before it has set them all to default.
+        unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut old) };
+        let arg: *mut HeldChild = &mut *child;
+        // SAFETY: the stack is the child's alone, its top 16-byte aligned; the box and
+        // all it points to stay where they are until `Held` has seen the child exec or
+        // end; held_child makes only system calls that leave errno alone.
+        let pid = unsafe {
+            let top = (*arg)
+                .stack
+                .0
+                .as_mut_ptr()
+                .add(CHILD_STACK)
+                .cast::<libc::c_void>();
+            libc::clone(
+                held_child_entry,
+                top,
+                libc::CLONE_VM | libc::SIGCHLD,
+                arg.cast(),
+            )
+        };
+        let e = Errno::last();
+        // SAFETY: restores the mask saved above.
+        unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut()) };
+        if pid < 0 {
+            return Err(e);
         }
-    }
+        pid
+    } else {
+        // SAFETY: the child runs only held_child: system calls on data made before.
+        match unsafe { libc::fork() } {
+            -1 => return Err(Errno::last()),
+            0 => held_child(&child),
+            pid => pid,
+        }
+    };
     drop((gate_r, err_w));
     Ok(Held {
         pid: pid as u32,
         gate: Some(gate_w),
         errors: err_r,
+        child: Some(child),
     })
 }
 
-/// The child's side of `spawn_held`.
-///
-/// # Safety
-/// To be called only in a child just forked, with descriptors, argv and envp from
-/// `spawn_held_env`.
-unsafe fn held_child(
-    gate_r: RawFd,
-    gate_w: RawFd,
-    err_w: RawFd,
-    path: &CStr,
-    argv: &[*const libc::c_char],
-    envp: *const *const libc::c_char,
-    opts: Options,
-) -> ! {
-    // SAFETY: see spawn_held: async-signal-safe calls only.
-    unsafe {
-        let fail = |e: i32| -> ! {
-            let b = e.to_ne_bytes();
-            libc::write(err_w, b.as_ptr().cast(), b.len());
-            libc::_exit(127)
+extern "C" fn held_child_entry(arg: *mut libc::c_void) -> libc::c_int {
+    // SAFETY: arg is the HeldChild that spawn_held_env keeps until this child's exec.
+    held_child(unsafe { &*arg.cast::<HeldChild>() })
+}
+
+/// The child's side of `spawn_held_env`: waits for the gate to close, then prepares
+/// and execs; an errno goes back through `errors`.
+fn held_child(c: &HeldChild) -> ! {
+    let fail = |e: Errno| -> ! {
+        let b = (e as i32).to_ne_bytes();
+        // SAFETY: write from a local buffer.
+        let _ = unsafe {
+            rawcall::call4(
+                libc::SYS_write,
+                c.errors as usize,
+                b.as_ptr() as usize,
+                b.len(),
+                0,
+            )
         };
-        libc::close(gate_w);
-        let mut b = [0u8; 1];
-        loop {
-            let n = libc::read(gate_r, b.as_mut_ptr().cast(), 1);
-            if n >= 0 || Errno::last_raw() != libc::EINTR {
-                break;
-            }
-        }
-        if let Err(e) = prepare_in_child(&opts) {
-            fail(e as i32);
-        }
-        libc::execve(path.as_ptr(), argv.as_ptr(), envp);
-        fail(Errno::last_raw())
+        rawcall::exit(127)
+    };
+    // SAFETY: close and read on our copies of the pipe's descriptors, into a local byte.
+    unsafe {
+        let _ = rawcall::call4(libc::SYS_close, c.gate.1 as usize, 0, 0, 0);
+        let mut b = 0u8;
+        while rawcall::call4(
+            libc::SYS_read,
+            c.gate.0 as usize,
+            &mut b as *mut u8 as usize,
+            1,
+            0,
+        ) == Err(Errno::EINTR)
+        {}
     }
+    if let Err(e) = prepare_in_child(&c.opts) {
+        fail(e);
+    }
+    let envp = match &c.envp {
+        Some(p) => p.as_ptr(),
+        None => environment(),
+    };
+    fail(execve(&c.path, c.argv.as_ptr(), envp))
 }
 
 impl Held {
     /// Lets the child exec; its pid if it did, the reason if it could not (the child
     /// is then reaped).
     pub fn release(mut self) -> Result<u32, Errno> {
+        match self.let_go() {
+            None => Ok(self.pid),
+            Some(e) => Err(e),
+        }
+    }
+
+    /// Opens the gate and waits for the exec (the error pipe closes) or the errno. The
+    /// child's memory is let go only once it no longer runs on it.
+    fn let_go(&mut self) -> Option<Errno> {
         drop(self.gate.take());
         let mut b = [0u8; 4];
-        // No errno back (the pipe closed at exec, or could not be read): it runs.
-        let n =
-            crate::diag::read_up_to(std::os::fd::AsFd::as_fd(&self.errors), &mut b).unwrap_or(0);
+        let n = match crate::diag::read_up_to(std::os::fd::AsFd::as_fd(&self.errors), &mut b) {
+            Ok(n) => n,
+            Err(_) => {
+                // Not known whether it still runs on it: never freed.
+                std::mem::forget(self.child.take());
+                return None;
+            }
+        };
         if n < b.len() {
-            return Ok(self.pid);
+            drop(self.child.take());
+            return None;
         }
+        // It failed: gone once reaped.
         let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(self.pid as i32), None);
-        Err(Errno::from_raw(i32::from_ne_bytes(b)))
+        drop(self.child.take());
+        Some(Errno::from_raw(i32::from_ne_bytes(b)))
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        if self.gate.is_some() {
+            let _ = self.let_go();
+        }
     }
 }
 
@@ -480,22 +586,20 @@ pub fn reset_signals(cmd: &mut Command) -> &mut Command {
 }
 
 /// In a child about to exec: every signal to default, then what `opts` asks. Only
-/// system calls (the child may share our memory); the errno of the first that failed.
+/// system calls that leave errno alone (the child may share our memory and run beside
+/// us); the errno of the first that failed.
 fn prepare_in_child(opts: &Options) -> Result<(), Errno> {
     reset_in_child()?;
-    // SAFETY: plain system calls on values.
+    // SAFETY: system calls on values, or on a local rlimit.
     unsafe {
-        if opts.setsid && libc::setsid() < 0 {
-            return Err(Errno::last());
+        if opts.setsid {
+            rawcall::call4(libc::SYS_setsid, 0, 0, 0, 0)?;
         }
         if let Some((from, to)) = opts.dup {
-            let r = if from == to {
-                libc::fcntl(from, libc::F_SETFD, 0)
+            if from == to {
+                rawcall::call4(libc::SYS_fcntl, from as usize, libc::F_SETFD as usize, 0, 0)?;
             } else {
-                libc::dup2(from, to)
-            };
-            if r < 0 {
-                return Err(Errno::last());
+                rawcall::call4(libc::SYS_dup3, from as usize, to as usize, 0, 0)?;
             }
         }
         if let Some((soft, hard)) = opts.nofile {
@@ -503,17 +607,15 @@ fn prepare_in_child(opts: &Options) -> Result<(), Errno> {
                 rlim_cur: soft as libc::rlim_t,
                 rlim_max: hard as libc::rlim_t,
             };
-            // Raw: musl's setrlimit would stop the world to apply it to every thread.
-            let r = libc::syscall(
+            // prlimit64, not setrlimit: musl's would stop the world to apply it to
+            // every thread.
+            rawcall::call4(
                 libc::SYS_prlimit64,
                 0,
-                libc::RLIMIT_NOFILE,
-                &lim as *const libc::rlimit,
-                std::ptr::null_mut::<libc::rlimit>(),
-            );
-            if r < 0 {
-                return Err(Errno::last());
-            }
+                libc::RLIMIT_NOFILE as usize,
+                &lim as *const libc::rlimit as usize,
+                0,
+            )?;
         }
     }
     Ok(())
@@ -531,32 +633,26 @@ fn reset_in_child() -> Result<(), Errno> {
         }
         // SAFETY: rt_sigaction reads a kernel sigaction from `dfl`, which is large
         // enough for any architecture's layout, and writes nothing (oldact is NULL).
-        let r = unsafe {
-            libc::syscall(
+        unsafe {
+            rawcall::call4(
                 libc::SYS_rt_sigaction,
-                sig,
-                dfl.as_ptr(),
-                std::ptr::null_mut::<libc::c_void>(),
+                sig as usize,
+                dfl.as_ptr() as usize,
+                0,
                 KERNEL_SIGSET_SIZE,
-            )
-        };
-        if r < 0 {
-            return Err(Errno::last());
+            )?;
         }
     }
     let empty = 0u64;
     // SAFETY: rt_sigprocmask reads one kernel sigset from `empty`; oldset is NULL.
-    let r = unsafe {
-        libc::syscall(
+    unsafe {
+        rawcall::call4(
             libc::SYS_rt_sigprocmask,
-            libc::SIG_SETMASK,
-            &empty as *const u64,
-            std::ptr::null_mut::<libc::c_void>(),
+            libc::SIG_SETMASK as usize,
+            &empty as *const u64 as usize,
+            0,
             KERNEL_SIGSET_SIZE,
-        )
-    };
-    if r < 0 {
-        return Err(Errno::last());
+        )?;
     }
     Ok(())
 }
@@ -674,6 +770,13 @@ mod tests {
         std::thread::sleep(std::time::Duration::from_millis(50));
         assert!(!dir.exists(), "ran before release");
         let pid = held.release().unwrap();
+        let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid as i32), None);
+        assert!(dir.exists());
+        let _ = std::fs::remove_file(&dir);
+        // Dropped unreleased: it runs, and its memory is kept until its exec.
+        let held = spawn_held(c"/bin/sh", &[b"-c", script.as_bytes()], Options::default()).unwrap();
+        let pid = held.pid;
+        drop(held);
         let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid as i32), None);
         assert!(dir.exists());
         let _ = std::fs::remove_file(&dir);
