@@ -145,7 +145,14 @@ pub(super) struct Effects<'a> {
     pub(super) written: Option<Status>,
     /// The pid last written to `supervise/pid`.
     pub(super) pid_written: Option<u32>,
+    /// Until then a changed status is not written: run was just signalled and most
+    /// often ends within it, and then the one status written is the one after its
+    /// exit (for `svc -d`, down) instead of a "want down" one first.
+    pub(super) hold_until: Option<Instant>,
 }
+
+/// How long a status change waits for run to end after a signal (`hold_until`).
+pub(super) const STATUS_HOLD: Duration = Duration::from_millis(5);
 
 impl Effects<'_> {
     /// Steps the machine with `input` now and carries out what it says; `Some(code)`
@@ -174,6 +181,14 @@ impl Effects<'_> {
         }
     }
 
+    /// A signal goes to `pid`: if that is run, its status waits `STATUS_HOLD` for run's
+    /// exit (the signal is most often TERM or KILL, from `svc -d`, `-t` or `-k`).
+    fn hold_for(&mut self, m: &Machine, pid: u32) {
+        if m.run_pid() == Some(pid) {
+            self.hold_until = Some(Instant::now() + STATUS_HOLD);
+        }
+    }
+
     /// Carries out `acts`, and those of the steps they bring (a spawn's), in order;
     /// `Some(code)`: an `Exit`, after which nothing else is carried out.
     pub(super) fn carry_out(&mut self, m: &mut Machine, acts: Vec<Action>) -> Option<i32> {
@@ -186,9 +201,11 @@ impl Effects<'_> {
                     Action::Say(n) => warn("supervise", &notice_text(self.dir, n)),
                     Action::Notify(ev) => self.notify(ev),
                     Action::Kill { pid, signal } => {
+                        self.hold_for(m, pid);
                         let _ = kill(Pid::from_raw(pid as i32), signal);
                     }
                     Action::KillGroup { pid, signal } => {
+                        self.hold_for(m, pid);
                         let _ = kill(Pid::from_raw(-(pid as i32)), signal);
                         let _ = kill(Pid::from_raw(pid as i32), signal);
                     }
@@ -206,6 +223,7 @@ impl Effects<'_> {
                     }
                     Action::SpawnCheck => next.extend(self.spawn_check(m)),
                     Action::Exit(code) => {
+                        self.hold_until = None;
                         self.dirty = true;
                         self.flush(m);
                         return Some(code);
@@ -330,6 +348,8 @@ impl Effects<'_> {
                     settings,
                 };
                 preview.step(input, now, wall);
+                // Never held: the new run must find itself up.
+                self.hold_until = None;
                 self.dirty = true;
                 self.flush(&preview);
                 held.release()
@@ -508,6 +528,12 @@ impl Effects<'_> {
     /// Writes the status if it changed.
     #[inline(never)]
     pub(super) fn flush(&mut self, m: &Machine) {
+        if let Some(until) = self.hold_until {
+            if m.run_pid().is_some() && Instant::now() < until {
+                return;
+            }
+            self.hold_until = None;
+        }
         if !std::mem::take(&mut self.dirty) {
             return;
         }
@@ -556,5 +582,136 @@ impl Effects<'_> {
                 ),
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::control::Command;
+    use crate::status::Want;
+    use crate::supervise::machine::Config;
+    use std::os::fd::AsFd;
+    use std::os::unix::process::ExitStatusExt;
+
+    /// A service directory with its `supervise/` open, removed when dropped.
+    struct Dir(std::path::PathBuf, OwnedFd);
+
+    impl Dir {
+        fn new(name: &str) -> Dir {
+            let path = std::env::temp_dir().join(format!("svkit-fx-{name}-{}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&path);
+            std::fs::create_dir_all(path.join("supervise")).unwrap();
+            let fd = nix::fcntl::open(
+                &path.join("supervise"),
+                OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+                nix::sys::stat::Mode::empty(),
+            )
+            .unwrap();
+            Dir(path, fd)
+        }
+
+        fn status(&self) -> (u32, Want) {
+            let s = Status::read(&ServiceDir::new(&self.0)).unwrap();
+            (s.pid, s.want)
+        }
+    }
+
+    impl Drop for Dir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn effects(sup: BorrowedFd<'_>) -> Effects<'_> {
+        Effects {
+            dir: "test",
+            name: Vec::new(),
+            dirty: false,
+            ready_pipe: None,
+            notify_socket: None,
+            sup,
+            event: None,
+            written: None,
+            pid_written: None,
+            hold_until: None,
+        }
+    }
+
+    /// A machine whose run is `child`, its status written; then `svc -d` carried out.
+    fn up_then_down<'a>(dir: &'a Dir, child: &std::process::Child) -> (Machine, Effects<'a>) {
+        let mut m = Machine::new(
+            Config {
+                normally_up: true,
+                main: false,
+            },
+            Tai64N::now(),
+        );
+        let mut fx = effects(dir.1.as_fd());
+        // Its Spawn is not carried out: `child` stands for run.
+        m.step(Input::Boot, Instant::now(), Tai64N::now());
+        let settings = RunSettings::default();
+        let started = Input::Started {
+            pid: child.id(),
+            settings,
+        };
+        assert!(fx.step(&mut m, started).is_none());
+        fx.flush(&m);
+        assert_eq!(dir.status(), (child.id(), Want::Up));
+        assert!(fx.step(&mut m, Input::Command(Command::Down)).is_none());
+        assert!(fx.step(&mut m, Input::EndOfCommands).is_none());
+        (m, fx)
+    }
+
+    #[test]
+    fn after_a_signal_run_s_status_waits_for_its_exit() {
+        let dir = Dir::new("exit");
+        let mut child = std::process::Command::new("sleep")
+            .arg("100")
+            .spawn()
+            .unwrap();
+        let (mut m, mut fx) = up_then_down(&dir, &child);
+        fx.flush(&m);
+        assert_eq!(
+            dir.status(),
+            (child.id(), Want::Up),
+            "want down written first"
+        );
+        // TERM ended it: the one status written is the down one.
+        let ws = child.wait().unwrap().into_raw();
+        let exited = Input::Exited {
+            pid: child.id(),
+            wait_status: ws,
+        };
+        assert!(fx.step(&mut m, exited).is_none());
+        fx.flush(&m);
+        assert_eq!(dir.status(), (0, Want::Down));
+    }
+
+    #[test]
+    fn a_run_that_does_not_end_has_its_status_written_after_the_hold() {
+        let dir = Dir::new("hold");
+        let mut child = std::process::Command::new("sh")
+            .args(["-c", "trap '' TERM; exec sleep 100"])
+            .spawn()
+            .unwrap();
+        // The trap is set once sh runs the exec'd sleep; TERM before that would end it.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !std::fs::read(format!("/proc/{}/comm", child.id()))
+            .is_ok_and(|c| c.starts_with(b"sleep"))
+        {
+            assert!(Instant::now() < deadline, "sleep did not start");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let (m, mut fx) = up_then_down(&dir, &child);
+        let until = fx.hold_until.expect("held");
+        assert!(until <= Instant::now() + STATUS_HOLD);
+        while Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        fx.flush(&m);
+        assert_eq!(dir.status(), (child.id(), Want::Down));
+        let _ = child.kill();
+        let _ = child.wait();
     }
 }
