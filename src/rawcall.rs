@@ -23,7 +23,6 @@ fn result(r: isize) -> Result<usize, Errno> {
 ///
 /// # Safety
 /// As the system call itself: pointers among the arguments must be valid for it.
-#[cfg(target_arch = "x86_64")]
 pub unsafe fn call4(
     n: libc::c_long,
     a: usize,
@@ -31,10 +30,16 @@ pub unsafe fn call4(
     c: usize,
     d: usize,
 ) -> Result<usize, Errno> {
+    // SAFETY: the caller's contract.
+    result(unsafe { instruction(n, a, b, c, d) })
+}
+
+/// The kernel's x86_64 convention: number and result in rax, arguments in rdi rsi rdx
+/// r10; rcx and r11 clobbered.
+#[cfg(target_arch = "x86_64")]
+unsafe fn instruction(n: libc::c_long, a: usize, b: usize, c: usize, d: usize) -> isize {
     let r: isize;
-    // SAFETY: the syscall instruction with the kernel's x86_64 convention (number and
-    // result in rax, arguments in rdi rsi rdx r10; rcx and r11 clobbered); what the
-    // call does with memory is the caller's contract.
+    // SAFETY: what the call does with memory is call4's caller's contract.
     unsafe {
         core::arch::asm!(
             "syscall",
@@ -48,24 +53,14 @@ pub unsafe fn call4(
             options(nostack),
         );
     }
-    result(r)
+    r
 }
 
-/// System call `n` with four arguments (unused ones 0).
-///
-/// # Safety
-/// As the system call itself: pointers among the arguments must be valid for it.
+/// The kernel's aarch64 convention: number in x8, arguments in x0-x3, result in x0.
 #[cfg(target_arch = "aarch64")]
-pub unsafe fn call4(
-    n: libc::c_long,
-    a: usize,
-    b: usize,
-    c: usize,
-    d: usize,
-) -> Result<usize, Errno> {
+unsafe fn instruction(n: libc::c_long, a: usize, b: usize, c: usize, d: usize) -> isize {
     let r: isize;
-    // SAFETY: svc 0 with the kernel's aarch64 convention (number in x8, arguments in
-    // x0-x3, result in x0); what the call does with memory is the caller's contract.
+    // SAFETY: what the call does with memory is call4's caller's contract.
     unsafe {
         core::arch::asm!(
             "svc 0",
@@ -77,27 +72,17 @@ pub unsafe fn call4(
             options(nostack),
         );
     }
-    result(r)
+    r
 }
 
-/// System call `n` with four arguments (unused ones 0), through the C library.
-///
-/// # Safety
-/// As the system call itself: pointers among the arguments must be valid for it.
+/// Elsewhere, the C library's syscall(), whose errno is turned back into the kernel's
+/// negative result.
 #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
-pub unsafe fn call4(
-    n: libc::c_long,
-    a: usize,
-    b: usize,
-    c: usize,
-    d: usize,
-) -> Result<usize, Errno> {
-    // SAFETY: the caller's contract.
-    let r = unsafe { libc::syscall(n, a, b, c, d) };
-    if r < 0 {
-        Err(Errno::last())
-    } else {
-        Ok(r as usize)
+unsafe fn instruction(n: libc::c_long, a: usize, b: usize, c: usize, d: usize) -> isize {
+    // SAFETY: call4's caller's contract.
+    match unsafe { libc::syscall(n, a, b, c, d) } {
+        r if r < 0 => -(Errno::last_raw() as isize),
+        r => r as isize,
     }
 }
 
