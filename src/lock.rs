@@ -194,15 +194,19 @@ impl Drop for AlarmClock {
     }
 }
 
-fn set_timer(value: Duration, interval: Duration) -> Result<(), Errno> {
-    let tv = |d: Duration| libc::timeval {
-        // time_t and suseconds_t are 64 bits wide on every target svkit builds for.
-        tv_sec: d.as_secs() as _,
+/// `d` as a timeval, at most 2^31-1 s (68 years, longer than any deadline means):
+/// what a 32-bit time_t holds, so the cast never wraps to a negative time.
+fn timeval_of(d: Duration) -> libc::timeval {
+    libc::timeval {
+        tv_sec: d.as_secs().min(i32::MAX as u64) as _,
         tv_usec: d.subsec_micros() as _,
-    };
+    }
+}
+
+fn set_timer(value: Duration, interval: Duration) -> Result<(), Errno> {
     let it = libc::itimerval {
-        it_interval: tv(interval),
-        it_value: tv(value),
+        it_interval: timeval_of(interval),
+        it_value: timeval_of(value),
     };
     // SAFETY: setitimer reads the itimerval we pass and writes nothing (old is NULL).
     let r = unsafe { libc::setitimer(libc::ITIMER_REAL, &it, std::ptr::null_mut()) };
@@ -232,6 +236,18 @@ mod tests {
         fn drop(&mut self) {
             let _ = std::fs::remove_dir_all(&self.0);
         }
+    }
+
+    #[test]
+    fn the_longest_wait_is_a_positive_time_on_every_time_t() {
+        // setlock -t takes up to 36500 days; a 32-bit time_t wrapped that to a negative
+        // number of seconds, and setitimer refused it.
+        // Compared as text: the fields are i32 or i64 by target.
+        let tv = timeval_of(Duration::from_secs(36_500 * 86_400));
+        assert_eq!(tv.tv_sec.to_string(), i32::MAX.to_string());
+        let tv = timeval_of(Duration::from_millis(1500));
+        let fields = (tv.tv_sec.to_string(), tv.tv_usec.to_string());
+        assert_eq!(fields, ("1".to_string(), "500000".to_string()));
     }
 
     #[test]

@@ -91,6 +91,12 @@ pub fn localize_line(line: &[u8], out: &mut Vec<u8>) {
 }
 
 fn local_time(t: i64) -> Option<libc::tm> {
+    // A time that the C library's time_t cannot hold has no local time.
+    #[allow(
+        clippy::useless_conversion,
+        reason = "time_t is 32 bits on some targets"
+    )]
+    let t = t.try_into().ok()?;
     // SAFETY: localtime_r writes only into the tm we pass and reads the time_t we pass.
     unsafe {
         let mut tm: libc::tm = std::mem::zeroed();
