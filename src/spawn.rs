@@ -144,35 +144,17 @@ fn spawn_with(
         error: AtomicI32::new(0),
     };
     let mut stack = ChildStack([std::mem::MaybeUninit::uninit(); CHILD_STACK]);
-    let all = all_signals();
-    // SAFETY: sigset_t is plain data. Every signal is blocked around the clone, so
-    // that none of our handlers runs in the child (on our memory) before it has set
-    // them all to default; the child then empties its mask.
-    let mut old: libc::sigset_t = unsafe { std::mem::zeroed() };
-    // SAFETY: all and old are valid sigsets.
-    unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut old) };
-    // SAFETY: the stack is ours and unused, its top 16-byte aligned; `exec` and all it
-    // points to live until clone returns, which with CLONE_VFORK is after the child
-    // has exec'd or exited; exec_child only makes system calls.
+    // SAFETY: the stack is ours and unused; `exec` and all it points to live until
+    // clone returns, which with CLONE_VFORK is after the child has exec'd or exited;
+    // exec_child only makes system calls.
     let pid = unsafe {
-        let top = stack
-            .0
-            .as_mut_ptr()
-            .add(stack.0.len())
-            .cast::<libc::c_void>();
-        libc::clone(
+        clone_child(
             exec_child,
-            top,
-            libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
+            &mut stack,
+            libc::CLONE_VM | libc::CLONE_VFORK,
             (&exec as *const Exec).cast_mut().cast(),
         )
-    };
-    let clone_error = Errno::last();
-    // SAFETY: restores the mask saved above.
-    unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut()) };
-    if pid < 0 {
-        return Err(clone_error);
-    }
+    }?;
     match exec.error.load(Ordering::Acquire) {
         0 => Ok(pid as u32),
         e => {
@@ -180,6 +162,37 @@ fn spawn_with(
             Err(Errno::from_raw(e))
         }
     }
+}
+
+/// Clones a child that starts in `entry(arg)` on `stack`, with `flags` (SIGCHLD is
+/// added): every signal is blocked around the clone, so that none of our handlers runs
+/// in the child (on our memory) before it has set them all to default. Its pid.
+///
+/// # Safety
+/// `stack` and what `arg` points to must stay for as long as the child runs on them
+/// (with CLONE_VM, until its exec or its end), and `entry` may make only system calls
+/// that the child's sharing allows (with CLONE_VM and no CLONE_VFORK: `rawcall`'s).
+unsafe fn clone_child(
+    entry: extern "C" fn(*mut libc::c_void) -> libc::c_int,
+    stack: &mut ChildStack,
+    flags: libc::c_int,
+    arg: *mut libc::c_void,
+) -> Result<libc::pid_t, Errno> {
+    let all = all_signals();
+    // SAFETY: sigset_t is plain data.
+    let mut old: libc::sigset_t = unsafe { std::mem::zeroed() };
+    // SAFETY: all and old are valid sigsets.
+    unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut old) };
+    // SAFETY: the stack's top is 16-byte aligned (ChildStack's alignment and size); the
+    // rest is the caller's contract.
+    let pid = unsafe {
+        let top = stack.0.as_mut_ptr().add(CHILD_STACK).cast::<libc::c_void>();
+        libc::clone(entry, top, flags | libc::SIGCHLD, arg)
+    };
+    let clone_error = Errno::last();
+    // SAFETY: restores the mask saved above.
+    unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut()) };
+    if pid < 0 { Err(clone_error) } else { Ok(pid) }
 }
 
 /// The child's side of `spawn_with`: signals to default, the options, then execve on
@@ -342,37 +355,18 @@ pub fn spawn_held_env(
         errors: err_w.as_raw_fd(),
     });
     let pid = if rawcall::SHARES_MEMORY {
-        let all = all_signals();
-        // SAFETY: sigset_t is plain data.
-        let mut old: libc::sigset_t = unsafe { std::mem::zeroed() };
-        // SAFETY: every signal is blocked around the clone so that none of our handlers
-        // runs in the child (on our memory) before it has set them all to default.
-        unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut old) };
         let arg: *mut HeldChild = &mut *child;
-        // SAFETY: the stack is the child's alone, its top 16-byte aligned; the box and
-        // all it points to stay where they are until `Held` has seen the child exec or
-        // end; held_child makes only system calls that leave errno alone.
-        let pid = unsafe {
-            let top = (*arg)
-                .stack
-                .0
-                .as_mut_ptr()
-                .add(CHILD_STACK)
-                .cast::<libc::c_void>();
-            libc::clone(
+        // SAFETY: the box and all it points to, its stack too, stay where they are
+        // until `Held` has seen the child exec or end; held_child makes only rawcall's
+        // system calls, which leave errno alone.
+        unsafe {
+            clone_child(
                 held_child_entry,
-                top,
-                libc::CLONE_VM | libc::SIGCHLD,
+                &mut (*arg).stack,
+                libc::CLONE_VM,
                 arg.cast(),
             )
-        };
-        let e = Errno::last();
-        // SAFETY: restores the mask saved above.
-        unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut()) };
-        if pid < 0 {
-            return Err(e);
-        }
-        pid
+        }?
     } else {
         // SAFETY: the child runs only held_child: system calls on data made before.
         match unsafe { libc::fork() } {
