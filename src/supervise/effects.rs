@@ -145,13 +145,13 @@ pub(super) struct Effects<'a> {
     pub(super) written: Option<Status>,
     /// The pid last written to `supervise/pid`.
     pub(super) pid_written: Option<u32>,
-    /// Until then a changed status is not written: run was just signalled and most
-    /// often ends within it, and then the one status written is the one after its
-    /// exit (for `svc -d`, down) instead of a "want down" one first.
-    pub(super) hold_until: Option<Instant>,
+    /// Run (this pid) was just signalled: while it runs, until then, a changed status
+    /// is not written. It most often ends within it, and then the one status written
+    /// is the one after its exit (for `svc -d`, down) instead of a "want down" first.
+    pub(super) hold: Option<(u32, Instant)>,
 }
 
-/// How long a status change waits for run to end after a signal (`hold_until`).
+/// How long a status change waits for run to end after a signal (`hold`).
 pub(super) const STATUS_HOLD: Duration = Duration::from_millis(5);
 
 impl Effects<'_> {
@@ -185,7 +185,7 @@ impl Effects<'_> {
     /// exit (the signal is most often TERM or KILL, from `svc -d`, `-t` or `-k`).
     fn hold_for(&mut self, m: &Machine, pid: u32) {
         if m.run_pid() == Some(pid) {
-            self.hold_until = Some(Instant::now() + STATUS_HOLD);
+            self.hold = Some((pid, Instant::now() + STATUS_HOLD));
         }
     }
 
@@ -223,7 +223,6 @@ impl Effects<'_> {
                     }
                     Action::SpawnCheck => next.extend(self.spawn_check(m)),
                     Action::Exit(code) => {
-                        self.hold_until = None;
                         self.dirty = true;
                         self.flush(m);
                         return Some(code);
@@ -348,8 +347,9 @@ impl Effects<'_> {
                     settings,
                 };
                 preview.step(input, now, wall);
-                // Never held: the new run must find itself up.
-                self.hold_until = None;
+                // Never held (whatever pid the held run had): the new run must find
+                // itself up.
+                self.hold = None;
                 self.dirty = true;
                 self.flush(&preview);
                 held.release()
@@ -528,11 +528,11 @@ impl Effects<'_> {
     /// Writes the status if it changed.
     #[inline(never)]
     pub(super) fn flush(&mut self, m: &Machine) {
-        if let Some(until) = self.hold_until {
-            if m.run_pid().is_some() && Instant::now() < until {
+        if let Some((pid, until)) = self.hold {
+            if m.run_pid() == Some(pid) && Instant::now() < until {
                 return;
             }
-            self.hold_until = None;
+            self.hold = None;
         }
         if !std::mem::take(&mut self.dirty) {
             return;
@@ -634,7 +634,7 @@ mod tests {
             event: None,
             written: None,
             pid_written: None,
-            hold_until: None,
+            hold: None,
         }
     }
 
@@ -704,7 +704,7 @@ mod tests {
             std::thread::sleep(Duration::from_millis(5));
         }
         let (m, mut fx) = up_then_down(&dir, &child);
-        let until = fx.hold_until.expect("held");
+        let (_, until) = fx.hold.expect("held");
         assert!(until <= Instant::now() + STATUS_HOLD);
         while Instant::now() < until {
             std::thread::sleep(Duration::from_millis(1));

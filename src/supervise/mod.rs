@@ -102,7 +102,7 @@ pub fn supervise_dir(dir_os: &std::ffi::OsStr) -> Result<i32, StartError> {
         event: files.event.as_ref().map(|e| e.as_fd()),
         written: None,
         pid_written: None,
-        hold_until: None,
+        hold: None,
     };
     // A status, then the ok FIFO (svok says "running" from then on), then the service:
     // a supervise that cannot start never leaves a service running behind it.
@@ -191,7 +191,7 @@ impl EventSources<'_> {
     /// Polls until a signal, a command, word from the service or the machine's next
     /// deadline; says whether the ready pipe and the sd_notify socket have input.
     fn wait(&self, fx: &Effects, m: &Machine) -> (bool, bool) {
-        let deadline = match (m.deadline(), fx.hold_until) {
+        let deadline = match (m.deadline(), fx.hold.map(|(_, until)| until)) {
             (Some(d), Some(h)) => Some(d.min(h)),
             (d, h) => d.or(h),
         };
@@ -259,10 +259,8 @@ fn reap(fx: &mut Effects, m: &mut Machine) -> Flow {
             Ok(ws) => {
                 if let Some((pid, wait_status)) = raw_wait_status(ws) {
                     if m.run_pid() == Some(pid) {
-                        // Readiness belongs to this run only; what its exit brings
-                        // (down, or the next run up) is written at once.
+                        // Readiness belongs to this run only.
                         fx.ready_pipe = None;
-                        fx.hold_until = None;
                     }
                     go_on(fx.step(m, Input::Exited { pid, wait_status }))?;
                 }
